@@ -1,0 +1,346 @@
+//! Transport glue: simulated readers ([`SimBackend`]) holding simulated
+//! cards ([`SimCard`]), reached through p11card's transport traits.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use p11card::transport::{CardTransport, ReaderBackend, ReaderStatus, Transmit, TransportError};
+
+use crate::card::SimPivCard;
+use crate::log::LoggedApdu;
+use crate::misbehave::Misbehaviour;
+
+/// The first reader of [`SimBackend::new`].
+pub const DEFAULT_READER: &str = "Sim Reader 0";
+
+#[derive(Debug)]
+struct Shared {
+    card: SimPivCard,
+    present: bool,
+    /// Bumped on every insertion: transports from an earlier one stay dead.
+    insertion: u64,
+    /// Bumped on every reset by "another process".
+    resets: u64,
+    transactions_begun: usize,
+    transactions_ended: usize,
+}
+
+/// A handle on one simulated card, shared by the test, the readers and every
+/// transport connected to it. Cloning it clones the handle, not the card.
+#[derive(Debug, Clone)]
+pub struct SimCard {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl From<SimPivCard> for SimCard {
+    fn from(card: SimPivCard) -> Self {
+        SimCard::new(card)
+    }
+}
+
+impl SimCard {
+    /// Wraps `card`, present and powered (usable through
+    /// [`connect`](Self::connect) without a backend).
+    pub fn new(card: SimPivCard) -> Self {
+        let shared = Shared {
+            card,
+            present: true,
+            insertion: 0,
+            resets: 0,
+            transactions_begun: 0,
+            transactions_ended: 0,
+        };
+        SimCard {
+            shared: Arc::new(Mutex::new(shared)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the card (configuration, accessors, direct `process`).
+    pub fn with<R>(&self, f: impl FnOnce(&mut SimPivCard) -> R) -> R {
+        f(&mut self.lock().card)
+    }
+
+    /// Changes the misbehaviour switches.
+    pub fn misbehave(&self, f: impl FnOnce(&mut Misbehaviour)) {
+        f(self.lock().card.misbehaviour_mut());
+    }
+
+    /// A copy of the APDU log (PINs redacted).
+    pub fn log(&self) -> Vec<LoggedApdu> {
+        self.lock().card.log().to_vec()
+    }
+
+    /// The number of APDUs the card processed.
+    pub fn apdu_count(&self) -> usize {
+        self.lock().card.apdu_count()
+    }
+
+    /// Empties the APDU log.
+    pub fn clear_log(&self) {
+        self.lock().card.clear_log();
+    }
+
+    /// The APDU log as text, one exchange per line.
+    pub fn transcript(&self) -> String {
+        self.lock().card.transcript()
+    }
+
+    /// Transactions begun and ended through transports.
+    pub fn transactions(&self) -> (usize, usize) {
+        let shared = self.lock();
+        (shared.transactions_begun, shared.transactions_ended)
+    }
+
+    /// Whether the card is in its reader.
+    pub fn is_present(&self) -> bool {
+        self.lock().present
+    }
+
+    /// Takes the card out: every transport to it fails with
+    /// [`TransportError::CardRemoved`] from now on.
+    pub fn remove(&self) {
+        self.lock().present = false;
+    }
+
+    /// Resets the card as another process would: volatile state is lost and
+    /// each connected transport's next transaction fails once with
+    /// [`TransportError::CardReset`].
+    pub fn reset(&self) {
+        let mut shared = self.lock();
+        shared.card.power_on();
+        shared.resets += 1;
+    }
+
+    /// Connects a transport to the card.
+    pub fn connect(&self) -> Result<SimTransport, TransportError> {
+        let shared = self.lock();
+        if !shared.present {
+            return Err(TransportError::CardRemoved);
+        }
+        Ok(SimTransport {
+            card: self.clone(),
+            atr: shared.card.atr().to_vec(),
+            insertion: shared.insertion,
+            resets: shared.resets,
+        })
+    }
+
+    fn insert(&self) {
+        let mut shared = self.lock();
+        shared.card.power_on();
+        shared.present = true;
+        shared.insertion += 1;
+    }
+
+    fn transmit(&self, insertion: u64, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let mut shared = self.lock();
+        if !shared.present || shared.insertion != insertion {
+            return Err(TransportError::CardRemoved);
+        }
+        let misbehaviour = shared.card.misbehaviour_mut();
+        match misbehaviour.remove_after {
+            Some(0) => {
+                misbehaviour.remove_after = None;
+                shared.present = false;
+                return Err(TransportError::CardRemoved);
+            }
+            Some(n) => misbehaviour.remove_after = Some(n - 1),
+            None => {}
+        }
+        Ok(shared.card.process(command))
+    }
+}
+
+/// A connection to a [`SimCard`], implementing [`CardTransport`].
+#[derive(Debug)]
+pub struct SimTransport {
+    card: SimCard,
+    atr: Vec<u8>,
+    insertion: u64,
+    resets: u64,
+}
+
+struct SimLink<'a> {
+    card: &'a SimCard,
+    insertion: u64,
+}
+
+impl Transmit for SimLink<'_> {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.card.transmit(self.insertion, command)
+    }
+}
+
+impl CardTransport for SimTransport {
+    fn atr(&self) -> &[u8] {
+        &self.atr
+    }
+
+    /// Runs `body`, counting the transaction. Fails like PC/SC: the card is
+    /// gone (before or after `body`), or it was reset since the last
+    /// transaction (once).
+    fn transaction(
+        &mut self,
+        body: &mut dyn FnMut(&mut dyn Transmit),
+    ) -> Result<(), TransportError> {
+        {
+            let mut shared = self.card.lock();
+            if !shared.present || shared.insertion != self.insertion {
+                return Err(TransportError::CardRemoved);
+            }
+            if shared.resets != self.resets {
+                self.resets = shared.resets;
+                return Err(TransportError::CardReset);
+            }
+            shared.transactions_begun += 1;
+        }
+        body(&mut SimLink {
+            card: &self.card,
+            insertion: self.insertion,
+        });
+        let mut shared = self.card.lock();
+        shared.transactions_ended += 1;
+        if !shared.present || shared.insertion != self.insertion {
+            return Err(TransportError::CardRemoved);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct Reader {
+    name: String,
+    card: Option<SimCard>,
+}
+
+/// Simulated PC/SC readers, each holding zero or one [`SimCard`]. Cloning
+/// it clones the handle: a test keeps one while the module owns another.
+#[derive(Debug, Clone)]
+pub struct SimBackend {
+    readers: Arc<Mutex<Vec<Reader>>>,
+}
+
+impl Default for SimBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SimBackend {
+    /// One empty reader, [`DEFAULT_READER`].
+    pub fn new() -> Self {
+        Self::with_readers([DEFAULT_READER])
+    }
+
+    /// Empty readers with these names.
+    pub fn with_readers<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
+        let readers = names
+            .into_iter()
+            .map(|name| Reader {
+                name: name.into(),
+                card: None,
+            })
+            .collect();
+        SimBackend {
+            readers: Arc::new(Mutex::new(readers)),
+        }
+    }
+
+    /// [`DEFAULT_READER`] holding `card`; returns the backend and the card's
+    /// handle.
+    pub fn with_card(card: impl Into<SimCard>) -> (Self, SimCard) {
+        let backend = Self::new();
+        let card = backend.insert(DEFAULT_READER, card);
+        (backend, card)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Reader>> {
+        self.readers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Plugs in a new empty reader (no-op if the name exists).
+    pub fn add_reader(&self, name: &str) {
+        let mut readers = self.lock();
+        if !readers.iter().any(|r| r.name == name) {
+            readers.push(Reader {
+                name: name.to_owned(),
+                card: None,
+            });
+        }
+    }
+
+    /// Unplugs a reader (its card counts as removed).
+    pub fn remove_reader(&self, name: &str) {
+        let mut readers = self.lock();
+        for reader in readers.iter().filter(|r| r.name == name) {
+            if let Some(card) = &reader.card {
+                card.remove();
+            }
+        }
+        readers.retain(|r| r.name != name);
+    }
+
+    /// Inserts `card` into `reader` (removing any card there), powered on
+    /// with nothing selected; returns its handle. Re-inserting a removed
+    /// [`SimCard`] keeps its contents and counters; old transports stay dead.
+    ///
+    /// # Panics
+    /// If there is no reader called `reader`.
+    pub fn insert(&self, reader: &str, card: impl Into<SimCard>) -> SimCard {
+        let card = card.into();
+        let mut readers = self.lock();
+        let slot = readers
+            .iter_mut()
+            .find(|r| r.name == reader)
+            .unwrap_or_else(|| panic!("no simulated reader called {reader:?}"));
+        if let Some(old) = slot.card.take() {
+            old.remove();
+        }
+        card.insert();
+        slot.card = Some(card.clone());
+        card
+    }
+
+    /// Takes the card out of `reader`; returns it, if there was one.
+    pub fn remove(&self, reader: &str) -> Option<SimCard> {
+        let mut readers = self.lock();
+        let card = readers.iter_mut().find(|r| r.name == reader)?.card.take()?;
+        card.remove();
+        Some(card)
+    }
+
+    /// The card in `reader`, if one is present.
+    pub fn card(&self, reader: &str) -> Option<SimCard> {
+        let readers = self.lock();
+        let card = readers.iter().find(|r| r.name == reader)?.card.as_ref()?;
+        card.is_present().then(|| card.clone())
+    }
+}
+
+impl ReaderBackend for SimBackend {
+    fn readers(&self) -> Result<Vec<ReaderStatus>, TransportError> {
+        Ok(self
+            .lock()
+            .iter()
+            .map(|r| ReaderStatus {
+                name: r.name.clone(),
+                card_present: r.card.as_ref().is_some_and(SimCard::is_present),
+            })
+            .collect())
+    }
+
+    fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, TransportError> {
+        let card = {
+            let readers = self.lock();
+            let reader = readers
+                .iter()
+                .find(|r| r.name == reader)
+                .ok_or(TransportError::ReaderGone)?;
+            reader.card.clone().ok_or(TransportError::CardRemoved)?
+        };
+        Ok(Box::new(card.connect()?))
+    }
+}

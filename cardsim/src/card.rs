@@ -1,0 +1,727 @@
+//! The simulated PIV card application (SP 800-73-4 Part 2), one APDU at a
+//! time: SELECT, GET DATA, VERIFY, CHANGE REFERENCE DATA, RESET RETRY
+//! COUNTER, GENERAL AUTHENTICATE, GET RESPONSE, command chaining, and the
+//! Yubico GET VERSION / GET SERIAL extensions.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use crate::apdu::{put_tlv, read_all, read_tlv, sw, tlv, Command};
+use crate::keys::{slot_certificate_der, KeyType, PrivateKey, SimPublicKey, Slot};
+use crate::log::LoggedApdu;
+use crate::misbehave::Misbehaviour;
+
+/// The PIV application identifier, with version (SP 800-73-4 Part 2 §2.2).
+pub const PIV_AID: [u8; 11] = [
+    0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00,
+];
+
+/// The default ATR (a YubiKey 5 over T=1).
+pub const DEFAULT_ATR: [u8; 18] = [
+    0x3B, 0xF8, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, 0x59, 0x75, 0x62, 0x69, 0x6B, 0x65, 0x79,
+    0x34, 0xD4,
+];
+
+/// The CHUID's GUID (tag 34).
+pub const CHUID_GUID: [u8; 16] = [
+    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF,
+];
+
+/// The CHUID's FASC-N (tag 30): the SP 800-73 sample, agency 9999.
+const FASC_N: [u8; 25] = [
+    0xD4, 0xE7, 0x39, 0xDA, 0x73, 0x9C, 0xED, 0x39, 0xCE, 0x73, 0x9D, 0x83, 0x68, 0x58, 0x21, 0x08,
+    0x42, 0x10, 0x84, 0x21, 0xC8, 0x42, 0x10, 0xC3, 0xEB,
+];
+
+/// Data object tags (SP 800-73-4 Part 1 Table 3).
+pub mod tags {
+    /// Card Capability Container.
+    pub const CCC: u32 = 0x5FC107;
+    /// Card Holder Unique Identifier.
+    pub const CHUID: u32 = 0x5FC102;
+    /// Discovery object (requested as `5C 01 7E`).
+    pub const DISCOVERY: u32 = 0x7E;
+}
+
+const CLA_CHAIN: u8 = 0x10;
+const MAX_CHAIN: usize = 16 * 1024;
+const INS_SELECT: u8 = 0xA4;
+const INS_GET_DATA: u8 = 0xCB;
+const INS_GET_RESPONSE: u8 = 0xC0;
+const INS_VERIFY: u8 = 0x20;
+const INS_CHANGE_REFERENCE: u8 = 0x24;
+const INS_RESET_RETRY: u8 = 0x2C;
+const INS_GENERAL_AUTHENTICATE: u8 = 0x87;
+const INS_YK_GET_VERSION: u8 = 0xFD;
+const INS_YK_GET_SERIAL: u8 = 0xF8;
+const KEY_REF_PIN: u8 = 0x80;
+const KEY_REF_PUK: u8 = 0x81;
+
+/// A PIN or PUK with its retry counter.
+#[derive(Debug, Clone)]
+struct Secret {
+    padded: [u8; 8],
+    tries: u8,
+    max: u8,
+}
+
+impl Secret {
+    fn new(value: &str, max: u8) -> Self {
+        let padded = pad(value.as_bytes())
+            .unwrap_or_else(|| panic!("a PIN or PUK has 6 to 8 bytes, not {value:?}"));
+        let max = max.clamp(1, 15);
+        Secret {
+            padded,
+            tries: max,
+            max,
+        }
+    }
+
+    /// Checks an attempt with retry-counter semantics (Part 2 §3.2.1).
+    fn check(&mut self, attempt: &[u8]) -> Result<(), u16> {
+        if self.tries == 0 {
+            return Err(sw::AUTH_BLOCKED);
+        }
+        if attempt == self.padded {
+            self.tries = self.max;
+            Ok(())
+        } else {
+            self.tries -= 1;
+            Err(sw::tries_left(self.tries))
+        }
+    }
+
+    /// `63Cx`, or `6983` when blocked.
+    fn status(&self) -> u16 {
+        match self.tries {
+            0 => sw::AUTH_BLOCKED,
+            n => sw::tries_left(n),
+        }
+    }
+}
+
+/// Pads a 6..=8-byte PIN with `FF` to 8 bytes.
+fn pad(value: &[u8]) -> Option<[u8; 8]> {
+    let mut out = [0xFF; 8];
+    if !(6..=8).contains(&value.len()) || value.contains(&0xFF) {
+        return None;
+    }
+    out[..value.len()].copy_from_slice(value);
+    Some(out)
+}
+
+/// Checks that `padded` is a 6..=8-byte value followed by `FF` padding.
+fn check_padded(padded: &[u8]) -> Option<[u8; 8]> {
+    let len = padded
+        .iter()
+        .position(|&b| b == 0xFF)
+        .unwrap_or(padded.len());
+    let out = pad(padded.get(..len)?)?;
+    (padded == out).then_some(out)
+}
+
+#[derive(Debug, Clone, Default)]
+struct SlotState {
+    key: Option<PrivateKey>,
+    cert: Option<Vec<u8>>,
+    compressed: bool,
+}
+
+/// A command chain in progress (ISO 7816-4 §5.1.1.1): INS P1 P2 and the
+/// data so far.
+#[derive(Debug, Clone)]
+struct Chain {
+    header: [u8; 3],
+    data: Vec<u8>,
+}
+
+/// A simulated PIV card: configuration (built with the `with_*` methods),
+/// the applet's volatile state, the misbehaviour switches, and the APDU log.
+///
+/// The default card ([`SimPivCard::new`]) holds:
+/// - 9A RSA-2048, 9C ECC P-256, 9D ECC P-384, 9E ECC P-256, each with a
+///   certificate `CN=cardsim 9A PIV Authentication,O=p11card test` (9C
+///   `Digital Signature`, 9D `Key Management`, 9E `Card Authentication`)
+///   issued by `CN=cardsim test CA,O=p11card test`; the 9D certificate is
+///   stored gzip-compressed;
+/// - PIN `123456` and PUK `12345678`, 3 tries each;
+/// - CHUID, CCC and Discovery objects, serial 12345678, the YubiKey 5 ATR.
+#[derive(Debug, Clone)]
+pub struct SimPivCard {
+    slots: [SlotState; 4],
+    objects: BTreeMap<u32, Vec<u8>>,
+    pin: Secret,
+    puk: Secret,
+    serial: u32,
+    atr: Vec<u8>,
+    short_only: bool,
+    yubico: bool,
+    selected: bool,
+    pin_verified: bool,
+    /// A VERIFY came immediately before: 9C may be used once.
+    pin_always: bool,
+    pending: Vec<u8>,
+    chain: Option<Chain>,
+    misbehaviour: Misbehaviour,
+    log: Vec<LoggedApdu>,
+}
+
+impl Default for SimPivCard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SimPivCard {
+    /// The default card (see the type's documentation), powered on with
+    /// nothing selected.
+    pub fn new() -> Self {
+        let mut card = SimPivCard {
+            slots: Default::default(),
+            objects: BTreeMap::new(),
+            pin: Secret::new("123456", 3),
+            puk: Secret::new("12345678", 3),
+            serial: 12_345_678,
+            atr: DEFAULT_ATR.to_vec(),
+            short_only: false,
+            yubico: true,
+            selected: false,
+            pin_verified: false,
+            pin_always: false,
+            pending: Vec::new(),
+            chain: None,
+            misbehaviour: Misbehaviour::default(),
+            log: Vec::new(),
+        };
+        card.objects.insert(tags::CHUID, default_chuid());
+        card.objects.insert(tags::CCC, default_ccc());
+        card.objects.insert(tags::DISCOVERY, default_discovery());
+        card.with_key(Slot::Authentication, KeyType::Rsa2048)
+            .with_key(Slot::Signature, KeyType::EccP256)
+            .with_key(Slot::KeyManagement, KeyType::EccP384)
+            .with_key(Slot::CardAuthentication, KeyType::EccP256)
+            .with_cert_compressed(Slot::KeyManagement, true)
+    }
+
+    // ---- configuration -------------------------------------------------
+
+    /// Sets the PIN (6 to 8 bytes) and its number of tries (1..=15).
+    ///
+    /// # Panics
+    /// If the PIN is not 6 to 8 bytes long.
+    pub fn with_pin(mut self, pin: &str, tries: u8) -> Self {
+        self.pin = Secret::new(pin, tries);
+        self
+    }
+
+    /// Sets the PUK (6 to 8 bytes) and its number of tries (1..=15).
+    ///
+    /// # Panics
+    /// If the PUK is not 6 to 8 bytes long.
+    pub fn with_puk(mut self, puk: &str, tries: u8) -> Self {
+        self.puk = Secret::new(puk, tries);
+        self
+    }
+
+    /// Puts the embedded test key of `key_type` into `slot`, with a fresh
+    /// test certificate for it (keeping the slot's compression setting).
+    pub fn with_key(mut self, slot: Slot, key_type: KeyType) -> Self {
+        let key = PrivateKey::embedded(key_type, slot);
+        let state = &mut self.slots[slot.index()];
+        state.cert = Some(slot_certificate_der(slot, &key));
+        state.key = Some(key);
+        self
+    }
+
+    /// Empties `slot`: no key, no certificate.
+    pub fn without_slot(mut self, slot: Slot) -> Self {
+        self.slots[slot.index()] = SlotState::default();
+        self
+    }
+
+    /// Empties every slot not in `keep` (e.g. a card with only 9A).
+    pub fn only_slots(self, keep: &[Slot]) -> Self {
+        Slot::ALL
+            .into_iter()
+            .filter(|s| !keep.contains(s))
+            .fold(self, Self::without_slot)
+    }
+
+    /// Removes the key of `slot` but keeps its certificate (GENERAL
+    /// AUTHENTICATE then answers `6A88`).
+    pub fn without_key(mut self, slot: Slot) -> Self {
+        self.slots[slot.index()].key = None;
+        self
+    }
+
+    /// Removes the certificate of `slot` but keeps its key (GET DATA of the
+    /// certificate object then answers `6A82`).
+    pub fn without_cert(mut self, slot: Slot) -> Self {
+        self.slots[slot.index()].cert = None;
+        self
+    }
+
+    /// Stores `der` as the certificate of `slot` (any bytes: tests may store
+    /// a malformed certificate).
+    pub fn with_cert_der(mut self, slot: Slot, der: Vec<u8>) -> Self {
+        self.slots[slot.index()].cert = Some(der);
+        self
+    }
+
+    /// Stores the certificate of `slot` gzip-compressed (CertInfo `01`) or
+    /// plain (CertInfo `00`).
+    pub fn with_cert_compressed(mut self, slot: Slot, compressed: bool) -> Self {
+        self.slots[slot.index()].compressed = compressed;
+        self
+    }
+
+    /// Sets (`Some`) or removes (`None`) a data object, given as the whole
+    /// GET DATA response body (`53 L …`, or `7E L …` for Discovery). An
+    /// object set here hides the certificate a slot would otherwise serve.
+    pub fn with_object(mut self, tag: u32, body: Option<Vec<u8>>) -> Self {
+        match body {
+            Some(body) => self.objects.insert(tag, body),
+            None => self.objects.remove(&tag),
+        };
+        self
+    }
+
+    /// Sets the serial number (Yubico GET SERIAL).
+    pub fn with_serial(mut self, serial: u32) -> Self {
+        self.serial = serial;
+        self
+    }
+
+    /// Sets the answer-to-reset.
+    pub fn with_atr(mut self, atr: impl Into<Vec<u8>>) -> Self {
+        self.atr = atr.into();
+        self
+    }
+
+    /// Rejects extended-length APDUs with `6700`, like cards and readers
+    /// that only speak short APDUs.
+    pub fn short_apdus_only(mut self) -> Self {
+        self.short_only = true;
+        self
+    }
+
+    /// Answers the Yubico GET VERSION / GET SERIAL with `6D00`, like a
+    /// non-Yubico PIV card.
+    pub fn without_yubico_extensions(mut self) -> Self {
+        self.yubico = false;
+        self
+    }
+
+    // ---- accessors -----------------------------------------------------
+
+    /// The public key in `slot`, if it holds a key.
+    pub fn public_key(&self, slot: Slot) -> Option<SimPublicKey> {
+        self.slots[slot.index()]
+            .key
+            .as_ref()
+            .map(PrivateKey::public)
+    }
+
+    /// The key type in `slot`, if it holds a key.
+    pub fn key_type(&self, slot: Slot) -> Option<KeyType> {
+        self.slots[slot.index()]
+            .key
+            .as_ref()
+            .map(PrivateKey::key_type)
+    }
+
+    /// The (uncompressed) DER certificate in `slot`, if any.
+    pub fn certificate_der(&self, slot: Slot) -> Option<&[u8]> {
+        self.slots[slot.index()].cert.as_deref()
+    }
+
+    /// The answer-to-reset.
+    pub fn atr(&self) -> &[u8] {
+        &self.atr
+    }
+
+    /// The serial number.
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    /// PIN tries left.
+    pub fn pin_tries_left(&self) -> u8 {
+        self.pin.tries
+    }
+
+    /// PUK tries left.
+    pub fn puk_tries_left(&self) -> u8 {
+        self.puk.tries
+    }
+
+    /// Whether the PIN is verified now.
+    pub fn pin_verified(&self) -> bool {
+        self.pin_verified
+    }
+
+    /// The misbehaviour switches.
+    pub fn misbehaviour_mut(&mut self) -> &mut Misbehaviour {
+        &mut self.misbehaviour
+    }
+
+    /// Every APDU processed since power-up of the simulation (or
+    /// [`clear_log`](Self::clear_log)), PINs redacted.
+    pub fn log(&self) -> &[LoggedApdu] {
+        &self.log
+    }
+
+    /// The number of APDUs processed (the log's length).
+    pub fn apdu_count(&self) -> usize {
+        self.log.len()
+    }
+
+    /// Empties the log.
+    pub fn clear_log(&mut self) {
+        self.log.clear();
+    }
+
+    /// The log as text, one [`LoggedApdu`] per line.
+    pub fn transcript(&self) -> String {
+        self.log.iter().map(|entry| format!("{entry}\n")).collect()
+    }
+
+    // ---- the applet ----------------------------------------------------
+
+    /// Power-on (or reset): nothing selected, PIN not verified, no pending
+    /// response or chain. Retry counters and contents persist.
+    pub fn power_on(&mut self) {
+        self.selected = false;
+        self.pin_verified = false;
+        self.pin_always = false;
+        self.pending.clear();
+        self.chain = None;
+    }
+
+    /// Processes one raw command APDU and returns the raw response (data +
+    /// SW1 SW2), applying the [`Misbehaviour`] switches, and logs it.
+    pub fn process(&mut self, apdu: &[u8]) -> Vec<u8> {
+        let mut response = self.respond(apdu);
+        if let Some(garbage) = self.misbehaviour.garbage_next.take() {
+            response = garbage;
+        } else if let Some(truncation) = self.misbehaviour.truncate_next.take() {
+            truncation.apply(&mut response);
+        }
+        self.log.push(LoggedApdu::new(apdu, &response));
+        response
+    }
+
+    fn respond(&mut self, apdu: &[u8]) -> Vec<u8> {
+        let injected = apdu.get(1).and_then(|&ins| {
+            let fail_next = &mut self.misbehaviour.fail_next;
+            let i = fail_next.iter().position(|&(i, _)| i == ins)?;
+            Some(fail_next.remove(i).1)
+        });
+        match injected.map_or_else(|| self.handle(apdu), Err) {
+            Ok(response) => response,
+            Err(status) => status.to_be_bytes().to_vec(),
+        }
+    }
+
+    /// Framing: parsing, selection, GET RESPONSE, chaining, response size.
+    fn handle(&mut self, apdu: &[u8]) -> Result<Vec<u8>, u16> {
+        let pending = std::mem::take(&mut self.pending);
+        let cmd = Command::parse(apdu)?;
+        if cmd.extended && self.short_only {
+            return Err(sw::WRONG_LENGTH);
+        }
+        if cmd.cla & !CLA_CHAIN != 0 {
+            return Err(sw::CLA_NOT_SUPPORTED);
+        }
+        if !self.selected && cmd.ins != INS_SELECT {
+            return Err(sw::INS_NOT_SUPPORTED);
+        }
+        if cmd.ins == INS_GET_RESPONSE {
+            if (cmd.p1, cmd.p2) != (0, 0) {
+                return Err(sw::WRONG_P1P2);
+            }
+            if pending.is_empty() {
+                return Err(sw::CONDITIONS_NOT_SATISFIED);
+            }
+            let chunk = self.chunk_size(cmd.extended);
+            return Ok(self.send(pending, cmd.ne.unwrap_or(chunk).min(chunk)));
+        }
+        let Some(cmd) = self.chain(cmd)? else {
+            return Ok(sw::OK.to_be_bytes().to_vec());
+        };
+        // Any complete command uses up the "PIN just verified" state.
+        let pin_always = std::mem::take(&mut self.pin_always);
+        let data = self.execute(&cmd, pin_always)?;
+        if self.misbehaviour.exact_le_get_data && cmd.ins == INS_GET_DATA && !cmd.extended {
+            let exact = data.len().min(256);
+            if cmd.ne != Some(exact) {
+                return Err(sw::WRONG_LE | (exact % 256) as u16);
+            }
+        }
+        Ok(self.send(data, self.chunk_size(cmd.extended)))
+    }
+
+    /// How much response data fits one response.
+    fn chunk_size(&self, extended: bool) -> usize {
+        let max = if extended { 65536 } else { 256 };
+        self.misbehaviour
+            .chunk_responses
+            .map_or(max, |n| n.clamp(1, max))
+    }
+
+    /// Sends up to `chunk` bytes with `9000`, or keeps the rest for GET
+    /// RESPONSE and says `61xx`.
+    fn send(&mut self, mut data: Vec<u8>, chunk: usize) -> Vec<u8> {
+        if data.len() > chunk {
+            self.pending = data.split_off(chunk);
+            let left = (self.pending.len().min(256) % 256) as u8;
+            data.extend([(sw::MORE_DATA >> 8) as u8, left]);
+        } else {
+            data.extend(sw::OK.to_be_bytes());
+        }
+        data
+    }
+
+    /// Command chaining: `None` while the chain goes on.
+    fn chain(&mut self, mut cmd: Command) -> Result<Option<Command>, u16> {
+        let header = [cmd.ins, cmd.p1, cmd.p2];
+        if let Some(chain) = self.chain.take() {
+            if chain.header != header {
+                return Err(sw::LAST_COMMAND_EXPECTED);
+            }
+            let mut data = chain.data;
+            data.append(&mut cmd.data);
+            cmd.data = data;
+        }
+        if cmd.data.len() > MAX_CHAIN {
+            return Err(sw::WRONG_LENGTH);
+        }
+        if cmd.cla & CLA_CHAIN == 0 {
+            return Ok(Some(cmd));
+        }
+        let data = std::mem::take(&mut cmd.data);
+        self.chain = Some(Chain { header, data });
+        Ok(None)
+    }
+
+    fn execute(&mut self, cmd: &Command, pin_always: bool) -> Result<Vec<u8>, u16> {
+        match cmd.ins {
+            INS_SELECT => self.select(cmd),
+            INS_GET_DATA => self.get_data(cmd),
+            INS_VERIFY => self.verify(cmd),
+            INS_CHANGE_REFERENCE => self.change_reference(cmd),
+            INS_RESET_RETRY => self.reset_retry_counter(cmd),
+            INS_GENERAL_AUTHENTICATE => self.general_authenticate(cmd, pin_always),
+            INS_YK_GET_VERSION | INS_YK_GET_SERIAL if self.yubico => {
+                if (cmd.p1, cmd.p2) != (0, 0) {
+                    Err(sw::WRONG_P1P2)
+                } else if cmd.ins == INS_YK_GET_VERSION {
+                    Ok(vec![5, 7, 1])
+                } else {
+                    Ok(self.serial.to_be_bytes().to_vec())
+                }
+            }
+            _ => Err(sw::INS_NOT_SUPPORTED),
+        }
+    }
+
+    /// SELECT (Part 2 §3.1.1): the PIV AID or a prefix of at least 9 bytes;
+    /// answers the Application Property Template.
+    fn select(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
+        if (cmd.p1, cmd.p2) != (0x04, 0x00) {
+            return Err(sw::WRONG_P1P2);
+        }
+        if cmd.data.len() < 9 || !PIV_AID.starts_with(&cmd.data) {
+            return Err(sw::NOT_FOUND);
+        }
+        self.selected = true;
+        let mut apt = Vec::new();
+        put_tlv(&mut apt, &[0x4F], &PIV_AID[5..]);
+        put_tlv(&mut apt, &[0x79], &tlv(&[0x4F], &PIV_AID));
+        put_tlv(&mut apt, &[0x50], b"Simulated PIV");
+        let algorithms = [0x80, 1, 0x07, 0x80, 1, 0x11, 0x80, 1, 0x14, 0x06, 1, 0x00];
+        put_tlv(&mut apt, &[0xAC], &algorithms);
+        Ok(tlv(&[0x61], &apt))
+    }
+
+    /// GET DATA (Part 2 §3.1.2): `5C` with the object's tag.
+    fn get_data(&self, cmd: &Command) -> Result<Vec<u8>, u16> {
+        if (cmd.p1, cmd.p2) != (0x3F, 0xFF) {
+            return Err(sw::WRONG_P1P2);
+        }
+        let tag = match read_tlv(&cmd.data) {
+            Some(([0x5C], value @ [_, ..], [])) if value.len() <= 3 => {
+                value.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b))
+            }
+            _ => return Err(sw::WRONG_DATA),
+        };
+        self.object(tag).ok_or(sw::NOT_FOUND)
+    }
+
+    fn object(&self, tag: u32) -> Option<Vec<u8>> {
+        if let Some(body) = self.objects.get(&tag) {
+            return Some(body.clone());
+        }
+        let slot = Slot::ALL.into_iter().find(|s| s.object_tag() == tag)?;
+        let state = &self.slots[slot.index()];
+        let cert = state.cert.as_ref()?;
+        let mut content = Vec::new();
+        if state.compressed {
+            put_tlv(&mut content, &[0x70], &gzip(cert));
+        } else {
+            put_tlv(&mut content, &[0x70], cert);
+        }
+        put_tlv(&mut content, &[0x71], &[u8::from(state.compressed)]);
+        put_tlv(&mut content, &[0xFE], &[]);
+        Some(tlv(&[0x53], &content))
+    }
+
+    /// VERIFY (Part 2 §3.2.1) of the PIV application PIN.
+    fn verify(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
+        if cmd.p2 != KEY_REF_PIN || !matches!(cmd.p1, 0x00 | 0xFF) {
+            return Err(sw::WRONG_P1P2);
+        }
+        if cmd.p1 == 0xFF {
+            self.pin_verified = false;
+            return Ok(Vec::new());
+        }
+        if cmd.data.is_empty() {
+            return match self.pin_verified {
+                true => Ok(Vec::new()),
+                false => Err(self.pin.status()),
+            };
+        }
+        if cmd.data.len() != 8 {
+            return Err(sw::WRONG_DATA);
+        }
+        self.pin_verified = false;
+        self.pin.check(&cmd.data)?;
+        self.pin_verified = true;
+        self.pin_always = true;
+        Ok(Vec::new())
+    }
+
+    /// CHANGE REFERENCE DATA (Part 2 §3.2.2) of the PIN (80) or PUK (81):
+    /// old || new, each padded to 8 bytes.
+    fn change_reference(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
+        let is_pin = match (cmd.p1, cmd.p2) {
+            (0, KEY_REF_PIN) => true,
+            (0, KEY_REF_PUK) => false,
+            _ => return Err(sw::WRONG_P1P2),
+        };
+        let (old, new) = split_old_new(&cmd.data)?;
+        let secret = if is_pin { &mut self.pin } else { &mut self.puk };
+        let result = secret.check(old);
+        if result.is_ok() {
+            secret.padded = new;
+        }
+        if is_pin {
+            self.pin_verified = result.is_ok();
+        }
+        result.map(|()| Vec::new())
+    }
+
+    /// RESET RETRY COUNTER (Part 2 §3.2.3): PUK || new PIN.
+    fn reset_retry_counter(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
+        if (cmd.p1, cmd.p2) != (0, KEY_REF_PIN) {
+            return Err(sw::WRONG_P1P2);
+        }
+        let (puk, new) = split_old_new(&cmd.data)?;
+        self.puk.check(puk)?;
+        self.pin.padded = new;
+        self.pin.tries = self.pin.max;
+        Ok(Vec::new())
+    }
+
+    /// GENERAL AUTHENTICATE (Part 2 §3.2.4): `7C { 82 00, 81 challenge }`
+    /// (sign, or raw RSA) or `7C { 82 00, 85 point }` (ECDH).
+    fn general_authenticate(&mut self, cmd: &Command, pin_always: bool) -> Result<Vec<u8>, u16> {
+        let slot = Slot::from_key_ref(cmd.p2).ok_or(sw::WRONG_P1P2)?;
+        let key = self.slots[slot.index()]
+            .key
+            .as_ref()
+            .ok_or(sw::REF_NOT_FOUND)?;
+        if key.key_type().algorithm_id() != cmd.p1 {
+            return Err(sw::WRONG_DATA);
+        }
+        let allowed = match slot {
+            Slot::CardAuthentication => true,
+            Slot::Signature => self.pin_verified && pin_always,
+            Slot::Authentication | Slot::KeyManagement => self.pin_verified,
+        };
+        if !allowed {
+            return Err(sw::SECURITY_STATUS);
+        }
+        let items = match read_tlv(&cmd.data) {
+            Some(([0x7C], inner, [])) => read_all(inner).ok_or(sw::WRONG_DATA)?,
+            _ => return Err(sw::WRONG_DATA),
+        };
+        let mut response_requested = false;
+        let mut result = None;
+        for (tag, value) in items {
+            match (tag, value) {
+                ([0x82], []) => response_requested = true,
+                ([0x81], challenge) if result.is_none() => result = Some(key.sign(challenge)?),
+                ([0x85], point) if result.is_none() => result = Some(key.ecdh(point)?),
+                _ => return Err(sw::WRONG_DATA),
+            }
+        }
+        match result {
+            Some(result) if response_requested => Ok(tlv(&[0x7C], &tlv(&[0x82], &result))),
+            _ => Err(sw::WRONG_DATA),
+        }
+    }
+}
+
+/// Splits 16 bytes into the current 8-byte value and a well-formed new one.
+fn split_old_new(data: &[u8]) -> Result<(&[u8], [u8; 8]), u16> {
+    if data.len() != 16 {
+        return Err(sw::WRONG_DATA);
+    }
+    let (old, new) = data.split_at(8);
+    Ok((old, check_padded(new).ok_or(sw::WRONG_DATA)?))
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(data);
+    encoder.finish().unwrap_or_default()
+}
+
+fn default_chuid() -> Vec<u8> {
+    let mut chuid = Vec::new();
+    put_tlv(&mut chuid, &[0x30], &FASC_N);
+    put_tlv(&mut chuid, &[0x34], &CHUID_GUID);
+    put_tlv(&mut chuid, &[0x35], b"20301231");
+    put_tlv(&mut chuid, &[0x3E], &[]);
+    put_tlv(&mut chuid, &[0xFE], &[]);
+    tlv(&[0x53], &chuid)
+}
+
+fn default_ccc() -> Vec<u8> {
+    let mut ccc = Vec::new();
+    // Card identifier: GSC-RID, manufacturer FF, card type 02, 14-byte ID.
+    let mut card_id = vec![0xA0, 0x00, 0x00, 0x01, 0x16, 0xFF, 0x02];
+    card_id.extend_from_slice(&CHUID_GUID[..14]);
+    put_tlv(&mut ccc, &[0xF0], &card_id);
+    put_tlv(&mut ccc, &[0xF1], &[0x21]);
+    put_tlv(&mut ccc, &[0xF2], &[0x21]);
+    put_tlv(&mut ccc, &[0xF3], &[]);
+    put_tlv(&mut ccc, &[0xF4], &[0x00]);
+    put_tlv(&mut ccc, &[0xF5], &[0x10]);
+    for tag in [0xF6, 0xF7, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE] {
+        put_tlv(&mut ccc, &[tag], &[]);
+    }
+    tlv(&[0x53], &ccc)
+}
+
+fn default_discovery() -> Vec<u8> {
+    let mut discovery = tlv(&[0x4F], &PIV_AID);
+    // PIN usage policy: PIV PIN only, global PIN not supported.
+    put_tlv(&mut discovery, &[0x5F, 0x2F], &[0x40, 0x00]);
+    tlv(&[0x7E], &discovery)
+}

@@ -1,0 +1,40 @@
+//! Simulated smart cards for p11card's tests, benches and demos (never
+//! shipped).
+//!
+//! [`SimPivCard`] is an in-process PIV card application (NIST SP 800-73-4
+//! Part 2) with embedded test keys and certificates, configurable per test,
+//! able to misbehave on purpose ([`Misbehaviour`]), and logging every APDU
+//! ([`LoggedApdu`]). [`SimBackend`] puts such cards into simulated readers
+//! behind p11card's [`ReaderBackend`](p11card::transport::ReaderBackend).
+//!
+//! ```
+//! use p11card::transport::ReaderBackend;
+//! use p11card_cardsim::{SimBackend, SimPivCard, Slot, DEFAULT_READER};
+//!
+//! let (backend, card) = SimBackend::with_card(SimPivCard::new().only_slots(&[Slot::Authentication]));
+//! let mut transport = backend.connect(DEFAULT_READER).unwrap();
+//! let response = transport
+//!     .with_transaction(|link| link.transmit(&[0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00]))
+//!     .unwrap()
+//!     .unwrap();
+//! assert_eq!(response[response.len() - 2..], [0x90, 0x00]);
+//! assert_eq!(card.apdu_count(), 1);
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod apdu;
+mod backend;
+mod card;
+mod keys;
+mod log;
+mod misbehave;
+
+pub use backend::{SimBackend, SimCard, SimTransport, DEFAULT_READER};
+pub use card::{tags, SimPivCard, CHUID_GUID, DEFAULT_ATR, PIV_AID};
+pub use keys::{ca_certificate_der, KeyType, SimPublicKey, Slot};
+pub use log::LoggedApdu;
+pub use misbehave::{Misbehaviour, Truncation};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,327 @@
+//! Cryptographic functions (PKCS#11 §5.8–5.15): the card signs and decrypts;
+//! verification, encryption, digests and random numbers are computed here.
+
+use crate::abi::{capacity, deliver, guard, input, length, mechanism, module, run};
+use cryptoki_sys::*;
+use p11card::Error;
+
+/// `C_SignInit`.
+#[no_mangle]
+pub unsafe extern "C" fn C_SignInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: pMechanism is NULL or a CK_MECHANISM, per PKCS#11.
+        let mechanism = unsafe { mechanism(pMechanism)? };
+        module.sign_init(hSession, mechanism, hKey)
+    })
+}
+
+/// `C_Sign`.
+#[no_mangle]
+pub unsafe extern "C" fn C_Sign(
+    hSession: CK_SESSION_HANDLE,
+    pData: *mut CK_BYTE,
+    ulDataLen: CK_ULONG,
+    pSignature: *mut CK_BYTE,
+    pulSignatureLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        let module = module()?;
+        // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
+        unsafe {
+            let room = capacity(pSignature, pulSignatureLen)?;
+            let data = input(pData, ulDataLen)?;
+            deliver(
+                module.sign(hSession, data, room)?,
+                pSignature,
+                pulSignatureLen,
+            )
+        }
+    })
+}
+
+/// `C_SignUpdate`.
+#[no_mangle]
+pub unsafe extern "C" fn C_SignUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: *mut CK_BYTE,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: pPart covers ulPartLen bytes, per PKCS#11.
+        let part = unsafe { input(pPart, ulPartLen)? };
+        module.sign_update(hSession, part)
+    })
+}
+
+/// `C_SignFinal`.
+#[no_mangle]
+pub unsafe extern "C" fn C_SignFinal(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: *mut CK_BYTE,
+    pulSignatureLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        let module = module()?;
+        // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
+        unsafe {
+            let room = capacity(pSignature, pulSignatureLen)?;
+            deliver(
+                module.sign_final(hSession, room)?,
+                pSignature,
+                pulSignatureLen,
+            )
+        }
+    })
+}
+
+/// `C_VerifyInit`.
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifyInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: pMechanism is NULL or a CK_MECHANISM, per PKCS#11.
+        let mechanism = unsafe { mechanism(pMechanism)? };
+        module.verify_init(hSession, mechanism, hKey)
+    })
+}
+
+/// `C_Verify`.
+#[no_mangle]
+pub unsafe extern "C" fn C_Verify(
+    hSession: CK_SESSION_HANDLE,
+    pData: *mut CK_BYTE,
+    ulDataLen: CK_ULONG,
+    pSignature: *mut CK_BYTE,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: both buffers cover their lengths, per PKCS#11.
+        let (data, signature) =
+            unsafe { (input(pData, ulDataLen)?, input(pSignature, ulSignatureLen)?) };
+        module.verify(hSession, data, signature)
+    })
+}
+
+/// `C_VerifyUpdate`.
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifyUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: *mut CK_BYTE,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: pPart covers ulPartLen bytes, per PKCS#11.
+        let part = unsafe { input(pPart, ulPartLen)? };
+        module.verify_update(hSession, part)
+    })
+}
+
+/// `C_VerifyFinal`.
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifyFinal(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: *mut CK_BYTE,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: pSignature covers ulSignatureLen bytes, per PKCS#11.
+        let signature = unsafe { input(pSignature, ulSignatureLen)? };
+        module.verify_final(hSession, signature)
+    })
+}
+
+/// `C_DecryptInit`.
+#[no_mangle]
+pub unsafe extern "C" fn C_DecryptInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: pMechanism is NULL or a CK_MECHANISM, per PKCS#11.
+        let mechanism = unsafe { mechanism(pMechanism)? };
+        module.decrypt_init(hSession, mechanism, hKey)
+    })
+}
+
+/// `C_Decrypt`.
+#[no_mangle]
+pub unsafe extern "C" fn C_Decrypt(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedData: *mut CK_BYTE,
+    ulEncryptedDataLen: CK_ULONG,
+    pData: *mut CK_BYTE,
+    pulDataLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        let module = module()?;
+        // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
+        unsafe {
+            let room = capacity(pData, pulDataLen)?;
+            let ciphertext = input(pEncryptedData, ulEncryptedDataLen)?;
+            deliver(
+                module.decrypt(hSession, ciphertext, room)?,
+                pData,
+                pulDataLen,
+            )
+        }
+    })
+}
+
+/// `C_EncryptInit`.
+#[no_mangle]
+pub unsafe extern "C" fn C_EncryptInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: pMechanism is NULL or a CK_MECHANISM, per PKCS#11.
+        let mechanism = unsafe { mechanism(pMechanism)? };
+        module.encrypt_init(hSession, mechanism, hKey)
+    })
+}
+
+/// `C_Encrypt`.
+#[no_mangle]
+pub unsafe extern "C" fn C_Encrypt(
+    hSession: CK_SESSION_HANDLE,
+    pData: *mut CK_BYTE,
+    ulDataLen: CK_ULONG,
+    pEncryptedData: *mut CK_BYTE,
+    pulEncryptedDataLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        let module = module()?;
+        // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
+        unsafe {
+            let room = capacity(pEncryptedData, pulEncryptedDataLen)?;
+            let data = input(pData, ulDataLen)?;
+            deliver(
+                module.encrypt(hSession, data, room)?,
+                pEncryptedData,
+                pulEncryptedDataLen,
+            )
+        }
+    })
+}
+
+/// `C_DigestInit`.
+#[no_mangle]
+pub unsafe extern "C" fn C_DigestInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: pMechanism is NULL or a CK_MECHANISM, per PKCS#11.
+        let mechanism = unsafe { mechanism(pMechanism)? };
+        module.digest_init(hSession, mechanism)
+    })
+}
+
+/// `C_Digest`.
+#[no_mangle]
+pub unsafe extern "C" fn C_Digest(
+    hSession: CK_SESSION_HANDLE,
+    pData: *mut CK_BYTE,
+    ulDataLen: CK_ULONG,
+    pDigest: *mut CK_BYTE,
+    pulDigestLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        let module = module()?;
+        // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
+        unsafe {
+            let room = capacity(pDigest, pulDigestLen)?;
+            let data = input(pData, ulDataLen)?;
+            deliver(module.digest(hSession, data, room)?, pDigest, pulDigestLen)
+        }
+    })
+}
+
+/// `C_DigestUpdate`.
+#[no_mangle]
+pub unsafe extern "C" fn C_DigestUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: *mut CK_BYTE,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: pPart covers ulPartLen bytes, per PKCS#11.
+        let part = unsafe { input(pPart, ulPartLen)? };
+        module.digest_update(hSession, part)
+    })
+}
+
+/// `C_DigestFinal`.
+#[no_mangle]
+pub unsafe extern "C" fn C_DigestFinal(
+    hSession: CK_SESSION_HANDLE,
+    pDigest: *mut CK_BYTE,
+    pulDigestLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        let module = module()?;
+        // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
+        unsafe {
+            let room = capacity(pDigest, pulDigestLen)?;
+            deliver(module.digest_final(hSession, room)?, pDigest, pulDigestLen)
+        }
+    })
+}
+
+/// `C_GenerateRandom`.
+#[no_mangle]
+pub unsafe extern "C" fn C_GenerateRandom(
+    hSession: CK_SESSION_HANDLE,
+    RandomData: *mut CK_BYTE,
+    ulRandomLen: CK_ULONG,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        let len = length(ulRandomLen)?;
+        if RandomData.is_null() && len > 0 {
+            return Err(Error::ArgumentsBad);
+        }
+        let mut buffer = vec![0u8; len];
+        module.generate_random(hSession, &mut buffer)?;
+        if len > 0 {
+            // SAFETY: RandomData has room for ulRandomLen bytes.
+            unsafe { std::ptr::copy_nonoverlapping(buffer.as_ptr(), RandomData, len) };
+        }
+        Ok(())
+    })
+}
+
+/// `C_SeedRandom`: the OS generator takes no seed.
+#[no_mangle]
+pub unsafe extern "C" fn C_SeedRandom(
+    hSession: CK_SESSION_HANDLE,
+    pSeed: *mut CK_BYTE,
+    ulSeedLen: CK_ULONG,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: pSeed covers ulSeedLen bytes, per PKCS#11.
+        unsafe { input(pSeed, ulSeedLen)? };
+        module.session_info(hSession)?;
+        Err(Error::RandomSeedNotSupported)
+    })
+}

@@ -1,0 +1,1412 @@
+//! The PKCS#11 state machine: slots (one per reader), tokens (one per
+//! recognised card application), sessions, login state and operations.
+//!
+//! Locking: the slot table and the session table are each behind their own
+//! lock, held only to look things up. Each slot has one mutex that
+//! serialises its card; each session has its own mutex. Order: session, then
+//! slot. No lock is held while waiting for PC/SC events.
+
+use crate::crypto::{self, Hasher};
+use crate::error::{Error, Result};
+use crate::iso7816::Channel;
+use crate::mechanism::{self, Mechanism};
+use crate::profile::{AppError, CardApp, CardInfo, PinStatus, ProfileSet, SignInput};
+use crate::session::{
+    DecryptOp, DigestOp, EncryptOp, FindOp, OpInput, Output, Session, SignOp, Stage, VerifyOp,
+};
+use crate::token::{self, AttrValue, Object, ObjectKind};
+use crate::transport::{CardTransport, ReaderBackend, TransportError};
+use cryptoki_sys::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use zeroize::Zeroizing;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it
+/// (the ABI layer catches panics; state stays usable).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Copies `text` into a blank-padded fixed field, cut at a UTF-8 boundary.
+pub fn padded<const N: usize>(text: &str) -> [u8; N] {
+    let mut out = [b' '; N];
+    let mut end = text.len().min(N);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out[..end].copy_from_slice(&text.as_bytes()[..end]);
+    out
+}
+
+/// A card application that was recognised, with its objects.
+#[derive(Debug)]
+struct Token {
+    app: Box<dyn CardApp>,
+    info: CardInfo,
+    objects: Vec<Object>,
+    pin: PinStatus,
+    /// A wrong PIN was entered since the last successful login.
+    pin_failed: bool,
+    /// The most tries the card reported in this process.
+    most_tries: Option<u8>,
+}
+
+impl Token {
+    fn record_pin(&mut self, status: PinStatus) {
+        if let Some(tries) = status.tries_left {
+            self.most_tries = Some(self.most_tries.map_or(tries, |most| most.max(tries)));
+        }
+        self.pin = status;
+    }
+
+    fn flags(&self) -> CK_FLAGS {
+        let mut flags =
+            CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
+        let tries = self.pin.tries_left;
+        if self.pin.blocked || tries == Some(0) {
+            flags |= CKF_USER_PIN_LOCKED;
+        } else if tries == Some(1) {
+            flags |= CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW;
+        } else if self.pin_failed
+            || matches!((tries, self.most_tries), (Some(now), Some(most)) if now < most)
+        {
+            flags |= CKF_USER_PIN_COUNT_LOW;
+        }
+        flags
+    }
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    card: Option<Box<dyn CardTransport>>,
+    token: Option<Token>,
+    /// A card is in the reader but no profile recognised it.
+    unrecognized: bool,
+    logged_in: bool,
+    /// Bumped whenever the token goes away; sessions carry the value they
+    /// were opened with.
+    generation: u64,
+}
+
+impl std::fmt::Debug for dyn CardTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardTransport")
+    }
+}
+
+impl SlotState {
+    fn drop_token(&mut self) {
+        self.card = None;
+        self.token = None;
+        self.unrecognized = false;
+        self.logged_in = false;
+        self.generation += 1;
+    }
+}
+
+/// One reader.
+#[derive(Debug)]
+struct Slot {
+    id: CK_SLOT_ID,
+    reader: String,
+    /// Card presence as PC/SC last reported it.
+    present: AtomicBool,
+    /// The reader is currently listed by PC/SC.
+    attached: AtomicBool,
+    state: Mutex<SlotState>,
+}
+
+/// The PKCS#11 module.
+#[derive(Debug)]
+pub struct Module {
+    backend: Box<dyn ReaderBackend>,
+    profiles: ProfileSet,
+    slots: RwLock<Vec<Arc<Slot>>>,
+    sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Mutex<Session>>>>,
+    next_session: AtomicU64,
+}
+
+impl std::fmt::Debug for dyn ReaderBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReaderBackend")
+    }
+}
+
+/// The library's version, from Cargo.
+pub fn library_version() -> CK_VERSION {
+    CK_VERSION {
+        major: env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(0),
+        minor: env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(0),
+    }
+}
+
+impl Module {
+    /// A module over `backend`, matching cards against `profiles`. Nothing
+    /// is read from readers or cards until asked.
+    pub fn new(backend: Box<dyn ReaderBackend>, profiles: ProfileSet) -> Module {
+        Module {
+            backend,
+            profiles,
+            slots: RwLock::new(Vec::new()),
+            sessions: RwLock::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+        }
+    }
+
+    /// `C_GetInfo` (for the given interface version).
+    pub fn info(&self, cryptoki_version: CK_VERSION) -> CK_INFO {
+        CK_INFO {
+            cryptokiVersion: cryptoki_version,
+            manufacturerID: padded("p11card"),
+            flags: 0,
+            libraryDescription: padded("p11card PKCS#11 smart-card module"),
+            libraryVersion: library_version(),
+        }
+    }
+
+    // ----- slots ---------------------------------------------------------
+
+    fn slot_table(&self) -> Vec<Arc<Slot>> {
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn slot(&self, id: CK_SLOT_ID) -> Result<Arc<Slot>> {
+        self.slot_table()
+            .into_iter()
+            .find(|slot| slot.id == id)
+            .ok_or(Error::SlotIdInvalid)
+    }
+
+    /// Asks PC/SC for readers and card presence (no APDU). New readers get
+    /// new slot IDs; a reader that comes back gets its old ID.
+    fn refresh_readers(&self) -> Result<()> {
+        let readers = self.backend.readers().map_err(Error::from)?;
+        let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+        for slot in slots.iter() {
+            if !readers.iter().any(|reader| reader.name == slot.reader) {
+                slot.attached.store(false, Ordering::SeqCst);
+                slot.present.store(false, Ordering::SeqCst);
+            }
+        }
+        for reader in readers {
+            match slots.iter().find(|slot| slot.reader == reader.name) {
+                Some(slot) => {
+                    slot.attached.store(true, Ordering::SeqCst);
+                    slot.present.store(reader.card_present, Ordering::SeqCst);
+                }
+                None => {
+                    let id = slots.len() as CK_SLOT_ID;
+                    slots.push(Arc::new(Slot {
+                        id,
+                        reader: reader.name,
+                        present: AtomicBool::new(reader.card_present),
+                        attached: AtomicBool::new(true),
+                        state: Mutex::new(SlotState::default()),
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `C_GetSlotList`: with `refresh`, asks PC/SC first (the length query);
+    /// without, returns the list the last query saw.
+    pub fn slot_list(&self, token_present: bool, refresh: bool) -> Result<Vec<CK_SLOT_ID>> {
+        if refresh || self.slot_table().is_empty() {
+            self.refresh_readers()?;
+        }
+        Ok(self
+            .slot_table()
+            .iter()
+            .filter(|slot| slot.attached.load(Ordering::SeqCst))
+            .filter(|slot| !token_present || slot.present.load(Ordering::SeqCst))
+            .map(|slot| slot.id)
+            .collect())
+    }
+
+    /// `C_GetSlotInfo`.
+    pub fn slot_info(&self, id: CK_SLOT_ID) -> Result<CK_SLOT_INFO> {
+        let slot = self.slot(id)?;
+        self.refresh_readers()?;
+        let mut flags = CKF_REMOVABLE_DEVICE | CKF_HW_SLOT;
+        if slot.present.load(Ordering::SeqCst) {
+            flags |= CKF_TOKEN_PRESENT;
+        }
+        Ok(CK_SLOT_INFO {
+            slotDescription: padded(&slot.reader),
+            manufacturerID: padded("PC/SC"),
+            flags,
+            hardwareVersion: CK_VERSION { major: 0, minor: 0 },
+            firmwareVersion: CK_VERSION { major: 0, minor: 0 },
+        })
+    }
+
+    /// Locks a slot's state, making sure its token is loaded (reading the
+    /// card if this is the first time) and still in the reader.
+    fn token_state<'s>(&self, slot: &'s Slot) -> Result<MutexGuard<'s, SlotState>> {
+        let mut state = lock(&slot.state);
+        if !slot.present.load(Ordering::SeqCst) {
+            if state.token.is_some() || state.card.is_some() {
+                state.drop_token();
+            }
+            return Err(Error::TokenNotPresent);
+        }
+        if state.token.is_none() {
+            if state.unrecognized {
+                return Err(Error::TokenNotRecognized);
+            }
+            self.load_token(slot, &mut state)?;
+        }
+        Ok(state)
+    }
+
+    fn load_token(&self, slot: &Slot, state: &mut SlotState) -> Result<()> {
+        let mut card = match self.backend.connect(&slot.reader) {
+            Ok(card) => card,
+            Err(TransportError::CardRemoved | TransportError::ReaderGone) => {
+                slot.present.store(false, Ordering::SeqCst);
+                return Err(Error::TokenNotPresent);
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let atr = card.atr().to_vec();
+        let loaded = card.with_transaction(|link| -> std::result::Result<_, AppError> {
+            let Some(app) = self.profiles.identify(&atr, link)? else {
+                return Ok(None);
+            };
+            let mut channel = Channel::new(link, app.profile().channel);
+            let info = app.read_card(&mut channel)?;
+            Ok(Some((app, info)))
+        });
+        let loaded = match loaded {
+            Ok(inner) => inner.map_err(Error::from),
+            Err(err) => Err(Error::from(err)),
+        };
+        match loaded {
+            Ok(Some((app, info))) => {
+                let objects = info
+                    .keys
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(index, key)| token::objects_for_key(slot.id, index, key))
+                    .collect();
+                let mut token = Token {
+                    app,
+                    pin: PinStatus::default(),
+                    objects,
+                    pin_failed: false,
+                    most_tries: None,
+                    info,
+                };
+                token.record_pin(token.info.pin);
+                state.logged_in = false;
+                state.card = Some(card);
+                state.token = Some(token);
+                Ok(())
+            }
+            Ok(None) => {
+                state.unrecognized = true;
+                state.card = Some(card);
+                Err(Error::TokenNotRecognized)
+            }
+            Err(Error::DeviceRemoved) => {
+                slot.present.store(false, Ordering::SeqCst);
+                Err(Error::TokenNotPresent)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `C_GetTokenInfo`.
+    pub fn token_info(&self, id: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
+        let slot = self.slot(id)?;
+        let state = self.token_state(&slot)?;
+        let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+        let session_count = self
+            .session_table()
+            .into_iter()
+            .filter(|(_, session)| lock(session).slot == id)
+            .count() as CK_ULONG;
+        let pin = &token.app.profile().pin;
+        Ok(CK_TOKEN_INFO {
+            label: padded(&token.info.label),
+            manufacturerID: padded(&token.info.manufacturer),
+            model: padded(&token.info.model),
+            serialNumber: padded(&token.info.serial),
+            flags: token.flags(),
+            ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulSessionCount: session_count,
+            ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulRwSessionCount: token::UNAVAILABLE,
+            ulMaxPinLen: pin.max_length as CK_ULONG,
+            ulMinPinLen: pin.min_length as CK_ULONG,
+            ulTotalPublicMemory: token::UNAVAILABLE,
+            ulFreePublicMemory: token::UNAVAILABLE,
+            ulTotalPrivateMemory: token::UNAVAILABLE,
+            ulFreePrivateMemory: token::UNAVAILABLE,
+            hardwareVersion: CK_VERSION { major: 0, minor: 0 },
+            firmwareVersion: CK_VERSION { major: 0, minor: 0 },
+            utcTime: [b' '; 16],
+        })
+    }
+
+    /// `C_GetMechanismList`.
+    pub fn mechanism_list(&self, id: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
+        self.slot(id)?;
+        Ok(mechanism::supported().into_iter().map(|(m, _)| m).collect())
+    }
+
+    /// `C_GetMechanismInfo`.
+    pub fn mechanism_info(
+        &self,
+        id: CK_SLOT_ID,
+        kind: CK_MECHANISM_TYPE,
+    ) -> Result<CK_MECHANISM_INFO> {
+        self.slot(id)?;
+        mechanism::supported()
+            .into_iter()
+            .find(|(m, _)| *m == kind)
+            .map(|(_, info)| info)
+            .ok_or(Error::MechanismInvalid)
+    }
+
+    // ----- sessions ------------------------------------------------------
+
+    fn session_table(&self) -> Vec<(CK_SESSION_HANDLE, Arc<Mutex<Session>>)> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(h, s)| (*h, Arc::clone(s)))
+            .collect()
+    }
+
+    fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&handle)
+            .cloned()
+            .ok_or(Error::SessionHandleInvalid)
+    }
+
+    fn forget_sessions_of(&self, slot: CK_SLOT_ID, generation: u64) {
+        let stale: Vec<CK_SESSION_HANDLE> = self
+            .session_table()
+            .into_iter()
+            .filter(|(_, session)| {
+                session
+                    .try_lock()
+                    .map(|s| s.slot == slot && s.generation != generation)
+                    .unwrap_or(false)
+            })
+            .map(|(handle, _)| handle)
+            .collect();
+        let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
+        for handle in stale {
+            sessions.remove(&handle);
+        }
+    }
+
+    /// Runs `f` with a session and its slot's token, both locked. A session
+    /// whose card went away is closed and reported invalid.
+    fn with_session<R>(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        f: impl FnOnce(&mut Session, &mut SlotState, &Slot) -> Result<R>,
+    ) -> Result<R> {
+        let session = self.session(handle)?;
+        let mut session = lock(&session);
+        let slot = self.slot(session.slot)?;
+        let mut state = match self.token_state(&slot) {
+            Ok(state) => state,
+            Err(Error::TokenNotPresent | Error::TokenNotRecognized) => {
+                let generation = lock(&slot.state).generation;
+                drop(session);
+                self.sessions
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&handle);
+                self.forget_sessions_of(slot.id, generation);
+                return Err(Error::DeviceRemoved);
+            }
+            Err(other) => return Err(other),
+        };
+        if state.generation != session.generation {
+            drop(session);
+            self.sessions
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&handle);
+            return Err(Error::SessionHandleInvalid);
+        }
+        let result = f(&mut session, &mut state, &slot);
+        if matches!(result, Err(Error::DeviceRemoved)) {
+            let generation = state.generation;
+            drop(state);
+            drop(session);
+            self.forget_sessions_of(slot.id, generation);
+        }
+        result
+    }
+
+    /// `C_OpenSession`.
+    pub fn open_session(&self, id: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
+        if flags & CKF_SERIAL_SESSION == 0 {
+            return Err(Error::SessionParallelNotSupported);
+        }
+        let slot = self.slot(id)?;
+        let generation = self.token_state(&slot)?.generation;
+        let handle = self.next_session.fetch_add(1, Ordering::SeqCst) as CK_SESSION_HANDLE;
+        let session = Session::new(id, flags & CKF_RW_SESSION != 0, generation);
+        self.sessions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(handle, Arc::new(Mutex::new(session)));
+        Ok(handle)
+    }
+
+    /// `C_CloseSession`. Closing a slot's last session logs the token out.
+    pub fn close_session(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
+        let removed = self
+            .sessions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&handle)
+            .ok_or(Error::SessionHandleInvalid)?;
+        let slot_id = lock(&removed).slot;
+        self.logout_if_unused(slot_id);
+        Ok(())
+    }
+
+    /// `C_CloseAllSessions`.
+    pub fn close_all_sessions(&self, id: CK_SLOT_ID) -> Result<()> {
+        self.slot(id)?;
+        let handles: Vec<CK_SESSION_HANDLE> = self
+            .session_table()
+            .into_iter()
+            .filter(|(_, session)| lock(session).slot == id)
+            .map(|(handle, _)| handle)
+            .collect();
+        {
+            let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
+            for handle in handles {
+                sessions.remove(&handle);
+            }
+        }
+        self.logout_if_unused(id);
+        Ok(())
+    }
+
+    fn logout_if_unused(&self, id: CK_SLOT_ID) {
+        let in_use = self
+            .session_table()
+            .into_iter()
+            .any(|(_, session)| lock(&session).slot == id);
+        if in_use {
+            return;
+        }
+        if let Ok(slot) = self.slot(id) {
+            let mut state = lock(&slot.state);
+            if state.logged_in {
+                // Best effort: the card may be gone already.
+                let _ = card_operation(&mut state, |app, channel| app.logout(channel));
+                state.logged_in = false;
+            }
+        }
+    }
+
+    /// Closes every session (used by `C_Finalize`), logging tokens out.
+    pub fn close_everything(&self) {
+        let slots: Vec<CK_SLOT_ID> = self.slot_table().iter().map(|s| s.id).collect();
+        for id in slots {
+            let _ = self.close_all_sessions(id);
+        }
+    }
+
+    /// `C_GetSessionInfo`.
+    pub fn session_info(&self, handle: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
+        self.with_session(handle, |session, state, _| {
+            let state_code = match (session.read_write, state.logged_in) {
+                (false, false) => CKS_RO_PUBLIC_SESSION,
+                (false, true) => CKS_RO_USER_FUNCTIONS,
+                (true, false) => CKS_RW_PUBLIC_SESSION,
+                (true, true) => CKS_RW_USER_FUNCTIONS,
+            };
+            let mut flags = CKF_SERIAL_SESSION;
+            if session.read_write {
+                flags |= CKF_RW_SESSION;
+            }
+            Ok(CK_SESSION_INFO {
+                slotID: session.slot,
+                state: state_code,
+                flags,
+                ulDeviceError: 0,
+            })
+        })
+    }
+
+    // ----- login ---------------------------------------------------------
+
+    /// `C_Login`. `pin` is `None` only for a protected authentication path.
+    pub fn login(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        user: CK_USER_TYPE,
+        pin: Option<&[u8]>,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| match user {
+            CKU_USER => {
+                if state.logged_in {
+                    return Err(Error::UserAlreadyLoggedIn);
+                }
+                let pin = pin.ok_or(Error::ArgumentsBad)?;
+                verify_user_pin(state, pin)?;
+                state.logged_in = true;
+                Ok(())
+            }
+            CKU_CONTEXT_SPECIFIC => {
+                let pin = pin.ok_or(Error::ArgumentsBad)?;
+                let key_index = match (&session.sign, &session.decrypt) {
+                    (Some(op), _) => op.key_index,
+                    (None, Some(op)) => op.key_index,
+                    (None, None) => return Err(Error::OperationNotInitialized),
+                };
+                verify_user_pin(state, pin)?;
+                let pin = Some(Zeroizing::new(pin.to_vec()));
+                let always = key_of(state, key_index)?.always_authenticate;
+                if let Some(op) = session.sign.as_mut().filter(|op| op.key_index == key_index) {
+                    op.context_pin = pin.filter(|_| always);
+                } else if let Some(op) = session.decrypt.as_mut() {
+                    op.context_pin = pin.filter(|_| always);
+                }
+                Ok(())
+            }
+            CKU_SO => Err(Error::UserTypeInvalid),
+            _ => Err(Error::UserTypeInvalid),
+        })
+    }
+
+    /// `C_Logout`: the token's login state ends and the card forgets the PIN.
+    pub fn logout(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
+        self.with_session(handle, |_, state, _| {
+            if !state.logged_in {
+                return Err(Error::UserNotLoggedIn);
+            }
+            state.logged_in = false;
+            card_operation(state, |app, channel| app.logout(channel))
+        })
+    }
+
+    // ----- objects -------------------------------------------------------
+
+    /// `C_FindObjectsInit`.
+    pub fn find_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        template: Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.find.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+            let results = token
+                .objects
+                .iter()
+                .filter(|object| object.matches(&template))
+                .map(|object| object.handle)
+                .collect();
+            session.find = Some(FindOp {
+                results,
+                position: 0,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_FindObjects`: up to `max` more handles.
+    pub fn find_next(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        max: usize,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        self.with_session(handle, |session, _, _| {
+            let find = session
+                .find
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            let end = find.results.len().min(find.position.saturating_add(max));
+            let batch = find.results[find.position..end].to_vec();
+            find.position = end;
+            Ok(batch)
+        })
+    }
+
+    /// `C_FindObjectsFinal`.
+    pub fn find_final(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            session
+                .find
+                .take()
+                .map(|_| ())
+                .ok_or(Error::OperationNotInitialized)
+        })
+    }
+
+    /// `C_GetAttributeValue`: for each type, its value, or `None` if the
+    /// object has no such attribute.
+    pub fn attributes(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+        types: &[CK_ATTRIBUTE_TYPE],
+    ) -> Result<Vec<Option<AttrValue>>> {
+        self.with_session(handle, |_, state, _| {
+            let object = find_object(state, object)?;
+            Ok(types
+                .iter()
+                .map(|kind| object.attribute(*kind).cloned())
+                .collect())
+        })
+    }
+
+    /// `C_GetObjectSize`: the size of the object's readable attributes.
+    pub fn object_size(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<usize> {
+        self.with_session(handle, |_, state, _| {
+            let object = find_object(state, object)?;
+            let value_len = match object.attribute(CKA_VALUE) {
+                Some(AttrValue::Bytes(bytes)) => bytes.len(),
+                _ => 0,
+            };
+            Ok(value_len)
+        })
+    }
+
+    // ----- signing -------------------------------------------------------
+
+    /// `C_SignInit`.
+    pub fn sign_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.sign.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
+            if object.kind != ObjectKind::PrivateKey {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            let key_index = object.key_index;
+            let info = key_of(state, key_index)?;
+            if !info.can_sign {
+                return Err(Error::KeyFunctionNotPermitted);
+            }
+            check_mechanism_fits(&mechanism, info, true)?;
+            if !info.no_pin && !info.always_authenticate && !state.logged_in {
+                return Err(Error::UserNotLoggedIn);
+            }
+            session.sign = Some(SignOp {
+                key_index,
+                input: OpInput::for_mechanism(&mechanism),
+                mechanism,
+                stage: Stage::Fresh,
+                context_pin: None,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Sign` (single part) with `capacity` bytes of output room (`None` =
+    /// length query).
+    pub fn sign(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .sign
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            if op.stage != Stage::Fresh {
+                return Err(Error::OperationActive);
+            }
+            let needed = key_of(state, op.key_index)?.public_key.signature_len();
+            if let Some(early) = Output::check(needed, capacity) {
+                return Ok(early);
+            }
+            if !op.input.update(data) {
+                session.sign = None;
+                return Err(Error::DataLenRange);
+            }
+            finish_sign(session, state)
+        })
+    }
+
+    /// `C_SignUpdate`.
+    pub fn sign_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .sign
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            op.stage = Stage::MultiPart;
+            if !op.input.update(data) {
+                session.sign = None;
+                return Err(Error::DataLenRange);
+            }
+            Ok(())
+        })
+    }
+
+    /// `C_SignFinal`.
+    pub fn sign_final(&self, handle: CK_SESSION_HANDLE, capacity: Option<usize>) -> Result<Output> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .sign
+                .as_ref()
+                .ok_or(Error::OperationNotInitialized)?;
+            let needed = key_of(state, op.key_index)?.public_key.signature_len();
+            if let Some(early) = Output::check(needed, capacity) {
+                return Ok(early);
+            }
+            finish_sign(session, state)
+        })
+    }
+
+    // ----- verification (software) ---------------------------------------
+
+    /// `C_VerifyInit`: with the public key (or the private key's public part).
+    pub fn verify_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.verify.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
+            if object.kind == ObjectKind::Certificate {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            let key_index = object.key_index;
+            check_mechanism_fits(&mechanism, key_of(state, key_index)?, true)?;
+            session.verify = Some(VerifyOp {
+                key_index,
+                input: OpInput::for_mechanism(&mechanism),
+                mechanism,
+                stage: Stage::Fresh,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Verify`.
+    pub fn verify(&self, handle: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            let mut op = session
+                .verify
+                .take()
+                .ok_or(Error::OperationNotInitialized)?;
+            if op.stage != Stage::Fresh {
+                return Err(Error::OperationActive);
+            }
+            if !op.input.update(data) {
+                return Err(Error::DataLenRange);
+            }
+            check_signature(state, op, signature)
+        })
+    }
+
+    /// `C_VerifyUpdate`.
+    pub fn verify_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .verify
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            op.stage = Stage::MultiPart;
+            if !op.input.update(data) {
+                session.verify = None;
+                return Err(Error::DataLenRange);
+            }
+            Ok(())
+        })
+    }
+
+    /// `C_VerifyFinal`.
+    pub fn verify_final(&self, handle: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .verify
+                .take()
+                .ok_or(Error::OperationNotInitialized)?;
+            check_signature(state, op, signature)
+        })
+    }
+
+    // ----- decryption (card) and encryption (software) ---------------------
+
+    /// `C_DecryptInit`.
+    pub fn decrypt_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.decrypt.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
+            if object.kind != ObjectKind::PrivateKey {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            let key_index = object.key_index;
+            let info = key_of(state, key_index)?;
+            if !matches!(
+                mechanism,
+                Mechanism::RsaPkcs | Mechanism::RsaX509 | Mechanism::RsaOaep { .. }
+            ) {
+                return Err(Error::MechanismInvalid);
+            }
+            if !info.can_decrypt {
+                return Err(Error::KeyFunctionNotPermitted);
+            }
+            check_mechanism_fits(&mechanism, info, false)?;
+            if !info.no_pin && !info.always_authenticate && !state.logged_in {
+                return Err(Error::UserNotLoggedIn);
+            }
+            session.decrypt = Some(DecryptOp {
+                key_index,
+                mechanism,
+                context_pin: None,
+                result: None,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Decrypt` (single part).
+    pub fn decrypt(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        ciphertext: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .decrypt
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            let key = key_of(state, op.key_index)?.clone();
+            let k = key.public_key.signature_len();
+            if op.result.is_none() {
+                if capacity.is_none() {
+                    // Length query before the card has done anything: the
+                    // plaintext is at most the modulus length.
+                    return Ok(Output::Length(k));
+                }
+                if ciphertext.len() != k {
+                    session.decrypt = None;
+                    return Err(Error::EncryptedDataLenRange);
+                }
+                if key.always_authenticate && op.context_pin.is_none() {
+                    return Err(Error::UserNotLoggedIn);
+                }
+                let pin = op.context_pin.clone();
+                let raw = card_operation(state, |app, channel| {
+                    if let Some(pin) = &pin {
+                        app.verify_pin(channel, pin)?;
+                    }
+                    app.decrypt_raw(channel, &key, ciphertext)
+                });
+                let raw = match raw {
+                    Ok(raw) => raw,
+                    Err(err) => {
+                        session.decrypt = None;
+                        return Err(note_lost_login(state, err));
+                    }
+                };
+                let plain = match &op.mechanism {
+                    Mechanism::RsaX509 => Some(raw),
+                    Mechanism::RsaPkcs => crypto::pkcs1_v15_decrypt_unpad(&raw),
+                    Mechanism::RsaOaep { hash, mgf, label } => {
+                        crypto::oaep_decode(&raw, *hash, *mgf, label)
+                    }
+                    _ => None,
+                };
+                match plain {
+                    Some(plain) => op.result = Some(plain),
+                    None => {
+                        session.decrypt = None;
+                        return Err(Error::EncryptedDataInvalid);
+                    }
+                }
+            }
+            let needed = op.result.as_ref().map_or(0, |r| r.len());
+            if let Some(early) = Output::check(needed, capacity) {
+                return Ok(early);
+            }
+            let result = session
+                .decrypt
+                .take()
+                .and_then(|op| op.result)
+                .unwrap_or_default();
+            Ok(Output::Done(result))
+        })
+    }
+
+    /// `C_EncryptInit` (RSA public key, software).
+    pub fn encrypt_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.encrypt.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
+            if object.kind != ObjectKind::PublicKey {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            let key_index = object.key_index;
+            if !matches!(
+                mechanism,
+                Mechanism::RsaPkcs | Mechanism::RsaX509 | Mechanism::RsaOaep { .. }
+            ) {
+                return Err(Error::MechanismInvalid);
+            }
+            check_mechanism_fits(&mechanism, key_of(state, key_index)?, false)?;
+            session.encrypt = Some(EncryptOp {
+                key_index,
+                mechanism,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Encrypt` (single part).
+    pub fn encrypt(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .encrypt
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            let key = &key_of(state, op.key_index)?.public_key;
+            let k = key.signature_len();
+            if let Some(early) = Output::check(k, capacity) {
+                return Ok(early);
+            }
+            let result = match &op.mechanism {
+                Mechanism::RsaX509 => {
+                    if data.len() > k {
+                        None
+                    } else {
+                        let mut block = vec![0u8; k - data.len()];
+                        block.extend_from_slice(data);
+                        crypto::rsa_public_raw(key, &block)
+                    }
+                }
+                Mechanism::RsaPkcs => crypto::rsa_encrypt(key, data, None),
+                Mechanism::RsaOaep { hash, label, .. } => {
+                    crypto::rsa_encrypt(key, data, Some((*hash, label)))
+                }
+                _ => None,
+            };
+            session.encrypt = None;
+            result
+                .map(|r| Output::Done(Zeroizing::new(r)))
+                .ok_or(Error::DataLenRange)
+        })
+    }
+
+    // ----- digests -------------------------------------------------------
+
+    /// `C_DigestInit`.
+    pub fn digest_init(&self, handle: CK_SESSION_HANDLE, mechanism: Mechanism) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            if session.digest.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let Mechanism::Digest(alg) = mechanism else {
+                return Err(Error::MechanismInvalid);
+            };
+            session.digest = Some(DigestOp {
+                alg,
+                hasher: Hasher::new(alg),
+                stage: Stage::Fresh,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Digest`.
+    pub fn digest(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .digest
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            if op.stage != Stage::Fresh {
+                return Err(Error::OperationActive);
+            }
+            if let Some(early) = Output::check(op.alg.output_len(), capacity) {
+                return Ok(early);
+            }
+            let mut op = session
+                .digest
+                .take()
+                .ok_or(Error::OperationNotInitialized)?;
+            op.hasher.update(data);
+            Ok(Output::Done(Zeroizing::new(op.hasher.finish())))
+        })
+    }
+
+    /// `C_DigestUpdate`.
+    pub fn digest_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .digest
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            op.stage = Stage::MultiPart;
+            op.hasher.update(data);
+            Ok(())
+        })
+    }
+
+    /// `C_DigestFinal`.
+    pub fn digest_final(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .digest
+                .as_ref()
+                .ok_or(Error::OperationNotInitialized)?;
+            if let Some(early) = Output::check(op.alg.output_len(), capacity) {
+                return Ok(early);
+            }
+            let op = session
+                .digest
+                .take()
+                .ok_or(Error::OperationNotInitialized)?;
+            Ok(Output::Done(Zeroizing::new(op.hasher.finish())))
+        })
+    }
+
+    // ----- random ----------------------------------------------------------
+
+    /// `C_GenerateRandom`: the operating system's CSPRNG.
+    pub fn generate_random(&self, handle: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
+        self.with_session(handle, |_, _, _| {
+            getrandom::getrandom(out).map_err(|_| Error::FunctionFailed)
+        })
+    }
+
+    /// `C_SessionCancel` (PKCS#11 3.0): ends the operations named in `flags`.
+    pub fn session_cancel(&self, handle: CK_SESSION_HANDLE, flags: CK_FLAGS) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            if flags & CKF_SIGN != 0 {
+                session.sign = None;
+            }
+            if flags & CKF_VERIFY != 0 {
+                session.verify = None;
+            }
+            if flags & CKF_DECRYPT != 0 {
+                session.decrypt = None;
+            }
+            if flags & CKF_ENCRYPT != 0 {
+                session.encrypt = None;
+            }
+            if flags & CKF_DIGEST != 0 {
+                session.digest = None;
+            }
+            if flags & CKF_FIND_OBJECTS != 0 {
+                session.find = None;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn find_object(state: &SlotState, handle: CK_OBJECT_HANDLE) -> Result<&Object> {
+    state
+        .token
+        .as_ref()
+        .and_then(|token| token.objects.iter().find(|object| object.handle == handle))
+        .ok_or(Error::ObjectHandleInvalid)
+}
+
+fn key_of(state: &SlotState, index: usize) -> Result<&crate::profile::KeyInfo> {
+    state
+        .token
+        .as_ref()
+        .and_then(|token| token.info.keys.get(index))
+        .ok_or(Error::KeyHandleInvalid)
+}
+
+fn check_mechanism_fits(
+    mechanism: &Mechanism,
+    key: &crate::profile::KeyInfo,
+    signing: bool,
+) -> Result<()> {
+    use crate::cert::PublicKey;
+    let rsa_key = matches!(key.public_key, PublicKey::Rsa { .. });
+    if matches!(mechanism, Mechanism::Digest(_)) {
+        return Err(Error::MechanismInvalid);
+    }
+    if signing && matches!(mechanism, Mechanism::RsaOaep { .. }) {
+        return Err(Error::MechanismInvalid);
+    }
+    if mechanism.is_rsa() != rsa_key {
+        return Err(Error::KeyTypeInconsistent);
+    }
+    if let Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) = mechanism {
+        let em_len = (key.public_key.bits() - 1).div_ceil(8);
+        if em_len < params.hash.output_len() + params.salt_len + 2 {
+            return Err(Error::MechanismParamInvalid);
+        }
+    }
+    Ok(())
+}
+
+/// Runs one card operation in one PC/SC transaction, with the application
+/// selected first. A card that was removed takes the token with it.
+fn card_operation<R>(
+    state: &mut SlotState,
+    op: impl FnOnce(&dyn CardApp, &mut Channel) -> std::result::Result<R, AppError>,
+) -> Result<R> {
+    let (Some(card), Some(token)) = (state.card.as_mut(), state.token.as_ref()) else {
+        return Err(Error::DeviceRemoved);
+    };
+    let app = token.app.as_ref();
+    let outcome = card.with_transaction(|link| {
+        let mut channel = Channel::new(link, app.profile().channel);
+        app.select(&mut channel)?;
+        op(app, &mut channel)
+    });
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => {
+            if matches!(
+                &err,
+                AppError::Card(crate::iso7816::CardError::Transport(
+                    TransportError::CardRemoved | TransportError::ReaderGone
+                ))
+            ) {
+                state.drop_token();
+                return Err(Error::DeviceRemoved);
+            }
+            Err(err.into())
+        }
+        Err(TransportError::CardReset) => {
+            state.logged_in = false;
+            Err(Error::DeviceError)
+        }
+        Err(
+            err @ (TransportError::CardRemoved
+            | TransportError::ReaderGone
+            | TransportError::NoService),
+        ) => {
+            state.drop_token();
+            Err(err.into())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A card that says the PIN is not verified although the module thought it
+/// was (another process reset it): the module's login state follows.
+fn note_lost_login(state: &mut SlotState, err: Error) -> Error {
+    if err == Error::UserNotLoggedIn {
+        state.logged_in = false;
+    }
+    err
+}
+
+/// Checks the PIN rules, refuses a blocked PIN without touching the card,
+/// then VERIFYs and records what the card said about its tries.
+fn verify_user_pin(state: &mut SlotState, pin: &[u8]) -> Result<()> {
+    let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+    token
+        .app
+        .profile()
+        .check_pin_length(pin)
+        .map_err(Error::from)?;
+    if token.pin.blocked {
+        return Err(Error::PinLocked);
+    }
+    let outcome = card_operation(state, |app, channel| match app.verify_pin(channel, pin) {
+        Ok(()) => Ok(Ok(())),
+        Err(AppError::PinIncorrect(tries)) => Ok(Err(AppError::PinIncorrect(tries))),
+        Err(AppError::PinLocked) => Ok(Err(AppError::PinLocked)),
+        Err(other) => Err(other),
+    })?;
+    let token = state.token.as_mut().ok_or(Error::TokenNotPresent)?;
+    match outcome {
+        Ok(()) => {
+            token.pin_failed = false;
+            let most = token.most_tries;
+            token.record_pin(PinStatus {
+                tries_left: most,
+                verified: true,
+                blocked: false,
+            });
+            Ok(())
+        }
+        Err(AppError::PinIncorrect(tries)) => {
+            token.pin_failed = true;
+            token.record_pin(PinStatus {
+                tries_left: tries,
+                verified: false,
+                blocked: tries == Some(0),
+            });
+            Err(Error::PinIncorrect)
+        }
+        Err(_) => {
+            token.record_pin(PinStatus {
+                tries_left: Some(0),
+                verified: false,
+                blocked: true,
+            });
+            Err(Error::PinLocked)
+        }
+    }
+}
+
+fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
+    let op = session
+        .sign
+        .as_ref()
+        .ok_or(Error::OperationNotInitialized)?;
+    let key = key_of(state, op.key_index)?.clone();
+    if key.always_authenticate && op.context_pin.is_none() {
+        // PKCS#11 §5.2: the operation stays active for the context login.
+        return Err(Error::UserNotLoggedIn);
+    }
+    let op = session.sign.take().ok_or(Error::OperationNotInitialized)?;
+    let SignOp {
+        mechanism,
+        input,
+        context_pin,
+        ..
+    } = op;
+    let data = input.finish();
+    let block: Zeroizing<Vec<u8>>;
+    let request = match &mechanism {
+        Mechanism::RsaPkcs => SignInput::RsaPkcs1(&data),
+        Mechanism::HashRsaPkcs(alg) => {
+            block = Zeroizing::new(alg.digest_info(&data));
+            SignInput::RsaPkcs1(&block)
+        }
+        Mechanism::RsaX509 => {
+            let k = key.public_key.signature_len();
+            if data.len() > k {
+                return Err(Error::DataLenRange);
+            }
+            let mut padded_block = Zeroizing::new(vec![0u8; k - data.len()]);
+            padded_block.extend_from_slice(&data);
+            block = padded_block;
+            SignInput::RsaRaw(&block)
+        }
+        Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) => {
+            if data.len() != params.hash.output_len() {
+                return Err(Error::DataLenRange);
+            }
+            block = Zeroizing::new(
+                crypto::pss_encode(
+                    &data,
+                    params.hash,
+                    params.mgf,
+                    params.salt_len,
+                    key.public_key.bits(),
+                )
+                .ok_or(Error::MechanismParamInvalid)?,
+            );
+            SignInput::RsaRaw(&block)
+        }
+        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => {
+            if data.is_empty() {
+                return Err(Error::DataLenRange);
+            }
+            SignInput::Ecdsa(&data)
+        }
+        _ => return Err(Error::MechanismInvalid),
+    };
+    if let SignInput::RsaPkcs1(input) = request {
+        if input.len() + 11 > key.public_key.signature_len() {
+            return Err(Error::DataLenRange);
+        }
+    }
+    let signature = card_operation(state, |app, channel| {
+        if let Some(pin) = &context_pin {
+            app.verify_pin(channel, pin)?;
+        }
+        app.sign(channel, &key, request)
+    })
+    .map_err(|err| note_lost_login(state, err))?;
+    Ok(Output::Done(Zeroizing::new(signature)))
+}
+
+fn check_signature(state: &SlotState, op: VerifyOp, signature: &[u8]) -> Result<()> {
+    let key = &key_of(state, op.key_index)?.public_key;
+    if signature.len() != key.signature_len() {
+        return Err(Error::SignatureLenRange);
+    }
+    let data = op.input.finish();
+    let valid = match &op.mechanism {
+        Mechanism::RsaPkcs => crypto::verify_rsa_pkcs1(key, &data, signature),
+        Mechanism::HashRsaPkcs(alg) => {
+            crypto::verify_rsa_pkcs1(key, &alg.digest_info(&data), signature)
+        }
+        Mechanism::RsaX509 => {
+            let k = key.signature_len();
+            data.len() <= k
+                && crypto::rsa_public_raw(key, signature).is_some_and(|recovered| {
+                    recovered[k - data.len()..] == data[..]
+                        && recovered[..k - data.len()].iter().all(|&b| b == 0)
+                })
+        }
+        Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) => {
+            params.mgf == params.hash
+                && crypto::verify_rsa_pss(key, &data, params.hash, params.salt_len, signature)
+        }
+        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => crypto::verify_ecdsa(key, &data, signature),
+        _ => return Err(Error::MechanismInvalid),
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::SignatureInvalid)
+    }
+}

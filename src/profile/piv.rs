@@ -1,0 +1,388 @@
+//! The PIV card application (NIST SP 800-73-4 Part 2): one function per card
+//! command, each a few lines.
+
+use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, SignInput};
+use crate::cert::{parse_certificate, Curve, PublicKey};
+use crate::crypto;
+use crate::iso7816::{tlv, CardError, Channel, Command, StatusWord};
+use std::io::Read;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// INS codes (SP 800-73-4 Part 2 §3).
+const INS_SELECT: u8 = 0xA4;
+const INS_GET_DATA: u8 = 0xCB;
+const INS_VERIFY: u8 = 0x20;
+const INS_GENERAL_AUTHENTICATE: u8 = 0x87;
+
+/// Data object tags (SP 800-73-4 Part 1 Table 3).
+const TAG_CHUID: u32 = 0x5FC102;
+
+/// Cryptographic mechanism identifiers (SP 800-78-4 Table 6-2; 0x16 is the
+/// RSA-4096 value cards from Yubico use).
+fn algorithm_id(key: &PublicKey) -> Result<u8, AppError> {
+    match key {
+        PublicKey::Rsa { .. } => match key.bits() {
+            1024 => Ok(0x06),
+            2048 => Ok(0x07),
+            3072 => Ok(0x05),
+            4096 => Ok(0x16),
+            _ => Err(AppError::Unsupported("RSA key size")),
+        },
+        PublicKey::Ec {
+            curve: Curve::P256, ..
+        } => Ok(0x11),
+        PublicKey::Ec {
+            curve: Curve::P384, ..
+        } => Ok(0x14),
+    }
+}
+
+/// Largest certificate the engine accepts after decompression.
+const MAX_CERTIFICATE: usize = 64 * 1024;
+
+/// The PIV engine for one profile.
+#[derive(Debug)]
+pub struct PivApp {
+    profile: Arc<Profile>,
+}
+
+impl PivApp {
+    /// An engine for cards matching `profile`.
+    pub fn new(profile: Arc<Profile>) -> Self {
+        PivApp { profile }
+    }
+
+    /// GET DATA (SP 800-73-4 Part 2 §3.1.2): the value of the `53` wrapper,
+    /// or `None` if the object does not exist.
+    fn get_data(&self, channel: &mut Channel, tag: u32) -> Result<Option<Vec<u8>>, AppError> {
+        let tag_bytes = &tag.to_be_bytes()[1..];
+        let command = Command::new(0x00, INS_GET_DATA, 0x3F, 0xFF)
+            .data(tlv::encode(0x5C, tag_bytes))
+            .expect_long_response();
+        let response = channel.execute(&command)?;
+        match response.sw {
+            StatusWord::SUCCESS => {}
+            StatusWord::NOT_FOUND | StatusWord::DATA_NOT_FOUND => return Ok(None),
+            StatusWord::SECURITY_STATUS_NOT_SATISFIED => return Ok(None),
+            other => return Err(CardError::Status(other).into()),
+        }
+        let (outer, _) = tlv::read(&response.data)?;
+        if outer.tag != 0x53 {
+            return Err(CardError::Malformed("data object without tag 53").into());
+        }
+        Ok((!outer.value.is_empty()).then(|| outer.value.to_vec()))
+    }
+
+    /// A certificate container (SP 800-73-4 Part 1 Appendix A, tags 70/71):
+    /// the DER certificate, decompressed when CertInfo says so.
+    fn read_certificate(
+        &self,
+        channel: &mut Channel,
+        tag: u32,
+    ) -> Result<Option<Vec<u8>>, AppError> {
+        let Some(object) = self.get_data(channel, tag)? else {
+            return Ok(None);
+        };
+        let cert =
+            tlv::find(&object, 0x70)?.ok_or(CardError::Malformed("no certificate in container"))?;
+        let cert_info = tlv::find(&object, 0x71)?
+            .and_then(|v| v.first().copied())
+            .unwrap_or(0);
+        if cert.is_empty() {
+            return Ok(None);
+        }
+        if cert_info & 0x01 == 0 {
+            return Ok(Some(cert.to_vec()));
+        }
+        decompress(cert).map(Some)
+    }
+
+    /// The token serial: the CHUID's GUID (SP 800-73-4 Part 1 §3.1.2), else
+    /// its FASC-N, as hex.
+    fn read_serial(&self, channel: &mut Channel) -> Result<Option<String>, AppError> {
+        let Some(chuid) = self.get_data(channel, TAG_CHUID)? else {
+            return Ok(None);
+        };
+        let guid = tlv::find(&chuid, 0x34)
+            .ok()
+            .flatten()
+            .filter(|g| g.iter().any(|&b| b != 0));
+        let fascn = tlv::find(&chuid, 0x30)
+            .ok()
+            .flatten()
+            .filter(|f| !f.is_empty());
+        Ok(guid
+            .or(fascn)
+            .map(|id| id.iter().take(8).map(|b| format!("{b:02x}")).collect()))
+    }
+
+    fn padded_pin(&self, pin: &[u8]) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        self.profile.check_pin_length(pin)?;
+        let mut padded = Zeroizing::new(pin.to_vec());
+        if let (Some(byte), Some(length)) = (self.profile.pin.pad_byte, self.profile.pin.pad_length)
+        {
+            padded.resize(length, byte);
+        }
+        Ok(padded)
+    }
+
+    fn verify_command(&self) -> Command {
+        Command::new(0x00, INS_VERIFY, 0x00, self.profile.pin.reference)
+    }
+
+    /// GENERAL AUTHENTICATE (SP 800-73-4 Part 2 §3.2.4) with a challenge
+    /// (tag 81); returns the response (tag 82).
+    fn general_authenticate(
+        &self,
+        channel: &mut Channel,
+        key: &KeyInfo,
+        challenge: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        let algorithm = algorithm_id(&key.public_key)?;
+        let mut template = tlv::encode(0x82, &[]);
+        template.extend_from_slice(&tlv::encode(0x81, challenge));
+        let command = Command::new(0x00, INS_GENERAL_AUTHENTICATE, algorithm, key.reference)
+            .data(tlv::encode(0x7C, &template))
+            .expect_long_response();
+        let response = channel.execute(&command)?;
+        match response.sw {
+            StatusWord::SUCCESS => {}
+            StatusWord::SECURITY_STATUS_NOT_SATISFIED => return Err(AppError::NotAuthenticated),
+            other => return Err(CardError::Status(other).into()),
+        }
+        let dynamic = tlv::find(&response.data, 0x7C)?
+            .ok_or(CardError::Malformed("no dynamic authentication template"))?;
+        let result =
+            tlv::find(dynamic, 0x82)?.ok_or(CardError::Malformed("no response in template"))?;
+        Ok(Zeroizing::new(result.to_vec()))
+    }
+}
+
+/// Inflates a compressed certificate (gzip, or zlib as some cards write it),
+/// refusing anything that grows past [`MAX_CERTIFICATE`].
+fn decompress(data: &[u8]) -> Result<Vec<u8>, AppError> {
+    let mut out = Vec::new();
+    let limit = MAX_CERTIFICATE as u64 + 1;
+    let read = if data.starts_with(&[0x1F, 0x8B]) {
+        flate2::read::GzDecoder::new(data)
+            .take(limit)
+            .read_to_end(&mut out)
+    } else {
+        flate2::read::ZlibDecoder::new(data)
+            .take(limit)
+            .read_to_end(&mut out)
+    };
+    match read {
+        Ok(len) if len <= MAX_CERTIFICATE => Ok(out),
+        _ => Err(CardError::Malformed("compressed certificate does not inflate").into()),
+    }
+}
+
+fn pin_error(sw: StatusWord) -> AppError {
+    match sw {
+        StatusWord::AUTH_METHOD_BLOCKED => AppError::PinLocked,
+        sw if sw.tries_left() == Some(0) => AppError::PinLocked,
+        sw if sw.tries_left().is_some() => AppError::PinIncorrect(sw.tries_left()),
+        StatusWord::WRONG_DATA => AppError::PinLength,
+        other => CardError::Status(other).into(),
+    }
+}
+
+impl CardApp for PivApp {
+    fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    fn select(&self, channel: &mut Channel) -> Result<(), AppError> {
+        let command = Command::new(0x00, INS_SELECT, 0x04, 0x00)
+            .data(self.profile.aid.clone())
+            .expect_response();
+        channel.transmit_ok(&command)?;
+        Ok(())
+    }
+
+    fn read_card(&self, channel: &mut Channel) -> Result<CardInfo, AppError> {
+        let serial = self.read_serial(channel)?;
+        let mut keys = Vec::new();
+        let mut first_name = None;
+        for slot in &self.profile.keys {
+            let Some(der) = self.read_certificate(channel, slot.certificate_tag)? else {
+                continue;
+            };
+            // A container this module cannot parse is skipped, not fatal: the
+            // other keys stay usable.
+            let Ok(cert) = parse_certificate(&der) else {
+                log::warn!("certificate for key {:02X} is not usable", slot.reference);
+                continue;
+            };
+            if first_name.is_none() {
+                first_name = cert.common_name.clone();
+            }
+            let is_rsa = matches!(cert.public_key, PublicKey::Rsa { .. });
+            keys.push(KeyInfo {
+                reference: slot.reference,
+                id: slot.id.clone(),
+                label: slot.label.clone(),
+                role: slot.role.clone(),
+                public_key: cert.public_key,
+                certificate: Some(der),
+                always_authenticate: slot.always_authenticate,
+                no_pin: slot.no_pin,
+                can_sign: true,
+                can_decrypt: is_rsa,
+            });
+        }
+        let pin = self.pin_status(channel)?;
+        Ok(CardInfo {
+            label: first_name.unwrap_or_else(|| self.profile.description.clone()),
+            serial: serial.unwrap_or_else(|| "0".into()),
+            manufacturer: self.profile.manufacturer.clone(),
+            model: self.profile.description.clone(),
+            keys,
+            pin,
+        })
+    }
+
+    fn pin_status(&self, channel: &mut Channel) -> Result<PinStatus, AppError> {
+        // VERIFY without data reports the state and spends no try.
+        let response = channel.execute(&self.verify_command())?;
+        Ok(match response.sw {
+            StatusWord::SUCCESS => PinStatus {
+                tries_left: None,
+                verified: true,
+                blocked: false,
+            },
+            StatusWord::AUTH_METHOD_BLOCKED => PinStatus {
+                tries_left: Some(0),
+                verified: false,
+                blocked: true,
+            },
+            sw => match sw.tries_left() {
+                Some(tries) => PinStatus {
+                    tries_left: Some(tries),
+                    verified: false,
+                    blocked: tries == 0,
+                },
+                None => PinStatus::default(),
+            },
+        })
+    }
+
+    fn verify_pin(&self, channel: &mut Channel, pin: &[u8]) -> Result<(), AppError> {
+        let command = self.verify_command().secret_data(self.padded_pin(pin)?);
+        let response = channel.execute(&command)?;
+        if response.sw.is_success() {
+            Ok(())
+        } else {
+            Err(pin_error(response.sw))
+        }
+    }
+
+    fn logout(&self, channel: &mut Channel) -> Result<(), AppError> {
+        // SP 800-73-4 Part 2 §3.2.1: VERIFY with P1 = FF resets the PIN status.
+        let command = Command::new(0x00, INS_VERIFY, 0xFF, self.profile.pin.reference);
+        let response = channel.execute(&command)?;
+        if !response.sw.is_success() {
+            log::debug!("card did not reset its PIN state: {}", response.sw);
+        }
+        Ok(())
+    }
+
+    fn sign(
+        &self,
+        channel: &mut Channel,
+        key: &KeyInfo,
+        input: SignInput<'_>,
+    ) -> Result<Vec<u8>, AppError> {
+        match (&key.public_key, input) {
+            (PublicKey::Rsa { modulus, .. }, SignInput::RsaPkcs1(data)) => {
+                let block =
+                    crypto::pkcs1_v15_sign_pad(data, modulus.len()).ok_or(AppError::DataLength)?;
+                self.raw_rsa(channel, key, &block).map(|out| out.to_vec())
+            }
+            (PublicKey::Rsa { .. }, SignInput::RsaRaw(block)) => {
+                self.raw_rsa(channel, key, block).map(|out| out.to_vec())
+            }
+            (PublicKey::Ec { curve, .. }, SignInput::Ecdsa(hash)) => {
+                let input = crypto::ecdsa_fit_hash(hash, curve.field_len());
+                let der = self.general_authenticate(channel, key, &input)?;
+                crypto::ecdsa_der_to_raw(&der, curve.field_len())
+                    .ok_or(CardError::Malformed("ECDSA signature is not DER").into())
+            }
+            _ => Err(AppError::Unsupported("mechanism does not fit the key")),
+        }
+    }
+
+    fn decrypt_raw(
+        &self,
+        channel: &mut Channel,
+        key: &KeyInfo,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        self.raw_rsa(channel, key, ciphertext)
+    }
+}
+
+impl PivApp {
+    /// The card's raw RSA private-key operation on a block as long as the
+    /// modulus; the result is left-padded back to that length.
+    fn raw_rsa(
+        &self,
+        channel: &mut Channel,
+        key: &KeyInfo,
+        block: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        let PublicKey::Rsa { modulus, .. } = &key.public_key else {
+            return Err(AppError::Unsupported("raw RSA on a non-RSA key"));
+        };
+        if block.len() != modulus.len() || block > modulus.as_slice() {
+            return Err(AppError::DataLength);
+        }
+        let result = self.general_authenticate(channel, key, block)?;
+        if result.len() > modulus.len() {
+            return Err(CardError::Malformed("RSA result longer than the modulus").into());
+        }
+        let mut out = Zeroizing::new(vec![0; modulus.len() - result.len()]);
+        out.extend_from_slice(&result);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decompresses_gzip_and_zlib() {
+        use flate2::write::{GzEncoder, ZlibEncoder};
+        use std::io::Write;
+        let data = b"certificate bytes".repeat(10);
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&data).unwrap();
+        assert_eq!(decompress(&gz.finish().unwrap()).unwrap(), data);
+        let mut zl = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zl.write_all(&data).unwrap();
+        assert_eq!(decompress(&zl.finish().unwrap()).unwrap(), data);
+        assert!(decompress(&[0x1F, 0x8B, 0x08, 0, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn refuses_a_decompression_bomb() {
+        use flate2::write::GzEncoder;
+        use std::io::Write;
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![0u8; MAX_CERTIFICATE + 10]).unwrap();
+        assert!(decompress(&gz.finish().unwrap()).is_err());
+    }
+
+    #[test]
+    fn maps_pin_status_words() {
+        assert_eq!(
+            pin_error(StatusWord(0x63C2)),
+            AppError::PinIncorrect(Some(2))
+        );
+        assert_eq!(pin_error(StatusWord(0x63C0)), AppError::PinLocked);
+        assert_eq!(pin_error(StatusWord(0x6983)), AppError::PinLocked);
+    }
+}

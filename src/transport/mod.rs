@@ -1,0 +1,84 @@
+//! Card transport: how APDUs reach a card.
+//!
+//! [`ReaderBackend`] lists readers and connects to cards; [`CardTransport`] is
+//! one connected card. The PC/SC backend lives in [`pcsc`]; tests plug in
+//! simulated cards behind the same traits.
+
+pub mod pcsc;
+
+use thiserror::Error;
+
+/// Errors from the transport layer.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The PC/SC service is not running (or went away).
+    #[error("the PC/SC service is not available")]
+    NoService,
+    /// The reader disappeared.
+    #[error("the reader is gone")]
+    ReaderGone,
+    /// No card is in the reader (or it was removed).
+    #[error("no card in the reader")]
+    CardRemoved,
+    /// The card was reset by someone else; its security state is gone.
+    #[error("the card was reset")]
+    CardReset,
+    /// The card did not answer in a usable way.
+    #[error("card communication failed: {0}")]
+    Io(String),
+}
+
+/// State of one reader, as the backend sees it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderStatus {
+    /// The reader's name (stable key for slot IDs).
+    pub name: String,
+    /// Whether a card is present.
+    pub card_present: bool,
+}
+
+/// Sends one raw command APDU and returns the raw response (data + SW1 SW2).
+pub trait Transmit {
+    /// Exchanges one APDU with the card.
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
+}
+
+/// One connected card.
+pub trait CardTransport: Send {
+    /// The card's answer-to-reset.
+    fn atr(&self) -> &[u8];
+
+    /// Runs `body` inside one exclusive card transaction (PC/SC
+    /// `SCardBeginTransaction`/`SCardEndTransaction`), so that no other
+    /// process can interleave APDUs.
+    fn transaction(
+        &mut self,
+        body: &mut dyn FnMut(&mut dyn Transmit),
+    ) -> Result<(), TransportError>;
+}
+
+/// A source of readers and cards (PC/SC, or a simulator in tests).
+pub trait ReaderBackend: Send + Sync {
+    /// Lists the readers and whether each holds a card.
+    fn readers(&self) -> Result<Vec<ReaderStatus>, TransportError>;
+
+    /// Connects (shared mode) to the card in `reader`.
+    fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, TransportError>;
+}
+
+impl dyn CardTransport + '_ {
+    /// Runs `body` inside one card transaction and returns its result.
+    pub fn with_transaction<R>(
+        &mut self,
+        body: impl FnOnce(&mut dyn Transmit) -> R,
+    ) -> Result<R, TransportError> {
+        let mut body = Some(body);
+        let mut result = None;
+        self.transaction(&mut |link| {
+            if let Some(body) = body.take() {
+                result = Some(body(link));
+            }
+        })?;
+        result.ok_or_else(|| TransportError::Io("transaction body did not run".into()))
+    }
+}

@@ -1,0 +1,189 @@
+//! The PC/SC backend (pcsc-lite on Linux and macOS, WinSCard on Windows).
+//!
+//! Cards are always connected in shared mode and every card operation runs in
+//! one PC/SC transaction, so other processes (a second browser, gpg's
+//! scdaemon) keep working with the same card.
+
+use super::{CardTransport, ReaderBackend, ReaderStatus, Transmit, TransportError};
+use pcsc::{Context, Disposition, Protocols, Scope, ShareMode, State};
+use std::ffi::CString;
+use std::sync::Mutex;
+
+/// Largest response an extended-length APDU can return, plus SW1 SW2.
+const MAX_RESPONSE: usize = 65_536 + 2;
+
+/// Readers and cards through the platform's PC/SC service.
+#[derive(Default)]
+pub struct PcscBackend {
+    context: Mutex<Option<Context>>,
+}
+
+impl std::fmt::Debug for PcscBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PcscBackend")
+    }
+}
+
+fn map_error(err: pcsc::Error) -> TransportError {
+    use pcsc::Error as E;
+    match err {
+        E::NoService | E::ServiceStopped | E::InvalidHandle | E::NoReadersAvailable => {
+            TransportError::NoService
+        }
+        E::UnknownReader | E::ReaderUnavailable => TransportError::ReaderGone,
+        E::NoSmartcard | E::RemovedCard | E::UnpoweredCard | E::UnresponsiveCard => {
+            TransportError::CardRemoved
+        }
+        E::ResetCard => TransportError::CardReset,
+        other => TransportError::Io(other.to_string()),
+    }
+}
+
+impl PcscBackend {
+    /// A backend that establishes its PC/SC context on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f` with a valid context, re-establishing it when the service
+    /// went away and came back.
+    fn with_context<R>(
+        &self,
+        f: impl Fn(&Context) -> Result<R, pcsc::Error>,
+    ) -> Result<R, TransportError> {
+        let mut guard = self
+            .context
+            .lock()
+            .map_err(|_| TransportError::Io("PC/SC context lock poisoned".into()))?;
+        for _attempt in 0..2 {
+            if guard.is_none() {
+                *guard = Some(Context::establish(Scope::User).map_err(map_error)?);
+            }
+            let Some(context) = guard.as_ref() else {
+                continue;
+            };
+            match f(context) {
+                Err(
+                    pcsc::Error::InvalidHandle
+                    | pcsc::Error::NoService
+                    | pcsc::Error::ServiceStopped,
+                ) => {
+                    *guard = None;
+                }
+                other => return other.map_err(map_error),
+            }
+        }
+        Err(TransportError::NoService)
+    }
+}
+
+impl ReaderBackend for PcscBackend {
+    fn readers(&self) -> Result<Vec<ReaderStatus>, TransportError> {
+        let listed = self.with_context(|context| match context.list_readers_owned() {
+            Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
+            other => other,
+        });
+        let names = match listed {
+            Ok(names) => names,
+            Err(TransportError::NoService) => return Ok(Vec::new()),
+            Err(other) => return Err(other),
+        };
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let states = self.with_context(|context| {
+            let mut states: Vec<pcsc::ReaderState> = names
+                .iter()
+                .map(|name| pcsc::ReaderState::new(name.clone(), State::UNAWARE))
+                .collect();
+            context.get_status_change(std::time::Duration::ZERO, &mut states)?;
+            Ok(states
+                .iter()
+                .map(|state| ReaderStatus {
+                    name: state.name().to_string_lossy().into_owned(),
+                    card_present: state.event_state().contains(State::PRESENT)
+                        && !state.event_state().contains(State::MUTE),
+                })
+                .collect::<Vec<_>>())
+        });
+        match states {
+            Ok(states) => Ok(states),
+            // A reader vanished between the two calls: report what we know.
+            Err(_) => Ok(names
+                .iter()
+                .map(|name| ReaderStatus {
+                    name: name.to_string_lossy().into_owned(),
+                    card_present: false,
+                })
+                .collect()),
+        }
+    }
+
+    fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, TransportError> {
+        let name = CString::new(reader).map_err(|_| TransportError::ReaderGone)?;
+        let card = self.with_context(|context| {
+            context.connect(&name, ShareMode::Shared, Protocols::T0 | Protocols::T1)
+        })?;
+        let atr = card
+            .status2_owned()
+            .map(|status| status.atr().to_vec())
+            .map_err(map_error)?;
+        Ok(Box::new(PcscCard { card, atr }))
+    }
+}
+
+/// A card connected through PC/SC in shared mode.
+struct PcscCard {
+    card: pcsc::Card,
+    atr: Vec<u8>,
+}
+
+struct PcscLink<'a> {
+    card: &'a pcsc::Card,
+    buffer: Vec<u8>,
+}
+
+impl Transmit for PcscLink<'_> {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let response = self
+            .card
+            .transmit(command, &mut self.buffer)
+            .map_err(map_error)?;
+        Ok(response.to_vec())
+    }
+}
+
+impl CardTransport for PcscCard {
+    fn atr(&self) -> &[u8] {
+        &self.atr
+    }
+
+    fn transaction(
+        &mut self,
+        body: &mut dyn FnMut(&mut dyn Transmit),
+    ) -> Result<(), TransportError> {
+        let transaction = match self.card.transaction2() {
+            Ok(transaction) => transaction,
+            Err((card, pcsc::Error::ResetCard)) => {
+                // Someone reset the card: reconnect, and tell the caller its
+                // security state is gone.
+                card.reconnect(
+                    ShareMode::Shared,
+                    Protocols::T0 | Protocols::T1,
+                    Disposition::LeaveCard,
+                )
+                .map_err(map_error)?;
+                return Err(TransportError::CardReset);
+            }
+            Err((_, other)) => return Err(map_error(other)),
+        };
+        let mut link = PcscLink {
+            card: &transaction,
+            buffer: vec![0; MAX_RESPONSE],
+        };
+        body(&mut link);
+        transaction
+            .end(Disposition::LeaveCard)
+            .map_err(|(_, err)| map_error(err))
+    }
+}
