@@ -440,7 +440,7 @@ pub fn rsa_encrypt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsa::traits::PublicKeyParts;
+    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 
     fn test_key() -> (rsa::RsaPrivateKey, PublicKey) {
         use rsa::pkcs8::DecodePrivateKey;

@@ -202,7 +202,7 @@ mod tests {
 
     #[test]
     fn encodes_extended_forms() {
-        let case2 = Command::new(0x00, 0xCB, 0x3F, 0xFF).expect_response();
+        let case2 = Command::new(0x00, 0xCB, 0x3F, 0xFF).expect_long_response();
         assert_eq!(
             &case2.encode(true).unwrap()[..],
             &[0x00, 0xCB, 0x3F, 0xFF, 0, 0, 0]
@@ -210,7 +210,7 @@ mod tests {
         let data = vec![0xAB; 300];
         let case4 = Command::new(0x00, 0x87, 0x07, 0x9A)
             .data(data)
-            .expect_response();
+            .expect_long_response();
         let encoded = case4.encode(true).unwrap();
         assert_eq!(&encoded[..7], &[0x00, 0x87, 0x07, 0x9A, 0x00, 0x01, 0x2C]);
         assert_eq!(encoded.len(), 4 + 3 + 300 + 2);

@@ -226,7 +226,7 @@ mod tests {
         );
         let command = Command::new(0, 0x87, 0x07, 0x11)
             .data(data)
-            .expect_response();
+            .expect_long_response();
         assert_eq!(&channel.transmit_ok(&command).unwrap()[..], &[0xBB]);
     }
 
