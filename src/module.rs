@@ -162,7 +162,7 @@ impl Module {
             cryptokiVersion: cryptoki_version,
             manufacturerID: padded("p11card"),
             flags: 0,
-            libraryDescription: padded("p11card PKCS#11 smart-card module"),
+            libraryDescription: padded("p11card smart-card module"),
             libraryVersion: library_version(),
         }
     }

@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn reads_long_lengths() {
         let mut data = vec![0x53, 0x82, 0x01, 0x00];
-        data.extend(std::iter::repeat(7).take(256));
+        data.extend(std::iter::repeat_n(7, 256));
         let (tlv, rest) = read(&data).unwrap();
         assert_eq!(tlv.value.len(), 256);
         assert!(rest.is_empty());

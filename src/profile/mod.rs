@@ -202,6 +202,8 @@ pub struct Profile {
     pub aid: Vec<u8>,
     /// Manufacturer for the token info.
     pub manufacturer: String,
+    /// Model for the token info.
+    pub model: String,
     /// Channel framing.
     pub channel: ChannelOptions,
     /// The user PIN's rules.
@@ -252,6 +254,7 @@ impl Profile {
                 .manufacturer
                 .clone()
                 .unwrap_or_else(|| file.description.clone()),
+            model: file.model.clone().unwrap_or_else(|| file.name.clone()),
             description: file.description,
             engine,
             priority: file.priority,

@@ -98,8 +98,9 @@ impl PivApp {
         decompress(cert).map(Some)
     }
 
-    /// The token serial: the CHUID's GUID (SP 800-73-4 Part 1 §3.1.2), else
-    /// its FASC-N, as hex.
+    /// The token serial: the last 8 bytes of the CHUID's GUID (SP 800-73-4
+    /// Part 1 §3.1.2), else of its FASC-N, as hex: the value OpenSC shows,
+    /// so `pkcs11:serial=` URIs written for OpenSC keep matching.
     fn read_serial(&self, channel: &mut Channel) -> Result<Option<String>, AppError> {
         let Some(chuid) = self.get_data(channel, TAG_CHUID)? else {
             return Ok(None);
@@ -112,9 +113,12 @@ impl PivApp {
             .ok()
             .flatten()
             .filter(|f| !f.is_empty());
-        Ok(guid
-            .or(fascn)
-            .map(|id| id.iter().take(8).map(|b| format!("{b:02x}")).collect()))
+        Ok(guid.or(fascn).map(|id| {
+            id[id.len().saturating_sub(8)..]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        }))
     }
 
     fn padded_pin(&self, pin: &[u8]) -> Result<Zeroizing<Vec<u8>>, AppError> {
@@ -238,7 +242,7 @@ impl CardApp for PivApp {
             label: first_name.unwrap_or_else(|| self.profile.description.clone()),
             serial: serial.unwrap_or_else(|| "0".into()),
             manufacturer: self.profile.manufacturer.clone(),
-            model: self.profile.description.clone(),
+            model: self.profile.model.clone(),
             keys,
             pin,
         })

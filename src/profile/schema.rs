@@ -22,9 +22,12 @@ pub struct ProfileFile {
     pub atr: Vec<AtrPattern>,
     /// The application identifier to SELECT (hex).
     pub aid: String,
-    /// Token manufacturer shown in `CK_TOKEN_INFO`.
+    /// Token manufacturer shown in `CK_TOKEN_INFO` (up to 32 bytes).
     #[serde(default)]
     pub manufacturer: Option<String>,
+    /// Token model shown in `CK_TOKEN_INFO` (up to 16 bytes).
+    #[serde(default)]
+    pub model: Option<String>,
     /// Card behaviour that differs from the engine's defaults.
     #[serde(default)]
     pub quirks: Quirks,
@@ -172,6 +175,12 @@ impl ProfileFile {
             if pin.pad_byte.is_none() {
                 return Err("pin: pad_length needs pad_byte".into());
             }
+        }
+        if self.manufacturer.as_ref().is_some_and(|m| m.len() > 32) {
+            return Err("manufacturer: at most 32 bytes".into());
+        }
+        if self.model.as_ref().is_some_and(|m| m.len() > 16) {
+            return Err("model: at most 16 bytes".into());
         }
         if self.keys.is_empty() {
             return Err("keys: at least one key is needed".into());
