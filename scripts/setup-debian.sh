@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need on Debian 12: the PC/SC
+# stack (pcscd, the vpcd virtual reader), build headers, and the PKCS#11
+# consumers the tests drive. Needs root (or sudo) and a package mirror.
+set -euo pipefail
+
+packages=(
+    build-essential pkg-config libpcsclite-dev libclang-dev
+    pcscd vsmartcard-vpcd pcsc-tools
+    opensc opensc-pkcs11 openssl xxd binutils
+    gnutls-bin libnss3-tools libengine-pkcs11-openssl p11-kit
+)
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+    as_root=(sudo)
+fi
+
+echo "setup: installing ${packages[*]}"
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: cargo not found; install Rust (https://rustup.rs) and run again" >&2
+    exit 1
+fi

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine:
+#   1. installs the packages it needs (scripts/setup-debian.sh),
+#   2. style and lint gates: cargo fmt --check, clippy -D warnings,
+#   3. cargo test: unit tests, simulated-card tests, C-ABI tests, and the
+#      check that include/p11card.h matches the exported functions,
+#   4. the release cdylib: exported symbols, pkcs11-tool with no reader,
+#   5. the real stack: pcscd + vpcd + an independent virtual PIV card
+#      (tests/realstack/run.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "installing packages"
+scripts/setup-debian.sh
+
+step "formatting (cargo fmt --check)"
+cargo fmt --all -- --check
+
+step "lints (cargo clippy -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests (cargo test)"
+cargo test --workspace --locked
+
+step "release build"
+cargo build --release --locked -p p11card-pkcs11
+scripts/check-release.sh target/release/libp11card_pkcs11.so
+
+step "real stack"
+tests/realstack/run.sh target/release/libp11card_pkcs11.so
+
+printf '\nall tests passed\n'
