@@ -119,13 +119,21 @@ struct Slot {
     state: Mutex<SlotState>,
 }
 
+/// A session in the session table, with what can be read without locking it.
+#[derive(Debug, Clone)]
+struct SessionEntry {
+    slot: CK_SLOT_ID,
+    generation: u64,
+    session: Arc<Mutex<Session>>,
+}
+
 /// The PKCS#11 module.
 #[derive(Debug)]
 pub struct Module {
     backend: Box<dyn ReaderBackend>,
     profiles: ProfileSet,
     slots: RwLock<Vec<Arc<Slot>>>,
-    sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Mutex<Session>>>>,
+    sessions: RwLock<HashMap<CK_SESSION_HANDLE, SessionEntry>>,
     next_session: AtomicU64,
 }
 
@@ -325,11 +333,7 @@ impl Module {
         let slot = self.slot(id)?;
         let state = self.token_state(&slot)?;
         let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
-        let session_count = self
-            .session_table()
-            .into_iter()
-            .filter(|(_, session)| lock(session).slot == id)
-            .count() as CK_ULONG;
+        let session_count = self.sessions_of(id).len() as CK_ULONG;
         let pin = &token.app.profile().pin;
         Ok(CK_TOKEN_INFO {
             label: padded(&token.info.label),
@@ -375,40 +379,38 @@ impl Module {
 
     // ----- sessions ------------------------------------------------------
 
-    fn session_table(&self) -> Vec<(CK_SESSION_HANDLE, Arc<Mutex<Session>>)> {
-        self.sessions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+    fn sessions_read(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, HashMap<CK_SESSION_HANDLE, SessionEntry>> {
+        self.sessions.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sessions_write(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<CK_SESSION_HANDLE, SessionEntry>> {
+        self.sessions.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The handles of a slot's sessions (no session lock taken).
+    fn sessions_of(&self, slot: CK_SLOT_ID) -> Vec<CK_SESSION_HANDLE> {
+        self.sessions_read()
             .iter()
-            .map(|(h, s)| (*h, Arc::clone(s)))
+            .filter(|(_, entry)| entry.slot == slot)
+            .map(|(handle, _)| *handle)
             .collect()
     }
 
     fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
-        self.sessions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+        self.sessions_read()
             .get(&handle)
-            .cloned()
+            .map(|entry| Arc::clone(&entry.session))
             .ok_or(Error::SessionHandleInvalid)
     }
 
+    /// Drops the sessions a slot's earlier tokens left behind.
     fn forget_sessions_of(&self, slot: CK_SLOT_ID, generation: u64) {
-        let stale: Vec<CK_SESSION_HANDLE> = self
-            .session_table()
-            .into_iter()
-            .filter(|(_, session)| {
-                session
-                    .try_lock()
-                    .map(|s| s.slot == slot && s.generation != generation)
-                    .unwrap_or(false)
-            })
-            .map(|(handle, _)| handle)
-            .collect();
-        let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
-        for handle in stale {
-            sessions.remove(&handle);
-        }
+        self.sessions_write()
+            .retain(|_, entry| entry.slot != slot || entry.generation == generation);
     }
 
     /// Runs `f` with a session and its slot's token, both locked. A session
@@ -426,10 +428,7 @@ impl Module {
             Err(Error::TokenNotPresent | Error::TokenNotRecognized) => {
                 let generation = lock(&slot.state).generation;
                 drop(session);
-                self.sessions
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&handle);
+                self.sessions_write().remove(&handle);
                 self.forget_sessions_of(slot.id, generation);
                 return Err(Error::DeviceRemoved);
             }
@@ -437,10 +436,7 @@ impl Module {
         };
         if state.generation != session.generation {
             drop(session);
-            self.sessions
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&handle);
+            self.sessions_write().remove(&handle);
             return Err(Error::SessionHandleInvalid);
         }
         let result = f(&mut session, &mut state, &slot);
@@ -462,51 +458,35 @@ impl Module {
         let generation = self.token_state(&slot)?.generation;
         let handle = self.next_session.fetch_add(1, Ordering::SeqCst) as CK_SESSION_HANDLE;
         let session = Session::new(id, flags & CKF_RW_SESSION != 0, generation);
-        self.sessions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(handle, Arc::new(Mutex::new(session)));
+        let entry = SessionEntry {
+            slot: id,
+            generation,
+            session: Arc::new(Mutex::new(session)),
+        };
+        self.sessions_write().insert(handle, entry);
         Ok(handle)
     }
 
     /// `C_CloseSession`. Closing a slot's last session logs the token out.
     pub fn close_session(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
         let removed = self
-            .sessions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .sessions_write()
             .remove(&handle)
             .ok_or(Error::SessionHandleInvalid)?;
-        let slot_id = lock(&removed).slot;
-        self.logout_if_unused(slot_id);
+        self.logout_if_unused(removed.slot);
         Ok(())
     }
 
     /// `C_CloseAllSessions`.
     pub fn close_all_sessions(&self, id: CK_SLOT_ID) -> Result<()> {
         self.slot(id)?;
-        let handles: Vec<CK_SESSION_HANDLE> = self
-            .session_table()
-            .into_iter()
-            .filter(|(_, session)| lock(session).slot == id)
-            .map(|(handle, _)| handle)
-            .collect();
-        {
-            let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
-            for handle in handles {
-                sessions.remove(&handle);
-            }
-        }
+        self.sessions_write().retain(|_, entry| entry.slot != id);
         self.logout_if_unused(id);
         Ok(())
     }
 
     fn logout_if_unused(&self, id: CK_SLOT_ID) {
-        let in_use = self
-            .session_table()
-            .into_iter()
-            .any(|(_, session)| lock(&session).slot == id);
-        if in_use {
+        if !self.sessions_of(id).is_empty() {
             return;
         }
         if let Ok(slot) = self.slot(id) {
