@@ -62,6 +62,68 @@ open(sys.argv[2], "wb").write(bytes([0x30, len(body)]) + body)
 PY
 }
 
+# on_exit COMMAND...: run at the end of the current card's run (stop a
+# server, remove a registered module). Suites use it for what they start.
+CLEANUPS=()
+on_exit() { CLEANUPS+=("$(printf '%q ' "$@")"); }
+run_cleanups() {
+    local i
+    for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
+        eval "${CLEANUPS[$i]}" >/dev/null 2>&1 || true
+    done
+    CLEANUPS=()
+}
+
+# stop_pid PID: TERM, wait up to 5 s, then KILL; only that process.
+stop_pid() {
+    local pid="$1"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# wait_port PORT: until something listens on 127.0.0.1:PORT (10 s).
+wait_port() {
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# free_port: a TCP port nobody listens on.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# key_kind SLOT (9a, 9c, ...): "rsa" or "ec" from the card's public key file.
+key_kind() {
+    if openssl pkey -pubin -in "$PROV/pub$1.pem" -noout -text 2>/dev/null | grep -q "ASN1 OID"; then
+        echo ec
+    else
+        echo rsa
+    fi
+}
+
+# key_bits SLOT: the key size in bits.
+key_bits() {
+    openssl pkey -pubin -in "$PROV/pub$1.pem" -noout -text 2>/dev/null | sed -n 's/.*Public-Key: (\([0-9]*\) bit).*/\1/p'
+}
+
+# cert_cn SLOT: the certificate subject's CN.
+cert_cn() {
+    openssl x509 -in "$PROV/cert$1.pem" -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= *//p'
+}
+
+# slot_id SLOT: the PKCS#11 CKA_ID p11card gives the key (hex).
+slot_id() {
+    case "$1" in 9a) echo 01 ;; 9c) echo 02 ;; 9d) echo 03 ;; 9e) echo 04 ;; esac
+}
+
 summary() {
     printf '\n%d passed, %d failed\n' "$PASSED" "$FAILED"
     [ "$FAILED" -eq 0 ]

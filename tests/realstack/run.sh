@@ -1,37 +1,65 @@
 #!/usr/bin/env bash
-# Real-stack tests: the module under the real pcscd, with an independent
-# virtual PIV card in the vpcd reader, driven by real consumers.
+# Real-stack tests: the module under the real pcscd, with virtual PIV cards
+# in the vpcd reader, driven by real consumers (tests/realstack/suite-*.sh).
 #
 #   tests/realstack/run.sh [MODULE.so]
 #
-# The card comes from $P11CARD_VIRTPIV (default: ../shared/virtpiv next to
-# the repository); without it the suite fails, it does not skip.
+# Cards: the independent virtual PIV card from $P11CARD_VIRTPIV (default
+# ../shared/virtpiv next to the repository; without it the run fails, it
+# does not skip), then the project's own simulated card bridged to vpcd
+# (tests/realstack/owncard), unless P11CARD_CARDS lists others
+# (e.g. P11CARD_CARDS=virtpiv). Every suite runs once per card.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/lib.sh"
 
 MODULE="$(realpath "${1:-$REPO_ROOT/target/release/libp11card_pkcs11.so}")"
-VIRTPIV="${P11CARD_VIRTPIV:-$REPO_ROOT/../shared/virtpiv}"
-[ -x "$VIRTPIV/start.sh" ] || { echo "realstack: no virtual PIV card at $VIRTPIV (set P11CARD_VIRTPIV)" >&2; exit 1; }
 [ -f "$MODULE" ] || { echo "realstack: no module at $MODULE" >&2; exit 1; }
+VIRTPIV="${P11CARD_VIRTPIV:-$REPO_ROOT/../shared/virtpiv}"
+PIN=123456
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/p11card-realstack.XXXXXX")"
-export VIRTPIV_RUN_DIR="$WORK/run" VIRTPIV_STATE_DIR="$WORK/state"
-cleanup() {
-    timeout 60 "$VIRTPIV/stop.sh" >/dev/null 2>&1 || true
-    rm -rf -- "$WORK"
+card_dir() {
+    case "$1" in
+        virtpiv) echo "$VIRTPIV" ;;
+        owncard) echo "$HERE/owncard" ;;
+        *) echo "realstack: unknown card $1" >&2; return 1 ;;
+    esac
 }
-trap cleanup EXIT
 
-echo "realstack: starting pcscd and the virtual PIV card ($VIRTPIV)"
-timeout 300 "$VIRTPIV/start.sh" --fresh >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log"; exit 1; }
-timeout 120 "$VIRTPIV/provision.sh" >"$WORK/provision.log" 2>&1 || { cat "$WORK/provision.log"; exit 1; }
-PROV="$VIRTPIV_STATE_DIR/provisioned"
-APDU_LOG="$VIRTPIV_RUN_DIR/apdu.log"
+default_cards="virtpiv"
+[ -x "$HERE/owncard/start.sh" ] && default_cards="virtpiv owncard"
+read -r -a CARDS <<<"${P11CARD_CARDS:-$default_cards}"
 
-for suite in "$(dirname "${BASH_SOURCE[0]}")"/suite-*.sh; do
-    printf '\n-- %s\n' "$(basename "$suite" .sh)"
-    # shellcheck source=/dev/null
-    source "$suite"
+CURRENT_CARD_DIR=""
+finish_card() {
+    run_cleanups
+    if [ -n "$CURRENT_CARD_DIR" ]; then
+        timeout 60 "$CURRENT_CARD_DIR/stop.sh" >/dev/null 2>&1 || true
+    fi
+    CURRENT_CARD_DIR=""
+}
+ROOT_WORK="$(mktemp -d "${TMPDIR:-/tmp}/p11card-realstack.XXXXXX")"
+trap 'finish_card; rm -rf -- "$ROOT_WORK"' EXIT
+
+for CARD_NAME in "${CARDS[@]}"; do
+    dir="$(card_dir "$CARD_NAME")"
+    [ -x "$dir/start.sh" ] || { echo "realstack: no card $CARD_NAME at $dir (set P11CARD_VIRTPIV)" >&2; exit 1; }
+    WORK="$ROOT_WORK/$CARD_NAME"
+    mkdir -p "$WORK"
+    export VIRTPIV_RUN_DIR="$WORK/run" VIRTPIV_STATE_DIR="$WORK/state"
+    printf '\n==== card: %s (%s)\n' "$CARD_NAME" "$dir"
+    CURRENT_CARD_DIR="$dir"
+    timeout 600 "$dir/start.sh" --fresh >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log"; exit 1; }
+    timeout 120 "$dir/provision.sh" >"$WORK/provision.log" 2>&1 || { cat "$WORK/provision.log"; exit 1; }
+    PROV="$VIRTPIV_STATE_DIR/provisioned"
+    APDU_LOG="$VIRTPIV_RUN_DIR/apdu.log"
+    for suite in "$HERE"/suite-*.sh; do
+        printf '\n-- %s on %s\n' "$(basename "$suite" .sh)" "$CARD_NAME"
+        # shellcheck source=/dev/null
+        source "$suite"
+        run_cleanups
+    done
+    finish_card
 done
 
 summary
