@@ -593,10 +593,7 @@ impl Module {
             if session.find.is_some() {
                 return Err(Error::OperationActive);
             }
-            let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
-            let results = token
-                .objects
-                .iter()
+            let results = visible_objects(state)
                 .filter(|object| object.matches(&template))
                 .map(|object| object.handle)
                 .collect();
@@ -1139,11 +1136,19 @@ impl Module {
     }
 }
 
-fn find_object(state: &SlotState, handle: CK_OBJECT_HANDLE) -> Result<&Object> {
+/// The objects this process may see: private ones only after `C_Login`.
+fn visible_objects(state: &SlotState) -> impl Iterator<Item = &Object> {
+    let logged_in = state.logged_in;
     state
         .token
-        .as_ref()
-        .and_then(|token| token.objects.iter().find(|object| object.handle == handle))
+        .iter()
+        .flat_map(|token| token.objects.iter())
+        .filter(move |object| logged_in || !object.private)
+}
+
+fn find_object(state: &SlotState, handle: CK_OBJECT_HANDLE) -> Result<&Object> {
+    visible_objects(state)
+        .find(|object| object.handle == handle)
         .ok_or(Error::ObjectHandleInvalid)
 }
 

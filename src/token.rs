@@ -40,6 +40,8 @@ pub struct Object {
     pub key_index: usize,
     /// Certificate, public or private key.
     pub kind: ObjectKind,
+    /// A private object (`CKA_PRIVATE`): visible only after `C_Login`.
+    pub private: bool,
     attributes: Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>,
 }
 
@@ -108,11 +110,12 @@ fn common_attributes(
     out: &mut Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>,
     class: CK_OBJECT_CLASS,
     key: &KeyInfo,
+    private: bool,
 ) {
     out.extend([
         (CKA_CLASS, ulong(class)),
         (CKA_TOKEN, bool_attr(true)),
-        (CKA_PRIVATE, bool_attr(false)),
+        (CKA_PRIVATE, bool_attr(private)),
         (CKA_MODIFIABLE, bool_attr(false)),
         (CKA_COPYABLE, bool_attr(false)),
         (CKA_DESTROYABLE, bool_attr(false)),
@@ -165,7 +168,10 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
     let mut objects = Vec::with_capacity(3);
 
     let mut private = Vec::new();
-    common_attributes(&mut private, CKO_PRIVATE_KEY, key);
+    // A key behind the PIN is a private object, as OpenSC shows PIV keys:
+    // consumers such as libp11 log in only when the key is private.
+    let private_key_is_private = !key.no_pin;
+    common_attributes(&mut private, CKO_PRIVATE_KEY, key, private_key_is_private);
     key_attributes(&mut private, key);
     private.extend([
         (CKA_SUBJECT, bytes(&subject)),
@@ -197,11 +203,12 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
         handle: handle_for(slot, key_index, ObjectKind::PrivateKey),
         key_index,
         kind: ObjectKind::PrivateKey,
+        private: private_key_is_private,
         attributes: private,
     });
 
     let mut public = Vec::new();
-    common_attributes(&mut public, CKO_PUBLIC_KEY, key);
+    common_attributes(&mut public, CKO_PUBLIC_KEY, key, false);
     key_attributes(&mut public, key);
     public.extend([
         (CKA_SUBJECT, bytes(&subject)),
@@ -215,12 +222,13 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
         handle: handle_for(slot, key_index, ObjectKind::PublicKey),
         key_index,
         kind: ObjectKind::PublicKey,
+        private: false,
         attributes: public,
     });
 
     if let Some(cert) = certificate {
         let mut attributes = Vec::new();
-        common_attributes(&mut attributes, CKO_CERTIFICATE, key);
+        common_attributes(&mut attributes, CKO_CERTIFICATE, key, false);
         let check_value = Sha1::digest(&cert.der);
         attributes.extend([
             (CKA_CERTIFICATE_TYPE, ulong(CKC_X_509)),
@@ -246,6 +254,7 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
             handle: handle_for(slot, key_index, ObjectKind::Certificate),
             key_index,
             kind: ObjectKind::Certificate,
+            private: false,
             attributes,
         });
     }
