@@ -124,6 +124,15 @@ slot_id() {
     case "$1" in 9a) echo 01 ;; 9c) echo 02 ;; 9d) echo 03 ;; 9e) echo 04 ;; esac
 }
 
+# key_uri SLOT TYPE: a pkcs11: URI naming this card's token (by its label,
+# the 9A certificate's CN) and the key's CKA_ID, so that a second card in
+# another reader does not make the URI ambiguous.
+key_uri() {
+    local label
+    label=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$(cert_cn 9a)")
+    echo "pkcs11:token=$label;id=%$(slot_id "$1");type=$2"
+}
+
 summary() {
     printf '\n%d passed, %d failed\n' "$PASSED" "$FAILED"
     [ "$FAILED" -eq 0 ]

@@ -8,7 +8,8 @@
 # ../shared/virtpiv next to the repository; without it the run fails, it
 # does not skip), then the project's own simulated card bridged to vpcd
 # (tests/realstack/owncard), unless P11CARD_CARDS lists others
-# (e.g. P11CARD_CARDS=virtpiv). Every suite runs once per card.
+# (e.g. P11CARD_CARDS=virtpiv). Every suite runs once per card;
+# P11CARD_SUITES=gnutls runs only suite-gnutls.sh.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/lib.sh"
@@ -53,7 +54,7 @@ for CARD_NAME in "${CARDS[@]}"; do
     timeout 120 "$dir/provision.sh" >"$WORK/provision.log" 2>&1 || { cat "$WORK/provision.log"; exit 1; }
     PROV="$VIRTPIV_STATE_DIR/provisioned"
     APDU_LOG="$VIRTPIV_RUN_DIR/apdu.log"
-    for suite in "$HERE"/suite-*.sh; do
+    for suite in "$HERE"/suite-${P11CARD_SUITES:-*}.sh; do
         printf '\n-- %s on %s\n' "$(basename "$suite" .sh)" "$CARD_NAME"
         # shellcheck source=/dev/null
         source "$suite"

@@ -1,0 +1,79 @@
+# Shared settings for the owncard scripts (sourced, not run).
+# owncard = p11card's own simulated PIV card (crate p11card-cardsim, binary
+# cardsim-vpcd) in the vpcd reader of the real pcscd; same interface as
+# ../shared/virtpiv (start.sh / provision.sh / stop.sh, run dir, state dir).
+OWNCARD_HOME="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+OWNCARD_REPO="$(cd "$OWNCARD_HOME/../../.." && pwd)"
+TMPBASE="${TMPDIR:-/tmp}"
+# Pid files, logs and the APDU trace. VIRTPIV_RUN_DIR (what a suite runner
+# exports for whichever card it runs) wins over the owncard default.
+OWNCARD_RUN_DIR="${OWNCARD_RUN_DIR:-${VIRTPIV_RUN_DIR:-$TMPBASE/owncard-run}}"
+# The card keeps no state (every start is the same factory card); the state
+# dir only holds the public material, under provisioned/. "none" (as for
+# virtpiv) puts it under the run dir instead.
+OWNCARD_STATE_DIR="${OWNCARD_STATE_DIR:-${VIRTPIV_STATE_DIR:-$TMPBASE/owncard-state}}"
+if [ "$OWNCARD_STATE_DIR" = none ]; then
+    OWNCARD_OUT="${OWNCARD_OUT:-${VIRTPIV_OUT:-$OWNCARD_RUN_DIR/provisioned}}"
+else
+    OWNCARD_OUT="${OWNCARD_OUT:-${VIRTPIV_OUT:-$OWNCARD_STATE_DIR/provisioned}}"
+fi
+# vpcd port: 35963 = reader "Virtual PCD 00 00", 35964 = "Virtual PCD 00 01".
+OWNCARD_VPCD_PORT="${OWNCARD_VPCD_PORT:-35963}"
+case "$OWNCARD_VPCD_PORT" in
+    35963) _owncard_reader_default="Virtual PCD 00 00" ;;
+    35964) _owncard_reader_default="Virtual PCD 00 01" ;;
+    *) _owncard_reader_default="Virtual PCD 00 00" ;;
+esac
+OWNCARD_READER="${OWNCARD_READER:-$_owncard_reader_default}"
+# Cargo target dir of the workspace (for the cardsim-vpcd binary).
+OWNCARD_TARGET="${CARGO_TARGET_DIR:-$OWNCARD_REPO/target}"
+OPENSC_PKCS11="${OPENSC_PKCS11:-/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so}"
+# The card's ATR (cardsim's default: a YubiKey 5), to tell it from another card.
+OWNCARD_ATR="3b:f8:13:00:00:81:31:fe:15:59:75:62:69:6b:65:79:34:d4"
+SELECT_PIV="00:A4:04:00:09:A0:00:00:03:08:00:00:10:00"
+VERIFY_PIN_123456="00:20:00:80:08:31:32:33:34:35:36:FF:FF"
+T_CMD="${T_CMD:-20}"   # seconds for one quick external command
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs Debian packages that are missing (apt-get update only if needed).
+ensure_packages() {
+    local missing=() p
+    for p in "$@"; do
+        timeout "$T_CMD" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "owncard: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 as_root apt-get install -y -q "${missing[@]}" >&2 || {
+        timeout 300 as_root apt-get update -q >&2 &&
+            timeout 600 as_root apt-get install -y -q "${missing[@]}" >&2
+    }
+}
+
+# True if pid file $1 names a live process whose command name is $2.
+pid_alive() {
+    local pid
+    [ -f "$1" ] || return 1
+    pid="$(cat "$1" 2>/dev/null)"
+    [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
+
+# The ATR of the card in the reader (lower-case hex with colons), or nothing.
+reader_atr() {
+    timeout "$T_CMD" opensc-tool -r "$OWNCARD_READER" -a 2>/dev/null | tr 'A-F ' 'a-f:' | grep -E '^[0-9a-f:]+$' | tail -n 1
+}
+
+# True if a card is present in the reader.
+card_present() {
+    timeout "$T_CMD" opensc-tool -r "$OWNCARD_READER" -a >/dev/null 2>&1
+}
+
+# True if pcscd lists the vpcd reader (either of its slots).
+vpcd_reader_listed() {
+    local base="${OWNCARD_READER% 00 0[0-9]}"
+    timeout "$T_CMD" opensc-tool -l 2>/dev/null | grep -qF "$base"
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Starts pcscd (with the vpcd virtual reader) and p11card's simulated PIV card
+# (cardsim-vpcd), as ../shared/virtpiv/start.sh does for virtpiv.
+#   ./start.sh            (--fresh is accepted and changes nothing: every start is a factory card)
+# Environment: OWNCARD_RUN_DIR (pid files, logs, apdu.log; default $VIRTPIV_RUN_DIR, else
+# ${TMPDIR:-/tmp}/owncard-run), OWNCARD_STATE_DIR (public material under provisioned/; default
+# $VIRTPIV_STATE_DIR, else ${TMPDIR:-/tmp}/owncard-state), OWNCARD_VPCD_PORT (35963; 35964 =
+# "Virtual PCD 00 01"), OWNCARD_READER, OWNCARD_TRACE (default $RUN_DIR/apdu.log; 0 = off,
+# 1 = the card's log), OWNCARD_DELAY_US (or VIRTPIV_DELAY_US) FIXED[,PER_BYTE],
+# OWNCARD_KEYS (e.g. "9d=rsa2048": cardsim-vpcd --key), OWNCARD_BIN (a prebuilt binary).
+# Exits 0 once `opensc-tool` sees the card in "$OWNCARD_READER".
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+for arg in "$@"; do
+    case "$arg" in
+        --fresh) ;; # compatibility with virtpiv: the simulated card is always factory-new
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        *) echo "start.sh: unknown argument $arg" >&2; exit 2 ;;
+    esac
+done
+
+ensure_packages pcscd vsmartcard-vpcd pcsc-tools opensc opensc-pkcs11 openssl
+mkdir -p "$OWNCARD_RUN_DIR"
+PCSCD_PID="$OWNCARD_RUN_DIR/owncard-pcscd.pid"
+CARD_PID="$OWNCARD_RUN_DIR/cardsim-vpcd.pid"
+
+# 1. pcscd (ours, or an already running one that has the vpcd reader)
+if pid_alive "$PCSCD_PID" pcscd; then
+    echo "owncard: pcscd already running (pid $(cat "$PCSCD_PID"), started by start.sh)"
+elif timeout "$T_CMD" pidof pcscd >/dev/null 2>&1; then
+    if vpcd_reader_listed; then
+        echo "owncard: using the pcscd that is already running (not started here; stop.sh leaves it alone)"
+    else
+        echo "owncard: a pcscd not started by start.sh is running without the vpcd reader;" >&2
+        echo "         restart it after installing vsmartcard-vpcd (e.g. systemctl restart pcscd)." >&2
+        exit 1
+    fi
+else
+    setsid pcscd --foreground >>"$OWNCARD_RUN_DIR/pcscd.log" 2>&1 </dev/null &
+    echo $! >"$PCSCD_PID"
+    echo "owncard: started pcscd (pid $(cat "$PCSCD_PID"))"
+fi
+for _ in $(seq 1 50); do vpcd_reader_listed && break; sleep 0.2; done
+vpcd_reader_listed || { echo "owncard: vpcd reader did not show up (see $OWNCARD_RUN_DIR/pcscd.log)" >&2; exit 1; }
+
+# 2. the card binary: OWNCARD_BIN, else the workspace's release build (rebuilt when
+#    missing or older than the cardsim sources; the card uses nothing outside cardsim/).
+if [ -n "${OWNCARD_BIN:-}" ]; then
+    BIN="$OWNCARD_BIN"
+else
+    BIN="$OWNCARD_TARGET/release/cardsim-vpcd"
+    stale=0
+    if [ ! -x "$BIN" ]; then
+        stale=1
+    elif [ -n "$(find "$OWNCARD_REPO/cardsim" "$OWNCARD_REPO/Cargo.lock" -newer "$BIN" \
+            \( -name '*.rs' -o -name '*.toml' -o -name '*.der' -o -name Cargo.lock \) -print -quit 2>/dev/null)" ]; then
+        stale=1
+    fi
+    if [ "$stale" = 1 ]; then
+        echo "owncard: building cardsim-vpcd (cargo build --release -p p11card-cardsim --bin cardsim-vpcd)"
+        (cd "$OWNCARD_REPO" && timeout 1200 cargo build --release -p p11card-cardsim --bin cardsim-vpcd) >&2
+        # cargo leaves an up-to-date binary alone; mark it as checked against these sources.
+        touch "$BIN"
+    fi
+fi
+timeout "$T_CMD" "$BIN" --help >/dev/null 2>&1 || { echo "owncard: $BIN does not run" >&2; exit 1; }
+
+# 3. the card
+if pid_alive "$CARD_PID" cardsim-vpcd; then
+    echo "owncard: card already running (pid $(cat "$CARD_PID"))"
+else
+    if card_present; then
+        # vpcd would queue our connection behind the card that is there.
+        echo "owncard: '$OWNCARD_READER' already holds a card not started here (ATR $(reader_atr));" >&2
+        echo "         use the other vpcd slot (OWNCARD_VPCD_PORT=35964) or stop that card." >&2
+        exit 1
+    fi
+    mkdir -p "$OWNCARD_OUT"
+    args=(--addr "127.0.0.1:$OWNCARD_VPCD_PORT" --out "$OWNCARD_OUT")
+    trace="${OWNCARD_TRACE:-$OWNCARD_RUN_DIR/apdu.log}"
+    case "$trace" in
+        0) trace="" ;;
+        1|stderr) args+=(--trace -) ;;
+        *) args+=(--trace "$trace") ;;
+    esac
+    delay="${OWNCARD_DELAY_US:-${VIRTPIV_DELAY_US:-}}"
+    [ -n "$delay" ] && args+=(--delay-us "$delay")
+    for key in ${OWNCARD_KEYS:-}; do args+=(--key "$key"); done
+    setsid "$BIN" "${args[@]}" >>"$OWNCARD_RUN_DIR/cardsim-vpcd.log" 2>&1 </dev/null &
+    echo $! >"$CARD_PID"
+    echo "owncard: started card $BIN (pid $(cat "$CARD_PID"), port $OWNCARD_VPCD_PORT, trace: ${trace:-off}, public material: $OWNCARD_OUT)"
+fi
+
+for _ in $(seq 1 100); do card_present && break; sleep 0.2; done
+if ! card_present; then
+    echo "owncard: no card in '$OWNCARD_READER' (see $OWNCARD_RUN_DIR/cardsim-vpcd.log)" >&2
+    exit 1
+fi
+atr="$(reader_atr)"
+if [ "$atr" != "$OWNCARD_ATR" ]; then
+    echo "owncard: the card in '$OWNCARD_READER' has ATR $atr, not cardsim's $OWNCARD_ATR" >&2
+    exit 1
+fi
+echo "owncard: card present in '$OWNCARD_READER'"
