@@ -54,12 +54,29 @@ ensure_packages() {
     }
 }
 
-# True if pid file $1 names a live process whose command name is $2.
+# True if process $1 is gone or a zombie (an exited child nobody reaped yet).
+pid_gone() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+    stat="${stat##*) }"
+    [ "${stat%% *}" = Z ]
+}
+
+# True if pid file $1 names a live (not zombie) process whose command name is $2.
 pid_alive() {
     local pid
     [ -f "$1" ] || return 1
     pid="$(cat "$1" 2>/dev/null)"
-    [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && ! pid_gone "$pid"
+}
+
+# True if a live pcscd runs (zombies and a pcscd that is exiting do not count).
+other_pcscd_running() {
+    local p
+    for p in $(timeout "$T_CMD" pidof pcscd 2>/dev/null); do
+        pid_gone "$p" || return 0
+    done
+    return 1
 }
 
 # The ATR of the card in the reader (lower-case hex with colons), or nothing.

@@ -26,17 +26,28 @@ PCSCD_PID="$OWNCARD_RUN_DIR/owncard-pcscd.pid"
 CARD_PID="$OWNCARD_RUN_DIR/cardsim-vpcd.pid"
 
 # 1. pcscd (ours, or an already running one that has the vpcd reader)
+other=""
 if pid_alive "$PCSCD_PID" pcscd; then
     echo "owncard: pcscd already running (pid $(cat "$PCSCD_PID"), started by start.sh)"
-elif timeout "$T_CMD" pidof pcscd >/dev/null 2>&1; then
-    if vpcd_reader_listed; then
-        echo "owncard: using the pcscd that is already running (not started here; stop.sh leaves it alone)"
-    else
+else
+    # Another pcscd: use it if it lists the vpcd reader. One that is just
+    # starting or exiting gets a few seconds to make up its mind.
+    other=none
+    for _ in $(seq 1 25); do
+        if ! other_pcscd_running; then other=none; break; fi
+        if vpcd_reader_listed; then other=ok; break; fi
+        other=bad
+        sleep 0.2
+    done
+    if [ "$other" = bad ]; then
         echo "owncard: a pcscd not started by start.sh is running without the vpcd reader;" >&2
         echo "         restart it after installing vsmartcard-vpcd (e.g. systemctl restart pcscd)." >&2
         exit 1
     fi
-else
+fi
+if [ "$other" = ok ]; then
+    echo "owncard: using the pcscd that is already running (not started here; stop.sh leaves it alone)"
+elif ! pid_alive "$PCSCD_PID" pcscd; then
     setsid pcscd --foreground >>"$OWNCARD_RUN_DIR/pcscd.log" 2>&1 </dev/null &
     echo $! >"$PCSCD_PID"
     echo "owncard: started pcscd (pid $(cat "$PCSCD_PID"))"
@@ -73,7 +84,8 @@ else
     if card_present; then
         # vpcd would queue our connection behind the card that is there.
         echo "owncard: '$OWNCARD_READER' already holds a card not started here (ATR $(reader_atr));" >&2
-        echo "         use the other vpcd slot (OWNCARD_VPCD_PORT=35964) or stop that card." >&2
+        other_port=35964; [ "$OWNCARD_VPCD_PORT" = 35964 ] && other_port=35963
+        echo "         use the other vpcd slot (OWNCARD_VPCD_PORT=$other_port) or stop that card." >&2
         exit 1
     fi
     mkdir -p "$OWNCARD_OUT"

@@ -13,10 +13,10 @@ stop_pid() { # pidfile comm
     pid="$(cat "$file")"
     kill -TERM "$pid" 2>/dev/null
     for _ in $(seq 1 50); do
-        [ -d "/proc/$pid" ] || break
+        pid_gone "$pid" && break
         sleep 0.1
     done
-    if [ -d "/proc/$pid" ]; then
+    if ! pid_gone "$pid"; then
         kill -KILL "$pid" 2>/dev/null
     fi
     echo "owncard: stopped $comm (pid $pid)"

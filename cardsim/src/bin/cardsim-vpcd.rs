@@ -1,0 +1,550 @@
+//! cardsim-vpcd: puts p11card's simulated PIV card ([`SimPivCard`]) into the
+//! `vpcd` virtual reader of vsmartcard, so that the real `pcscd` (and every
+//! PC/SC consumer: OpenSC, p11card's own module, ...) sees it as a card.
+//!
+//! The vpcd socket protocol (2-byte big-endian length, then an APDU, or one
+//! control byte for power off / power on / reset / ATR) is spoken by the
+//! `vpicc` crate. Power on, power off and reset all reset the card like a
+//! real one: nothing selected, PIN no longer verified (retry counters and
+//! contents stay). The card lives in memory only: every start is the same
+//! factory card (see [`SimPivCard::new`]).
+//!
+//! It is the counterpart of `../shared/virtpiv` (an independent PIV applet):
+//! same APDU trace format, same latency model, and `--out` writes the card's
+//! public material in the layout of virtpiv's `provision.sh`. The scripts in
+//! `tests/realstack/owncard/` start and stop it.
+#![forbid(unsafe_code)]
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::thread::sleep;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use der::pem::LineEnding;
+use p11card_cardsim::{ca_certificate_der, KeyType, SimPivCard, Slot};
+
+const DEFAULT_ADDR: &str = "127.0.0.1:35963";
+const DEFAULT_CONNECT_TIMEOUT_S: u64 = 30;
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+const USAGE: &str = "\
+usage: cardsim-vpcd [OPTIONS]
+
+Inserts p11card's simulated PIV card (p11card-cardsim's SimPivCard) into the
+vpcd virtual reader of pcscd (vsmartcard), until stopped (SIGTERM/SIGINT).
+
+The default card: 9A RSA-2048, 9C ECC P-256, 9D ECC P-384 (certificate stored
+gzip-compressed), 9E ECC P-256, certificates issued by 'CN=cardsim test CA,
+O=p11card test'; PIN 123456, PUK 12345678 (3 tries each); serial 12345678;
+the ATR of a YubiKey 5. State is in memory only (a new process is a new card).
+
+options:
+  --addr HOST:PORT        where vpcd listens (default 127.0.0.1:35963, reader
+                          'Virtual PCD 00 00'; port 35964 is 'Virtual PCD 00 01')
+  --connect-timeout SECS  how long to retry the first connection (default 30)
+  --once                  exit when vpcd closes the connection (default: the
+                          card is 'reinserted': reconnect until vpcd is back)
+  --trace FILE            append one line per command APDU to FILE ('-' =
+                          stderr), in virtpiv's format:
+                          <unix time> APDU <n> CLA=.. INS=.. P1=.. P2=.. Lc=..
+                          len=.. -> SW=.... resp=.. us=..
+                          and '<unix time> EVENT <power-on|power-off|reset|disconnect>'
+  --delay-us FIXED[,PER_BYTE]
+                          make each APDU take at least FIXED + PER_BYTE x (command
+                          + response bytes) microseconds (e.g. 3000,90: a contact
+                          card at 115200 baud), like VIRTPIV_DELAY_US
+  --out DIR               write the card's public material at start, in the layout
+                          of virtpiv's provision.sh: ca.pem (the cardsim CA) and,
+                          per slot holding a key, pubXX.pem (SubjectPublicKeyInfo)
+                          and certXX.pem (XX = 9a 9c 9d 9e)
+  --key SLOT=TYPE         change a slot of the default card (repeatable): SLOT is
+                          9a|9c|9d|9e, TYPE rsa2048|p256|p384|none; e.g.
+                          --key 9d=rsa2048 gives virtpiv's key layout
+  -h, --help              this text
+";
+
+/// Command-line options.
+#[derive(Debug)]
+struct Options {
+    addr: String,
+    connect_timeout: Duration,
+    once: bool,
+    trace: Option<String>,
+    delay_us: (u64, u64),
+    out: Option<PathBuf>,
+    keys: Vec<(Slot, Option<KeyType>)>,
+}
+
+/// Parses `FIXED` or `FIXED,PER_BYTE` (microseconds).
+fn parse_delay(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("--delay-us wants FIXED[,PER_BYTE] microseconds, not {text:?}");
+    let mut parts = text.split(',').map(|p| p.trim().parse::<u64>());
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(fixed)), None, None) => Ok((fixed, 0)),
+        (Some(Ok(fixed)), Some(Ok(per_byte)), None) => Ok((fixed, per_byte)),
+        _ => Err(bad()),
+    }
+}
+
+/// Parses `SLOT=TYPE`, e.g. `9d=rsa2048` or `9e=none`.
+fn parse_key(text: &str) -> Result<(Slot, Option<KeyType>), String> {
+    let bad =
+        || format!("--key wants SLOT=TYPE (9a|9c|9d|9e = rsa2048|p256|p384|none), not {text:?}");
+    let (slot, key_type) = text.split_once('=').ok_or_else(bad)?;
+    let key_ref = u8::from_str_radix(slot.trim(), 16).map_err(|_| bad())?;
+    let slot = Slot::from_key_ref(key_ref).ok_or_else(bad)?;
+    let key_type = match key_type.trim().to_ascii_lowercase().as_str() {
+        "rsa2048" | "rsa" => Some(KeyType::Rsa2048),
+        "p256" | "eccp256" => Some(KeyType::EccP256),
+        "p384" | "eccp384" => Some(KeyType::EccP384),
+        "none" => None,
+        _ => return Err(bad()),
+    };
+    Ok((slot, key_type))
+}
+
+/// `Ok(None)` means `--help` was asked for.
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut opts = Options {
+        addr: DEFAULT_ADDR.to_owned(),
+        connect_timeout: Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_S),
+        once: false,
+        trace: None,
+        delay_us: (0, 0),
+        out: None,
+        keys: Vec::new(),
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--once" => opts.once = true,
+            "--addr" => opts.addr = value()?,
+            "--connect-timeout" => {
+                let v = value()?;
+                let secs = v
+                    .parse::<u64>()
+                    .map_err(|_| format!("--connect-timeout wants seconds, not {v:?}"))?;
+                opts.connect_timeout = Duration::from_secs(secs);
+            }
+            "--trace" => opts.trace = Some(value()?),
+            "--delay-us" => opts.delay_us = parse_delay(&value()?)?,
+            "--out" => opts.out = Some(PathBuf::from(value()?)),
+            "--key" => opts.keys.push(parse_key(&value()?)?),
+            _ => return Err(format!("unknown argument {arg:?} (see --help)")),
+        }
+    }
+    Ok(Some(opts))
+}
+
+// ---------------------------------------------------------------------------
+// APDU trace (virtpiv's format, so the same line counting works)
+// ---------------------------------------------------------------------------
+
+#[derive(Debug)]
+enum Trace {
+    Off,
+    Stderr,
+    File(File),
+}
+
+impl Trace {
+    fn open(target: Option<&str>) -> io::Result<Trace> {
+        Ok(match target {
+            None | Some("") => Trace::Off,
+            Some("-") => Trace::Stderr,
+            Some(path) => Trace::File(OpenOptions::new().create(true).append(true).open(path)?),
+        })
+    }
+
+    fn enabled(&self) -> bool {
+        !matches!(self, Trace::Off)
+    }
+
+    fn line(&mut self, text: &str) {
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let line = format!("{stamp:.6} {text}\n");
+        // A trace that cannot be written must not take the card down.
+        let _ = match self {
+            Trace::Off => Ok(()),
+            Trace::Stderr => io::stderr().write_all(line.as_bytes()),
+            Trace::File(f) => f.write_all(line.as_bytes()),
+        };
+    }
+}
+
+/// The length of the command data (Lc) of a raw APDU, 0 if it has none or
+/// is malformed.
+fn command_data_len(apdu: &[u8]) -> usize {
+    match apdu {
+        // Case 1 (header only), case 2S (header + Le).
+        [] | [_] | [_, _] | [_, _, _] | [_, _, _, _] | [_, _, _, _, _] => 0,
+        // Extended: 00 Lc1 Lc2 (case 3E/4E); exactly 00 Le1 Le2 is case 2E.
+        [_, _, _, _, 0, hi, lo, rest @ ..] if !rest.is_empty() => {
+            usize::from(u16::from_be_bytes([*hi, *lo]))
+        }
+        [_, _, _, _, 0, ..] => 0,
+        [_, _, _, _, lc, ..] => usize::from(*lc),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The card as vpcd sees it
+// ---------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct Bridge {
+    card: SimPivCard,
+    trace: Trace,
+    count: u64,
+    /// Modelled card latency: (fixed, per byte) in microseconds.
+    delay_us: (u64, u64),
+}
+
+impl Bridge {
+    /// A power event: the card forgets selection and PIN state.
+    fn card_reset(&mut self, why: &str) {
+        self.card.power_on();
+        if self.trace.enabled() {
+            self.trace.line(&format!("EVENT {why}"));
+        }
+    }
+}
+
+impl vpicc::VSmartCard for Bridge {
+    fn atr(&self) -> &[u8] {
+        self.card.atr()
+    }
+
+    fn power_on(&mut self) {
+        self.card_reset("power-on");
+    }
+
+    fn power_off(&mut self) {
+        self.card_reset("power-off");
+    }
+
+    fn reset(&mut self) {
+        self.card_reset("reset");
+    }
+
+    fn execute(&mut self, apdu: &[u8]) -> Vec<u8> {
+        let started = Instant::now();
+        let response = self.card.process(apdu);
+        // The card keeps an in-memory log for tests; a long-running bridge
+        // must not let it grow without bound.
+        self.card.clear_log();
+        let (fixed, per_byte) = self.delay_us;
+        if fixed + per_byte > 0 {
+            let bytes = (apdu.len() + response.len()) as u64;
+            let target =
+                Duration::from_micros(fixed.saturating_add(per_byte.saturating_mul(bytes)));
+            if let Some(rest) = target.checked_sub(started.elapsed()) {
+                sleep(rest);
+            }
+        }
+        if self.trace.enabled() {
+            self.count += 1;
+            let byte = |i: usize| apdu.get(i).copied().unwrap_or(0);
+            let (sw1, sw2, resp) = match response.as_slice() {
+                [data @ .., sw1, sw2] => (*sw1, *sw2, data.len()),
+                _ => (0, 0, 0),
+            };
+            let line = format!(
+                "APDU {} CLA={:02X} INS={:02X} P1={:02X} P2={:02X} Lc={} len={} -> SW={:02X}{:02X} resp={} us={}",
+                self.count,
+                byte(0),
+                byte(1),
+                byte(2),
+                byte(3),
+                command_data_len(apdu),
+                apdu.len(),
+                sw1,
+                sw2,
+                resp,
+                started.elapsed().as_micros()
+            );
+            self.trace.line(&line);
+        }
+        response
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Public material (--out)
+// ---------------------------------------------------------------------------
+
+/// Writes `der` as PEM with `label` to `path` (through a temporary file and
+/// a rename, so a reader never sees half a file).
+fn write_pem(path: &Path, label: &str, der: &[u8]) -> io::Result<()> {
+    let text = der::pem::encode_string(label, LineEnding::LF, der)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("PEM encoding: {e}")))?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, text)?;
+    fs::rename(&tmp, path)
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// `ca.pem`, and per slot with a key `pubXX.pem` and (if it has one)
+/// `certXX.pem`; files of empty slots are removed. Returns what was written.
+fn write_public_material(card: &SimPivCard, dir: &Path) -> io::Result<Vec<PathBuf>> {
+    fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let ca = dir.join("ca.pem");
+    write_pem(&ca, "CERTIFICATE", &ca_certificate_der())?;
+    written.push(ca);
+    for slot in Slot::ALL {
+        let xx = format!("{:02x}", slot.key_ref());
+        let cert_path = dir.join(format!("cert{xx}.pem"));
+        let pub_path = dir.join(format!("pub{xx}.pem"));
+        let Some(public) = card.public_key(slot) else {
+            remove_if_present(&cert_path)?;
+            remove_if_present(&pub_path)?;
+            continue;
+        };
+        write_pem(&pub_path, "PUBLIC KEY", &public.to_spki_der())?;
+        written.push(pub_path);
+        match card.certificate_der(slot) {
+            Some(cert) => {
+                write_pem(&cert_path, "CERTIFICATE", cert)?;
+                written.push(cert_path);
+            }
+            None => remove_if_present(&cert_path)?,
+        }
+    }
+    Ok(written)
+}
+
+// ---------------------------------------------------------------------------
+// main
+// ---------------------------------------------------------------------------
+
+/// Connects to vpcd, retrying until `timeout` (`None`: for ever). Returns the
+/// vpicc connection and a second handle on the same socket for per-read
+/// TCP tuning.
+fn connect(addr: &str, timeout: Option<Duration>) -> io::Result<(vpicc::Connection, TcpStream)> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        match TcpStream::connect(addr) {
+            Ok(stream) => {
+                // vpcd writes the 2-byte length and the APDU in two send()s;
+                // without NODELAY + QUICKACK, Nagle and delayed ACKs add
+                // ~40 ms to every APDU.
+                stream.set_nodelay(true)?;
+                let tuning = stream.try_clone()?;
+                return Ok((vpicc::Connection::from(stream), tuning));
+            }
+            Err(e) if deadline.is_some_and(|d| Instant::now() >= d) => return Err(e),
+            Err(_) => sleep(RETRY_PAUSE),
+        }
+    }
+}
+
+/// Asks the kernel to ACK the next segments at once (TCP_QUICKACK is not
+/// sticky, so this is done before every read).
+#[cfg(target_os = "linux")]
+fn quick_ack(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_quickack(true);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quick_ack(_stream: &TcpStream) {}
+
+fn build_card(keys: &[(Slot, Option<KeyType>)]) -> SimPivCard {
+    keys.iter().fold(
+        SimPivCard::new(),
+        |card, &(slot, key_type)| match key_type {
+            Some(key_type) => card.with_key(slot, key_type),
+            None => card.without_slot(slot),
+        },
+    )
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(opts)) => opts,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("cardsim-vpcd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let card = build_card(&opts.keys);
+    if let Some(dir) = &opts.out {
+        match write_public_material(&card, dir) {
+            Ok(files) => eprintln!(
+                "cardsim-vpcd: wrote {} files of public material to {}",
+                files.len(),
+                dir.display()
+            ),
+            Err(e) => {
+                eprintln!(
+                    "cardsim-vpcd: cannot write public material to {}: {e}",
+                    dir.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let trace = match Trace::open(opts.trace.as_deref()) {
+        Ok(trace) => trace,
+        Err(e) => {
+            eprintln!("cardsim-vpcd: cannot open trace file {:?}: {e}", opts.trace);
+            return ExitCode::from(2);
+        }
+    };
+    let mut bridge = Bridge {
+        card,
+        trace,
+        count: 0,
+        delay_us: opts.delay_us,
+    };
+
+    let mut timeout = Some(opts.connect_timeout);
+    loop {
+        let (mut conn, tuning) = match connect(&opts.addr, timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("cardsim-vpcd: cannot connect to vpcd at {}: {e}", opts.addr);
+                return ExitCode::FAILURE;
+            }
+        };
+        eprintln!("cardsim-vpcd: card inserted into vpcd at {}", opts.addr);
+        let err = loop {
+            quick_ack(&tuning);
+            if let Err(e) = conn.poll(&mut bridge) {
+                break e;
+            }
+        };
+        // vpcd went away (pcscd stopped or restarted): the card is pulled.
+        bridge.card_reset("disconnect");
+        if opts.once {
+            eprintln!("cardsim-vpcd: vpcd connection closed ({err}); exiting (--once)");
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("cardsim-vpcd: vpcd connection closed ({err}); reconnecting");
+        // Wait for pcscd to come back as long as it takes, like a card left
+        // in a reader whose service restarts.
+        timeout = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_length_of_each_apdu_case() {
+        assert_eq!(command_data_len(&[0x00, 0xA4, 0x04, 0x00]), 0);
+        assert_eq!(command_data_len(&[0x00, 0xC0, 0x00, 0x00, 0x10]), 0);
+        assert_eq!(command_data_len(&[0x00, 0x20, 0x00, 0x80, 0x02, 1, 2]), 2);
+        assert_eq!(
+            command_data_len(&[0x00, 0x20, 0x00, 0x80, 0x02, 1, 2, 0]),
+            2
+        );
+        assert_eq!(command_data_len(&[0x00, 0xCB, 0x3F, 0xFF, 0, 0, 0]), 0);
+        assert_eq!(
+            command_data_len(&[0x00, 0x87, 0x07, 0x9A, 0, 0x01, 0x00, 0xAA]),
+            256
+        );
+    }
+
+    #[test]
+    fn options() {
+        let args = |list: &[&str]| parse_args(list.iter().map(|s| s.to_string()));
+        let opts = args(&["--addr=127.0.0.1:35964", "--delay-us", "3000,90", "--once"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(opts.addr, "127.0.0.1:35964");
+        assert_eq!(opts.delay_us, (3000, 90));
+        assert!(opts.once);
+        assert!(args(&["--help"]).unwrap().is_none());
+        assert!(args(&["--delay-us", "x"]).is_err());
+        assert!(args(&["--trace"]).is_err());
+        assert!(args(&["--bogus"]).is_err());
+        let opts = args(&["--key", "9D=rsa2048", "--key=9e=none"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            opts.keys,
+            vec![
+                (Slot::KeyManagement, Some(KeyType::Rsa2048)),
+                (Slot::CardAuthentication, None)
+            ]
+        );
+        assert!(args(&["--key", "9b=p256"]).is_err());
+    }
+
+    #[test]
+    fn public_material_matches_the_card() {
+        let dir = std::env::temp_dir().join(format!("cardsim-vpcd-test-{}", std::process::id()));
+        let card = build_card(&[(Slot::CardAuthentication, None)]);
+        let files = write_public_material(&card, &dir).unwrap();
+        assert_eq!(files.len(), 1 + 2 * 3);
+        let ca = fs::read_to_string(dir.join("ca.pem")).unwrap();
+        let (label, der) = der::pem::decode_vec(ca.as_bytes()).unwrap();
+        assert_eq!((label, der), ("CERTIFICATE", ca_certificate_der()));
+        let public = fs::read_to_string(dir.join("pub9a.pem")).unwrap();
+        let (label, der) = der::pem::decode_vec(public.as_bytes()).unwrap();
+        assert_eq!(label, "PUBLIC KEY");
+        assert_eq!(
+            der,
+            card.public_key(Slot::Authentication).unwrap().to_spki_der()
+        );
+        assert!(!dir.join("cert9e.pem").exists());
+        assert!(!dir.join("pub9e.pem").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn power_events_clear_the_pin_state() {
+        use vpicc::VSmartCard;
+        let mut bridge = Bridge {
+            card: SimPivCard::new(),
+            trace: Trace::Off,
+            count: 0,
+            delay_us: (0, 0),
+        };
+        let select = [
+            0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00,
+        ];
+        let verify = [
+            0x00, 0x20, 0x00, 0x80, 0x08, b'1', b'2', b'3', b'4', b'5', b'6', 0xFF, 0xFF,
+        ];
+        assert!(bridge.execute(&select).ends_with(&[0x90, 0x00]));
+        assert_eq!(bridge.execute(&verify), [0x90, 0x00]);
+        assert!(bridge.card.pin_verified());
+        bridge.reset();
+        assert!(!bridge.card.pin_verified());
+        // After a reset nothing is selected.
+        assert_eq!(bridge.execute(&[0x00, 0x20, 0x00, 0x80]), [0x6D, 0x00]);
+        assert_eq!(bridge.atr(), p11card_cardsim::DEFAULT_ATR);
+    }
+}
