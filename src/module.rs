@@ -720,9 +720,14 @@ impl Module {
             if op.stage != Stage::Fresh {
                 return Err(Error::OperationActive);
             }
-            let needed = key_of(state, op.key_index)?.public_key.signature_len();
-            if let Some(early) = Output::check(needed, capacity) {
+            let key = key_of(state, op.key_index)?;
+            if let Some(early) = Output::check(key.public_key.signature_len(), capacity) {
                 return Ok(early);
+            }
+            if key.always_authenticate && op.context_pin.is_none() {
+                // PKCS#11 §5.2: the operation stays active, unfed, until the
+                // context-specific login.
+                return Err(Error::UserNotLoggedIn);
             }
             if !op.input.update(data) {
                 session.sign = None;

@@ -373,12 +373,26 @@ impl ProfileSet {
             let mut channel = Channel::new(link, profile.channel);
             match app.select(&mut channel) {
                 Ok(()) => return Ok(Some(app)),
-                Err(AppError::Card(CardError::Status(_))) => tried.push(&profile.aid),
+                // Only a definite "no such application" moves on; any other
+                // answer is a card problem, not an unknown card.
+                Err(AppError::Card(CardError::Status(sw))) if is_application_absent(sw) => {
+                    tried.push(&profile.aid)
+                }
                 Err(other) => return Err(other),
             }
         }
         Ok(None)
     }
+}
+
+/// Status words with which a card says it has no application with this AID
+/// (ISO/IEC 7816-4 §5.6: file not found, function or instruction or class
+/// not supported, wrong parameters for SELECT by name).
+fn is_application_absent(sw: crate::iso7816::StatusWord) -> bool {
+    matches!(
+        sw.0,
+        0x6A82 | 0x6A81 | 0x6A86 | 0x6D00 | 0x6E00 | 0x6999 | 0x6A87
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,128 @@
+//! The PIV Digital Signature key (9C) needs the PIN immediately before
+//! every use (SP 800-73-4 Part 1 §3.2, "PIN Always"). PKCS#11 shows it with
+//! `CKA_ALWAYS_AUTHENTICATE` (2.40 §4.9) and takes the PIN through
+//! `C_Login(CKU_CONTEXT_SPECIFIC)` after the operation's Init (§5.6).
+
+#[macro_use]
+mod common;
+
+use common::*;
+use cryptoki_sys::*;
+use p11card_cardsim::Slot;
+use std::ptr;
+
+const MESSAGE: &[u8] = b"I agree to the terms";
+
+fn sign_9c_init(session: CK_SESSION_HANDLE) -> CK_OBJECT_HANDLE {
+    let key = private_key(session, Slot::Signature);
+    let mut mech = Mech::new(CKM_ECDSA_SHA256);
+    assert_eq!(ck!(C_SignInit(session, mech.ptr(), key)), CKR_OK);
+    key
+}
+
+#[test]
+fn sign_without_context_login_is_user_not_logged_in_and_the_operation_stays_active() {
+    let (harness, card) = Harness::new();
+    let session = harness.user_session();
+    sign_9c_init(session);
+    card.clear_log();
+    assert_eq!(sign_more(session, MESSAGE), Err(CKR_USER_NOT_LOGGED_IN));
+    assert!(
+        !instructions(&card).contains(&0x87),
+        "GENERAL AUTHENTICATE without the PIN:\n{}",
+        card.transcript()
+    );
+    assert_eq!(login(session, CKU_CONTEXT_SPECIFIC, PIN), CKR_OK);
+    let signature = sign_more(session, MESSAGE).expect("C_Sign after the context login");
+    let public = card_public_key(&card, Slot::Signature);
+    assert!(
+        check::ecdsa(&public, &Hash::Sha256.digest(MESSAGE), &signature),
+        "the signature is not over the message; over the message twice: {}",
+        check::ecdsa(
+            &public,
+            &Hash::Sha256.digest(&[MESSAGE, MESSAGE].concat()),
+            &signature
+        )
+    );
+}
+
+#[test]
+fn context_login_then_sign_verifies() {
+    let (harness, card) = Harness::new();
+    let session = harness.user_session();
+    sign_9c_init(session);
+    assert_eq!(login(session, CKU_CONTEXT_SPECIFIC, PIN), CKR_OK);
+    let signature = sign_more(session, MESSAGE).expect("C_Sign");
+    assert_eq!(signature.len(), 64);
+    let public = card_public_key(&card, Slot::Signature);
+    assert!(check::ecdsa(
+        &public,
+        &Hash::Sha256.digest(MESSAGE),
+        &signature
+    ));
+    let public_handle = public_key(session, Slot::Signature);
+    assert_eq!(
+        verify(
+            session,
+            &mut Mech::new(CKM_ECDSA_SHA256),
+            public_handle,
+            MESSAGE,
+            &signature
+        ),
+        CKR_OK
+    );
+}
+
+#[test]
+fn the_context_pin_is_good_for_one_signature_only() {
+    let (harness, _card) = Harness::new();
+    let session = harness.user_session();
+    sign_9c_init(session);
+    assert_eq!(login(session, CKU_CONTEXT_SPECIFIC, PIN), CKR_OK);
+    assert!(sign_more(session, MESSAGE).is_ok());
+    sign_9c_init(session);
+    assert_eq!(sign_more(session, MESSAGE), Err(CKR_USER_NOT_LOGGED_IN));
+}
+
+#[test]
+fn context_login_without_an_active_operation_is_operation_not_initialized() {
+    let (harness, card) = Harness::new();
+    let session = harness.user_session();
+    card.clear_log();
+    assert_eq!(
+        login(session, CKU_CONTEXT_SPECIFIC, PIN),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(card.apdu_count(), 0, "{}", card.transcript());
+}
+
+#[test]
+fn wrong_context_pin_is_pin_incorrect_and_costs_one_try() {
+    let (harness, card) = Harness::new();
+    let session = harness.user_session();
+    sign_9c_init(session);
+    assert_eq!(
+        login(session, CKU_CONTEXT_SPECIFIC, "000000"),
+        CKR_PIN_INCORRECT
+    );
+    assert_eq!(pin_tries_left(&card), 2);
+}
+
+#[test]
+fn a_length_query_needs_no_context_login() {
+    let (harness, _card) = Harness::new();
+    let session = harness.user_session();
+    sign_9c_init(session);
+    let mut len: CK_ULONG = 0;
+    assert_eq!(
+        ck!(C_Sign(
+            session,
+            MESSAGE.as_ptr() as *mut u8,
+            MESSAGE.len() as CK_ULONG,
+            ptr::null_mut(),
+            &mut len
+        )),
+        CKR_OK
+    );
+    assert_eq!(len, 64);
+}
