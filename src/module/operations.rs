@@ -1,0 +1,587 @@
+//! Cryptographic operations of a session: signing and decryption on the
+//! card; verification, encryption and digests in software.
+
+use super::{card_operation, find_object, key_of, note_lost_login, Module, SlotState};
+use crate::crypto::{self, Hasher};
+use crate::error::{Error, Result};
+use crate::mechanism::Mechanism;
+use crate::profile::SignInput;
+use crate::session::{
+    DecryptOp, DigestOp, EncryptOp, OpInput, Output, Session, SignOp, Stage, VerifyOp,
+};
+use crate::token::ObjectKind;
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
+
+impl Module {
+    // ----- signing -------------------------------------------------------
+
+    /// `C_SignInit`.
+    pub fn sign_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.sign.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
+            if object.kind != ObjectKind::PrivateKey {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            let key_index = object.key_index;
+            let info = key_of(state, key_index)?;
+            if !info.can_sign {
+                return Err(Error::KeyFunctionNotPermitted);
+            }
+            check_mechanism_fits(&mechanism, info, true)?;
+            if !info.no_pin && !info.always_authenticate && !state.logged_in {
+                return Err(Error::UserNotLoggedIn);
+            }
+            session.sign = Some(SignOp {
+                key_index,
+                input: OpInput::for_mechanism(&mechanism),
+                mechanism,
+                stage: Stage::Fresh,
+                context_pin: None,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Sign` (single part) with `capacity` bytes of output room (`None` =
+    /// length query).
+    pub fn sign(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .sign
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            if op.stage != Stage::Fresh {
+                return Err(Error::OperationActive);
+            }
+            let key = key_of(state, op.key_index)?;
+            if let Some(early) = Output::check(key.public_key.signature_len(), capacity) {
+                return Ok(early);
+            }
+            if key.always_authenticate && op.context_pin.is_none() {
+                // PKCS#11 §5.2: the operation stays active, unfed, until the
+                // context-specific login.
+                return Err(Error::UserNotLoggedIn);
+            }
+            if !op.input.update(data) {
+                session.sign = None;
+                return Err(Error::DataLenRange);
+            }
+            finish_sign(session, state)
+        })
+    }
+
+    /// `C_SignUpdate`.
+    pub fn sign_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .sign
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            op.stage = Stage::MultiPart;
+            if !op.input.update(data) {
+                session.sign = None;
+                return Err(Error::DataLenRange);
+            }
+            Ok(())
+        })
+    }
+
+    /// `C_SignFinal`.
+    pub fn sign_final(&self, handle: CK_SESSION_HANDLE, capacity: Option<usize>) -> Result<Output> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .sign
+                .as_ref()
+                .ok_or(Error::OperationNotInitialized)?;
+            let needed = key_of(state, op.key_index)?.public_key.signature_len();
+            if let Some(early) = Output::check(needed, capacity) {
+                return Ok(early);
+            }
+            finish_sign(session, state)
+        })
+    }
+
+    // ----- verification (software) ---------------------------------------
+
+    /// `C_VerifyInit`: with the public key (or the private key's public part).
+    pub fn verify_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.verify.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
+            if object.kind == ObjectKind::Certificate {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            let key_index = object.key_index;
+            check_mechanism_fits(&mechanism, key_of(state, key_index)?, true)?;
+            session.verify = Some(VerifyOp {
+                key_index,
+                input: OpInput::for_mechanism(&mechanism),
+                mechanism,
+                stage: Stage::Fresh,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Verify`.
+    pub fn verify(&self, handle: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            let mut op = session
+                .verify
+                .take()
+                .ok_or(Error::OperationNotInitialized)?;
+            if op.stage != Stage::Fresh {
+                return Err(Error::OperationActive);
+            }
+            if !op.input.update(data) {
+                return Err(Error::DataLenRange);
+            }
+            check_signature(state, op, signature)
+        })
+    }
+
+    /// `C_VerifyUpdate`.
+    pub fn verify_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .verify
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            op.stage = Stage::MultiPart;
+            if !op.input.update(data) {
+                session.verify = None;
+                return Err(Error::DataLenRange);
+            }
+            Ok(())
+        })
+    }
+
+    /// `C_VerifyFinal`.
+    pub fn verify_final(&self, handle: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .verify
+                .take()
+                .ok_or(Error::OperationNotInitialized)?;
+            check_signature(state, op, signature)
+        })
+    }
+
+    // ----- decryption (card) and encryption (software) ---------------------
+
+    /// `C_DecryptInit`.
+    pub fn decrypt_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.decrypt.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
+            if object.kind != ObjectKind::PrivateKey {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            let key_index = object.key_index;
+            let info = key_of(state, key_index)?;
+            if !matches!(
+                mechanism,
+                Mechanism::RsaPkcs | Mechanism::RsaX509 | Mechanism::RsaOaep { .. }
+            ) {
+                return Err(Error::MechanismInvalid);
+            }
+            if !info.can_decrypt {
+                return Err(Error::KeyFunctionNotPermitted);
+            }
+            check_mechanism_fits(&mechanism, info, false)?;
+            if !info.no_pin && !info.always_authenticate && !state.logged_in {
+                return Err(Error::UserNotLoggedIn);
+            }
+            session.decrypt = Some(DecryptOp {
+                key_index,
+                mechanism,
+                context_pin: None,
+                result: None,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Decrypt` (single part).
+    pub fn decrypt(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        ciphertext: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .decrypt
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            let key = key_of(state, op.key_index)?.clone();
+            let k = key.public_key.signature_len();
+            if op.result.is_none() {
+                if capacity.is_none() {
+                    // Length query before the card has done anything: the
+                    // plaintext is at most the modulus length.
+                    return Ok(Output::Length(k));
+                }
+                if ciphertext.len() != k {
+                    session.decrypt = None;
+                    return Err(Error::EncryptedDataLenRange);
+                }
+                if key.always_authenticate && op.context_pin.is_none() {
+                    return Err(Error::UserNotLoggedIn);
+                }
+                let pin = op.context_pin.clone();
+                let raw = card_operation(state, |app, channel| {
+                    if let Some(pin) = &pin {
+                        app.verify_pin(channel, pin)?;
+                    }
+                    app.decrypt_raw(channel, &key, ciphertext)
+                });
+                let raw = match raw {
+                    Ok(raw) => raw,
+                    Err(err) => {
+                        session.decrypt = None;
+                        return Err(note_lost_login(state, err));
+                    }
+                };
+                let plain = match &op.mechanism {
+                    Mechanism::RsaX509 => Some(raw),
+                    Mechanism::RsaPkcs => crypto::pkcs1_v15_decrypt_unpad(&raw),
+                    Mechanism::RsaOaep { hash, mgf, label } => {
+                        crypto::oaep_decode(&raw, *hash, *mgf, label)
+                    }
+                    _ => None,
+                };
+                match plain {
+                    Some(plain) => op.result = Some(plain),
+                    None => {
+                        session.decrypt = None;
+                        return Err(Error::EncryptedDataInvalid);
+                    }
+                }
+            }
+            let needed = op.result.as_ref().map_or(0, |r| r.len());
+            if let Some(early) = Output::check(needed, capacity) {
+                return Ok(early);
+            }
+            let result = session
+                .decrypt
+                .take()
+                .and_then(|op| op.result)
+                .unwrap_or_default();
+            Ok(Output::Done(result))
+        })
+    }
+
+    /// `C_EncryptInit` (RSA public key, software).
+    pub fn encrypt_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.encrypt.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
+            if object.kind != ObjectKind::PublicKey {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            let key_index = object.key_index;
+            if !matches!(
+                mechanism,
+                Mechanism::RsaPkcs | Mechanism::RsaX509 | Mechanism::RsaOaep { .. }
+            ) {
+                return Err(Error::MechanismInvalid);
+            }
+            check_mechanism_fits(&mechanism, key_of(state, key_index)?, false)?;
+            session.encrypt = Some(EncryptOp {
+                key_index,
+                mechanism,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Encrypt` (single part).
+    pub fn encrypt(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .encrypt
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            let key = &key_of(state, op.key_index)?.public_key;
+            let k = key.signature_len();
+            if let Some(early) = Output::check(k, capacity) {
+                return Ok(early);
+            }
+            let result = match &op.mechanism {
+                Mechanism::RsaX509 => {
+                    if data.len() > k {
+                        None
+                    } else {
+                        let mut block = vec![0u8; k - data.len()];
+                        block.extend_from_slice(data);
+                        crypto::rsa_public_raw(key, &block)
+                    }
+                }
+                Mechanism::RsaPkcs => crypto::rsa_encrypt(key, data, None),
+                Mechanism::RsaOaep { hash, label, .. } => {
+                    crypto::rsa_encrypt(key, data, Some((*hash, label)))
+                }
+                _ => None,
+            };
+            session.encrypt = None;
+            result
+                .map(|r| Output::Done(Zeroizing::new(r)))
+                .ok_or(Error::DataLenRange)
+        })
+    }
+
+    // ----- digests -------------------------------------------------------
+
+    /// `C_DigestInit`.
+    pub fn digest_init(&self, handle: CK_SESSION_HANDLE, mechanism: Mechanism) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            if session.digest.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let Mechanism::Digest(alg) = mechanism else {
+                return Err(Error::MechanismInvalid);
+            };
+            session.digest = Some(DigestOp {
+                alg,
+                hasher: Hasher::new(alg),
+                stage: Stage::Fresh,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Digest`.
+    pub fn digest(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .digest
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            if op.stage != Stage::Fresh {
+                return Err(Error::OperationActive);
+            }
+            if let Some(early) = Output::check(op.alg.output_len(), capacity) {
+                return Ok(early);
+            }
+            let mut op = session
+                .digest
+                .take()
+                .ok_or(Error::OperationNotInitialized)?;
+            op.hasher.update(data);
+            Ok(Output::Done(Zeroizing::new(op.hasher.finish())))
+        })
+    }
+
+    /// `C_DigestUpdate`.
+    pub fn digest_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .digest
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            op.stage = Stage::MultiPart;
+            op.hasher.update(data);
+            Ok(())
+        })
+    }
+
+    /// `C_DigestFinal`.
+    pub fn digest_final(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .digest
+                .as_ref()
+                .ok_or(Error::OperationNotInitialized)?;
+            if let Some(early) = Output::check(op.alg.output_len(), capacity) {
+                return Ok(early);
+            }
+            let op = session
+                .digest
+                .take()
+                .ok_or(Error::OperationNotInitialized)?;
+            Ok(Output::Done(Zeroizing::new(op.hasher.finish())))
+        })
+    }
+}
+
+fn check_mechanism_fits(
+    mechanism: &Mechanism,
+    key: &crate::profile::KeyInfo,
+    signing: bool,
+) -> Result<()> {
+    use crate::cert::PublicKey;
+    let rsa_key = matches!(key.public_key, PublicKey::Rsa { .. });
+    if matches!(mechanism, Mechanism::Digest(_)) {
+        return Err(Error::MechanismInvalid);
+    }
+    if signing && matches!(mechanism, Mechanism::RsaOaep { .. }) {
+        return Err(Error::MechanismInvalid);
+    }
+    if mechanism.is_rsa() != rsa_key {
+        return Err(Error::KeyTypeInconsistent);
+    }
+    if let Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) = mechanism {
+        let em_len = (key.public_key.bits() - 1).div_ceil(8);
+        if em_len < params.hash.output_len() + params.salt_len + 2 {
+            return Err(Error::MechanismParamInvalid);
+        }
+    }
+    Ok(())
+}
+
+fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
+    let op = session
+        .sign
+        .as_ref()
+        .ok_or(Error::OperationNotInitialized)?;
+    let key = key_of(state, op.key_index)?.clone();
+    if key.always_authenticate && op.context_pin.is_none() {
+        // PKCS#11 §5.2: the operation stays active for the context login.
+        return Err(Error::UserNotLoggedIn);
+    }
+    let op = session.sign.take().ok_or(Error::OperationNotInitialized)?;
+    let SignOp {
+        mechanism,
+        input,
+        context_pin,
+        ..
+    } = op;
+    let data = input.finish();
+    let block: Zeroizing<Vec<u8>>;
+    let request = match &mechanism {
+        Mechanism::RsaPkcs => SignInput::RsaPkcs1(&data),
+        Mechanism::HashRsaPkcs(alg) => {
+            block = Zeroizing::new(alg.digest_info(&data));
+            SignInput::RsaPkcs1(&block)
+        }
+        Mechanism::RsaX509 => {
+            let k = key.public_key.signature_len();
+            if data.len() > k {
+                return Err(Error::DataLenRange);
+            }
+            let mut padded_block = Zeroizing::new(vec![0u8; k - data.len()]);
+            padded_block.extend_from_slice(&data);
+            block = padded_block;
+            SignInput::RsaRaw(&block)
+        }
+        Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) => {
+            if data.len() != params.hash.output_len() {
+                return Err(Error::DataLenRange);
+            }
+            block = Zeroizing::new(
+                crypto::pss_encode(
+                    &data,
+                    params.hash,
+                    params.mgf,
+                    params.salt_len,
+                    key.public_key.bits(),
+                )
+                .ok_or(Error::MechanismParamInvalid)?,
+            );
+            SignInput::RsaRaw(&block)
+        }
+        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => {
+            if data.is_empty() {
+                return Err(Error::DataLenRange);
+            }
+            SignInput::Ecdsa(&data)
+        }
+        _ => return Err(Error::MechanismInvalid),
+    };
+    if let SignInput::RsaPkcs1(input) = request {
+        if input.len() + 11 > key.public_key.signature_len() {
+            return Err(Error::DataLenRange);
+        }
+    }
+    let signature = card_operation(state, |app, channel| {
+        if let Some(pin) = &context_pin {
+            app.verify_pin(channel, pin)?;
+        }
+        app.sign(channel, &key, request)
+    })
+    .map_err(|err| note_lost_login(state, err))?;
+    Ok(Output::Done(Zeroizing::new(signature)))
+}
+
+fn check_signature(state: &SlotState, op: VerifyOp, signature: &[u8]) -> Result<()> {
+    let key = &key_of(state, op.key_index)?.public_key;
+    if signature.len() != key.signature_len() {
+        return Err(Error::SignatureLenRange);
+    }
+    let data = op.input.finish();
+    let valid = match &op.mechanism {
+        Mechanism::RsaPkcs => crypto::verify_rsa_pkcs1(key, &data, signature),
+        Mechanism::HashRsaPkcs(alg) => {
+            crypto::verify_rsa_pkcs1(key, &alg.digest_info(&data), signature)
+        }
+        Mechanism::RsaX509 => {
+            let k = key.signature_len();
+            data.len() <= k
+                && crypto::rsa_public_raw(key, signature).is_some_and(|recovered| {
+                    recovered[k - data.len()..] == data[..]
+                        && recovered[..k - data.len()].iter().all(|&b| b == 0)
+                })
+        }
+        Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) => {
+            params.mgf == params.hash
+                && crypto::verify_rsa_pss(key, &data, params.hash, params.salt_len, signature)
+        }
+        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => crypto::verify_ecdsa(key, &data, signature),
+        _ => return Err(Error::MechanismInvalid),
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::SignatureInvalid)
+    }
+}
