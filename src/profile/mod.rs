@@ -123,6 +123,18 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     fn verify_pin(&self, channel: &mut Channel, pin: &[u8]) -> Result<(), AppError>;
     /// Drops the card's PIN-verified state.
     fn logout(&self, channel: &mut Channel) -> Result<(), AppError>;
+    /// Changes the user PIN from `old` to `new` (both checked against the
+    /// profile's rules before any APDU).
+    fn change_pin(&self, channel: &mut Channel, old: &[u8], new: &[u8]) -> Result<(), AppError>;
+    /// Sets a new user PIN with the unblocking credential (PIV PUK, OpenPGP
+    /// Resetting Code) and resets its retry counter. A wrong credential is
+    /// `PinIncorrect`, a blocked one `PinLocked`.
+    fn unblock_pin(
+        &self,
+        channel: &mut Channel,
+        unblock_code: &[u8],
+        new: &[u8],
+    ) -> Result<(), AppError>;
     /// Signs with a private key. ECDSA results come back as `r || s`.
     fn sign(
         &self,
@@ -271,6 +283,16 @@ impl Profile {
     /// Checks a PIN against the profile's length rules (before any APDU).
     pub fn check_pin_length(&self, pin: &[u8]) -> Result<(), AppError> {
         if pin.len() < self.pin.min_length || pin.len() > self.pin.max_length {
+            return Err(AppError::PinLength);
+        }
+        Ok(())
+    }
+
+    /// Checks an unblocking code (PUK) against the profile's length rules.
+    pub fn check_puk_length(&self, puk: &[u8]) -> Result<(), AppError> {
+        let min = self.pin.puk_min_length.unwrap_or(1);
+        let max = self.pin.puk_max_length.unwrap_or(usize::MAX);
+        if puk.len() < min || puk.len() > max {
             return Err(AppError::PinLength);
         }
         Ok(())

@@ -14,6 +14,8 @@ const INS_SELECT: u8 = 0xA4;
 const INS_GET_DATA: u8 = 0xCB;
 const INS_VERIFY: u8 = 0x20;
 const INS_GENERAL_AUTHENTICATE: u8 = 0x87;
+const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
+const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
 
 /// Data object tags (SP 800-73-4 Part 1 Table 3).
 const TAG_CHUID: u32 = 0x5FC102;
@@ -123,12 +125,22 @@ impl PivApp {
 
     fn padded_pin(&self, pin: &[u8]) -> Result<Zeroizing<Vec<u8>>, AppError> {
         self.profile.check_pin_length(pin)?;
-        let mut padded = Zeroizing::new(pin.to_vec());
+        Ok(self.pad(pin))
+    }
+
+    fn padded_puk(&self, puk: &[u8]) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        self.profile.check_puk_length(puk)?;
+        Ok(self.pad(puk))
+    }
+
+    /// Pads a PIN or PUK as the card wants it (PIV: `FF` to 8 bytes).
+    fn pad(&self, secret: &[u8]) -> Zeroizing<Vec<u8>> {
+        let mut padded = Zeroizing::new(secret.to_vec());
         if let (Some(byte), Some(length)) = (self.profile.pin.pad_byte, self.profile.pin.pad_length)
         {
             padded.resize(length, byte);
         }
-        Ok(padded)
+        padded
     }
 
     fn verify_command(&self) -> Command {
@@ -275,6 +287,49 @@ impl CardApp for PivApp {
 
     fn verify_pin(&self, channel: &mut Channel, pin: &[u8]) -> Result<(), AppError> {
         let command = self.verify_command().secret_data(self.padded_pin(pin)?);
+        let response = channel.execute(&command)?;
+        if response.sw.is_success() {
+            Ok(())
+        } else {
+            Err(pin_error(response.sw))
+        }
+    }
+
+    fn change_pin(&self, channel: &mut Channel, old: &[u8], new: &[u8]) -> Result<(), AppError> {
+        // SP 800-73-4 Part 2 §3.2.2: CHANGE REFERENCE DATA, old || new.
+        let mut data = self.padded_pin(old)?;
+        data.extend_from_slice(&self.padded_pin(new)?);
+        let command = Command::new(
+            0x00,
+            INS_CHANGE_REFERENCE_DATA,
+            0x00,
+            self.profile.pin.reference,
+        )
+        .secret_data(data);
+        let response = channel.execute(&command)?;
+        if response.sw.is_success() {
+            Ok(())
+        } else {
+            Err(pin_error(response.sw))
+        }
+    }
+
+    fn unblock_pin(
+        &self,
+        channel: &mut Channel,
+        unblock_code: &[u8],
+        new: &[u8],
+    ) -> Result<(), AppError> {
+        // SP 800-73-4 Part 2 §3.2.3: RESET RETRY COUNTER, PUK || new PIN.
+        let mut data = self.padded_puk(unblock_code)?;
+        data.extend_from_slice(&self.padded_pin(new)?);
+        let command = Command::new(
+            0x00,
+            INS_RESET_RETRY_COUNTER,
+            0x00,
+            self.profile.pin.reference,
+        )
+        .secret_data(data);
         let response = channel.execute(&command)?;
         if response.sw.is_success() {
             Ok(())

@@ -80,6 +80,12 @@ pub struct PinRule {
     /// Key reference of the unblocking key (PIV PUK: `0x81`).
     #[serde(default)]
     pub puk_reference: Option<u8>,
+    /// Shortest unblocking code the card takes.
+    #[serde(default)]
+    pub puk_min_length: Option<usize>,
+    /// Longest unblocking code the card takes.
+    #[serde(default)]
+    pub puk_max_length: Option<usize>,
 }
 
 /// One key slot on the card.
@@ -167,6 +173,11 @@ impl ProfileFile {
         let pin = &self.pin;
         if pin.min_length == 0 || pin.min_length > pin.max_length {
             return Err("pin: min_length must be 1..=max_length".into());
+        }
+        if let (Some(min), Some(max)) = (pin.puk_min_length, pin.puk_max_length) {
+            if min == 0 || min > max {
+                return Err("pin: puk_min_length must be 1..=puk_max_length".into());
+            }
         }
         if let Some(pad) = pin.pad_length {
             if pad < pin.max_length {
