@@ -257,6 +257,23 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession,
 CK_RV C_Logout(CK_SESSION_HANDLE hSession);
 
 /**
+ * `C_SetPIN`: changes the user PIN (read/write session).
+ */
+CK_RV C_SetPIN(CK_SESSION_HANDLE hSession,
+               CK_UTF8CHAR *pOldPin,
+               CK_ULONG ulOldLen,
+               CK_UTF8CHAR *pNewPin,
+               CK_ULONG ulNewLen);
+
+/**
+ * `C_InitPIN`: after `C_Login(CKU_SO, unblock code)`, sets a new user PIN
+ * and unblocks it.
+ */
+CK_RV C_InitPIN(CK_SESSION_HANDLE hSession,
+                CK_UTF8CHAR *pPin,
+                CK_ULONG ulPinLen);
+
+/**
  * `C_GetSlotList`.
  */
 CK_RV C_GetSlotList(CK_BBOOL tokenPresent,
@@ -303,22 +320,6 @@ CK_RV C_InitToken(CK_SLOT_ID slotID,
                   CK_UTF8CHAR *pPin,
                   CK_ULONG ulPinLen,
                   CK_UTF8CHAR *pLabel);
-
-/**
- * `C_InitPIN`: not offered by this token.
- */
-CK_RV C_InitPIN(CK_SESSION_HANDLE hSession,
-                CK_UTF8CHAR *pPin,
-                CK_ULONG ulPinLen);
-
-/**
- * `C_SetPIN`: not offered by this token.
- */
-CK_RV C_SetPIN(CK_SESSION_HANDLE hSession,
-               CK_UTF8CHAR *pOldPin,
-               CK_ULONG ulOldLen,
-               CK_UTF8CHAR *pNewPin,
-               CK_ULONG ulNewLen);
 
 /**
  * `C_GetOperationState`: not offered by this token.

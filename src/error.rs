@@ -65,6 +65,8 @@ ck_errors! {
     TokenNotPresent => CKR_TOKEN_NOT_PRESENT,
     TokenNotRecognized => CKR_TOKEN_NOT_RECOGNIZED,
     UserAlreadyLoggedIn => CKR_USER_ALREADY_LOGGED_IN,
+    UserAnotherAlreadyLoggedIn => CKR_USER_ANOTHER_ALREADY_LOGGED_IN,
+    SessionReadOnlyExists => CKR_SESSION_READ_ONLY_EXISTS,
     UserNotLoggedIn => CKR_USER_NOT_LOGGED_IN,
     UserTypeInvalid => CKR_USER_TYPE_INVALID,
     ActionProhibited => CKR_ACTION_PROHIBITED,

@@ -109,3 +109,36 @@ pub(crate) unsafe extern "C" fn C_SessionCancel(
 ) -> CK_RV {
     run(|| module()?.session_cancel(hSession, flags))
 }
+
+/// `C_SetPIN`: changes the user PIN (read/write session).
+#[no_mangle]
+pub unsafe extern "C" fn C_SetPIN(
+    hSession: CK_SESSION_HANDLE,
+    pOldPin: *mut CK_UTF8CHAR,
+    ulOldLen: CK_ULONG,
+    pNewPin: *mut CK_UTF8CHAR,
+    ulNewLen: CK_ULONG,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: both PINs cover their lengths, per PKCS#11.
+        let (old, new) = unsafe { (input(pOldPin, ulOldLen)?, input(pNewPin, ulNewLen)?) };
+        module.set_pin(hSession, old, new)
+    })
+}
+
+/// `C_InitPIN`: after `C_Login(CKU_SO, unblock code)`, sets a new user PIN
+/// and unblocks it.
+#[no_mangle]
+pub unsafe extern "C" fn C_InitPIN(
+    hSession: CK_SESSION_HANDLE,
+    pPin: *mut CK_UTF8CHAR,
+    ulPinLen: CK_ULONG,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        // SAFETY: pPin covers ulPinLen bytes, per PKCS#11.
+        let pin = unsafe { input(pPin, ulPinLen)? };
+        module.init_pin(hSession, pin)
+    })
+}

@@ -24,30 +24,6 @@ pub unsafe extern "C" fn C_InitToken(
     not_supported()
 }
 
-/// `C_InitPIN`: not offered by this token.
-#[no_mangle]
-pub unsafe extern "C" fn C_InitPIN(
-    hSession: CK_SESSION_HANDLE,
-    pPin: *mut CK_UTF8CHAR,
-    ulPinLen: CK_ULONG,
-) -> CK_RV {
-    let _ = (hSession, pPin, ulPinLen);
-    not_supported()
-}
-
-/// `C_SetPIN`: not offered by this token.
-#[no_mangle]
-pub unsafe extern "C" fn C_SetPIN(
-    hSession: CK_SESSION_HANDLE,
-    pOldPin: *mut CK_UTF8CHAR,
-    ulOldLen: CK_ULONG,
-    pNewPin: *mut CK_UTF8CHAR,
-    ulNewLen: CK_ULONG,
-) -> CK_RV {
-    let _ = (hSession, pOldPin, ulOldLen, pNewPin, ulNewLen);
-    not_supported()
-}
-
 /// `C_GetOperationState`: not offered by this token.
 #[no_mangle]
 pub unsafe extern "C" fn C_GetOperationState(

@@ -950,7 +950,6 @@ fn functions_a_read_only_card_token_does_not_offer_are_function_not_supported() 
             ck!(C_InitToken(slot, pin, 6, label.as_mut_ptr())),
             no,
         ),
-        ("C_InitPIN", ck!(C_InitPIN(session, pin, 6)), no),
         (
             "C_CreateObject",
             ck!(C_CreateObject(session, a, 0, &mut new_object)),

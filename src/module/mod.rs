@@ -15,7 +15,10 @@ use crate::token::{self, AttrValue, Object};
 use crate::transport::{CardTransport, ReaderBackend, TransportError};
 
 mod operations;
+mod pin;
+
 use cryptoki_sys::*;
+use pin::verify_user_pin;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -85,6 +88,10 @@ struct SlotState {
     /// A card is in the reader but no profile recognised it.
     unrecognized: bool,
     logged_in: bool,
+    /// The unblocking code given with `C_Login(CKU_SO)`, kept until
+    /// `C_InitPIN` or `C_Logout` (the card can only check it together with
+    /// the new PIN).
+    so_unblock_code: Option<Zeroizing<Vec<u8>>>,
     /// Bumped whenever the token goes away; sessions carry the value they
     /// were opened with.
     generation: u64,
@@ -102,6 +109,7 @@ impl SlotState {
         self.token = None;
         self.unrecognized = false;
         self.logged_in = false;
+        self.so_unblock_code = None;
         self.generation += 1;
     }
 }
@@ -122,6 +130,7 @@ struct Slot {
 #[derive(Debug, Clone)]
 struct SessionEntry {
     slot: CK_SLOT_ID,
+    read_write: bool,
     generation: u64,
     session: Arc<Mutex<Session>>,
 }
@@ -459,6 +468,7 @@ impl Module {
         let session = Session::new(id, flags & CKF_RW_SESSION != 0, generation);
         let entry = SessionEntry {
             slot: id,
+            read_write: flags & CKF_RW_SESSION != 0,
             generation,
             session: Arc::new(Mutex::new(session)),
         };
@@ -510,6 +520,7 @@ impl Module {
     pub fn session_info(&self, handle: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
         self.with_session(handle, |session, state, _| {
             let state_code = match (session.read_write, state.logged_in) {
+                _ if state.so_unblock_code.is_some() => CKS_RW_SO_FUNCTIONS,
                 (false, false) => CKS_RO_PUBLIC_SESSION,
                 (false, true) => CKS_RO_USER_FUNCTIONS,
                 (true, false) => CKS_RW_PUBLIC_SESSION,
@@ -542,6 +553,9 @@ impl Module {
                 if state.logged_in {
                     return Err(Error::UserAlreadyLoggedIn);
                 }
+                if state.so_unblock_code.is_some() {
+                    return Err(Error::UserAnotherAlreadyLoggedIn);
+                }
                 let pin = pin.ok_or(Error::ArgumentsBad)?;
                 verify_user_pin(state, pin)?;
                 state.logged_in = true;
@@ -564,7 +578,17 @@ impl Module {
                 }
                 Ok(())
             }
-            CKU_SO => Err(Error::UserTypeInvalid),
+            CKU_SO => {
+                let code = pin.ok_or(Error::ArgumentsBad)?;
+                let read_only_exists = self
+                    .sessions_read()
+                    .values()
+                    .any(|entry| entry.slot == session.slot && !entry.read_write);
+                if read_only_exists {
+                    return Err(Error::SessionReadOnlyExists);
+                }
+                self.login_so(state, code)
+            }
             _ => Err(Error::UserTypeInvalid),
         })
     }
@@ -572,6 +596,9 @@ impl Module {
     /// `C_Logout`: the token's login state ends and the card forgets the PIN.
     pub fn logout(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
         self.with_session(handle, |_, state, _| {
+            if state.so_unblock_code.take().is_some() {
+                return Ok(());
+            }
             if !state.logged_in {
                 return Err(Error::UserNotLoggedIn);
             }
@@ -777,54 +804,4 @@ fn note_lost_login(state: &mut SlotState, err: Error) -> Error {
         state.logged_in = false;
     }
     err
-}
-
-/// Checks the PIN rules, refuses a blocked PIN without touching the card,
-/// then VERIFYs and records what the card said about its tries.
-fn verify_user_pin(state: &mut SlotState, pin: &[u8]) -> Result<()> {
-    let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
-    token
-        .app
-        .profile()
-        .check_pin_length(pin)
-        .map_err(Error::from)?;
-    if token.pin.blocked {
-        return Err(Error::PinLocked);
-    }
-    let outcome = card_operation(state, |app, channel| match app.verify_pin(channel, pin) {
-        Ok(()) => Ok(Ok(())),
-        Err(AppError::PinIncorrect(tries)) => Ok(Err(AppError::PinIncorrect(tries))),
-        Err(AppError::PinLocked) => Ok(Err(AppError::PinLocked)),
-        Err(other) => Err(other),
-    })?;
-    let token = state.token.as_mut().ok_or(Error::TokenNotPresent)?;
-    match outcome {
-        Ok(()) => {
-            token.pin_failed = false;
-            let most = token.most_tries;
-            token.record_pin(PinStatus {
-                tries_left: most,
-                verified: true,
-                blocked: false,
-            });
-            Ok(())
-        }
-        Err(AppError::PinIncorrect(tries)) => {
-            token.pin_failed = true;
-            token.record_pin(PinStatus {
-                tries_left: tries,
-                verified: false,
-                blocked: tries == Some(0),
-            });
-            Err(Error::PinIncorrect)
-        }
-        Err(_) => {
-            token.record_pin(PinStatus {
-                tries_left: Some(0),
-                verified: false,
-                blocked: true,
-            });
-            Err(Error::PinLocked)
-        }
-    }
 }

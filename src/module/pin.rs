@@ -1,0 +1,155 @@
+//! PIN management: login checks, `C_SetPIN`, and unblocking.
+//!
+//! Unblocking through standard PKCS#11: `C_Login(CKU_SO, unblock code)` in a
+//! read/write session, then `C_InitPIN(new PIN)`. The SO of a PIV token is
+//! the holder of the PUK (OpenPGP: the Resetting Code). PIV cards can only
+//! check the PUK together with the new PIN (RESET RETRY COUNTER), so the SO
+//! login keeps the code in a zeroizing buffer until `C_InitPIN` or
+//! `C_Logout`, and a wrong PUK is reported by `C_InitPIN`.
+
+use super::{card_operation, Module, SlotState};
+use crate::error::{Error, Result};
+use crate::iso7816::Channel;
+use crate::profile::{AppError, CardApp, PinStatus};
+use cryptoki_sys::CK_SESSION_HANDLE;
+use zeroize::Zeroizing;
+
+/// Runs a card operation that presents the user PIN (or the unblocking
+/// code), refusing a blocked PIN without touching the card, and records
+/// what the card said about the tries left.
+fn pin_operation(
+    state: &mut SlotState,
+    op: impl FnOnce(&dyn CardApp, &mut Channel) -> std::result::Result<(), AppError>,
+) -> Result<()> {
+    let outcome = card_operation(state, |app, channel| match op(app, channel) {
+        Ok(()) => Ok(Ok(())),
+        Err(err @ (AppError::PinIncorrect(_) | AppError::PinLocked)) => Ok(Err(err)),
+        Err(other) => Err(other),
+    })?;
+    let token = state.token.as_mut().ok_or(Error::TokenNotPresent)?;
+    match outcome {
+        Ok(()) => {
+            token.pin_failed = false;
+            let most = token.most_tries;
+            token.record_pin(PinStatus {
+                tries_left: most,
+                verified: true,
+                blocked: false,
+            });
+            Ok(())
+        }
+        Err(AppError::PinIncorrect(tries)) => {
+            token.pin_failed = true;
+            token.record_pin(PinStatus {
+                tries_left: tries,
+                verified: false,
+                blocked: tries == Some(0),
+            });
+            Err(Error::PinIncorrect)
+        }
+        Err(_) => {
+            token.record_pin(PinStatus {
+                tries_left: Some(0),
+                verified: false,
+                blocked: true,
+            });
+            Err(Error::PinLocked)
+        }
+    }
+}
+
+/// The token's profile rules for PINs, checked before any APDU.
+fn check_pin(state: &SlotState, pin: &[u8]) -> Result<()> {
+    let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+    token
+        .app
+        .profile()
+        .check_pin_length(pin)
+        .map_err(Error::from)?;
+    if token.pin.blocked {
+        return Err(Error::PinLocked);
+    }
+    Ok(())
+}
+
+/// Checks the PIN rules, refuses a blocked PIN without touching the card,
+/// then VERIFYs and records what the card said about its tries.
+pub(super) fn verify_user_pin(state: &mut SlotState, pin: &[u8]) -> Result<()> {
+    check_pin(state, pin)?;
+    pin_operation(state, |app, channel| app.verify_pin(channel, pin))
+}
+
+impl Module {
+    /// `C_Login(CKU_SO)`: keeps the unblocking code for `C_InitPIN`.
+    pub(super) fn login_so(&self, state: &mut SlotState, code: &[u8]) -> Result<()> {
+        if state.logged_in {
+            return Err(Error::UserAnotherAlreadyLoggedIn);
+        }
+        if state.so_unblock_code.is_some() {
+            return Err(Error::UserAlreadyLoggedIn);
+        }
+        let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+        let profile = token.app.profile();
+        if profile.pin.puk_reference.is_none() {
+            return Err(Error::UserTypeInvalid);
+        }
+        profile.check_puk_length(code).map_err(Error::from)?;
+        state.so_unblock_code = Some(Zeroizing::new(code.to_vec()));
+        Ok(())
+    }
+
+    /// `C_SetPIN`: changes the user PIN, with or without a login. `None`
+    /// PINs (a PIN-pad reader) are not supported yet.
+    pub fn set_pin(&self, handle: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if !session.read_write {
+                return Err(Error::SessionReadOnly);
+            }
+            if state.so_unblock_code.is_some() {
+                // Changing the PUK itself is not offered.
+                return Err(Error::FunctionNotSupported);
+            }
+            check_pin(state, old)?;
+            check_pin(state, new)?;
+            pin_operation(state, |app, channel| app.change_pin(channel, old, new))
+        })
+    }
+
+    /// `C_InitPIN`: in an SO session, sets a new user PIN with the
+    /// unblocking code and resets the PIN's retry counter.
+    pub fn init_pin(&self, handle: CK_SESSION_HANDLE, new: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if !session.read_write {
+                return Err(Error::SessionReadOnly);
+            }
+            let code = state
+                .so_unblock_code
+                .clone()
+                .ok_or(Error::UserNotLoggedIn)?;
+            let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+            token
+                .app
+                .profile()
+                .check_pin_length(new)
+                .map_err(Error::from)?;
+            let outcome =
+                card_operation(state, |app, channel| app.unblock_pin(channel, &code, new));
+            match outcome {
+                Ok(()) => {
+                    if let Some(token) = state.token.as_mut() {
+                        token.pin_failed = false;
+                        token.record_pin(PinStatus::default());
+                    }
+                    Ok(())
+                }
+                Err(Error::PinIncorrect | Error::PinLocked) => {
+                    // The unblocking code was wrong (or is blocked): it is of
+                    // no further use in this SO session.
+                    state.so_unblock_code = None;
+                    outcome
+                }
+                Err(other) => Err(other),
+            }
+        })
+    }
+}
