@@ -41,8 +41,16 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut std::ffi::c_void) -> CK_RV
         unsafe { check_init_args(pInitArgs as *const CK_C_INITIALIZE_ARGS)? };
         let mut slot = MODULE.write().unwrap_or_else(|p| p.into_inner());
         let pid = std::process::id();
-        if matches!(slot.as_ref(), Some((_, owner)) if *owner == pid) {
-            return Err(Error::CryptokiAlreadyInitialized);
+        match slot.take() {
+            Some((module, owner)) if owner == pid => {
+                *slot = Some((module, owner));
+                return Err(Error::CryptokiAlreadyInitialized);
+            }
+            // A child after fork(): the parent's module holds the parent's
+            // PC/SC context and card handles; releasing them here would
+            // release them for the parent too, so they are left alone.
+            Some(inherited) => std::mem::forget(inherited),
+            None => {}
         }
         let settings = config::Config::load();
         settings.start_logging();
@@ -69,6 +77,9 @@ pub unsafe extern "C" fn C_Finalize(pReserved: *mut std::ffi::c_void) -> CK_RV {
             return Err(Error::ArgumentsBad);
         }
         let current = module()?;
+        // Wake threads blocked in C_WaitForSlotEvent first; they hold only
+        // their own reference to the module.
+        current.shutdown();
         current.close_everything();
         *MODULE.write().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())

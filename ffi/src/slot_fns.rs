@@ -103,7 +103,8 @@ pub unsafe extern "C" fn C_GetMechanismInfo(
     })
 }
 
-/// `C_WaitForSlotEvent`: only the non-blocking form is offered yet.
+/// `C_WaitForSlotEvent`: blocking, or with `CKF_DONT_BLOCK`. A blocked call
+/// returns `CKR_CRYPTOKI_NOT_INITIALIZED` when another thread finalises.
 #[no_mangle]
 pub unsafe extern "C" fn C_WaitForSlotEvent(
     flags: CK_FLAGS,
@@ -111,13 +112,17 @@ pub unsafe extern "C" fn C_WaitForSlotEvent(
     pReserved: *mut std::ffi::c_void,
 ) -> CK_RV {
     guard(|| {
-        module()?;
+        let module = module()?;
         if pSlot.is_null() || !pReserved.is_null() {
             return Err(Error::ArgumentsBad);
         }
-        if flags & CKF_DONT_BLOCK != 0 {
-            return Ok(CKR_NO_EVENT);
+        match module.wait_for_slot_event(flags & CKF_DONT_BLOCK == 0)? {
+            Some(slot) => {
+                // SAFETY: pSlot is non-NULL and points to a CK_SLOT_ID.
+                unsafe { write_out(pSlot, slot)? };
+                Ok(CKR_OK)
+            }
+            None => Ok(CKR_NO_EVENT),
         }
-        Err(Error::FunctionNotSupported)
     })
 }

@@ -123,6 +123,8 @@ struct Slot {
     present: AtomicBool,
     /// The reader is currently listed by PC/SC.
     attached: AtomicBool,
+    /// A change not yet reported by `C_WaitForSlotEvent`.
+    event_pending: AtomicBool,
     state: Mutex<SlotState>,
 }
 
@@ -143,6 +145,10 @@ pub struct Module {
     slots: RwLock<Vec<Arc<Slot>>>,
     sessions: RwLock<HashMap<CK_SESSION_HANDLE, SessionEntry>>,
     next_session: AtomicU64,
+    /// The readers were listed at least once.
+    scanned: AtomicBool,
+    /// `C_Finalize` has begun.
+    shutting_down: AtomicBool,
 }
 
 impl std::fmt::Debug for dyn ReaderBackend {
@@ -169,6 +175,8 @@ impl Module {
             slots: RwLock::new(Vec::new()),
             sessions: RwLock::new(HashMap::new()),
             next_session: AtomicU64::new(1),
+            scanned: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
         }
     }
 
@@ -200,19 +208,30 @@ impl Module {
     /// new slot IDs; a reader that comes back gets its old ID.
     fn refresh_readers(&self) -> Result<()> {
         let readers = self.backend.readers().map_err(Error::from)?;
+        self.apply_readers(readers);
+        Ok(())
+    }
+
+    /// Records what PC/SC reported; changes after the first scan become
+    /// pending slot events for `C_WaitForSlotEvent`.
+    fn apply_readers(&self, readers: Vec<crate::transport::ReaderStatus>) {
+        let first_scan = !self.scanned.swap(true, Ordering::SeqCst);
         let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+        let note = |slot: &Slot, attached: bool, present: bool| {
+            let was_attached = slot.attached.swap(attached, Ordering::SeqCst);
+            let was_present = slot.present.swap(present, Ordering::SeqCst);
+            if was_attached != attached || was_present != present {
+                slot.event_pending.store(true, Ordering::SeqCst);
+            }
+        };
         for slot in slots.iter() {
             if !readers.iter().any(|reader| reader.name == slot.reader) {
-                slot.attached.store(false, Ordering::SeqCst);
-                slot.present.store(false, Ordering::SeqCst);
+                note(slot, false, false);
             }
         }
         for reader in readers {
             match slots.iter().find(|slot| slot.reader == reader.name) {
-                Some(slot) => {
-                    slot.attached.store(true, Ordering::SeqCst);
-                    slot.present.store(reader.card_present, Ordering::SeqCst);
-                }
+                Some(slot) => note(slot, true, reader.card_present),
                 None => {
                     let id = slots.len() as CK_SLOT_ID;
                     slots.push(Arc::new(Slot {
@@ -220,12 +239,45 @@ impl Module {
                         reader: reader.name,
                         present: AtomicBool::new(reader.card_present),
                         attached: AtomicBool::new(true),
+                        event_pending: AtomicBool::new(!first_scan),
                         state: Mutex::new(SlotState::default()),
                     }));
                 }
             }
         }
-        Ok(())
+    }
+
+    /// `C_WaitForSlotEvent`: the next slot whose reader or card changed
+    /// since the last call. `block = false` returns `None` when nothing
+    /// changed. No lock is held while waiting; [`Module::shutdown`] wakes a
+    /// waiting thread, which then gets `CKR_CRYPTOKI_NOT_INITIALIZED`.
+    pub fn wait_for_slot_event(&self, block: bool) -> Result<Option<CK_SLOT_ID>> {
+        loop {
+            if self.shutting_down.load(Ordering::SeqCst) {
+                return Err(Error::CryptokiNotInitialized);
+            }
+            let readers = self.backend.readers().map_err(Error::from)?;
+            self.apply_readers(readers.clone());
+            let pending = self
+                .slot_table()
+                .into_iter()
+                .find(|slot| slot.event_pending.swap(false, Ordering::SeqCst));
+            if let Some(slot) = pending {
+                return Ok(Some(slot.id));
+            }
+            if !block {
+                return Ok(None);
+            }
+            self.backend
+                .wait_for_change(&readers, std::time::Duration::from_secs(2))
+                .map_err(Error::from)?;
+        }
+    }
+
+    /// Starts `C_Finalize`: wakes threads waiting for slot events.
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.backend.cancel_wait();
     }
 
     /// `C_GetSlotList`: with `refresh`, asks PC/SC first (the length query);
@@ -756,45 +808,41 @@ fn key_of(state: &SlotState, index: usize) -> Result<&crate::profile::KeyInfo> {
 /// selected first. A card that was removed takes the token with it.
 fn card_operation<R>(
     state: &mut SlotState,
-    op: impl FnOnce(&dyn CardApp, &mut Channel) -> std::result::Result<R, AppError>,
+    mut op: impl FnMut(&dyn CardApp, &mut Channel) -> std::result::Result<R, AppError>,
 ) -> Result<R> {
-    let (Some(card), Some(token)) = (state.card.as_mut(), state.token.as_ref()) else {
-        return Err(Error::DeviceRemoved);
-    };
-    let app = token.app.as_ref();
-    let outcome = card.with_transaction(|link| {
-        let mut channel = Channel::new(link, app.profile().channel);
-        app.select(&mut channel)?;
-        op(app, &mut channel)
-    });
-    match outcome {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => {
-            if matches!(
-                &err,
-                AppError::Card(crate::iso7816::CardError::Transport(
-                    TransportError::CardRemoved | TransportError::ReaderGone
-                ))
-            ) {
+    for _attempt in 0..2 {
+        let (Some(card), Some(token)) = (state.card.as_mut(), state.token.as_ref()) else {
+            return Err(Error::DeviceRemoved);
+        };
+        let app = token.app.as_ref();
+        let outcome = card.with_transaction(|link| {
+            let mut channel = Channel::new(link, app.profile().channel);
+            app.select(&mut channel)?;
+            op(app, &mut channel)
+        });
+        let transport_error = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(AppError::Card(crate::iso7816::CardError::Transport(err)))) => err,
+            Ok(Err(err)) => return Err(err.into()),
+            Err(err) => err,
+        };
+        match transport_error {
+            TransportError::CardReset => {
+                // Another process reset the card: its PIN state is gone. The
+                // transport has reconnected; try once more (a PIN-protected
+                // operation then fails as not logged in).
+                state.logged_in = false;
+            }
+            TransportError::CardRemoved
+            | TransportError::ReaderGone
+            | TransportError::NoService => {
                 state.drop_token();
                 return Err(Error::DeviceRemoved);
             }
-            Err(err.into())
+            other => return Err(other.into()),
         }
-        Err(TransportError::CardReset) => {
-            state.logged_in = false;
-            Err(Error::DeviceError)
-        }
-        Err(
-            err @ (TransportError::CardRemoved
-            | TransportError::ReaderGone
-            | TransportError::NoService),
-        ) => {
-            state.drop_token();
-            Err(err.into())
-        }
-        Err(err) => Err(err.into()),
     }
+    Err(Error::DeviceError)
 }
 
 /// A card that says the PIN is not verified although the module thought it

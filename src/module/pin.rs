@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 /// what the card said about the tries left.
 fn pin_operation(
     state: &mut SlotState,
-    op: impl FnOnce(&dyn CardApp, &mut Channel) -> std::result::Result<(), AppError>,
+    mut op: impl FnMut(&dyn CardApp, &mut Channel) -> std::result::Result<(), AppError>,
 ) -> Result<()> {
     let outcome = card_operation(state, |app, channel| match op(app, channel) {
         Ok(()) => Ok(Ok(())),

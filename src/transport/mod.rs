@@ -6,6 +6,7 @@
 
 pub mod pcsc;
 
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
 /// Errors from the transport layer.
@@ -64,6 +65,27 @@ pub trait ReaderBackend: Send + Sync {
 
     /// Connects (shared mode) to the card in `reader`.
     fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, TransportError>;
+
+    /// Blocks until the readers or their cards differ from `known`, until
+    /// `timeout` passes, or until [`ReaderBackend::cancel_wait`] is called.
+    /// Spurious early returns are allowed. The default polls.
+    fn wait_for_change(
+        &self,
+        known: &[ReaderStatus],
+        timeout: Duration,
+    ) -> Result<(), TransportError> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.readers()? != known {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20).min(timeout));
+        }
+        Ok(())
+    }
+
+    /// Wakes a thread blocked in [`ReaderBackend::wait_for_change`].
+    fn cancel_wait(&self) {}
 }
 
 impl dyn CardTransport + '_ {

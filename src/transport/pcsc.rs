@@ -8,6 +8,7 @@ use super::{CardTransport, ReaderBackend, ReaderStatus, Transmit, TransportError
 use pcsc::{Context, Disposition, Protocols, Scope, ShareMode, State};
 use std::ffi::CString;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Largest response an extended-length APDU can return, plus SW1 SW2.
 const MAX_RESPONSE: usize = 65_536 + 2;
@@ -16,6 +17,9 @@ const MAX_RESPONSE: usize = 65_536 + 2;
 #[derive(Default)]
 pub struct PcscBackend {
     context: Mutex<Option<Context>>,
+    /// A second context for `SCardGetStatusChange` waits, so a blocked wait
+    /// never holds up other calls; kept here so `SCardCancel` can wake it.
+    wait_context: Mutex<Option<Context>>,
 }
 
 impl std::fmt::Debug for PcscBackend {
@@ -77,6 +81,21 @@ impl PcscBackend {
     }
 }
 
+impl PcscBackend {
+    /// A failed wait: drop the wait context when the service went away (a
+    /// later wait makes a new one), and pace the caller's loop.
+    fn wait_failed(&self, err: pcsc::Error, timeout: Duration) -> Result<(), TransportError> {
+        if matches!(
+            err,
+            pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::InvalidHandle
+        ) {
+            *self.wait_context.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        std::thread::sleep(timeout.min(Duration::from_millis(200)));
+        Ok(())
+    }
+}
+
 impl ReaderBackend for PcscBackend {
     fn readers(&self) -> Result<Vec<ReaderStatus>, TransportError> {
         let listed = self.with_context(|context| match context.list_readers_owned() {
@@ -119,6 +138,73 @@ impl ReaderBackend for PcscBackend {
         }
     }
 
+    fn wait_for_change(
+        &self,
+        known: &[ReaderStatus],
+        timeout: Duration,
+    ) -> Result<(), TransportError> {
+        let context = {
+            let mut guard = self.wait_context.lock().unwrap_or_else(|p| p.into_inner());
+            if guard.is_none() {
+                *guard = Context::establish(Scope::User).ok();
+            }
+            match guard.as_ref() {
+                Some(context) => context.clone(),
+                None => {
+                    // No service: come back after the timeout.
+                    drop(guard);
+                    std::thread::sleep(timeout.min(Duration::from_secs(1)));
+                    return Ok(());
+                }
+            }
+        };
+        let mut states: Vec<pcsc::ReaderState> = known
+            .iter()
+            .filter_map(|reader| {
+                CString::new(reader.name.as_str())
+                    .ok()
+                    .map(|name| (name, reader.card_present))
+            })
+            .map(|(name, present)| {
+                let state = if present {
+                    State::PRESENT
+                } else {
+                    State::EMPTY
+                };
+                pcsc::ReaderState::new(name, state)
+            })
+            .collect();
+        // Reader arrivals and departures (pcsc-lite, WinSCard).
+        states.push(pcsc::ReaderState::new(
+            pcsc::PNP_NOTIFICATION(),
+            State::UNAWARE,
+        ));
+        // The PnP pseudo-reader answers at once when asked UNAWARE; learn its
+        // state first, then wait for real changes.
+        match context.get_status_change(Duration::ZERO, &mut states) {
+            Ok(()) | Err(pcsc::Error::Timeout) => {}
+            Err(err) => return self.wait_failed(err, timeout),
+        }
+        for state in &mut states {
+            state.sync_current_state();
+        }
+        match context.get_status_change(timeout, &mut states) {
+            Ok(()) | Err(pcsc::Error::Timeout) | Err(pcsc::Error::Cancelled) => Ok(()),
+            Err(err) => self.wait_failed(err, timeout),
+        }
+    }
+
+    fn cancel_wait(&self) {
+        if let Some(context) = self
+            .wait_context
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            let _ = context.cancel();
+        }
+    }
+
     fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, TransportError> {
         let name = CString::new(reader).map_err(|_| TransportError::ReaderGone)?;
         let card = self.with_context(|context| {
@@ -141,15 +227,18 @@ struct PcscCard {
 struct PcscLink<'a> {
     card: &'a pcsc::Card,
     buffer: Vec<u8>,
+    saw_reset: bool,
 }
 
 impl Transmit for PcscLink<'_> {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let response = self
-            .card
-            .transmit(command, &mut self.buffer)
-            .map_err(map_error)?;
-        Ok(response.to_vec())
+        match self.card.transmit(command, &mut self.buffer) {
+            Ok(response) => Ok(response.to_vec()),
+            Err(err) => {
+                self.saw_reset |= err == pcsc::Error::ResetCard;
+                Err(map_error(err))
+            }
+        }
     }
 }
 
@@ -180,10 +269,24 @@ impl CardTransport for PcscCard {
         let mut link = PcscLink {
             card: &transaction,
             buffer: vec![0; MAX_RESPONSE],
+            saw_reset: false,
         };
         body(&mut link);
-        transaction
+        let saw_reset = link.saw_reset;
+        let ended = transaction
             .end(Disposition::LeaveCard)
-            .map_err(|(_, err)| map_error(err))
+            .map_err(|(_, err)| map_error(err));
+        if saw_reset {
+            // The card was reset under us: reconnect so the next transaction
+            // starts on a fresh handle.
+            self.card
+                .reconnect(
+                    ShareMode::Shared,
+                    Protocols::T0 | Protocols::T1,
+                    Disposition::LeaveCard,
+                )
+                .map_err(map_error)?;
+        }
+        ended
     }
 }
