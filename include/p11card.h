@@ -307,7 +307,8 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID,
                          CK_MECHANISM_INFO *pInfo);
 
 /**
- * `C_WaitForSlotEvent`: only the non-blocking form is offered yet.
+ * `C_WaitForSlotEvent`: blocking, or with `CKF_DONT_BLOCK`. A blocked call
+ * returns `CKR_CRYPTOKI_NOT_INITIALIZED` when another thread finalises.
  */
 CK_RV C_WaitForSlotEvent(CK_FLAGS flags,
                          CK_SLOT_ID *pSlot,
