@@ -3,34 +3,103 @@
 use crate::abi::{guard, module, run, write_out, MODULE};
 use crate::BACKEND_FACTORY;
 use cryptoki_sys::*;
+use p11card::module::{ExternalLock, ExternalLockFactory};
 use p11card::profile::ProfileSet;
 use p11card::transport::pcsc::PcscBackend;
 use p11card::{config, Error, Module};
+use std::ffi::c_void;
 use std::sync::Arc;
 
+/// The application's mutex callbacks (`CK_C_INITIALIZE_ARGS`).
+#[derive(Clone, Copy)]
+struct AppMutexFns {
+    create: unsafe extern "C" fn(*mut *mut c_void) -> CK_RV,
+    destroy: unsafe extern "C" fn(*mut c_void) -> CK_RV,
+    lock: unsafe extern "C" fn(*mut c_void) -> CK_RV,
+    unlock: unsafe extern "C" fn(*mut c_void) -> CK_RV,
+}
+
+/// One mutex made by the application's `CreateMutex`.
+struct AppMutex {
+    fns: AppMutexFns,
+    handle: *mut c_void,
+}
+
+// SAFETY: PKCS#11 §5.4 requires the application's mutex objects to be
+// usable from any thread; the module only passes the handle back to the
+// application's own callbacks.
+unsafe impl Send for AppMutex {}
+// SAFETY: as above; the callbacks do the synchronisation.
+unsafe impl Sync for AppMutex {}
+
+impl ExternalLock for AppMutex {
+    fn lock(&self) {
+        // SAFETY: handle came from the application's CreateMutex.
+        unsafe { (self.fns.lock)(self.handle) };
+    }
+
+    fn unlock(&self) {
+        // SAFETY: handle came from the application's CreateMutex.
+        unsafe { (self.fns.unlock)(self.handle) };
+    }
+}
+
+impl Drop for AppMutex {
+    fn drop(&mut self) {
+        // SAFETY: handle came from the application's CreateMutex and is
+        // destroyed once.
+        unsafe { (self.fns.destroy)(self.handle) };
+    }
+}
+
+impl AppMutexFns {
+    fn factory(self) -> ExternalLockFactory {
+        Box::new(move || {
+            let mut handle = std::ptr::null_mut();
+            // SAFETY: CreateMutex writes a handle through the pointer.
+            let rv = unsafe { (self.create)(&mut handle) };
+            (rv == CKR_OK)
+                .then(|| Box::new(AppMutex { fns: self, handle }) as Box<dyn ExternalLock>)
+        })
+    }
+}
+
 /// Checks `CK_C_INITIALIZE_ARGS` (§5.4, `C_Initialize`): the four mutex
-/// callbacks come all or none, and `pReserved` is NULL.
+/// callbacks come all or none, and `pReserved` is NULL. Returns the
+/// callbacks when the module must use them (given without
+/// `CKF_OS_LOCKING_OK`); with the flag, the module's native locks serve.
 ///
 /// # Safety
 /// `args` must be NULL or point to a readable `CK_C_INITIALIZE_ARGS`.
-unsafe fn check_init_args(args: *const CK_C_INITIALIZE_ARGS) -> p11card::Result<()> {
+unsafe fn check_init_args(
+    args: *const CK_C_INITIALIZE_ARGS,
+) -> p11card::Result<Option<AppMutexFns>> {
     if args.is_null() {
-        return Ok(());
+        return Ok(None);
     }
     // SAFETY: non-NULL; the caller guarantees it is readable.
     let args = unsafe { args.read_unaligned() };
-    let callbacks = [
-        args.CreateMutex.is_some(),
-        args.DestroyMutex.is_some(),
-        args.LockMutex.is_some(),
-        args.UnlockMutex.is_some(),
-    ];
-    if callbacks.iter().any(|&set| set != callbacks[0]) || !args.pReserved.is_null() {
+    if !args.pReserved.is_null() {
         return Err(Error::ArgumentsBad);
     }
-    // Whether or not the application offers its own mutexes, the module's
-    // native locks are safe for any threading the application does.
-    Ok(())
+    match (
+        args.CreateMutex,
+        args.DestroyMutex,
+        args.LockMutex,
+        args.UnlockMutex,
+    ) {
+        (None, None, None, None) => Ok(None),
+        (Some(create), Some(destroy), Some(lock), Some(unlock)) => Ok((args.flags
+            & CKF_OS_LOCKING_OK
+            == 0)
+            .then_some(AppMutexFns {
+                create,
+                destroy,
+                lock,
+                unlock,
+            })),
+        _ => Err(Error::ArgumentsBad),
+    }
 }
 
 /// `C_Initialize`.
@@ -38,7 +107,7 @@ unsafe fn check_init_args(args: *const CK_C_INITIALIZE_ARGS) -> p11card::Result<
 pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut std::ffi::c_void) -> CK_RV {
     run(|| {
         // SAFETY: PKCS#11 says pInitArgs is NULL or a CK_C_INITIALIZE_ARGS.
-        unsafe { check_init_args(pInitArgs as *const CK_C_INITIALIZE_ARGS)? };
+        let app_mutexes = unsafe { check_init_args(pInitArgs as *const CK_C_INITIALIZE_ARGS)? };
         let mut slot = MODULE.write().unwrap_or_else(|p| p.into_inner());
         let pid = std::process::id();
         match slot.take() {
@@ -64,7 +133,11 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut std::ffi::c_void) -> CK_RV
             Some(factory) => factory(),
             None => Box::new(PcscBackend::new()),
         };
-        *slot = Some((Arc::new(Module::new(backend, profiles)), pid));
+        let mut module = Module::new(backend, profiles);
+        if let Some(fns) = app_mutexes {
+            module = module.with_external_locks(fns.factory());
+        }
+        *slot = Some((Arc::new(module), pid));
         Ok(())
     })
 }

@@ -18,7 +18,11 @@ fn set_pin(session: CK_SESSION_HANDLE, old: &str, new: &str) -> CK_RV {
 }
 
 fn init_pin(session: CK_SESSION_HANDLE, new: &str) -> CK_RV {
-    ck!(C_InitPIN(session, new.as_ptr() as *mut u8, new.len() as CK_ULONG))
+    ck!(C_InitPIN(
+        session,
+        new.as_ptr() as *mut u8,
+        new.len() as CK_ULONG
+    ))
 }
 
 fn rw_session(harness: &Harness) -> CK_SESSION_HANDLE {
@@ -60,7 +64,10 @@ fn set_pin_checks_lengths_and_session_kind_before_any_apdu() {
     let (harness, card) = Harness::new();
     let read_only = harness.session();
     let before = card.apdu_count();
-    assert_eq!(set_pin(read_only, "123456", "654321"), CKR_SESSION_READ_ONLY);
+    assert_eq!(
+        set_pin(read_only, "123456", "654321"),
+        CKR_SESSION_READ_ONLY
+    );
     let session = rw_session(&harness);
     assert_eq!(set_pin(session, "123456", "12345"), CKR_PIN_LEN_RANGE);
     assert_eq!(set_pin(session, "123456", "123456789"), CKR_PIN_LEN_RANGE);
@@ -107,7 +114,10 @@ fn so_login_is_refused_while_a_read_only_session_exists() {
     let (harness, _card) = Harness::new();
     let _read_only = harness.session();
     let session = rw_session(&harness);
-    assert_eq!(login(session, CKU_SO, "12345678"), CKR_SESSION_READ_ONLY_EXISTS);
+    assert_eq!(
+        login(session, CKU_SO, "12345678"),
+        CKR_SESSION_READ_ONLY_EXISTS
+    );
 }
 
 #[test]
@@ -115,9 +125,15 @@ fn user_and_so_logins_exclude_each_other() {
     let (harness, _card) = Harness::new();
     let session = rw_session(&harness);
     assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
-    assert_eq!(login(session, CKU_SO, "12345678"), CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
+    assert_eq!(
+        login(session, CKU_SO, "12345678"),
+        CKR_USER_ANOTHER_ALREADY_LOGGED_IN
+    );
     assert_eq!(ck!(C_Logout(session)), CKR_OK);
     assert_eq!(login(session, CKU_SO, "12345678"), CKR_OK);
-    assert_eq!(login(session, CKU_USER, "123456"), CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
+    assert_eq!(
+        login(session, CKU_USER, "123456"),
+        CKR_USER_ANOTHER_ALREADY_LOGGED_IN
+    );
     assert_eq!(init_pin(session, "12345"), CKR_PIN_LEN_RANGE);
 }

@@ -114,8 +114,48 @@ impl SlotState {
     }
 }
 
+/// A mutex the application supplied through `CK_C_INITIALIZE_ARGS`
+/// (PKCS#11 §5.4: without `CKF_OS_LOCKING_OK` the module must use them).
+pub trait ExternalLock: Send + Sync {
+    /// Takes the mutex.
+    fn lock(&self);
+    /// Releases the mutex.
+    fn unlock(&self);
+}
+
+/// Makes one application mutex per slot, or `None` if the application
+/// could not create one.
+pub type ExternalLockFactory = Box<dyn Fn() -> Option<Box<dyn ExternalLock>> + Send + Sync>;
+
+/// A slot's state, locked; with the application's mutex too when it gave
+/// one.
+struct SlotGuard<'a> {
+    guard: MutexGuard<'a, SlotState>,
+    external: Option<&'a dyn ExternalLock>,
+}
+
+impl std::ops::Deref for SlotGuard<'_> {
+    type Target = SlotState;
+    fn deref(&self) -> &SlotState {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for SlotGuard<'_> {
+    fn deref_mut(&mut self) -> &mut SlotState {
+        &mut self.guard
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(external) = self.external {
+            external.unlock();
+        }
+    }
+}
+
 /// One reader.
-#[derive(Debug)]
 struct Slot {
     id: CK_SLOT_ID,
     reader: String,
@@ -125,7 +165,32 @@ struct Slot {
     attached: AtomicBool,
     /// A change not yet reported by `C_WaitForSlotEvent`.
     event_pending: AtomicBool,
+    /// The application's mutex for this slot, if it asked for its own.
+    external: Option<Box<dyn ExternalLock>>,
     state: Mutex<SlotState>,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("id", &self.id)
+            .field("reader", &self.reader)
+            .finish()
+    }
+}
+
+impl Slot {
+    /// Locks the slot's state (one card conversation at a time).
+    fn lock(&self) -> SlotGuard<'_> {
+        let external = self.external.as_deref();
+        if let Some(external) = external {
+            external.lock();
+        }
+        SlotGuard {
+            guard: lock(&self.state),
+            external,
+        }
+    }
 }
 
 /// A session in the session table, with what can be read without locking it.
@@ -138,7 +203,6 @@ struct SessionEntry {
 }
 
 /// The PKCS#11 module.
-#[derive(Debug)]
 pub struct Module {
     backend: Box<dyn ReaderBackend>,
     profiles: ProfileSet,
@@ -149,6 +213,16 @@ pub struct Module {
     scanned: AtomicBool,
     /// `C_Finalize` has begun.
     shutting_down: AtomicBool,
+    /// The application's mutexes, when it supplied its own.
+    external_locks: Option<ExternalLockFactory>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("slots", &self.slot_table())
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for dyn ReaderBackend {
@@ -177,7 +251,15 @@ impl Module {
             next_session: AtomicU64::new(1),
             scanned: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
+            external_locks: None,
         }
+    }
+
+    /// Uses the application's mutexes (one per slot) in addition to the
+    /// module's own locks.
+    pub fn with_external_locks(mut self, factory: ExternalLockFactory) -> Module {
+        self.external_locks = Some(factory);
+        self
     }
 
     /// `C_GetInfo` (for the given interface version).
@@ -240,6 +322,7 @@ impl Module {
                         present: AtomicBool::new(reader.card_present),
                         attached: AtomicBool::new(true),
                         event_pending: AtomicBool::new(!first_scan),
+                        external: self.external_locks.as_ref().and_then(|factory| factory()),
                         state: Mutex::new(SlotState::default()),
                     }));
                 }
@@ -314,8 +397,8 @@ impl Module {
 
     /// Locks a slot's state, making sure its token is loaded (reading the
     /// card if this is the first time) and still in the reader.
-    fn token_state<'s>(&self, slot: &'s Slot) -> Result<MutexGuard<'s, SlotState>> {
-        let mut state = lock(&slot.state);
+    fn token_state<'s>(&self, slot: &'s Slot) -> Result<SlotGuard<'s>> {
+        let mut state = slot.lock();
         if !slot.present.load(Ordering::SeqCst) {
             if state.token.is_some() || state.card.is_some() {
                 state.drop_token();
@@ -486,7 +569,7 @@ impl Module {
         let mut state = match self.token_state(&slot) {
             Ok(state) => state,
             Err(Error::TokenNotPresent | Error::TokenNotRecognized) => {
-                let generation = lock(&slot.state).generation;
+                let generation = slot.lock().generation;
                 drop(session);
                 self.sessions_write().remove(&handle);
                 self.forget_sessions_of(slot.id, generation);
@@ -551,7 +634,7 @@ impl Module {
             return;
         }
         if let Ok(slot) = self.slot(id) {
-            let mut state = lock(&slot.state);
+            let mut state = slot.lock();
             if state.logged_in {
                 // Best effort: the card may be gone already.
                 let _ = card_operation(&mut state, |app, channel| app.logout(channel));
