@@ -1,0 +1,99 @@
+# OpenSSH with the module: ssh-keygen -D lists the card's keys, and ssh -I
+# logs in to a private sshd (on 127.0.0.1, its own config, host key and
+# authorized_keys in $WORK) with the 9A key (RSA, PIN through SSH_ASKPASS),
+# then with the 9E key (ECDSA). Needs openssh-server (installed if missing).
+# 9C cannot be used: ssh does no context-specific login.
+# (sourced by run.sh: MODULE, PROV, WORK, PIN are set)
+
+SSHD_BIN=/usr/sbin/sshd
+if [ ! -x "$SSHD_BIN" ]; then
+    echo "  (installing openssh-server for $SSHD_BIN)"
+    timeout 600 env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssh-server \
+        >"$WORK/ssh-apt.log" 2>&1 || tail -5 "$WORK/ssh-apt.log"
+fi
+SSHDIR="$WORK/ssh"
+rm -rf -- "$SSHDIR"
+mkdir -p "$SSHDIR"
+chmod 700 "$SSHDIR"
+
+# ssh-keygen -D: one public key per key on the card, in slot order, each the
+# card's key (compared with the provisioned public key converted by ssh-keygen).
+SSH_KEYS="$(timeout "$T" ssh-keygen -D "$MODULE" 2>"$SSHDIR/keygen-D.err" || true)"
+check_fn "ssh-keygen -D prints 4 public keys" test "$(grep -cE '^(ssh-rsa|ecdsa-sha2-nistp[0-9]+) ' <<<"$SSH_KEYS")" -eq 4
+for slot in 9a 9c 9d 9e; do
+    want="$(timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub$slot.pem" | cut -d' ' -f1,2 || true)"
+    check_fn "ssh-keygen -D prints the $slot key ($(key_kind "$slot") $(key_bits "$slot"))" \
+        grep -qxF "$want" <(cut -d' ' -f1,2 <<<"$SSH_KEYS")
+done
+timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub9a.pem" >"$SSHDIR/authorized_keys" || true
+chmod 600 "$SSHDIR/authorized_keys"
+
+# The server: as the current user (root here), key authentication only.
+SSH_USER="$(id -un)"
+SSH_PORT="$(free_port)"
+timeout "$T" ssh-keygen -q -t ed25519 -N '' -C p11card-test-host -f "$SSHDIR/host_ed25519" </dev/null || true
+cat >"$SSHDIR/sshd_config" <<EOF
+ListenAddress 127.0.0.1
+Port $SSH_PORT
+HostKey $SSHDIR/host_ed25519
+PidFile $SSHDIR/sshd.pid
+AuthorizedKeysFile $SSHDIR/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+AllowUsers $SSH_USER
+LogLevel VERBOSE
+EOF
+# Privilege separation directory (normally made by systemd-tmpfiles).
+if [ ! -d /run/sshd ]; then
+    mkdir -p /run/sshd && chmod 755 /run/sshd
+    on_exit rmdir /run/sshd
+fi
+check "sshd -t accepts the test configuration" "$SSHD_BIN" -t -f "$SSHDIR/sshd_config"
+timeout 900 "$SSHD_BIN" -D -e -f "$SSHDIR/sshd_config" >"$SSHDIR/sshd.log" 2>&1 </dev/null &
+SSHD_PID=$!
+on_exit stop_pid "$SSHD_PID"
+check_fn "sshd listens on 127.0.0.1:$SSH_PORT" wait_port "$SSH_PORT"
+
+# The client: the PIN comes from an SSH_ASKPASS program (forced, no tty).
+printf '#!/bin/sh\necho %s\n' "$PIN" >"$SSHDIR/askpass-right"
+printf '#!/bin/sh\necho %s\n' 654321 >"$SSHDIR/askpass-wrong"
+chmod 700 "$SSHDIR/askpass-right" "$SSHDIR/askpass-wrong"
+ssh_card() { # askpass-script: runs `echo logged-in-with-card` on the server
+    timeout "$T" env SSH_ASKPASS="$SSHDIR/$1" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
+        setsid -w ssh -F /dev/null -I "$MODULE" -o IdentityFile=none -o IdentityAgent=none \
+        -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=no \
+        -o PreferredAuthentications=publickey -o ConnectTimeout=10 \
+        -p "$SSH_PORT" "$SSH_USER@127.0.0.1" echo logged-in-with-card </dev/null 2>&1
+}
+ssh_login() { # askpass-script: the login works and runs the command
+    local out
+    out=$(ssh_card "$1") || { printf '%s\n' "$out"; return 1; }
+    printf '%s\n' "$out"
+    grep -qx logged-in-with-card <<<"$out"
+}
+check_fn "ssh -I logs in with the 9A key (PIN by SSH_ASKPASS)" ssh_login askpass-right
+check_output "sshd accepted the card's RSA key" "Accepted publickey for $SSH_USER .* RSA SHA256:" cat "$SSHDIR/sshd.log"
+
+# A wrong PIN: no login (and no crash of ssh); then the right PIN again,
+# which also resets the card's retry counter.
+ssh_wrong_pin() {
+    local out rc=0
+    out=$(ssh_card askpass-wrong) || rc=$?
+    printf '%s\n(exit %s)\n' "$out" "$rc"
+    # ssh reports the module's CKR_PIN_INCORRECT as "PIN incorrect"
+    [ "$rc" -eq 255 ] && ! grep -q logged-in-with-card <<<"$out" && grep -q "Permission denied" <<<"$out" &&
+        grep -q "PKCS#11 login failed: PIN incorrect" <<<"$out"
+}
+check_fn "ssh -I with a wrong PIN does not log in (PIN incorrect)" ssh_wrong_pin
+check_fn "ssh -I logs in again with the right PIN" ssh_login askpass-right
+
+# The card's ECDSA key 9E (no PIN on the card; ssh still logs in, since the
+# token says "login required"): only that key is authorized now (sshd reads
+# the file at every connection).
+timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub9e.pem" >"$SSHDIR/authorized_keys" || true
+check_fn "ssh -I logs in with the 9E key ($(key_kind 9e) $(key_bits 9e))" ssh_login askpass-right
+check_output "sshd accepted the card's ECDSA key" "Accepted publickey for $SSH_USER .* ECDSA SHA256:" cat "$SSHDIR/sshd.log"
