@@ -147,6 +147,17 @@ CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession,
                    CK_ULONG ulSeedLen);
 
 /**
+ * `C_DeriveKey`: `CKM_ECDH1_DERIVE` (`CKD_NULL`) with an EC or X25519
+ * private key; the new key is a session `CKO_SECRET_KEY`.
+ */
+CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession,
+                  CK_MECHANISM *pMechanism,
+                  CK_OBJECT_HANDLE hBaseKey,
+                  CK_ATTRIBUTE *pTemplate,
+                  CK_ULONG ulAttributeCount,
+                  CK_OBJECT_HANDLE *phKey);
+
+/**
  * `C_GetFunctionList`: the 2.40 function list. Works before `C_Initialize`.
  */
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST **ppFunctionList);
@@ -217,6 +228,13 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession,
 CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession,
                       CK_OBJECT_HANDLE hObject,
                       CK_ULONG *pulSize);
+
+/**
+ * `C_DestroyObject`: destroys a session object (a derived key); token
+ * objects are not destroyable (`CKR_ACTION_PROHIBITED`).
+ */
+CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession,
+                      CK_OBJECT_HANDLE hObject);
 
 /**
  * `C_OpenSession`. Notification callbacks are not used.
@@ -354,12 +372,6 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession,
                    CK_ATTRIBUTE *pTemplate,
                    CK_ULONG ulCount,
                    CK_OBJECT_HANDLE *phNewObject);
-
-/**
- * `C_DestroyObject`: not offered by this token.
- */
-CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession,
-                      CK_OBJECT_HANDLE hObject);
 
 /**
  * `C_SetAttributeValue`: not offered by this token.
@@ -514,16 +526,6 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession,
                   CK_OBJECT_HANDLE hUnwrappingKey,
                   CK_BYTE *pWrappedKey,
                   CK_ULONG ulWrappedKeyLen,
-                  CK_ATTRIBUTE *pTemplate,
-                  CK_ULONG ulAttributeCount,
-                  CK_OBJECT_HANDLE *phKey);
-
-/**
- * `C_DeriveKey`: not offered by this token.
- */
-CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession,
-                  CK_MECHANISM *pMechanism,
-                  CK_OBJECT_HANDLE hBaseKey,
                   CK_ATTRIBUTE *pTemplate,
                   CK_ULONG ulAttributeCount,
                   CK_OBJECT_HANDLE *phKey);

@@ -1,5 +1,6 @@
 //! X.509 certificates and public keys, as far as a token needs them:
-//! subject, issuer, serial number and the public key (RSA, EC P-256/P-384).
+//! subject, issuer, serial number and the public key (RSA, EC P-256/P-384,
+//! Ed25519, X25519).
 
 use der::{Decode, Encode};
 use rsa::pkcs1::DecodeRsaPublicKey;
@@ -23,6 +24,12 @@ const OID_RSA: der::asn1::ObjectIdentifier =
 /// `id-ecPublicKey` (RFC 5480).
 const OID_EC: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// `id-Ed25519` (RFC 8410).
+const OID_ED25519: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.101.112");
+/// `id-X25519` (RFC 8410).
+const OID_X25519: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.101.110");
 /// `commonName` (X.520).
 const OID_CN: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.4.3");
 
@@ -79,7 +86,23 @@ pub enum PublicKey {
         /// The uncompressed point.
         point: Vec<u8>,
     },
+    /// Ed25519 (RFC 8032), a `CKK_EC_EDWARDS` key.
+    Ed25519 {
+        /// The 32-byte public key.
+        point: Vec<u8>,
+    },
+    /// X25519 (RFC 7748), a `CKK_EC_MONTGOMERY` key.
+    X25519 {
+        /// The 32-byte u-coordinate.
+        point: Vec<u8>,
+    },
 }
+
+/// `CKA_EC_PARAMS` of Ed25519: the `id-Ed25519` OID (RFC 8410), the form
+/// PKCS#11 3.0 §2.3.10 names.
+const PARAMS_ED25519: &[u8] = &[0x06, 0x03, 0x2B, 0x65, 0x70];
+/// `CKA_EC_PARAMS` of X25519: the `id-X25519` OID (RFC 8410).
+const PARAMS_X25519: &[u8] = &[0x06, 0x03, 0x2B, 0x65, 0x6E];
 
 impl PublicKey {
     /// The key size in bits (RSA modulus bits, EC field bits).
@@ -97,15 +120,46 @@ impl PublicKey {
                 }
             }
             PublicKey::Ec { curve, .. } => curve.field_len() * 8,
+            PublicKey::Ed25519 { .. } | PublicKey::X25519 { .. } => 255,
         }
     }
 
-    /// Length of a signature made with the key, in PKCS#11 form.
+    /// Length of a signature made with the key, in PKCS#11 form (for an
+    /// X25519 key: the length of a shared secret).
     pub fn signature_len(&self) -> usize {
         match self {
             PublicKey::Rsa { .. } => self.bits().div_ceil(8),
             PublicKey::Ec { curve, .. } => 2 * curve.field_len(),
+            PublicKey::Ed25519 { .. } => 64,
+            PublicKey::X25519 { .. } => 32,
         }
+    }
+
+    /// `CKA_EC_PARAMS` (DER), for the elliptic-curve key types.
+    pub fn ec_params(&self) -> Option<&'static [u8]> {
+        match self {
+            PublicKey::Rsa { .. } => None,
+            PublicKey::Ec { curve, .. } => Some(curve.params_der()),
+            PublicKey::Ed25519 { .. } => Some(PARAMS_ED25519),
+            PublicKey::X25519 { .. } => Some(PARAMS_X25519),
+        }
+    }
+
+    /// The public point as PKCS#11 puts it in `CKA_EC_POINT` (before the
+    /// DER OCTET STRING): uncompressed for the NIST curves, the raw 32
+    /// bytes for Ed25519 and X25519.
+    pub fn ec_point(&self) -> Option<&[u8]> {
+        match self {
+            PublicKey::Rsa { .. } => None,
+            PublicKey::Ec { point, .. }
+            | PublicKey::Ed25519 { point }
+            | PublicKey::X25519 { point } => Some(point),
+        }
+    }
+
+    /// Whether this is an RSA key.
+    pub fn is_rsa(&self) -> bool {
+        matches!(self, PublicKey::Rsa { .. })
     }
 
     /// The `rsa` crate's key, for software operations.
@@ -120,7 +174,7 @@ impl PublicKey {
                 16_384,
             )
             .ok(),
-            PublicKey::Ec { .. } => None,
+            _ => None,
         }
     }
 
@@ -150,6 +204,14 @@ impl PublicKey {
             }
             Ok(PublicKey::Ec {
                 curve,
+                point: bits.to_vec(),
+            })
+        } else if spki.algorithm.oid == OID_ED25519 && bits.len() == 32 {
+            Ok(PublicKey::Ed25519 {
+                point: bits.to_vec(),
+            })
+        } else if spki.algorithm.oid == OID_X25519 && bits.len() == 32 {
+            Ok(PublicKey::X25519 {
                 point: bits.to_vec(),
             })
         } else {

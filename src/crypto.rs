@@ -399,6 +399,21 @@ pub fn verify_ecdsa(key: &PublicKey, hash: &[u8], signature: &[u8]) -> bool {
     }
 }
 
+/// Verifies an Ed25519 signature (RFC 8032, PureEdDSA) over `message`.
+pub fn verify_eddsa(key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+    let PublicKey::Ed25519 { point } = key else {
+        return false;
+    };
+    let (Ok(point), Ok(signature)) = (
+        <[u8; 32]>::try_from(point.as_slice()),
+        ed25519_dalek::Signature::from_slice(signature),
+    ) else {
+        return false;
+    };
+    ed25519_dalek::VerifyingKey::from_bytes(&point)
+        .is_ok_and(|key| key.verify_strict(message, &signature).is_ok())
+}
+
 /// RSA encryption in software: PKCS#1 v1.5 (`oaep = None`) or OAEP.
 pub fn rsa_encrypt(
     key: &PublicKey,
@@ -520,6 +535,27 @@ mod tests {
     fn fits_hashes_to_the_order() {
         assert_eq!(ecdsa_fit_hash(&[1, 2], 4), vec![0, 0, 1, 2]);
         assert_eq!(ecdsa_fit_hash(&[1, 2, 3, 4, 5], 4), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn eddsa_verification_checks_the_rfc_8032_vector() {
+        // RFC 8032 §7.1, TEST 2 (one-byte message 72).
+        let hex = |s: &str| {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect::<Vec<u8>>()
+        };
+        let key = PublicKey::Ed25519 {
+            point: hex("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"),
+        };
+        let signature = hex(concat!(
+            "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da",
+            "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
+        ));
+        assert!(verify_eddsa(&key, &[0x72], &signature));
+        assert!(!verify_eddsa(&key, &[0x73], &signature));
+        assert!(!verify_eddsa(&key, &[0x72], &signature[1..]));
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl From<AppError> for Error {
             AppError::PinLength => Error::PinLenRange,
             AppError::NotAuthenticated => Error::UserNotLoggedIn,
             AppError::DataLength => Error::DataLenRange,
+            AppError::BadCiphertext => Error::EncryptedDataInvalid,
             AppError::Unsupported(_) => Error::FunctionNotSupported,
         }
     }

@@ -33,6 +33,15 @@ pub enum Mechanism {
     EcdsaHash(HashAlg),
     /// `CKM_SHAx` digest.
     Digest(HashAlg),
+    /// `CKM_EDDSA`: Ed25519 (PureEdDSA) over the data.
+    EdDsa,
+    /// `CKM_ECDH1_DERIVE` with `CKD_NULL`: the raw shared secret with the
+    /// peer's public point (uncompressed, or 32 bytes for X25519).
+    Ecdh1Derive {
+        /// The peer's public point, unwrapped from a DER OCTET STRING if the
+        /// caller sent one.
+        public_data: Vec<u8>,
+    },
 }
 
 /// RSA-PSS parameters (`CK_RSA_PKCS_PSS_PARAMS`).
@@ -71,8 +80,42 @@ pub enum RawParams {
         /// `pSourceData`.
         source_data: Vec<u8>,
     },
+    /// `CK_EDDSA_PARAMS`.
+    EdDsa {
+        /// `phFlag`: HashEdDSA (Ed25519ph).
+        prehash: bool,
+        /// The context data.
+        context: Vec<u8>,
+    },
+    /// `CK_ECDH1_DERIVE_PARAMS`.
+    Ecdh1 {
+        /// `kdf`.
+        kdf: CK_EC_KDF_TYPE,
+        /// `pSharedData`.
+        shared_data: Vec<u8>,
+        /// `pPublicData`.
+        public_data: Vec<u8>,
+    },
     /// A parameter the mechanism does not take, or of the wrong size.
     Invalid,
+}
+
+/// The peer's public point from `CK_ECDH1_DERIVE_PARAMS.pPublicData`:
+/// raw (an uncompressed point, or 32 bytes for X25519), or wrapped in a DER
+/// OCTET STRING as some applications send it (PKCS#11 3.0 §2.3.13 allows
+/// both).
+fn unwrap_public_data(data: &[u8]) -> Vec<u8> {
+    // Uncompressed P-256, P-384 and P-521 points; X25519's 32 bytes.
+    let raw_form =
+        data.len() == 32 || (data.first() == Some(&0x04) && matches!(data.len(), 65 | 97 | 133));
+    if !raw_form {
+        if let Ok((octets, rest)) = crate::iso7816::tlv::read(data) {
+            if octets.tag == 0x04 && rest.is_empty() {
+                return octets.value.to_vec();
+            }
+        }
+    }
+    data.to_vec()
 }
 
 fn hash_of_mechanism(mechanism: CK_MECHANISM_TYPE) -> Option<HashAlg> {
@@ -173,6 +216,26 @@ impl Mechanism {
             CKM_ECDSA_SHA256 => ecdsa_hash(HashAlg::Sha256),
             CKM_ECDSA_SHA384 => ecdsa_hash(HashAlg::Sha384),
             CKM_ECDSA_SHA512 => ecdsa_hash(HashAlg::Sha512),
+            CKM_EDDSA => match params {
+                RawParams::None => Ok(Mechanism::EdDsa),
+                // Plain Ed25519 only: no prehash, no context (Ed25519ctx).
+                RawParams::EdDsa { prehash, context } if !prehash && context.is_empty() => {
+                    Ok(Mechanism::EdDsa)
+                }
+                _ => Err(Error::MechanismParamInvalid),
+            },
+            CKM_ECDH1_DERIVE => match params {
+                RawParams::Ecdh1 {
+                    kdf,
+                    shared_data,
+                    public_data,
+                } if *kdf == CKD_NULL && shared_data.is_empty() && !public_data.is_empty() => {
+                    Ok(Mechanism::Ecdh1Derive {
+                        public_data: unwrap_public_data(public_data),
+                    })
+                }
+                _ => Err(Error::MechanismParamInvalid),
+            },
             other => match hash_of_mechanism(other) {
                 Some(alg) => no_params(params, Mechanism::Digest(alg)),
                 None => Err(Error::MechanismInvalid),
@@ -184,8 +247,57 @@ impl Mechanism {
     pub fn is_rsa(&self) -> bool {
         !matches!(
             self,
-            Mechanism::Ecdsa | Mechanism::EcdsaHash(_) | Mechanism::Digest(_)
+            Mechanism::Ecdsa
+                | Mechanism::EcdsaHash(_)
+                | Mechanism::Digest(_)
+                | Mechanism::EdDsa
+                | Mechanism::Ecdh1Derive { .. }
         )
+    }
+
+    /// The mechanism's `CK_MECHANISM_TYPE`.
+    pub fn kind(&self) -> CK_MECHANISM_TYPE {
+        let hash_rsa = |alg| match alg {
+            HashAlg::Sha1 => CKM_SHA1_RSA_PKCS,
+            HashAlg::Sha224 => CKM_SHA224_RSA_PKCS,
+            HashAlg::Sha256 => CKM_SHA256_RSA_PKCS,
+            HashAlg::Sha384 => CKM_SHA384_RSA_PKCS,
+            HashAlg::Sha512 => CKM_SHA512_RSA_PKCS,
+        };
+        let hash_pss = |alg| match alg {
+            HashAlg::Sha1 => CKM_SHA1_RSA_PKCS_PSS,
+            HashAlg::Sha224 => CKM_SHA224_RSA_PKCS_PSS,
+            HashAlg::Sha256 => CKM_SHA256_RSA_PKCS_PSS,
+            HashAlg::Sha384 => CKM_SHA384_RSA_PKCS_PSS,
+            HashAlg::Sha512 => CKM_SHA512_RSA_PKCS_PSS,
+        };
+        let ecdsa = |alg| match alg {
+            HashAlg::Sha1 => CKM_ECDSA_SHA1,
+            HashAlg::Sha224 => CKM_ECDSA_SHA224,
+            HashAlg::Sha256 => CKM_ECDSA_SHA256,
+            HashAlg::Sha384 => CKM_ECDSA_SHA384,
+            HashAlg::Sha512 => CKM_ECDSA_SHA512,
+        };
+        let digest = |alg| match alg {
+            HashAlg::Sha1 => CKM_SHA_1,
+            HashAlg::Sha224 => CKM_SHA224,
+            HashAlg::Sha256 => CKM_SHA256,
+            HashAlg::Sha384 => CKM_SHA384,
+            HashAlg::Sha512 => CKM_SHA512,
+        };
+        match self {
+            Mechanism::RsaPkcs => CKM_RSA_PKCS,
+            Mechanism::RsaX509 => CKM_RSA_X_509,
+            Mechanism::RsaPss(_) => CKM_RSA_PKCS_PSS,
+            Mechanism::HashRsaPkcs(alg) => hash_rsa(*alg),
+            Mechanism::HashRsaPss(params) => hash_pss(params.hash),
+            Mechanism::RsaOaep { .. } => CKM_RSA_PKCS_OAEP,
+            Mechanism::Ecdsa => CKM_ECDSA,
+            Mechanism::EcdsaHash(alg) => ecdsa(*alg),
+            Mechanism::Digest(alg) => digest(*alg),
+            Mechanism::EdDsa => CKM_EDDSA,
+            Mechanism::Ecdh1Derive { .. } => CKM_ECDH1_DERIVE,
+        }
     }
 
     /// The hash the module computes over the data, for multi-part use.
@@ -226,6 +338,8 @@ const RSA_MAX_BITS: CK_ULONG = 4096;
 const EC_MIN_BITS: CK_ULONG = 256;
 const EC_MAX_BITS: CK_ULONG = 384;
 const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+/// Ed25519 and X25519 keys, in bits (the size OpenSC reports for them).
+const CURVE25519_BITS: CK_ULONG = 255;
 
 /// The mechanisms offered, with their info, in `C_GetMechanismList` order.
 pub fn supported() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
@@ -250,6 +364,12 @@ pub fn supported() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         EC_MAX_BITS,
         CKF_HW | CKF_SIGN | CKF_VERIFY | EC_FLAGS,
     );
+    let eddsa = info(
+        CURVE25519_BITS,
+        CURVE25519_BITS,
+        CKF_HW | CKF_SIGN | CKF_VERIFY,
+    );
+    let ecdh = info(CURVE25519_BITS, EC_MAX_BITS, CKF_HW | CKF_DERIVE | EC_FLAGS);
     let digest = info(0, 0, CKF_DIGEST);
     vec![
         (CKM_RSA_PKCS, rsa_all),
@@ -272,12 +392,67 @@ pub fn supported() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         (CKM_ECDSA_SHA256, ecdsa),
         (CKM_ECDSA_SHA384, ecdsa),
         (CKM_ECDSA_SHA512, ecdsa),
+        (CKM_EDDSA, eddsa),
+        (CKM_ECDH1_DERIVE, ecdh),
         (CKM_SHA_1, digest),
         (CKM_SHA224, digest),
         (CKM_SHA256, digest),
         (CKM_SHA384, digest),
         (CKM_SHA512, digest),
     ]
+}
+
+/// The mechanisms a key allows (`CKA_ALLOWED_MECHANISMS`, and what
+/// `C_SignInit`/`C_DecryptInit`/`C_DeriveKey` accept), in
+/// `C_GetMechanismList` order. A card that pads RSA itself (OpenPGP) takes
+/// only PKCS#1 v1.5 on a DigestInfo: no raw RSA, PSS or OAEP.
+pub fn allowed_for(key: &crate::profile::KeyInfo) -> Vec<CK_MECHANISM_TYPE> {
+    use crate::cert::PublicKey;
+    supported()
+        .into_iter()
+        .map(|(mechanism, _)| mechanism)
+        .filter(|&mechanism| match &key.public_key {
+            PublicKey::Rsa { .. } => {
+                is_rsa_mechanism(mechanism)
+                    && if key.card_pads {
+                        match mechanism {
+                            CKM_RSA_PKCS => key.can_sign || key.can_decrypt,
+                            CKM_SHA1_RSA_PKCS | CKM_SHA224_RSA_PKCS | CKM_SHA256_RSA_PKCS
+                            | CKM_SHA384_RSA_PKCS | CKM_SHA512_RSA_PKCS => key.can_sign,
+                            _ => false,
+                        }
+                    } else {
+                        true
+                    }
+            }
+            PublicKey::Ec { .. } => match mechanism {
+                CKM_ECDSA | CKM_ECDSA_SHA1 | CKM_ECDSA_SHA224 | CKM_ECDSA_SHA256
+                | CKM_ECDSA_SHA384 | CKM_ECDSA_SHA512 => key.can_sign,
+                CKM_ECDH1_DERIVE => key.can_derive,
+                _ => false,
+            },
+            PublicKey::Ed25519 { .. } => mechanism == CKM_EDDSA && key.can_sign,
+            PublicKey::X25519 { .. } => mechanism == CKM_ECDH1_DERIVE && key.can_derive,
+        })
+        .collect()
+}
+
+/// The mechanisms a token with these keys offers (`C_GetMechanismList`):
+/// those some key allows, and the digests. `None` (no token recognised):
+/// every mechanism the module knows.
+pub fn for_keys(
+    keys: Option<&[crate::profile::KeyInfo]>,
+) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
+    let Some(keys) = keys else {
+        return supported();
+    };
+    let allowed: Vec<Vec<CK_MECHANISM_TYPE>> = keys.iter().map(allowed_for).collect();
+    supported()
+        .into_iter()
+        .filter(|(mechanism, info)| {
+            info.flags & CKF_DIGEST != 0 || allowed.iter().any(|list| list.contains(mechanism))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -357,12 +532,79 @@ mod tests {
                     source: CKZ_DATA_SPECIFIED,
                     source_data: vec![],
                 },
+                CKM_ECDH1_DERIVE => RawParams::Ecdh1 {
+                    kdf: CKD_NULL,
+                    shared_data: vec![],
+                    public_data: vec![0x11; 32],
+                },
                 _ => RawParams::None,
             };
-            assert!(
-                Mechanism::from_raw(mechanism, &params).is_ok(),
-                "{mechanism:#x}"
-            );
+            let typed = Mechanism::from_raw(mechanism, &params);
+            assert!(typed.is_ok(), "{mechanism:#x}");
+            assert_eq!(typed.unwrap().kind(), mechanism);
         }
+    }
+
+    #[test]
+    fn checks_ecdh_and_eddsa_parameters() {
+        let ecdh = |kdf, shared: &[u8], public: &[u8]| {
+            Mechanism::from_raw(
+                CKM_ECDH1_DERIVE,
+                &RawParams::Ecdh1 {
+                    kdf,
+                    shared_data: shared.to_vec(),
+                    public_data: public.to_vec(),
+                },
+            )
+        };
+        let mut point = vec![0x04];
+        point.extend_from_slice(&[7; 64]);
+        assert_eq!(
+            ecdh(CKD_NULL, &[], &point),
+            Ok(Mechanism::Ecdh1Derive {
+                public_data: point.clone()
+            })
+        );
+        // The same point wrapped in a DER OCTET STRING.
+        let mut wrapped = vec![0x04, 0x41];
+        wrapped.extend_from_slice(&point);
+        assert_eq!(
+            ecdh(CKD_NULL, &[], &wrapped),
+            Ok(Mechanism::Ecdh1Derive {
+                public_data: point.clone()
+            })
+        );
+        let mut x25519_wrapped = vec![0x04, 0x20];
+        x25519_wrapped.extend_from_slice(&[9; 32]);
+        assert_eq!(
+            ecdh(CKD_NULL, &[], &x25519_wrapped),
+            Ok(Mechanism::Ecdh1Derive {
+                public_data: vec![9; 32]
+            })
+        );
+        assert_eq!(
+            ecdh(CKD_SHA256_KDF, &[], &point),
+            Err(Error::MechanismParamInvalid)
+        );
+        assert_eq!(
+            ecdh(CKD_NULL, b"info", &point),
+            Err(Error::MechanismParamInvalid)
+        );
+        assert_eq!(
+            Mechanism::from_raw(CKM_ECDH1_DERIVE, &RawParams::None),
+            Err(Error::MechanismParamInvalid)
+        );
+        let eddsa = |prehash, context: &[u8]| {
+            Mechanism::from_raw(
+                CKM_EDDSA,
+                &RawParams::EdDsa {
+                    prehash,
+                    context: context.to_vec(),
+                },
+            )
+        };
+        assert_eq!(eddsa(false, &[]), Ok(Mechanism::EdDsa));
+        assert_eq!(eddsa(true, &[]), Err(Error::MechanismParamInvalid));
+        assert_eq!(eddsa(false, b"ctx"), Err(Error::MechanismParamInvalid));
     }
 }

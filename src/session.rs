@@ -128,6 +128,9 @@ pub(crate) struct Session {
     pub decrypt: Option<DecryptOp>,
     pub encrypt: Option<EncryptOp>,
     pub digest: Option<DigestOp>,
+    /// Session objects (secret keys from `C_DeriveKey`), destroyed with the
+    /// session.
+    pub objects: Vec<crate::token::Object>,
 }
 
 impl Session {
@@ -142,6 +145,7 @@ impl Session {
             decrypt: None,
             encrypt: None,
             digest: None,
+            objects: Vec::new(),
         }
     }
 }

@@ -1,12 +1,15 @@
 //! Token objects: for every key the card application reported, a private
 //! key, its public key and (when the card holds one) its certificate, sharing
-//! `CKA_ID` and `CKA_LABEL`, with the attributes consumers read.
+//! `CKA_ID` and `CKA_LABEL`, with the attributes consumers read; a read-only
+//! data object for an OpenPGP card's signature counter; and the session
+//! secret keys `C_DeriveKey` makes.
 
 use crate::cert::{parse_certificate, PublicKey};
 use crate::mechanism;
-use crate::profile::KeyInfo;
+use crate::profile::{CardInfo, KeyInfo};
 use cryptoki_sys::*;
 use sha1::{Digest, Sha1};
+use zeroize::Zeroize;
 
 /// `CK_UNAVAILABLE_INFORMATION`.
 pub const UNAVAILABLE: CK_ULONG = CK_ULONG::MAX;
@@ -20,7 +23,15 @@ pub enum ObjectKind {
     PublicKey,
     /// A private key (on the card).
     PrivateKey,
+    /// A data object (`CKO_DATA`).
+    Data,
+    /// A session secret key (`C_DeriveKey`).
+    SecretKey,
 }
+
+/// `CKA_LABEL` of the data object holding an OpenPGP card's signature
+/// counter.
+pub const SIGNATURE_COUNTER_LABEL: &str = "Signature counter";
 
 /// An attribute's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +54,19 @@ pub struct Object {
     /// A private object (`CKA_PRIVATE`): visible only after `C_Login`.
     pub private: bool,
     attributes: Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>,
+}
+
+impl Drop for Object {
+    fn drop(&mut self) {
+        // A derived secret's value does not outlive its object.
+        if self.kind == ObjectKind::SecretKey {
+            for (_, value) in &mut self.attributes {
+                if let AttrValue::Bytes(bytes) = value {
+                    bytes.zeroize();
+                }
+            }
+        }
+    }
 }
 
 impl Object {
@@ -86,24 +110,20 @@ pub fn handle_for(slot: CK_SLOT_ID, key_index: usize, kind: ObjectKind) -> CK_OB
         ObjectKind::Certificate => 1,
         ObjectKind::PublicKey => 2,
         ObjectKind::PrivateKey => 3,
+        ObjectKind::Data => 4,
+        ObjectKind::SecretKey => 5,
     };
     ((slot + 1) << 16) | ((key_index as CK_ULONG) << 4) | kind_bits
 }
 
-/// `CKA_ALLOWED_MECHANISMS`: the key-family mechanisms the module offers.
-fn allowed_mechanisms(key: &PublicKey) -> AttrValue {
-    let list: Vec<u8> = mechanism::supported()
-        .into_iter()
-        .filter(|(mech, info)| {
-            info.flags & CKF_DIGEST == 0
-                && match key {
-                    PublicKey::Rsa { .. } => mechanism::is_rsa_mechanism(*mech),
-                    PublicKey::Ec { .. } => !mechanism::is_rsa_mechanism(*mech),
-                }
-        })
-        .flat_map(|(mech, _)| mech.to_ne_bytes())
-        .collect();
-    AttrValue::Bytes(list)
+/// `CKA_ALLOWED_MECHANISMS`: what the module does with this key.
+fn allowed_mechanisms(key: &KeyInfo) -> AttrValue {
+    AttrValue::Bytes(
+        mechanism::allowed_for(key)
+            .into_iter()
+            .flat_map(CK_MECHANISM_TYPE::to_ne_bytes)
+            .collect(),
+    )
 }
 
 fn common_attributes(
@@ -124,19 +144,25 @@ fn common_attributes(
     ]);
 }
 
-fn key_attributes(out: &mut Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>, key: &KeyInfo) {
-    let key_type = match key.public_key {
+/// The `CKA_KEY_TYPE` of a key.
+pub fn key_type(key: &PublicKey) -> CK_KEY_TYPE {
+    match key {
         PublicKey::Rsa { .. } => CKK_RSA,
         PublicKey::Ec { .. } => CKK_EC,
-    };
+        PublicKey::Ed25519 { .. } => CKK_EC_EDWARDS,
+        PublicKey::X25519 { .. } => CKK_EC_MONTGOMERY,
+    }
+}
+
+fn key_attributes(out: &mut Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>, key: &KeyInfo, derive: bool) {
     out.extend([
-        (CKA_KEY_TYPE, ulong(key_type)),
+        (CKA_KEY_TYPE, ulong(key_type(&key.public_key))),
         (CKA_START_DATE, bytes(&[])),
         (CKA_END_DATE, bytes(&[])),
         (CKA_LOCAL, bool_attr(false)),
         (CKA_KEY_GEN_MECHANISM, ulong(UNAVAILABLE)),
-        (CKA_DERIVE, bool_attr(false)),
-        (CKA_ALLOWED_MECHANISMS, allowed_mechanisms(&key.public_key)),
+        (CKA_DERIVE, bool_attr(derive)),
+        (CKA_ALLOWED_MECHANISMS, allowed_mechanisms(key)),
     ]);
     match &key.public_key {
         PublicKey::Rsa {
@@ -147,10 +173,17 @@ fn key_attributes(out: &mut Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>, key: &KeyInfo) 
             (CKA_PUBLIC_EXPONENT, bytes(public_exponent)),
             (CKA_MODULUS_BITS, ulong(key.public_key.bits() as CK_ULONG)),
         ]),
-        PublicKey::Ec { curve, point } => out.extend([
-            (CKA_EC_PARAMS, bytes(curve.params_der())),
-            (CKA_EC_POINT, AttrValue::Bytes(octet_string(point))),
-        ]),
+        // PKCS#11 3.0 §2.3: the named curve's OID in CKA_EC_PARAMS (for
+        // Ed25519/X25519 the RFC 8410 OIDs); the point as a DER OCTET
+        // STRING (for Ed25519/X25519 around the raw 32 bytes).
+        other => {
+            if let (Some(params), Some(point)) = (other.ec_params(), other.ec_point()) {
+                out.extend([
+                    (CKA_EC_PARAMS, bytes(params)),
+                    (CKA_EC_POINT, AttrValue::Bytes(octet_string(point))),
+                ]);
+            }
+        }
     }
 }
 
@@ -164,7 +197,7 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
         .as_ref()
         .map(|c| c.subject.clone())
         .unwrap_or_default();
-    let is_rsa = matches!(key.public_key, PublicKey::Rsa { .. });
+    let is_rsa = key.public_key.is_rsa();
     let mut objects = Vec::with_capacity(3);
 
     let mut private = Vec::new();
@@ -172,7 +205,7 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
     // consumers such as libp11 log in only when the key is private.
     let private_key_is_private = !key.no_pin;
     common_attributes(&mut private, CKO_PRIVATE_KEY, key, private_key_is_private);
-    key_attributes(&mut private, key);
+    key_attributes(&mut private, key, key.can_derive);
     private.extend([
         (CKA_SUBJECT, bytes(&subject)),
         (CKA_SENSITIVE, bool_attr(true)),
@@ -209,12 +242,15 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
 
     let mut public = Vec::new();
     common_attributes(&mut public, CKO_PUBLIC_KEY, key, false);
-    key_attributes(&mut public, key);
+    key_attributes(&mut public, key, false);
     public.extend([
         (CKA_SUBJECT, bytes(&subject)),
-        (CKA_VERIFY, bool_attr(true)),
+        (CKA_VERIFY, bool_attr(key.can_sign)),
         (CKA_VERIFY_RECOVER, bool_attr(false)),
-        (CKA_ENCRYPT, bool_attr(is_rsa)),
+        (
+            CKA_ENCRYPT,
+            bool_attr(is_rsa && (key.can_decrypt || !key.card_pads)),
+        ),
         (CKA_WRAP, bool_attr(false)),
         (CKA_TRUSTED, bool_attr(false)),
     ]);
@@ -259,4 +295,203 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
         });
     }
     objects
+}
+
+/// Builds every object of a token: the keys' objects, then a data object
+/// with the signature counter if the card has one.
+pub fn objects_for_card(slot: CK_SLOT_ID, info: &CardInfo) -> Vec<Object> {
+    let mut objects: Vec<Object> = info
+        .keys
+        .iter()
+        .enumerate()
+        .flat_map(|(index, key)| objects_for_key(slot, index, key))
+        .collect();
+    if let Some(counter) = info.signature_counter {
+        objects.push(signature_counter_object(slot, info.keys.len(), counter));
+    }
+    objects
+}
+
+/// The read-only data object that shows an OpenPGP card's digital
+/// signature counter (DO `93`) as decimal text in `CKA_VALUE`.
+fn signature_counter_object(slot: CK_SLOT_ID, index: usize, counter: u32) -> Object {
+    let attributes = vec![
+        (CKA_CLASS, ulong(CKO_DATA)),
+        (CKA_TOKEN, bool_attr(true)),
+        (CKA_PRIVATE, bool_attr(false)),
+        (CKA_MODIFIABLE, bool_attr(false)),
+        (CKA_COPYABLE, bool_attr(false)),
+        (CKA_DESTROYABLE, bool_attr(false)),
+        (CKA_LABEL, bytes(SIGNATURE_COUNTER_LABEL.as_bytes())),
+        (CKA_APPLICATION, bytes(b"OpenPGP card")),
+        (CKA_OBJECT_ID, bytes(&[])),
+        (CKA_VALUE, bytes(counter.to_string().as_bytes())),
+    ];
+    Object {
+        handle: handle_for(slot, index, ObjectKind::Data),
+        key_index: usize::MAX,
+        kind: ObjectKind::Data,
+        private: false,
+        attributes,
+    }
+}
+
+/// Sets the signature counter object's value (after a signature with the
+/// signature key: the card counted one more).
+pub fn set_signature_counter(objects: &mut [Object], counter: u32) {
+    let label = bytes(SIGNATURE_COUNTER_LABEL.as_bytes());
+    for object in objects.iter_mut().filter(|o| o.kind == ObjectKind::Data) {
+        if object.attribute(CKA_LABEL) == Some(&label) {
+            for (kind, value) in &mut object.attributes {
+                if *kind == CKA_VALUE {
+                    *value = bytes(counter.to_string().as_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// What a `C_DeriveKey` template asks of the new secret key.
+#[derive(Debug, Clone, Default)]
+pub struct SecretKeyTemplate {
+    /// `CKA_KEY_TYPE` (default `CKK_GENERIC_SECRET`).
+    pub key_type: Option<CK_KEY_TYPE>,
+    /// `CKA_VALUE_LEN`: keep this many leading bytes of the secret.
+    pub value_len: Option<usize>,
+    /// `CKA_LABEL`.
+    pub label: Vec<u8>,
+    /// `CKA_ID`.
+    pub id: Vec<u8>,
+    /// `CKA_SENSITIVE` (default false).
+    pub sensitive: bool,
+    /// `CKA_EXTRACTABLE` (default true).
+    pub extractable: bool,
+    /// Usage flags the caller set to true (`CKA_ENCRYPT`, `CKA_DECRYPT`, ...).
+    pub usages: Vec<CK_ATTRIBUTE_TYPE>,
+}
+
+impl SecretKeyTemplate {
+    /// Reads a `C_DeriveKey` template. The new key is a session object:
+    /// `CKA_TOKEN` true is refused (the token is read-only), as is a class
+    /// other than `CKO_SECRET_KEY` or a `CKA_VALUE` (the card makes it).
+    /// Attributes a secret key has but the module does not use are
+    /// accepted and left out.
+    pub fn from_attributes(
+        template: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)],
+    ) -> crate::Result<SecretKeyTemplate> {
+        use crate::Error;
+        let as_ulong = |value: &[u8]| -> crate::Result<CK_ULONG> {
+            Ok(CK_ULONG::from_ne_bytes(
+                value.try_into().map_err(|_| Error::AttributeValueInvalid)?,
+            ))
+        };
+        let as_bool = |value: &[u8]| -> crate::Result<bool> {
+            match value {
+                [CK_FALSE] => Ok(false),
+                [_] => Ok(true),
+                _ => Err(Error::AttributeValueInvalid),
+            }
+        };
+        let mut out = SecretKeyTemplate {
+            extractable: true,
+            ..SecretKeyTemplate::default()
+        };
+        for (kind, value) in template {
+            let refused = match *kind {
+                CKA_CLASS => as_ulong(value)? != CKO_SECRET_KEY,
+                CKA_TOKEN => as_bool(value)?,
+                CKA_VALUE => true,
+                _ => false,
+            };
+            if refused {
+                return Err(Error::TemplateInconsistent);
+            }
+            match *kind {
+                CKA_KEY_TYPE => out.key_type = Some(as_ulong(value)?),
+                CKA_VALUE_LEN => {
+                    let len = as_ulong(value)?;
+                    out.value_len =
+                        Some(usize::try_from(len).map_err(|_| Error::AttributeValueInvalid)?);
+                }
+                CKA_LABEL => out.label = value.clone(),
+                CKA_ID => out.id = value.clone(),
+                CKA_SENSITIVE => out.sensitive = as_bool(value)?,
+                CKA_EXTRACTABLE => out.extractable = as_bool(value)?,
+                usage if SECRET_KEY_USAGES.contains(&usage) && as_bool(value)? => {
+                    out.usages.push(usage)
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The boolean usage attributes a derived key may carry.
+pub const SECRET_KEY_USAGES: [CK_ATTRIBUTE_TYPE; 7] = [
+    CKA_ENCRYPT,
+    CKA_DECRYPT,
+    CKA_SIGN,
+    CKA_VERIFY,
+    CKA_WRAP,
+    CKA_UNWRAP,
+    CKA_DERIVE,
+];
+
+/// A session secret key made by `C_DeriveKey` from `secret`.
+pub fn secret_key_object(
+    handle: CK_OBJECT_HANDLE,
+    template: &SecretKeyTemplate,
+    secret: &[u8],
+) -> Object {
+    let value = match template.value_len {
+        Some(len) => &secret[..len.min(secret.len())],
+        None => secret,
+    };
+    let readable = !template.sensitive && template.extractable;
+    let mut attributes = vec![
+        (CKA_CLASS, ulong(CKO_SECRET_KEY)),
+        (CKA_TOKEN, bool_attr(false)),
+        (CKA_PRIVATE, bool_attr(false)),
+        (CKA_MODIFIABLE, bool_attr(false)),
+        (CKA_COPYABLE, bool_attr(false)),
+        (CKA_DESTROYABLE, bool_attr(true)),
+        (CKA_LABEL, bytes(&template.label)),
+        (CKA_ID, bytes(&template.id)),
+        (
+            CKA_KEY_TYPE,
+            ulong(template.key_type.unwrap_or(CKK_GENERIC_SECRET)),
+        ),
+        (CKA_START_DATE, bytes(&[])),
+        (CKA_END_DATE, bytes(&[])),
+        (CKA_LOCAL, bool_attr(false)),
+        (CKA_KEY_GEN_MECHANISM, ulong(CKM_ECDH1_DERIVE)),
+        (CKA_SENSITIVE, bool_attr(template.sensitive)),
+        (CKA_EXTRACTABLE, bool_attr(template.extractable)),
+        (CKA_ALWAYS_SENSITIVE, bool_attr(false)),
+        (CKA_NEVER_EXTRACTABLE, bool_attr(false)),
+        (CKA_TRUSTED, bool_attr(false)),
+        (CKA_WRAP_WITH_TRUSTED, bool_attr(false)),
+        (CKA_VALUE_LEN, ulong(value.len() as CK_ULONG)),
+        (
+            CKA_VALUE,
+            if readable {
+                bytes(value)
+            } else {
+                AttrValue::Sensitive
+            },
+        ),
+    ];
+    attributes.extend(
+        SECRET_KEY_USAGES
+            .iter()
+            .map(|&usage| (usage, bool_attr(template.usages.contains(&usage)))),
+    );
+    Object {
+        handle,
+        key_index: usize::MAX,
+        kind: ObjectKind::SecretKey,
+        private: false,
+        attributes,
+    }
 }

@@ -5,16 +5,18 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use p11card::transport::{CardTransport, ReaderBackend, ReaderStatus, Transmit, TransportError};
 
+use crate::applet::SimApplet;
 use crate::card::SimPivCard;
 use crate::log::LoggedApdu;
 use crate::misbehave::Misbehaviour;
+use crate::openpgp::SimOpenPgpCard;
 
 /// The first reader of [`SimBackend::new`].
 pub const DEFAULT_READER: &str = "Sim Reader 0";
 
 #[derive(Debug)]
 struct Shared {
-    card: SimPivCard,
+    card: SimApplet,
     present: bool,
     /// Bumped on every insertion: transports from an earlier one stay dead.
     insertion: u64,
@@ -24,8 +26,9 @@ struct Shared {
     transactions_ended: usize,
 }
 
-/// A handle on one simulated card, shared by the test, the readers and every
-/// transport connected to it. Cloning it clones the handle, not the card.
+/// A handle on one simulated card (PIV or OpenPGP), shared by the test, the
+/// readers and every transport connected to it. Cloning it clones the
+/// handle, not the card.
 #[derive(Debug, Clone)]
 pub struct SimCard {
     shared: Arc<Mutex<Shared>>,
@@ -37,12 +40,24 @@ impl From<SimPivCard> for SimCard {
     }
 }
 
+impl From<SimOpenPgpCard> for SimCard {
+    fn from(card: SimOpenPgpCard) -> Self {
+        SimCard::new(card)
+    }
+}
+
+impl From<SimApplet> for SimCard {
+    fn from(card: SimApplet) -> Self {
+        SimCard::new(card)
+    }
+}
+
 impl SimCard {
     /// Wraps `card`, present and powered (usable through
     /// [`connect`](Self::connect) without a backend).
-    pub fn new(card: SimPivCard) -> Self {
+    pub fn new(card: impl Into<SimApplet>) -> Self {
         let shared = Shared {
-            card,
+            card: card.into(),
             present: true,
             insertion: 0,
             resets: 0,
@@ -58,9 +73,41 @@ impl SimCard {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` on the card (configuration, accessors, direct `process`).
+    /// Runs `f` on the PIV card (configuration, accessors, direct `process`).
+    ///
+    /// # Panics
+    /// If the card is an OpenPGP card (use [`with_openpgp`](Self::with_openpgp)).
     pub fn with<R>(&self, f: impl FnOnce(&mut SimPivCard) -> R) -> R {
+        let mut shared = self.lock();
+        let card = shared
+            .card
+            .as_piv_mut()
+            .expect("SimCard::with on an OpenPGP card; use with_openpgp");
+        f(card)
+    }
+
+    /// Runs `f` on the OpenPGP card (configuration, accessors, direct
+    /// `process`).
+    ///
+    /// # Panics
+    /// If the card is a PIV card (use [`with`](Self::with)).
+    pub fn with_openpgp<R>(&self, f: impl FnOnce(&mut SimOpenPgpCard) -> R) -> R {
+        let mut shared = self.lock();
+        let card = shared
+            .card
+            .as_openpgp_mut()
+            .expect("SimCard::with_openpgp on a PIV card; use with");
+        f(card)
+    }
+
+    /// Runs `f` on the card, whichever kind it is.
+    pub fn with_applet<R>(&self, f: impl FnOnce(&mut SimApplet) -> R) -> R {
         f(&mut self.lock().card)
+    }
+
+    /// Whether the card is an OpenPGP card (else it is a PIV card).
+    pub fn is_openpgp(&self) -> bool {
+        self.lock().card.as_openpgp().is_some()
     }
 
     /// Changes the misbehaviour switches.
@@ -214,6 +261,8 @@ impl CardTransport for SimTransport {
 struct Reader {
     name: String,
     card: Option<SimCard>,
+    /// Cards inserted so far (PC/SC's event counter, in spirit).
+    inserts: u64,
 }
 
 /// Simulated PC/SC readers, each holding zero or one [`SimCard`]. Cloning
@@ -242,6 +291,7 @@ impl SimBackend {
             .map(|name| Reader {
                 name: name.into(),
                 card: None,
+                inserts: 0,
             })
             .collect();
         SimBackend {
@@ -268,6 +318,7 @@ impl SimBackend {
             readers.push(Reader {
                 name: name.to_owned(),
                 card: None,
+                inserts: 0,
             });
         }
     }
@@ -300,6 +351,7 @@ impl SimBackend {
             old.remove();
         }
         card.insert();
+        slot.inserts += 1;
         slot.card = Some(card.clone());
         card
     }
@@ -328,6 +380,7 @@ impl ReaderBackend for SimBackend {
             .map(|r| ReaderStatus {
                 name: r.name.clone(),
                 card_present: r.card.as_ref().is_some_and(SimCard::is_present),
+                card_events: r.inserts,
             })
             .collect())
     }

@@ -10,6 +10,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use crate::apdu::{put_tlv, read_all, read_tlv, sw, tlv, Command};
+use crate::frame::{Applet, Frame, INS_SELECT};
 use crate::keys::{slot_certificate_der, KeyType, PrivateKey, SimPublicKey, Slot};
 use crate::log::LoggedApdu;
 use crate::misbehave::Misbehaviour;
@@ -46,11 +47,7 @@ pub mod tags {
     pub const DISCOVERY: u32 = 0x7E;
 }
 
-const CLA_CHAIN: u8 = 0x10;
-const MAX_CHAIN: usize = 16 * 1024;
-const INS_SELECT: u8 = 0xA4;
 const INS_GET_DATA: u8 = 0xCB;
-const INS_GET_RESPONSE: u8 = 0xC0;
 const INS_VERIFY: u8 = 0x20;
 const INS_CHANGE_REFERENCE: u8 = 0x24;
 const INS_RESET_RETRY: u8 = 0x2C;
@@ -130,14 +127,6 @@ struct SlotState {
     compressed: bool,
 }
 
-/// A command chain in progress (ISO 7816-4 §5.1.1.1): INS P1 P2 and the
-/// data so far.
-#[derive(Debug, Clone)]
-struct Chain {
-    header: [u8; 3],
-    data: Vec<u8>,
-}
-
 /// A simulated PIV card: configuration (built with the `with_*` methods),
 /// the applet's volatile state, the misbehaviour switches, and the APDU log.
 ///
@@ -157,16 +146,12 @@ pub struct SimPivCard {
     puk: Secret,
     serial: u32,
     atr: Vec<u8>,
-    short_only: bool,
     yubico: bool,
     selected: bool,
     pin_verified: bool,
     /// A VERIFY came immediately before: 9C may be used once.
     pin_always: bool,
-    pending: Vec<u8>,
-    chain: Option<Chain>,
-    misbehaviour: Misbehaviour,
-    log: Vec<LoggedApdu>,
+    frame: Frame,
 }
 
 impl Default for SimPivCard {
@@ -186,15 +171,11 @@ impl SimPivCard {
             puk: Secret::new("12345678", 3),
             serial: 12_345_678,
             atr: DEFAULT_ATR.to_vec(),
-            short_only: false,
             yubico: true,
             selected: false,
             pin_verified: false,
             pin_always: false,
-            pending: Vec::new(),
-            chain: None,
-            misbehaviour: Misbehaviour::default(),
-            log: Vec::new(),
+            frame: Frame::default(),
         };
         card.objects.insert(tags::CHUID, default_chuid());
         card.objects.insert(tags::CCC, default_ccc());
@@ -304,7 +285,7 @@ impl SimPivCard {
     /// Rejects extended-length APDUs with `6700`, like cards and readers
     /// that only speak short APDUs.
     pub fn short_apdus_only(mut self) -> Self {
-        self.short_only = true;
+        self.frame.short_only = true;
         self
     }
 
@@ -365,28 +346,32 @@ impl SimPivCard {
 
     /// The misbehaviour switches.
     pub fn misbehaviour_mut(&mut self) -> &mut Misbehaviour {
-        &mut self.misbehaviour
+        &mut self.frame.misbehaviour
     }
 
     /// Every APDU processed since power-up of the simulation (or
     /// [`clear_log`](Self::clear_log)), PINs redacted.
     pub fn log(&self) -> &[LoggedApdu] {
-        &self.log
+        &self.frame.log
     }
 
     /// The number of APDUs processed (the log's length).
     pub fn apdu_count(&self) -> usize {
-        self.log.len()
+        self.frame.log.len()
     }
 
     /// Empties the log.
     pub fn clear_log(&mut self) {
-        self.log.clear();
+        self.frame.log.clear();
     }
 
     /// The log as text, one [`LoggedApdu`] per line.
     pub fn transcript(&self) -> String {
-        self.log.iter().map(|entry| format!("{entry}\n")).collect()
+        self.frame
+            .log
+            .iter()
+            .map(|entry| format!("{entry}\n"))
+            .collect()
     }
 
     // ---- the applet ----------------------------------------------------
@@ -397,117 +382,18 @@ impl SimPivCard {
         self.selected = false;
         self.pin_verified = false;
         self.pin_always = false;
-        self.pending.clear();
-        self.chain = None;
+        self.frame.reset();
     }
 
     /// Processes one raw command APDU and returns the raw response (data +
     /// SW1 SW2), applying the [`Misbehaviour`] switches, and logs it.
     pub fn process(&mut self, apdu: &[u8]) -> Vec<u8> {
-        let mut response = self.respond(apdu);
-        if let Some(garbage) = self.misbehaviour.garbage_next.take() {
-            response = garbage;
-        } else if let Some(truncation) = self.misbehaviour.truncate_next.take() {
-            truncation.apply(&mut response);
-        }
-        self.log.push(LoggedApdu::new(apdu, &response));
-        response
+        self.process_apdu(apdu)
     }
 
-    fn respond(&mut self, apdu: &[u8]) -> Vec<u8> {
-        let injected = apdu.get(1).and_then(|&ins| {
-            let fail_next = &mut self.misbehaviour.fail_next;
-            let i = fail_next.iter().position(|&(i, _)| i == ins)?;
-            Some(fail_next.remove(i).1)
-        });
-        match injected.map_or_else(|| self.handle(apdu), Err) {
-            Ok(response) => response,
-            Err(status) => status.to_be_bytes().to_vec(),
-        }
-    }
-
-    /// Framing: parsing, selection, GET RESPONSE, chaining, response size.
-    fn handle(&mut self, apdu: &[u8]) -> Result<Vec<u8>, u16> {
-        let pending = std::mem::take(&mut self.pending);
-        let cmd = Command::parse(apdu)?;
-        if cmd.extended && self.short_only {
-            return Err(sw::WRONG_LENGTH);
-        }
-        if cmd.cla & !CLA_CHAIN != 0 {
-            return Err(sw::CLA_NOT_SUPPORTED);
-        }
-        if !self.selected && cmd.ins != INS_SELECT {
-            return Err(sw::INS_NOT_SUPPORTED);
-        }
-        if cmd.ins == INS_GET_RESPONSE {
-            if (cmd.p1, cmd.p2) != (0, 0) {
-                return Err(sw::WRONG_P1P2);
-            }
-            if pending.is_empty() {
-                return Err(sw::CONDITIONS_NOT_SATISFIED);
-            }
-            let chunk = self.chunk_size(cmd.extended);
-            return Ok(self.send(pending, cmd.ne.unwrap_or(chunk).min(chunk)));
-        }
-        let Some(cmd) = self.chain(cmd)? else {
-            return Ok(sw::OK.to_be_bytes().to_vec());
-        };
+    fn dispatch(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
         // Any complete command uses up the "PIN just verified" state.
         let pin_always = std::mem::take(&mut self.pin_always);
-        let data = self.execute(&cmd, pin_always)?;
-        if self.misbehaviour.exact_le_get_data && cmd.ins == INS_GET_DATA && !cmd.extended {
-            let exact = data.len().min(256);
-            if cmd.ne != Some(exact) {
-                return Err(sw::WRONG_LE | (exact % 256) as u16);
-            }
-        }
-        Ok(self.send(data, self.chunk_size(cmd.extended)))
-    }
-
-    /// How much response data fits one response.
-    fn chunk_size(&self, extended: bool) -> usize {
-        let max = if extended { 65536 } else { 256 };
-        self.misbehaviour
-            .chunk_responses
-            .map_or(max, |n| n.clamp(1, max))
-    }
-
-    /// Sends up to `chunk` bytes with `9000`, or keeps the rest for GET
-    /// RESPONSE and says `61xx`.
-    fn send(&mut self, mut data: Vec<u8>, chunk: usize) -> Vec<u8> {
-        if data.len() > chunk {
-            self.pending = data.split_off(chunk);
-            let left = (self.pending.len().min(256) % 256) as u8;
-            data.extend([(sw::MORE_DATA >> 8) as u8, left]);
-        } else {
-            data.extend(sw::OK.to_be_bytes());
-        }
-        data
-    }
-
-    /// Command chaining: `None` while the chain goes on.
-    fn chain(&mut self, mut cmd: Command) -> Result<Option<Command>, u16> {
-        let header = [cmd.ins, cmd.p1, cmd.p2];
-        if let Some(chain) = self.chain.take() {
-            if chain.header != header {
-                return Err(sw::LAST_COMMAND_EXPECTED);
-            }
-            let mut data = chain.data;
-            data.append(&mut cmd.data);
-            cmd.data = data;
-        }
-        if cmd.data.len() > MAX_CHAIN {
-            return Err(sw::WRONG_LENGTH);
-        }
-        if cmd.cla & CLA_CHAIN == 0 {
-            return Ok(Some(cmd));
-        }
-        let data = std::mem::take(&mut cmd.data);
-        self.chain = Some(Chain { header, data });
-        Ok(None)
-    }
-
-    fn execute(&mut self, cmd: &Command, pin_always: bool) -> Result<Vec<u8>, u16> {
         match cmd.ins {
             INS_SELECT => self.select(cmd),
             INS_GET_DATA => self.get_data(cmd),
@@ -673,6 +559,22 @@ impl SimPivCard {
             Some(result) if response_requested => Ok(tlv(&[0x7C], &tlv(&[0x82], &result))),
             _ => Err(sw::WRONG_DATA),
         }
+    }
+}
+
+impl Applet for SimPivCard {
+    const GET_DATA_INS: u8 = INS_GET_DATA;
+
+    fn frame(&mut self) -> &mut Frame {
+        &mut self.frame
+    }
+
+    fn selected(&self) -> bool {
+        self.selected
+    }
+
+    fn execute(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
+        self.dispatch(cmd)
     }
 }
 

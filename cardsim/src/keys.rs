@@ -254,12 +254,12 @@ impl PrivateKey {
     }
 }
 
-fn ca_key() -> p256::ecdsa::SigningKey {
+pub(crate) fn ca_key() -> p256::ecdsa::SigningKey {
     p256::ecdsa::SigningKey::from_pkcs8_der(include_bytes!("keys/ca-p256.der"))
         .expect("embedded CA key must be valid PKCS#8")
 }
 
-const CA_NAME: &str = "CN=cardsim test CA,O=p11card test";
+pub(crate) const CA_NAME: &str = "CN=cardsim test CA,O=p11card test";
 
 fn validity() -> Validity {
     // 2024-01-01T00:00:00Z .. 2049-12-31T23:59:59Z (still UTCTime).
@@ -274,7 +274,7 @@ fn validity() -> Validity {
     }
 }
 
-fn build_cert(
+pub(crate) fn build_cert(
     profile: Profile,
     serial: &[u8],
     subject: &str,
@@ -292,7 +292,7 @@ fn build_cert(
 type CertCache = Mutex<HashMap<(Slot, KeyType), Vec<u8>>>;
 
 /// The DER certificate of the test CA (self-signed, ECDSA P-256) that issues
-/// every slot certificate.
+/// every slot certificate (and the OpenPGP card's cardholder certificates).
 pub fn ca_certificate_der() -> Vec<u8> {
     static CA: OnceLock<Vec<u8>> = OnceLock::new();
     CA.get_or_init(|| {

@@ -2,10 +2,13 @@
 //! shipped).
 //!
 //! [`SimPivCard`] is an in-process PIV card application (NIST SP 800-73-4
-//! Part 2) with embedded test keys and certificates, configurable per test,
-//! able to misbehave on purpose ([`Misbehaviour`]), and logging every APDU
-//! ([`LoggedApdu`]). [`SimBackend`] puts such cards into simulated readers
-//! behind p11card's [`ReaderBackend`](p11card::transport::ReaderBackend).
+//! Part 2), [`SimOpenPgpCard`] an OpenPGP card application (OpenPGP Smart
+//! Card Application spec 3.4). Both hold embedded test keys and
+//! certificates, are configurable per test, able to misbehave on purpose
+//! ([`Misbehaviour`]), and log every APDU ([`LoggedApdu`]). [`SimBackend`]
+//! puts such cards ([`SimCard`], holding a [`SimApplet`] of either kind) into
+//! simulated readers behind p11card's
+//! [`ReaderBackend`](p11card::transport::ReaderBackend).
 //!
 //! ```
 //! use p11card::transport::ReaderBackend;
@@ -24,17 +27,25 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod apdu;
+mod applet;
 mod backend;
 mod card;
+mod frame;
 mod keys;
 mod log;
 mod misbehave;
+mod openpgp;
 
+pub use applet::SimApplet;
 pub use backend::{SimBackend, SimCard, SimTransport, DEFAULT_READER};
 pub use card::{tags, SimPivCard, CHUID_GUID, DEFAULT_ATR, PIV_AID};
 pub use keys::{ca_certificate_der, KeyType, SimPublicKey, Slot};
 pub use log::LoggedApdu;
 pub use misbehave::{Misbehaviour, Truncation};
+pub use openpgp::{
+    KeyRole, PgpKeyType, PgpPublicKey, SimOpenPgpCard, DEFAULT_MANUFACTURER, DEFAULT_OPENPGP_ATR,
+    DEFAULT_OPENPGP_SERIAL, KEY_CREATION_TIME, OPENPGP_AID_PREFIX,
+};
 
 #[cfg(test)]
 mod tests;

@@ -6,11 +6,19 @@ use std::fmt;
 /// VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER.
 const SECRET_INS: [u8; 3] = [0x20, 0x24, 0x2C];
 
+/// PUT DATA of the OpenPGP card's Resetting Code (DO D3): INS P1 P2.
+const PUT_RESETTING_CODE: [u8; 3] = [0xDA, 0x00, 0xD3];
+
+/// Whether the data of `command` is a secret (PIN, PUK, Resetting Code).
+fn is_secret(command: &[u8]) -> bool {
+    command.len() > 5 && (SECRET_INS.contains(&command[1]) || command[1..4] == PUT_RESETTING_CODE)
+}
+
 /// One command the card received, and what it answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedApdu {
     /// The command APDU as sent; when `redacted`, only the header and the
-    /// Lc field (the data held a PIN or PUK).
+    /// Lc field (the data held a PIN, PUK or Resetting Code).
     pub command: Vec<u8>,
     /// Whether secret command data was left out of `command`.
     pub redacted: bool,
@@ -23,7 +31,7 @@ pub struct LoggedApdu {
 
 impl LoggedApdu {
     pub(crate) fn new(command: &[u8], response: &[u8]) -> Self {
-        let secret = command.len() > 5 && SECRET_INS.contains(&command[1]);
+        let secret = is_secret(command);
         let command = if secret {
             // Keep header + Lc: 1 byte short, 3 bytes extended.
             let lc_len = if command[4] == 0 { 3 } else { 1 };

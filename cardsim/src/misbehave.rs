@@ -3,11 +3,14 @@
 
 /// Misbehaviour switches, changed at run time through
 /// [`SimCard::misbehave`](crate::SimCard::misbehave) (or
-/// [`SimPivCard::misbehaviour_mut`](crate::SimPivCard::misbehaviour_mut)).
+/// [`SimPivCard::misbehaviour_mut`](crate::SimPivCard::misbehaviour_mut),
+/// [`SimOpenPgpCard::misbehaviour_mut`](crate::SimOpenPgpCard::misbehaviour_mut)).
 /// The default is a well-behaved card. One-shot faults clear themselves.
+/// They act the same on both kinds of card.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Misbehaviour {
-    /// GET DATA over short APDUs demands the exact Le: any other Le (even
+    /// GET DATA (PIV `CB`, OpenPGP `CA`) over short APDUs demands the exact
+    /// Le: any other Le (even
     /// `00`) gets `6Cxx` with the right one (ISO 7816-4 §5.1.3); the same
     /// command resent with that Le succeeds. Objects over 256 bytes need
     /// Le `00`, then GET RESPONSE.
@@ -27,7 +30,8 @@ pub struct Misbehaviour {
     /// Remove the card after this many more APDUs: the next one after that
     /// fails with [`TransportError::CardRemoved`](p11card::transport::TransportError)
     /// and the reader shows no card. Only the transport enforces it;
-    /// [`SimPivCard::process`](crate::SimPivCard::process) ignores it.
+    /// [`SimPivCard::process`](crate::SimPivCard::process) and
+    /// [`SimOpenPgpCard::process`](crate::SimOpenPgpCard::process) ignore it.
     pub remove_after: Option<usize>,
 }
 

@@ -529,3 +529,52 @@ fn backend_readers_and_removal() {
         Some(TransportError::CardRemoved)
     );
 }
+
+#[test]
+fn backend_holds_an_openpgp_card() {
+    let backend = SimBackend::with_readers(["Sim Reader 0", "Sim Reader 1"]);
+    backend.insert("Sim Reader 0", SimPivCard::new());
+    let pgp = backend.insert("Sim Reader 1", SimOpenPgpCard::new());
+    assert!(pgp.is_openpgp());
+    assert!(!backend.card("Sim Reader 0").unwrap().is_openpgp());
+    let mut transport = backend.connect("Sim Reader 1").unwrap();
+    assert_eq!(transport.atr(), DEFAULT_OPENPGP_ATR);
+    let select_pgp = [
+        0x00, 0xA4, 0x04, 0x00, 0x06, 0xD2, 0x76, 0x00, 0x01, 0x24, 0x01,
+    ];
+    let verify_82 = [
+        0x00, 0x20, 0x00, 0x82, 0x06, b'1', b'2', b'3', b'4', b'5', b'6',
+    ];
+    let response = transport
+        .with_transaction(|link| {
+            // A PIV SELECT is not for this card.
+            assert_eq!(link.transmit(SELECT)?, [0x6A, 0x82]);
+            link.transmit(&select_pgp)?;
+            link.transmit(&verify_82)
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(response, [0x90, 0x00]);
+    assert!(pgp.with_openpgp(|c| c.pw1_verified()));
+    assert_eq!(pgp.apdu_count(), 3);
+    assert!(pgp.log()[2].redacted);
+    assert!(pgp.transcript().contains("00 20 00 82 06 <redacted>"));
+    pgp.misbehave(|m| m.fail_next.push((0xCA, 0x6F00)));
+    assert!(pgp.with_applet(|a| !a.misbehaviour_mut().fail_next.is_empty()));
+    // A reset by another process forgets the PIN state.
+    pgp.reset();
+    assert!(!pgp.with_openpgp(|c| c.pw1_verified()));
+    assert_eq!(
+        transport.with_transaction(|_| ()).err(),
+        Some(TransportError::CardReset)
+    );
+    let (_backend, handle) = SimBackend::with_card(SimApplet::from(SimOpenPgpCard::new()));
+    assert_eq!(handle.with_openpgp(|c| c.serial()), DEFAULT_OPENPGP_SERIAL);
+}
+
+#[test]
+#[should_panic(expected = "use with_openpgp")]
+fn with_on_an_openpgp_card_panics() {
+    let card = SimCard::new(SimOpenPgpCard::new());
+    card.with(|c| c.pin_verified());
+}

@@ -170,6 +170,36 @@ pub(crate) unsafe fn mechanism(
             source: params.source,
             source_data: label.to_vec(),
         }
+    } else if param_len == std::mem::size_of::<CK_ECDH1_DERIVE_PARAMS>()
+        && mechanism.mechanism == CKM_ECDH1_DERIVE
+    {
+        // SAFETY: the parameter is as long as the struct it should hold.
+        let params =
+            unsafe { (mechanism.pParameter as *const CK_ECDH1_DERIVE_PARAMS).read_unaligned() };
+        // SAFETY: the caller guarantees both buffers cover their lengths.
+        let (shared, public) = unsafe {
+            (
+                input(params.pSharedData as *const u8, params.ulSharedDataLen),
+                input(params.pPublicData as *const u8, params.ulPublicDataLen),
+            )
+        };
+        RawParams::Ecdh1 {
+            kdf: params.kdf,
+            shared_data: shared.map_err(|_| Error::MechanismParamInvalid)?.to_vec(),
+            public_data: public.map_err(|_| Error::MechanismParamInvalid)?.to_vec(),
+        }
+    } else if param_len == std::mem::size_of::<CK_EDDSA_PARAMS>()
+        && mechanism.mechanism == CKM_EDDSA
+    {
+        // SAFETY: the parameter is as long as the struct it should hold.
+        let params = unsafe { (mechanism.pParameter as *const CK_EDDSA_PARAMS).read_unaligned() };
+        // SAFETY: the caller guarantees the context covers its length.
+        let context = unsafe { input(params.pContextData as *const u8, params.ulContextDataLen) }
+            .map_err(|_| Error::MechanismParamInvalid)?;
+        RawParams::EdDsa {
+            prehash: params.phFlag != CK_FALSE,
+            context: context.to_vec(),
+        }
     } else {
         RawParams::Invalid
     };

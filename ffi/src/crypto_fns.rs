@@ -1,7 +1,10 @@
-//! Cryptographic functions (PKCS#11 §5.8–5.15): the card signs and decrypts;
-//! verification, encryption, digests and random numbers are computed here.
+//! Cryptographic functions (PKCS#11 §5.8–5.15): the card signs, decrypts and
+//! agrees on keys; verification, encryption, digests and random numbers are
+//! computed here.
 
-use crate::abi::{capacity, deliver, guard, input, length, mechanism, module, run};
+use crate::abi::{
+    capacity, deliver, guard, input, length, mechanism, module, run, template, write_out,
+};
 use cryptoki_sys::*;
 use p11card::Error;
 
@@ -323,5 +326,32 @@ pub unsafe extern "C" fn C_SeedRandom(
         unsafe { input(pSeed, ulSeedLen)? };
         module.session_info(hSession)?;
         Err(Error::RandomSeedNotSupported)
+    })
+}
+
+/// `C_DeriveKey`: `CKM_ECDH1_DERIVE` (`CKD_NULL`) with an EC or X25519
+/// private key; the new key is a session `CKO_SECRET_KEY`.
+#[no_mangle]
+pub unsafe extern "C" fn C_DeriveKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hBaseKey: CK_OBJECT_HANDLE,
+    pTemplate: *mut CK_ATTRIBUTE,
+    ulAttributeCount: CK_ULONG,
+    phKey: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    run(|| {
+        let module = module()?;
+        if phKey.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        // SAFETY: pMechanism is NULL or a CK_MECHANISM, per PKCS#11.
+        let mechanism = unsafe { mechanism(pMechanism)? };
+        // SAFETY: pTemplate holds ulAttributeCount attributes, per PKCS#11.
+        let wanted = unsafe { template(pTemplate, ulAttributeCount)? };
+        let wanted = p11card::token::SecretKeyTemplate::from_attributes(&wanted)?;
+        let key = module.derive_key(hSession, mechanism, hBaseKey, wanted)?;
+        // SAFETY: checked non-NULL above; points to a CK_OBJECT_HANDLE.
+        unsafe { write_out(phKey, key) }
     })
 }

@@ -1,5 +1,5 @@
 //! Object management (PKCS#11 §5.7): search and attributes. The token's
-//! objects are read-only.
+//! objects are read-only; session objects (derived keys) can be destroyed.
 
 use crate::abi::{guard, length, module, run, template, write_out};
 use cryptoki_sys::*;
@@ -124,4 +124,14 @@ pub unsafe extern "C" fn C_GetObjectSize(
         // SAFETY: checked non-NULL.
         unsafe { write_out(pulSize, size as CK_ULONG) }
     })
+}
+
+/// `C_DestroyObject`: destroys a session object (a derived key); token
+/// objects are not destroyable (`CKR_ACTION_PROHIBITED`).
+#[no_mangle]
+pub unsafe extern "C" fn C_DestroyObject(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    run(|| module()?.destroy_object(hSession, hObject))
 }

@@ -79,16 +79,6 @@ pub unsafe extern "C" fn C_CopyObject(
     not_supported()
 }
 
-/// `C_DestroyObject`: not offered by this token.
-#[no_mangle]
-pub unsafe extern "C" fn C_DestroyObject(
-    hSession: CK_SESSION_HANDLE,
-    hObject: CK_OBJECT_HANDLE,
-) -> CK_RV {
-    let _ = (hSession, hObject);
-    not_supported()
-}
-
 /// `C_SetAttributeValue`: not offered by this token.
 #[no_mangle]
 pub unsafe extern "C" fn C_SetAttributeValue(
@@ -369,27 +359,6 @@ pub unsafe extern "C" fn C_UnwrapKey(
         hUnwrappingKey,
         pWrappedKey,
         ulWrappedKeyLen,
-        pTemplate,
-        ulAttributeCount,
-        phKey,
-    );
-    not_supported()
-}
-
-/// `C_DeriveKey`: not offered by this token.
-#[no_mangle]
-pub unsafe extern "C" fn C_DeriveKey(
-    hSession: CK_SESSION_HANDLE,
-    pMechanism: *mut CK_MECHANISM,
-    hBaseKey: CK_OBJECT_HANDLE,
-    pTemplate: *mut CK_ATTRIBUTE,
-    ulAttributeCount: CK_ULONG,
-    phKey: *mut CK_OBJECT_HANDLE,
-) -> CK_RV {
-    let _ = (
-        hSession,
-        pMechanism,
-        hBaseKey,
         pTemplate,
         ulAttributeCount,
         phKey,

@@ -76,16 +76,32 @@ fn sign_from_threads(threads: usize) {
 fn application_mutexes_are_used_without_os_locking_ok_and_not_with_it() {
     let _module = Uninitialized::new();
     let mut with_callbacks = args(0);
-    assert_eq!(ck!(C_Initialize(&mut with_callbacks as *mut _ as *mut c_void)), CKR_OK);
+    assert_eq!(
+        ck!(C_Initialize(&mut with_callbacks as *mut _ as *mut c_void)),
+        CKR_OK
+    );
     sign_from_threads(4);
     assert!(CREATED.load(Ordering::SeqCst) >= 1, "a mutex per slot");
-    assert!(LOCKED.load(Ordering::SeqCst) > 0, "the module locked the application's mutex");
+    assert!(
+        LOCKED.load(Ordering::SeqCst) > 0,
+        "the module locked the application's mutex"
+    );
     assert_eq!(ck!(C_Finalize(ptr::null_mut())), CKR_OK);
-    assert_eq!(DESTROYED.load(Ordering::SeqCst), CREATED.load(Ordering::SeqCst));
+    assert_eq!(
+        DESTROYED.load(Ordering::SeqCst),
+        CREATED.load(Ordering::SeqCst)
+    );
 
     let locked_before = LOCKED.load(Ordering::SeqCst);
     let mut os_locking = args(CKF_OS_LOCKING_OK);
-    assert_eq!(ck!(C_Initialize(&mut os_locking as *mut _ as *mut c_void)), CKR_OK);
+    assert_eq!(
+        ck!(C_Initialize(&mut os_locking as *mut _ as *mut c_void)),
+        CKR_OK
+    );
     sign_from_threads(4);
-    assert_eq!(LOCKED.load(Ordering::SeqCst), locked_before, "native locks with CKF_OS_LOCKING_OK");
+    assert_eq!(
+        LOCKED.load(Ordering::SeqCst),
+        locked_before,
+        "native locks with CKF_OS_LOCKING_OK"
+    );
 }

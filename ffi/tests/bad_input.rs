@@ -960,7 +960,13 @@ fn functions_a_read_only_card_token_does_not_offer_are_function_not_supported() 
             ck!(C_CopyObject(session, key, a, 0, &mut new_object)),
             no,
         ),
-        ("C_DestroyObject", ck!(C_DestroyObject(session, key)), no),
+        // Token objects are not destroyable (CKA_DESTROYABLE false);
+        // only session objects (derived keys) are.
+        (
+            "C_DestroyObject",
+            ck!(C_DestroyObject(session, key)),
+            CKR_ACTION_PROHIBITED,
+        ),
         (
             "C_SetAttributeValue",
             ck!(C_SetAttributeValue(session, key, a, 0)),
@@ -1004,10 +1010,11 @@ fn functions_a_read_only_card_token_does_not_offer_are_function_not_supported() 
             )),
             no,
         ),
+        // C_DeriveKey exists for CKM_ECDH1_DERIVE; RSA-PKCS derives nothing.
         (
             "C_DeriveKey",
             ck!(C_DeriveKey(session, rsa.ptr(), key, a, 0, &mut new_object)),
-            no,
+            CKR_MECHANISM_INVALID,
         ),
         (
             "C_GetOperationState",

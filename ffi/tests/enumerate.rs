@@ -174,9 +174,11 @@ fn token_info_of_an_empty_slot_is_token_not_present() {
     );
 }
 
-/// The mechanisms a PIV token is meant to offer: RSA (PKCS #1 v1.5, raw,
-/// PSS, OAEP), ECDSA, and the SHA digests.
-const MECHANISMS: [CK_MECHANISM_TYPE; 25] = [
+/// The mechanisms the default PIV card's token offers: RSA (PKCS #1 v1.5,
+/// raw, PSS, OAEP), ECDSA, ECDH with its EC key management key (9D), and the
+/// SHA digests. (The list follows the token's keys: no EdDSA without an
+/// Ed25519 key.)
+const MECHANISMS: [CK_MECHANISM_TYPE; 26] = [
     CKM_RSA_PKCS,
     CKM_RSA_X_509,
     CKM_RSA_PKCS_PSS,
@@ -197,6 +199,7 @@ const MECHANISMS: [CK_MECHANISM_TYPE; 25] = [
     CKM_ECDSA_SHA256,
     CKM_ECDSA_SHA384,
     CKM_ECDSA_SHA512,
+    CKM_ECDH1_DERIVE,
     CKM_SHA_1,
     CKM_SHA224,
     CKM_SHA256,
@@ -252,6 +255,7 @@ fn mechanism_info_says_what_each_mechanism_does() {
             CKM_RSA_PKCS | CKM_RSA_X_509 => (sign_verify | crypt, CKF_DIGEST, Some(2048)),
             CKM_RSA_PKCS_OAEP => (crypt, sign_verify | CKF_DIGEST, Some(2048)),
             CKM_ECDSA..=CKM_ECDSA_SHA512 => (sign_verify, crypt | CKF_DIGEST, Some(384)),
+            CKM_ECDH1_DERIVE => (CKF_DERIVE, sign_verify | crypt | CKF_DIGEST, Some(384)),
             CKM_SHA_1 | CKM_SHA224 | CKM_SHA256 | CKM_SHA384 | CKM_SHA512 => {
                 (CKF_DIGEST, sign_verify | crypt, None)
             }

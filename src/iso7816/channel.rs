@@ -35,6 +35,17 @@ impl<'a> Channel<'a> {
         }
     }
 
+    /// Changes the framing, for engines that learn from the card whether it
+    /// takes extended-length APDUs (OpenPGP historical bytes).
+    pub fn set_options(&mut self, options: ChannelOptions) {
+        self.options = options;
+    }
+
+    /// The framing in use.
+    pub fn options(&self) -> ChannelOptions {
+        self.options
+    }
+
     /// How many APDUs this channel has sent.
     pub fn apdus_sent(&self) -> usize {
         self.apdus_sent

@@ -8,7 +8,6 @@
 
 use crate::error::{Error, Result};
 use crate::iso7816::Channel;
-use crate::mechanism;
 use crate::profile::{AppError, CardApp, CardInfo, PinStatus, ProfileSet};
 use crate::session::{FindOp, Session};
 use crate::token::{self, AttrValue, Object};
@@ -92,6 +91,12 @@ struct SlotState {
     /// `C_InitPIN` or `C_Logout` (the card can only check it together with
     /// the new PIN).
     so_unblock_code: Option<Zeroizing<Vec<u8>>>,
+    /// The user PIN while this process is logged in, so that a login the
+    /// card lost (another process logged out or reset the card) can be
+    /// restored; zeroized at logout, removal and finalisation.
+    user_pin: Option<Zeroizing<Vec<u8>>>,
+    /// The slot's change count when the token was read.
+    token_changes: u64,
     /// Bumped whenever the token goes away; sessions carry the value they
     /// were opened with.
     generation: u64,
@@ -104,12 +109,19 @@ impl std::fmt::Debug for dyn CardTransport {
 }
 
 impl SlotState {
+    /// Ends this process's login (the PIN copy is zeroized).
+    fn end_login(&mut self) {
+        self.logged_in = false;
+        self.user_pin = None;
+    }
+
     fn drop_token(&mut self) {
         self.card = None;
         self.token = None;
         self.unrecognized = false;
         self.logged_in = false;
         self.so_unblock_code = None;
+        self.user_pin = None;
         self.generation += 1;
     }
 }
@@ -165,6 +177,11 @@ struct Slot {
     attached: AtomicBool,
     /// A change not yet reported by `C_WaitForSlotEvent`.
     event_pending: AtomicBool,
+    /// The reader's card event counter as PC/SC last reported it.
+    card_events: AtomicU64,
+    /// Counts every change seen in the reader (card in or out, a different
+    /// card, the reader gone or back): a token read before a change is over.
+    changes: AtomicU64,
     /// The application's mutex for this slot, if it asked for its own.
     external: Option<Box<dyn ExternalLock>>,
     state: Mutex<SlotState>,
@@ -180,6 +197,17 @@ impl std::fmt::Debug for Slot {
 }
 
 impl Slot {
+    /// Records the reader's state; any change becomes a pending slot event.
+    fn note(&self, attached: bool, present: bool, card_events: u64) {
+        let was_attached = self.attached.swap(attached, Ordering::SeqCst);
+        let was_present = self.present.swap(present, Ordering::SeqCst);
+        let was_events = self.card_events.swap(card_events, Ordering::SeqCst);
+        if was_attached != attached || was_present != present || was_events != card_events {
+            self.changes.fetch_add(1, Ordering::SeqCst);
+            self.event_pending.store(true, Ordering::SeqCst);
+        }
+    }
+
     /// Locks the slot's state (one card conversation at a time).
     fn lock(&self) -> SlotGuard<'_> {
         let external = self.external.as_deref();
@@ -299,21 +327,14 @@ impl Module {
     fn apply_readers(&self, readers: Vec<crate::transport::ReaderStatus>) {
         let first_scan = !self.scanned.swap(true, Ordering::SeqCst);
         let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
-        let note = |slot: &Slot, attached: bool, present: bool| {
-            let was_attached = slot.attached.swap(attached, Ordering::SeqCst);
-            let was_present = slot.present.swap(present, Ordering::SeqCst);
-            if was_attached != attached || was_present != present {
-                slot.event_pending.store(true, Ordering::SeqCst);
-            }
-        };
         for slot in slots.iter() {
             if !readers.iter().any(|reader| reader.name == slot.reader) {
-                note(slot, false, false);
+                slot.note(false, false, slot.card_events.load(Ordering::SeqCst));
             }
         }
         for reader in readers {
             match slots.iter().find(|slot| slot.reader == reader.name) {
-                Some(slot) => note(slot, true, reader.card_present),
+                Some(slot) => slot.note(true, reader.card_present, reader.card_events),
                 None => {
                     let id = slots.len() as CK_SLOT_ID;
                     slots.push(Arc::new(Slot {
@@ -322,6 +343,8 @@ impl Module {
                         present: AtomicBool::new(reader.card_present),
                         attached: AtomicBool::new(true),
                         event_pending: AtomicBool::new(!first_scan),
+                        card_events: AtomicU64::new(reader.card_events),
+                        changes: AtomicU64::new(0),
                         external: self.external_locks.as_ref().and_then(|factory| factory()),
                         state: Mutex::new(SlotState::default()),
                     }));
@@ -398,7 +421,21 @@ impl Module {
     /// Locks a slot's state, making sure its token is loaded (reading the
     /// card if this is the first time) and still in the reader.
     fn token_state<'s>(&self, slot: &'s Slot) -> Result<SlotGuard<'s>> {
+        // Ask PC/SC (no APDU) whether the card is still the one the token
+        // was read from: a pull, a swap or a service restart since the last
+        // call ends the token, its login and its sessions.
+        match self.backend.reader_status(&slot.reader) {
+            Ok(Some(status)) => slot.note(true, status.card_present, status.card_events),
+            Ok(None) => slot.note(false, false, slot.card_events.load(Ordering::SeqCst)),
+            Err(_) => {}
+        }
         let mut state = slot.lock();
+        let changes = slot.changes.load(Ordering::SeqCst);
+        if (state.token.is_some() || state.card.is_some() || state.unrecognized)
+            && state.token_changes != changes
+        {
+            state.drop_token();
+        }
         if !slot.present.load(Ordering::SeqCst) {
             if state.token.is_some() || state.card.is_some() {
                 state.drop_token();
@@ -409,6 +446,7 @@ impl Module {
             if state.unrecognized {
                 return Err(Error::TokenNotRecognized);
             }
+            state.token_changes = changes;
             self.load_token(slot, &mut state)?;
         }
         Ok(state)
@@ -438,12 +476,7 @@ impl Module {
         };
         match loaded {
             Ok(Some((app, info))) => {
-                let objects = info
-                    .keys
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(index, key)| token::objects_for_key(slot.id, index, key))
-                    .collect();
+                let objects = token::objects_for_card(slot.id, &info);
                 let mut token = Token {
                     app,
                     pin: PinStatus::default(),
@@ -502,8 +535,12 @@ impl Module {
 
     /// `C_GetMechanismList`.
     pub fn mechanism_list(&self, id: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
-        self.slot(id)?;
-        Ok(mechanism::supported().into_iter().map(|(m, _)| m).collect())
+        let slot = self.slot(id)?;
+        Ok(self
+            .token_mechanisms(&slot)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect())
     }
 
     /// `C_GetMechanismInfo`.
@@ -512,8 +549,8 @@ impl Module {
         id: CK_SLOT_ID,
         kind: CK_MECHANISM_TYPE,
     ) -> Result<CK_MECHANISM_INFO> {
-        self.slot(id)?;
-        mechanism::supported()
+        let slot = self.slot(id)?;
+        self.token_mechanisms(&slot)
             .into_iter()
             .find(|(m, _)| *m == kind)
             .map(|(_, info)| info)
@@ -638,7 +675,7 @@ impl Module {
             if state.logged_in {
                 // Best effort: the card may be gone already.
                 let _ = card_operation(&mut state, |app, channel| app.logout(channel));
-                state.logged_in = false;
+                state.end_login();
             }
         }
     }
@@ -694,6 +731,7 @@ impl Module {
                 let pin = pin.ok_or(Error::ArgumentsBad)?;
                 verify_user_pin(state, pin)?;
                 state.logged_in = true;
+                state.user_pin = Some(Zeroizing::new(pin.to_vec()));
                 Ok(())
             }
             CKU_CONTEXT_SPECIFIC => {
@@ -737,7 +775,7 @@ impl Module {
             if !state.logged_in {
                 return Err(Error::UserNotLoggedIn);
             }
-            state.logged_in = false;
+            state.end_login();
             card_operation(state, |app, channel| app.logout(channel))
         })
     }
@@ -755,6 +793,7 @@ impl Module {
                 return Err(Error::OperationActive);
             }
             let results = visible_objects(state)
+                .chain(session.objects.iter())
                 .filter(|object| object.matches(&template))
                 .map(|object| object.handle)
                 .collect();
@@ -803,8 +842,8 @@ impl Module {
         object: CK_OBJECT_HANDLE,
         types: &[CK_ATTRIBUTE_TYPE],
     ) -> Result<Vec<Option<AttrValue>>> {
-        self.with_session(handle, |_, state, _| {
-            let object = find_object(state, object)?;
+        self.with_session(handle, |session, state, _| {
+            let object = operations::any_object(session, state, object)?;
             Ok(types
                 .iter()
                 .map(|kind| object.attribute(*kind).cloned())
@@ -818,8 +857,8 @@ impl Module {
         handle: CK_SESSION_HANDLE,
         object: CK_OBJECT_HANDLE,
     ) -> Result<usize> {
-        self.with_session(handle, |_, state, _| {
-            let object = find_object(state, object)?;
+        self.with_session(handle, |session, state, _| {
+            let object = operations::any_object(session, state, object)?;
             let value_len = match object.attribute(CKA_VALUE) {
                 Some(AttrValue::Bytes(bytes)) => bytes.len(),
                 _ => 0,
@@ -893,6 +932,10 @@ fn card_operation<R>(
     state: &mut SlotState,
     mut op: impl FnMut(&dyn CardApp, &mut Channel) -> std::result::Result<R, AppError>,
 ) -> Result<R> {
+    // While this process is logged in, a card that lost the PIN (another
+    // process logged out, or reset the card) gets it again, once.
+    let relogin_pin = state.user_pin.clone().filter(|_| state.logged_in);
+    let mut relogin_failed = false;
     for _attempt in 0..2 {
         let (Some(card), Some(token)) = (state.card.as_mut(), state.token.as_ref()) else {
             return Err(Error::DeviceRemoved);
@@ -901,8 +944,25 @@ fn card_operation<R>(
         let outcome = card.with_transaction(|link| {
             let mut channel = Channel::new(link, app.profile().channel);
             app.select(&mut channel)?;
-            op(app, &mut channel)
+            match (op(app, &mut channel), &relogin_pin) {
+                (Err(AppError::NotAuthenticated), Some(pin)) => {
+                    match app.verify_pin(&mut channel, pin) {
+                        Ok(()) => op(app, &mut channel),
+                        Err(AppError::PinIncorrect(_) | AppError::PinLocked) => {
+                            relogin_failed = true;
+                            Err(AppError::NotAuthenticated)
+                        }
+                        Err(other) => Err(other),
+                    }
+                }
+                (result, _) => result,
+            }
         });
+        if relogin_failed {
+            // The PIN changed elsewhere: stop using the stale copy at once,
+            // so it costs the user no more than that one try.
+            state.end_login();
+        }
         let transport_error = match outcome {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(AppError::Card(crate::iso7816::CardError::Transport(err)))) => err,
@@ -910,12 +970,9 @@ fn card_operation<R>(
             Err(err) => err,
         };
         match transport_error {
-            TransportError::CardReset => {
-                // Another process reset the card: its PIN state is gone. The
-                // transport has reconnected; try once more (a PIN-protected
-                // operation then fails as not logged in).
-                state.logged_in = false;
-            }
+            // Another process reset the card; the transport has reconnected:
+            // try once more (the login is restored as above).
+            TransportError::CardReset => {}
             TransportError::CardRemoved
             | TransportError::ReaderGone
             | TransportError::NoService => {
@@ -932,7 +989,7 @@ fn card_operation<R>(
 /// was (another process reset it): the module's login state follows.
 fn note_lost_login(state: &mut SlotState, err: Error) -> Error {
     if err == Error::UserNotLoggedIn {
-        state.logged_in = false;
+        state.end_login();
     }
     err
 }

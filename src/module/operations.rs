@@ -1,19 +1,64 @@
-//! Cryptographic operations of a session: signing and decryption on the
-//! card; verification, encryption and digests in software.
+//! Cryptographic operations of a session: signing, decryption and key
+//! agreement on the card; verification, encryption and digests in
+//! software; the session objects `C_DeriveKey` makes.
 
 use super::{card_operation, find_object, key_of, note_lost_login, Module, SlotState};
+use crate::cert::PublicKey;
 use crate::crypto::{self, Hasher};
 use crate::error::{Error, Result};
-use crate::mechanism::Mechanism;
-use crate::profile::SignInput;
+use crate::mechanism::{self, Mechanism};
+use crate::profile::{KeyInfo, SignInput};
 use crate::session::{
     DecryptOp, DigestOp, EncryptOp, OpInput, Output, Session, SignOp, Stage, VerifyOp,
 };
-use crate::token::ObjectKind;
+use crate::token::{self, Object, ObjectKind, SecretKeyTemplate};
 use cryptoki_sys::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 use zeroize::Zeroizing;
 
+/// Handles of session objects: a range of their own, never 0, never equal
+/// to a token object's handle (those are below `(slots + 1) << 16`).
+static NEXT_SESSION_OBJECT: AtomicU64 = AtomicU64::new(0x7F00_0001);
+
+/// A token object this process may see, or one of the session's objects.
+pub(super) fn any_object<'a>(
+    session: &'a Session,
+    state: &'a SlotState,
+    handle: CK_OBJECT_HANDLE,
+) -> Result<&'a Object> {
+    find_object(state, handle).or_else(|_| {
+        session
+            .objects
+            .iter()
+            .find(|object| object.handle == handle)
+            .ok_or(Error::ObjectHandleInvalid)
+    })
+}
+
+/// What an operation will do with the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Sign,
+    Verify,
+    Decrypt,
+    Encrypt,
+    Derive,
+}
+
 impl Module {
+    /// The mechanisms of the token in `slot`: those its keys allow, and the
+    /// digests; every mechanism when no token is recognised there.
+    pub(super) fn token_mechanisms(
+        &self,
+        slot: &super::Slot,
+    ) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
+        let keys = match self.token_state(slot) {
+            Ok(state) => state.token.as_ref().map(|token| token.info.keys.clone()),
+            Err(_) => None,
+        };
+        mechanism::for_keys(keys.as_deref())
+    }
+
     // ----- signing -------------------------------------------------------
 
     /// `C_SignInit`.
@@ -36,7 +81,7 @@ impl Module {
             if !info.can_sign {
                 return Err(Error::KeyFunctionNotPermitted);
             }
-            check_mechanism_fits(&mechanism, info, true)?;
+            check_mechanism_fits(&mechanism, info, Purpose::Sign)?;
             if !info.no_pin && !info.always_authenticate && !state.logged_in {
                 return Err(Error::UserNotLoggedIn);
             }
@@ -129,11 +174,11 @@ impl Module {
                 return Err(Error::OperationActive);
             }
             let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
-            if object.kind == ObjectKind::Certificate {
+            if !matches!(object.kind, ObjectKind::PublicKey | ObjectKind::PrivateKey) {
                 return Err(Error::KeyTypeInconsistent);
             }
             let key_index = object.key_index;
-            check_mechanism_fits(&mechanism, key_of(state, key_index)?, true)?;
+            check_mechanism_fits(&mechanism, key_of(state, key_index)?, Purpose::Verify)?;
             session.verify = Some(VerifyOp {
                 key_index,
                 input: OpInput::for_mechanism(&mechanism),
@@ -216,7 +261,7 @@ impl Module {
             if !info.can_decrypt {
                 return Err(Error::KeyFunctionNotPermitted);
             }
-            check_mechanism_fits(&mechanism, info, false)?;
+            check_mechanism_fits(&mechanism, info, Purpose::Decrypt)?;
             if !info.no_pin && !info.always_authenticate && !state.logged_in {
                 return Err(Error::UserNotLoggedIn);
             }
@@ -258,11 +303,17 @@ impl Module {
                     return Err(Error::UserNotLoggedIn);
                 }
                 let pin = op.context_pin.clone();
+                let pkcs1 = op.mechanism == Mechanism::RsaPkcs;
                 let raw = card_operation(state, |app, channel| {
                     if let Some(pin) = &pin {
-                        app.verify_pin(channel, pin)?;
+                        app.verify_pin_for_key(channel, &key, pin)?;
                     }
-                    app.decrypt_raw(channel, &key, ciphertext)
+                    if pkcs1 {
+                        // The card (OpenPGP) or the engine removes the padding.
+                        app.decrypt_pkcs1(channel, &key, ciphertext)
+                    } else {
+                        app.decrypt_raw(channel, &key, ciphertext)
+                    }
                 });
                 let raw = match raw {
                     Ok(raw) => raw,
@@ -272,8 +323,7 @@ impl Module {
                     }
                 };
                 let plain = match &op.mechanism {
-                    Mechanism::RsaX509 => Some(raw),
-                    Mechanism::RsaPkcs => crypto::pkcs1_v15_decrypt_unpad(&raw),
+                    Mechanism::RsaX509 | Mechanism::RsaPkcs => Some(raw),
                     Mechanism::RsaOaep { hash, mgf, label } => {
                         crypto::oaep_decode(&raw, *hash, *mgf, label)
                     }
@@ -322,7 +372,7 @@ impl Module {
             ) {
                 return Err(Error::MechanismInvalid);
             }
-            check_mechanism_fits(&mechanism, key_of(state, key_index)?, false)?;
+            check_mechanism_fits(&mechanism, key_of(state, key_index)?, Purpose::Encrypt)?;
             session.encrypt = Some(EncryptOp {
                 key_index,
                 mechanism,
@@ -368,6 +418,76 @@ impl Module {
             result
                 .map(|r| Output::Done(Zeroizing::new(r)))
                 .ok_or(Error::DataLenRange)
+        })
+    }
+
+    // ----- key agreement (card) -------------------------------------------
+
+    /// `C_DeriveKey` with `CKM_ECDH1_DERIVE`: the card computes the shared
+    /// secret with `base` and the peer's point; the result is a session
+    /// secret key (`CKK_GENERIC_SECRET` unless the template says otherwise)
+    /// whose `CKA_VALUE` the caller may read unless it asked for a
+    /// sensitive or non-extractable key.
+    pub fn derive_key(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        base: CK_OBJECT_HANDLE,
+        template: SecretKeyTemplate,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        self.with_session(handle, |session, state, _| {
+            let Mechanism::Ecdh1Derive { public_data } = &mechanism else {
+                return Err(Error::MechanismInvalid);
+            };
+            let object = find_object(state, base).map_err(|_| Error::KeyHandleInvalid)?;
+            if object.kind != ObjectKind::PrivateKey {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            let key = key_of(state, object.key_index)?.clone();
+            if !key_family_fits(&mechanism, &key.public_key) {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            if !key.can_derive {
+                return Err(Error::KeyFunctionNotPermitted);
+            }
+            check_mechanism_fits(&mechanism, &key, Purpose::Derive)?;
+            if !key.no_pin && !state.logged_in {
+                return Err(Error::UserNotLoggedIn);
+            }
+            let secret =
+                card_operation(state, |app, channel| app.derive(channel, &key, public_data))
+                    .map_err(|err| match err {
+                        Error::EncryptedDataInvalid => Error::MechanismParamInvalid,
+                        other => note_lost_login(state, other),
+                    })?;
+            if template
+                .value_len
+                .is_some_and(|len| len == 0 || len > secret.len())
+            {
+                return Err(Error::TemplateInconsistent);
+            }
+            let handle = NEXT_SESSION_OBJECT.fetch_add(1, Ordering::SeqCst) as CK_OBJECT_HANDLE;
+            session
+                .objects
+                .push(token::secret_key_object(handle, &template, &secret));
+            Ok(handle)
+        })
+    }
+
+    /// `C_DestroyObject`: session objects go; token objects cannot
+    /// (`CKA_DESTROYABLE` is false on them).
+    pub fn destroy_object(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if let Some(position) = session.objects.iter().position(|o| o.handle == object) {
+                session.objects.remove(position);
+                return Ok(());
+            }
+            find_object(state, object)?;
+            Err(Error::ActionProhibited)
         })
     }
 
@@ -454,21 +574,41 @@ impl Module {
     }
 }
 
-fn check_mechanism_fits(
-    mechanism: &Mechanism,
-    key: &crate::profile::KeyInfo,
-    signing: bool,
-) -> Result<()> {
-    use crate::cert::PublicKey;
-    let rsa_key = matches!(key.public_key, PublicKey::Rsa { .. });
+/// Whether the mechanism is one for this kind of key at all.
+fn key_family_fits(mechanism: &Mechanism, key: &PublicKey) -> bool {
+    match mechanism {
+        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => matches!(key, PublicKey::Ec { .. }),
+        Mechanism::EdDsa => matches!(key, PublicKey::Ed25519 { .. }),
+        Mechanism::Ecdh1Derive { .. } => {
+            matches!(key, PublicKey::Ec { .. } | PublicKey::X25519 { .. })
+        }
+        other => other.is_rsa() && key.is_rsa(),
+    }
+}
+
+/// Checks a mechanism against a key: its family (`CKR_KEY_TYPE_INCONSISTENT`)
+/// and what this key allows (`CKA_ALLOWED_MECHANISMS`,
+/// `CKR_MECHANISM_INVALID`: e.g. RSA-PSS on an OpenPGP key, whose card pads
+/// itself).
+fn check_mechanism_fits(mechanism: &Mechanism, key: &KeyInfo, purpose: Purpose) -> Result<()> {
+    let signing = matches!(purpose, Purpose::Sign | Purpose::Verify);
     if matches!(mechanism, Mechanism::Digest(_)) {
         return Err(Error::MechanismInvalid);
     }
     if signing && matches!(mechanism, Mechanism::RsaOaep { .. }) {
         return Err(Error::MechanismInvalid);
     }
-    if mechanism.is_rsa() != rsa_key {
+    let deriving = matches!(mechanism, Mechanism::Ecdh1Derive { .. });
+    if deriving != (purpose == Purpose::Derive)
+        || (matches!(mechanism, Mechanism::EdDsa) && !signing)
+    {
+        return Err(Error::MechanismInvalid);
+    }
+    if !key_family_fits(mechanism, &key.public_key) {
         return Err(Error::KeyTypeInconsistent);
+    }
+    if !mechanism::allowed_for(key).contains(&mechanism.kind()) {
+        return Err(Error::MechanismInvalid);
     }
     if let Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) = mechanism {
         let em_len = (key.public_key.bits() - 1).div_ceil(8);
@@ -490,6 +630,7 @@ fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
         return Err(Error::UserNotLoggedIn);
     }
     let op = session.sign.take().ok_or(Error::OperationNotInitialized)?;
+    let counted = key.role == "signature";
     let SignOp {
         mechanism,
         input,
@@ -536,6 +677,7 @@ fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
             }
             SignInput::Ecdsa(&data)
         }
+        Mechanism::EdDsa => SignInput::EdDsa(&data),
         _ => return Err(Error::MechanismInvalid),
     };
     if let SignInput::RsaPkcs1(input) = request {
@@ -545,12 +687,27 @@ fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
     }
     let signature = card_operation(state, |app, channel| {
         if let Some(pin) = &context_pin {
-            app.verify_pin(channel, pin)?;
+            app.verify_pin_for_key(channel, &key, pin)?;
         }
         app.sign(channel, &key, request)
     })
     .map_err(|err| note_lost_login(state, err))?;
+    if counted {
+        count_signature(state);
+    }
     Ok(Output::Done(Zeroizing::new(signature)))
+}
+
+/// The card counted a signature with its signature key: so does the
+/// read-only counter object (OpenPGP DO `93`).
+fn count_signature(state: &mut SlotState) {
+    if let Some(token) = state.token.as_mut() {
+        if let Some(counter) = token.info.signature_counter.as_mut() {
+            *counter = counter.saturating_add(1);
+            let value = *counter;
+            token::set_signature_counter(&mut token.objects, value);
+        }
+    }
 }
 
 fn check_signature(state: &SlotState, op: VerifyOp, signature: &[u8]) -> Result<()> {
@@ -577,6 +734,7 @@ fn check_signature(state: &SlotState, op: VerifyOp, signature: &[u8]) -> Result<
                 && crypto::verify_rsa_pss(key, &data, params.hash, params.salt_len, signature)
         }
         Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => crypto::verify_ecdsa(key, &data, signature),
+        Mechanism::EdDsa => crypto::verify_eddsa(key, &data, signature),
         _ => return Err(Error::MechanismInvalid),
     };
     if valid {

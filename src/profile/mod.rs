@@ -4,12 +4,13 @@
 //! Nothing here sees a PKCS#11 type: the token layer above turns
 //! [`CardInfo`] into objects and PKCS#11 requests into [`SignInput`]s.
 
+pub mod openpgp;
 pub mod piv;
 pub mod schema;
 
 use crate::cert::PublicKey;
-use crate::iso7816::{CardError, Channel, ChannelOptions};
-use schema::{parse_hex, ProfileFile};
+use crate::iso7816::{CardError, Channel, ChannelOptions, StatusWord};
+use schema::{parse_hex, ProfileFile, Quirks};
 use std::path::Path;
 use std::sync::Arc;
 use thiserror::Error;
@@ -40,6 +41,9 @@ pub enum AppError {
     /// The input does not fit the key.
     #[error("input does not fit the key")]
     DataLength,
+    /// The ciphertext (or peer public key) is not valid for the key.
+    #[error("the ciphertext is not valid for the key")]
+    BadCiphertext,
     /// The card application cannot do this.
     #[error("not supported by this card: {0}")]
     Unsupported(&'static str),
@@ -75,10 +79,18 @@ pub struct KeyInfo {
     pub always_authenticate: bool,
     /// The key works without the PIN.
     pub no_pin: bool,
+    /// The PIN reference that guards the key.
+    pub pin_reference: u8,
     /// The card can sign with the key.
     pub can_sign: bool,
     /// The card can decrypt (RSA) with the key.
     pub can_decrypt: bool,
+    /// The card can do ECDH with the key (`CKM_ECDH1_DERIVE`).
+    pub can_derive: bool,
+    /// The card applies RSA padding itself (OpenPGP): it signs a DigestInfo
+    /// with PKCS#1 v1.5 and returns decrypted messages unpadded, so raw RSA,
+    /// PSS and OAEP are not available with this key.
+    pub card_pads: bool,
 }
 
 /// What the engine learned about a card.
@@ -96,6 +108,8 @@ pub struct CardInfo {
     pub keys: Vec<KeyInfo>,
     /// PIN state when the card was read.
     pub pin: PinStatus,
+    /// The card's digital signature counter (OpenPGP DO `93`), if it has one.
+    pub signature_counter: Option<u32>,
 }
 
 /// Data for a private-key signature.
@@ -107,9 +121,11 @@ pub enum SignInput<'a> {
     RsaRaw(&'a [u8]),
     /// ECDSA over this hash (any length; the engine fits it to the curve).
     Ecdsa(&'a [u8]),
+    /// EdDSA (Ed25519, RFC 8032 PureEdDSA) over this message.
+    EdDsa(&'a [u8]),
 }
 
-/// A card application engine (PIV now; more card families later).
+/// A card application engine (PIV, OpenPGP).
 pub trait CardApp: Send + Sync + std::fmt::Debug {
     /// The profile the engine runs with.
     fn profile(&self) -> &Profile;
@@ -119,16 +135,28 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     fn read_card(&self, channel: &mut Channel) -> Result<CardInfo, AppError>;
     /// Reads the PIN state without spending a try.
     fn pin_status(&self, channel: &mut Channel) -> Result<PinStatus, AppError>;
-    /// Verifies the user PIN.
+    /// Verifies the user PIN (`C_Login`): afterwards every key that does not
+    /// want the PIN right before each use is usable.
     fn verify_pin(&self, channel: &mut Channel, pin: &[u8]) -> Result<(), AppError>;
+    /// Verifies the PIN right before one use of `key` (a context-specific
+    /// login for an always-authenticate key).
+    fn verify_pin_for_key(
+        &self,
+        channel: &mut Channel,
+        key: &KeyInfo,
+        pin: &[u8],
+    ) -> Result<(), AppError> {
+        let _ = key;
+        self.verify_pin(channel, pin)
+    }
     /// Drops the card's PIN-verified state.
     fn logout(&self, channel: &mut Channel) -> Result<(), AppError>;
     /// Changes the user PIN from `old` to `new` (both checked against the
     /// profile's rules before any APDU).
     fn change_pin(&self, channel: &mut Channel, old: &[u8], new: &[u8]) -> Result<(), AppError>;
     /// Sets a new user PIN with the unblocking credential (PIV PUK, OpenPGP
-    /// Resetting Code) and resets its retry counter. A wrong credential is
-    /// `PinIncorrect`, a blocked one `PinLocked`.
+    /// Resetting Code or PW3) and resets its retry counter. A wrong
+    /// credential is `PinIncorrect`, a blocked one `PinLocked`.
     fn unblock_pin(
         &self,
         channel: &mut Channel,
@@ -150,6 +178,30 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
         key: &KeyInfo,
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AppError>;
+    /// RSA PKCS#1 v1.5 decryption: the message. By default the raw
+    /// operation, unpadded on the host; cards that unpad themselves
+    /// (OpenPGP) override it.
+    fn decrypt_pkcs1(
+        &self,
+        channel: &mut Channel,
+        key: &KeyInfo,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        let block = self.decrypt_raw(channel, key, ciphertext)?;
+        crate::crypto::pkcs1_v15_decrypt_unpad(&block).ok_or(AppError::BadCiphertext)
+    }
+    /// ECDH with the private key and the peer's public point (uncompressed
+    /// for the NIST curves, 32 bytes for X25519): the shared secret (the
+    /// x-coordinate; for X25519 the RFC 7748 output).
+    fn derive(
+        &self,
+        channel: &mut Channel,
+        key: &KeyInfo,
+        peer_point: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        let _ = (channel, key, peer_point);
+        Err(AppError::Unsupported("key agreement"))
+    }
 }
 
 /// The card engines.
@@ -157,6 +209,8 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
 pub enum Engine {
     /// PIV (NIST SP 800-73-4).
     Piv,
+    /// OpenPGP card (OpenPGP Smart Card Application v2.x/v3.x).
+    OpenPgp,
 }
 
 /// An ATR pattern with its mask.
@@ -189,10 +243,12 @@ pub struct KeySlot {
     pub id: Vec<u8>,
     /// `CKA_LABEL`.
     pub label: String,
-    /// Data object holding the certificate.
-    pub certificate_tag: u32,
-    /// PIN needed right before each use.
-    pub always_authenticate: bool,
+    /// PIV: the data object holding the certificate.
+    pub certificate_tag: Option<u32>,
+    /// The PIN reference that guards the key.
+    pub pin_reference: u8,
+    /// PIN needed right before each use (`None`: the engine decides).
+    pub always_authenticate: Option<bool>,
     /// No PIN needed.
     pub no_pin: bool,
 }
@@ -210,14 +266,19 @@ pub struct Profile {
     pub priority: u32,
     /// ATR patterns.
     pub atr: Vec<AtrMatch>,
+    /// Whether AID probing may pick this profile for a card whose ATR
+    /// matched no pattern.
+    pub probe: bool,
     /// AID to select.
     pub aid: Vec<u8>,
     /// Manufacturer for the token info.
     pub manufacturer: String,
     /// Model for the token info.
     pub model: String,
-    /// Channel framing.
+    /// Channel framing (the OpenPGP engine refines it from the card).
     pub channel: ChannelOptions,
+    /// Card behaviour that differs from the engine's defaults.
+    pub quirks: Quirks,
     /// The user PIN's rules.
     pub pin: schema::PinRule,
     /// Key slots.
@@ -231,6 +292,7 @@ impl Profile {
         file.validate()?;
         let engine = match file.engine.as_str() {
             "piv" => Engine::Piv,
+            "openpgp" => Engine::OpenPgp,
             other => return Err(format!("unknown engine {other:?}")),
         };
         let atr = file
@@ -255,6 +317,7 @@ impl Profile {
                     id: parse_hex(&key.id)?,
                     label: key.label.clone(),
                     certificate_tag: key.certificate_tag,
+                    pin_reference: key.pin_reference.unwrap_or(file.pin.reference),
                     always_authenticate: key.always_authenticate,
                     no_pin: key.no_pin,
                 })
@@ -271,10 +334,12 @@ impl Profile {
             engine,
             priority: file.priority,
             atr,
+            probe: file.probe,
             aid: parse_hex(&file.aid)?,
             channel: ChannelOptions {
                 extended_length: file.quirks.extended_length,
             },
+            quirks: file.quirks,
             pin: file.pin,
             keys,
         })
@@ -298,9 +363,32 @@ impl Profile {
         Ok(())
     }
 
-    fn engine(self: &Arc<Self>) -> Box<dyn CardApp> {
+    /// The PIN tries a status word reports: `63CX` (ISO 7816-4 §5.6), or
+    /// `630X` on cards with the `tries_as_630x` quirk.
+    pub fn tries_left(&self, sw: StatusWord) -> Option<u8> {
+        sw.tries_left().or_else(|| {
+            (self.quirks.tries_as_630x && sw.0 & 0xFFF0 == 0x6300).then_some(sw.sw2() & 0x0F)
+        })
+    }
+
+    /// The error for a failed PIN command (VERIFY, CHANGE REFERENCE DATA,
+    /// RESET RETRY COUNTER).
+    pub fn pin_error(&self, sw: StatusWord) -> AppError {
+        match sw {
+            StatusWord::AUTH_METHOD_BLOCKED => AppError::PinLocked,
+            sw => match self.tries_left(sw) {
+                Some(0) => AppError::PinLocked,
+                Some(tries) => AppError::PinIncorrect(Some(tries)),
+                None if sw == StatusWord::WRONG_DATA => AppError::PinLength,
+                None => CardError::Status(sw).into(),
+            },
+        }
+    }
+
+    fn engine(self: &Arc<Self>, atr: &[u8]) -> Box<dyn CardApp> {
         match self.engine {
             Engine::Piv => Box::new(piv::PivApp::new(Arc::clone(self))),
+            Engine::OpenPgp => Box::new(openpgp::OpenPgpApp::new(Arc::clone(self), atr)),
         }
     }
 }
@@ -325,6 +413,15 @@ impl ProfileSet {
         set
     }
 
+    /// A set of exactly these profiles (tests, tools).
+    pub fn from_profiles(profiles: Vec<Profile>) -> ProfileSet {
+        let mut set = ProfileSet {
+            profiles: profiles.into_iter().map(Arc::new).collect(),
+        };
+        set.sort();
+        set
+    }
+
     fn sort(&mut self) {
         self.profiles.sort_by(|a, b| {
             a.priority
@@ -341,7 +438,9 @@ impl ProfileSet {
             rejected.push((dir.display().to_string(), "cannot read directory".into()));
             return rejected;
         };
-        for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
             if path.extension().is_none_or(|ext| ext != "toml") {
                 continue;
             }
@@ -370,36 +469,43 @@ impl ProfileSet {
         &self.profiles
     }
 
-    /// Finds the application on a card: first by ATR (no APDU), then by
-    /// selecting each profile's AID in matching order. The application is
-    /// left selected. `Ok(None)` means no profile fits the card.
+    /// The profiles to try for a card with this ATR, in order: first those
+    /// with a matching ATR pattern (by priority), then those that allow
+    /// AID probing (by priority). A profile whose AID an earlier one
+    /// already selected is left out.
+    pub fn candidates(&self, atr: &[u8]) -> Vec<&Arc<Profile>> {
+        let matches_atr = |p: &&Arc<Profile>| p.atr.iter().any(|pattern| pattern.matches(atr));
+        let by_atr = self.profiles.iter().filter(matches_atr);
+        let by_probe = self.profiles.iter().filter(|p| p.probe && !matches_atr(p));
+        let mut chosen: Vec<&Arc<Profile>> = Vec::new();
+        for profile in by_atr.chain(by_probe) {
+            if !chosen.iter().any(|p| p.aid == profile.aid) {
+                chosen.push(profile);
+            }
+        }
+        chosen
+    }
+
+    /// Finds the application on a card, in the order of [`candidates`]:
+    /// profiles whose ATR pattern matches first (no APDU is spent on any
+    /// other application of a card its ATR identifies), then AID probing.
+    /// Each candidate costs one SELECT; the application found is left
+    /// selected. `Ok(None)` means no profile fits the card.
+    ///
+    /// [`candidates`]: ProfileSet::candidates
     pub fn identify(
         &self,
         atr: &[u8],
         link: &mut dyn crate::transport::Transmit,
     ) -> Result<Option<Box<dyn CardApp>>, AppError> {
-        let by_atr = self
-            .profiles
-            .iter()
-            .find(|profile| profile.atr.iter().any(|pattern| pattern.matches(atr)));
-        let candidates: Vec<&Arc<Profile>> = match by_atr {
-            Some(profile) => vec![profile],
-            None => self.profiles.iter().collect(),
-        };
-        let mut tried = Vec::new();
-        for profile in candidates {
-            if tried.contains(&&profile.aid) {
-                continue;
-            }
-            let app = profile.engine();
+        for profile in self.candidates(atr) {
+            let app = profile.engine(atr);
             let mut channel = Channel::new(link, profile.channel);
             match app.select(&mut channel) {
                 Ok(()) => return Ok(Some(app)),
                 // Only a definite "no such application" moves on; any other
                 // answer is a card problem, not an unknown card.
-                Err(AppError::Card(CardError::Status(sw))) if is_application_absent(sw) => {
-                    tried.push(&profile.aid)
-                }
+                Err(AppError::Card(CardError::Status(sw))) if is_application_absent(sw) => {}
                 Err(other) => return Err(other),
             }
         }
@@ -410,7 +516,7 @@ impl ProfileSet {
 /// Status words with which a card says it has no application with this AID
 /// (ISO/IEC 7816-4 §5.6: file not found, function or instruction or class
 /// not supported, wrong parameters for SELECT by name).
-fn is_application_absent(sw: crate::iso7816::StatusWord) -> bool {
+fn is_application_absent(sw: StatusWord) -> bool {
     matches!(
         sw.0,
         0x6A82 | 0x6A81 | 0x6A86 | 0x6D00 | 0x6E00 | 0x6999 | 0x6A87
@@ -420,16 +526,56 @@ fn is_application_absent(sw: crate::iso7816::StatusWord) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::{Transmit, TransportError};
+
+    fn profile(set: &ProfileSet, name: &str) -> Arc<Profile> {
+        Arc::clone(
+            set.profiles()
+                .iter()
+                .find(|p| p.name == name)
+                .unwrap_or_else(|| panic!("no profile {name}")),
+        )
+    }
+
+    fn hex(text: &str) -> Vec<u8> {
+        parse_hex(text).unwrap()
+    }
 
     #[test]
     fn embedded_profiles_load() {
         let set = ProfileSet::embedded();
-        let piv = set.profiles().iter().find(|p| p.name == "piv").unwrap();
+        let names: Vec<&str> = set.profiles().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "yubikey-neo-piv",
+                "yubikey-piv",
+                "yubikey-openpgp",
+                "nitrokey3-openpgp",
+                "piv",
+                "openpgp"
+            ]
+        );
+        let piv = profile(&set, "piv");
         assert_eq!(piv.engine, Engine::Piv);
         assert_eq!(piv.aid, [0xA0, 0, 0, 3, 8, 0, 0, 0x10, 0, 1, 0]);
         assert_eq!(piv.keys.len(), 4);
         assert_eq!(piv.keys[0].id, [1]);
-        assert!(piv.keys[1].always_authenticate);
+        assert_eq!(piv.keys[1].always_authenticate, Some(true));
+        assert_eq!(piv.keys[0].certificate_tag, Some(0x5FC105));
+        let openpgp = profile(&set, "openpgp");
+        assert_eq!(openpgp.engine, Engine::OpenPgp);
+        assert_eq!(openpgp.aid, [0xD2, 0x76, 0x00, 0x01, 0x24, 0x01]);
+        let references: Vec<(u8, u8)> = openpgp
+            .keys
+            .iter()
+            .map(|k| (k.reference, k.pin_reference))
+            .collect();
+        assert_eq!(references, [(0xB6, 0x81), (0xB8, 0x82), (0xA4, 0x82)]);
+        assert!(openpgp.keys.iter().all(|k| k.certificate_tag.is_none()));
+        assert!(profile(&set, "yubikey-neo-piv").quirks.tries_as_630x);
+        assert!(profile(&set, "nitrokey3-openpgp").quirks.extended_length);
+        assert!(!profile(&set, "yubikey-piv").probe);
     }
 
     #[test]
@@ -456,14 +602,155 @@ mod tests {
         assert!(Profile::from_toml(&unknown_field).is_err());
         let bad_pin = base.replace("min_length = 6", "min_length = 9");
         assert!(Profile::from_toml(&bad_pin).unwrap_err().contains("pin"));
+        let no_tag = base.replace("certificate_tag = 0x5FC105\n", "");
+        assert!(Profile::from_toml(&no_tag)
+            .unwrap_err()
+            .contains("certificate_tag"));
+        let unknown_quirk = base.replace("[quirks]", "[quirks]\nmagic = true");
+        assert!(Profile::from_toml(&unknown_quirk).is_err());
+        let both = base.replace(
+            "extended_length = false",
+            "extended_length = true\nshort_apdus_only = true",
+        );
+        assert!(Profile::from_toml(&both).unwrap_err().contains("quirks"));
+        let no_atr = base.replace("priority = 1000", "priority = 1000\nprobe = false");
+        assert!(Profile::from_toml(&no_atr).unwrap_err().contains("probe"));
+
+        let pgp = include_str!("../../cardprofiles/openpgp.toml");
+        let with_tag = pgp.replace(
+            "label = \"Signature key\"",
+            "label = \"Signature key\"\ncertificate_tag = 0x5FC105",
+        );
+        assert!(Profile::from_toml(&with_tag)
+            .unwrap_err()
+            .contains("PIV-only"));
+        let wrong_reference = pgp.replace("reference = 0xB6", "reference = 0x9C");
+        assert!(Profile::from_toml(&wrong_reference)
+            .unwrap_err()
+            .contains("0xB6"));
+        let piv_role = pgp.replace("role = \"decryption\"", "role = \"key-management\"");
+        assert!(Profile::from_toml(&piv_role).unwrap_err().contains("role"));
+        let padded = pgp.replace("reference = 0x82\n", "reference = 0x82\npad_byte = 0xFF\n");
+        assert!(Profile::from_toml(&padded).unwrap_err().contains("padded"));
+        let masked = pgp.replace(
+            "value = \"3B FA 13",
+            "mask = \"00 FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF\"\nvalue = \"3B FA 13",
+        );
+        assert!(Profile::from_toml(&masked).unwrap_err().contains("mask"));
     }
 
     #[test]
     fn pin_length_is_checked() {
         let set = ProfileSet::embedded();
-        let piv = &set.profiles()[0];
+        let piv = profile(&set, "piv");
         assert_eq!(piv.check_pin_length(b"12345"), Err(AppError::PinLength));
         assert_eq!(piv.check_pin_length(b"123456789"), Err(AppError::PinLength));
         assert_eq!(piv.check_pin_length(b"123456"), Ok(()));
+        let openpgp = profile(&set, "openpgp");
+        assert_eq!(openpgp.check_pin_length(&[b'1'; 127]), Ok(()));
+        assert_eq!(
+            openpgp.check_puk_length(b"1234567"),
+            Err(AppError::PinLength)
+        );
+    }
+
+    #[test]
+    fn matching_tries_atr_matches_first_then_probes_in_priority_order() {
+        let set = ProfileSet::embedded();
+        let names = |atr: &str| -> Vec<String> {
+            set.candidates(&hex(atr))
+                .iter()
+                .map(|p| p.name.clone())
+                .collect()
+        };
+        // A YubiKey 5: its PIV application, then its OpenPGP application;
+        // the generic profiles share those AIDs and add nothing.
+        assert_eq!(
+            names("3B FD 13 00 00 81 31 FE 15 80 73 C0 21 C0 57 59 75 62 69 4B 65 79 40"),
+            ["yubikey-piv", "yubikey-openpgp"]
+        );
+        // An OpenPGP card v3 (../virtpgp's ATR): OpenPGP first.
+        assert_eq!(
+            names("3B DA 18 FF 81 B1 FE 75 1F 03 00 31 F5 73 C0 01 60 00 90 00 1C"),
+            ["openpgp", "piv"]
+        );
+        assert_eq!(
+            names("3B 8F 01 80 5D 4E 69 74 72 6F 6B 65 79 00 00 00 00 00 6A"),
+            ["nitrokey3-openpgp", "piv"]
+        );
+        // Unknown: generic PIV, then generic OpenPGP.
+        assert_eq!(
+            names("3B 95 13 81 01 80 73 FF 01 00 0B"),
+            ["piv", "openpgp"]
+        );
+    }
+
+    /// Answers SELECT of one AID with 9000, any other with 6A82; counts.
+    struct OneApplication {
+        aid: Vec<u8>,
+        selects: Vec<Vec<u8>>,
+    }
+
+    impl Transmit for OneApplication {
+        fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+            assert_eq!(command[1], 0xA4, "only SELECTs during identification");
+            let aid = command[5..5 + usize::from(command[4])].to_vec();
+            self.selects.push(aid.clone());
+            Ok(if aid == self.aid {
+                vec![0x90, 0x00]
+            } else {
+                vec![0x6A, 0x82]
+            })
+        }
+    }
+
+    #[test]
+    fn identification_spends_one_select_on_a_card_its_atr_names() {
+        let set = ProfileSet::embedded();
+        let openpgp_aid = hex("D2 76 00 01 24 01");
+        let mut card = OneApplication {
+            aid: openpgp_aid.clone(),
+            selects: Vec::new(),
+        };
+        let atr = hex("3B DA 18 FF 81 B1 FE 75 1F 03 00 31 F5 73 C0 01 60 00 90 00 1C");
+        let app = set.identify(&atr, &mut card).unwrap().unwrap();
+        assert_eq!(app.profile().name, "openpgp");
+        assert_eq!(card.selects, vec![openpgp_aid]);
+
+        // An OpenPGP card with an unknown ATR: probed after PIV.
+        card.selects.clear();
+        let app = set
+            .identify(&hex("3B 95 13 81 01 80 73 FF 01 00 0B"), &mut card)
+            .unwrap()
+            .unwrap();
+        assert_eq!(app.profile().name, "openpgp");
+        assert_eq!(card.selects.len(), 2);
+
+        // A card with neither application: no profile, no error.
+        let mut nothing = OneApplication {
+            aid: vec![1, 2, 3, 4, 5],
+            selects: Vec::new(),
+        };
+        assert!(set.identify(&atr, &mut nothing).unwrap().is_none());
+        assert_eq!(nothing.selects.len(), 2);
+    }
+
+    #[test]
+    fn profiles_from_a_directory_replace_or_add_and_bad_ones_are_reported() {
+        let dir = std::env::temp_dir().join(format!("p11card-profiles-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let renamed = include_str!("../../cardprofiles/openpgp.toml")
+            .replace("name = \"openpgp\"", "name = \"my-card\"")
+            .replace("priority = 1100", "priority = 5");
+        std::fs::write(dir.join("my-card.toml"), renamed).unwrap();
+        std::fs::write(dir.join("broken.toml"), "name = \"broken\"").unwrap();
+        std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
+        let mut set = ProfileSet::embedded();
+        let rejected = set.add_dir(&dir);
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(rejected.len(), 1);
+        assert!(rejected[0].0.ends_with("broken.toml"));
+        assert_eq!(set.profiles()[0].name, "my-card");
+        assert_eq!(set.profiles().len(), 7);
     }
 }

@@ -21,7 +21,8 @@ const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
 const TAG_CHUID: u32 = 0x5FC102;
 
 /// Cryptographic mechanism identifiers (SP 800-78-4 Table 6-2; 0x16 is the
-/// RSA-4096 value cards from Yubico use).
+/// RSA-4096 value, 0xE0 Ed25519 and 0xE1 X25519 the values YubiKey 5.7
+/// firmware uses).
 fn algorithm_id(key: &PublicKey) -> Result<u8, AppError> {
     match key {
         PublicKey::Rsa { .. } => match key.bits() {
@@ -37,6 +38,8 @@ fn algorithm_id(key: &PublicKey) -> Result<u8, AppError> {
         PublicKey::Ec {
             curve: Curve::P384, ..
         } => Ok(0x14),
+        PublicKey::Ed25519 { .. } => Ok(0xE0),
+        PublicKey::X25519 { .. } => Ok(0xE1),
     }
 }
 
@@ -155,9 +158,22 @@ impl PivApp {
         key: &KeyInfo,
         challenge: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        self.general_authenticate_with(channel, key, 0x81, challenge)
+    }
+
+    /// GENERAL AUTHENTICATE with `data` under `tag` (81 challenge, 85
+    /// exponentiation: the peer's public point for ECDH, Part 2 §3.2.4 and
+    /// SP 800-78-4 §7.2); returns the response (tag 82).
+    fn general_authenticate_with(
+        &self,
+        channel: &mut Channel,
+        key: &KeyInfo,
+        tag: u32,
+        data: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, AppError> {
         let algorithm = algorithm_id(&key.public_key)?;
         let mut template = tlv::encode(0x82, &[]);
-        template.extend_from_slice(&tlv::encode(0x81, challenge));
+        template.extend_from_slice(&tlv::encode(tag, data));
         let command = Command::new(0x00, INS_GENERAL_AUTHENTICATE, algorithm, key.reference)
             .data(tlv::encode(0x7C, &template))
             .expect_long_response();
@@ -195,22 +211,24 @@ fn decompress(data: &[u8]) -> Result<Vec<u8>, AppError> {
     }
 }
 
-fn pin_error(sw: StatusWord) -> AppError {
-    match sw {
-        StatusWord::AUTH_METHOD_BLOCKED => AppError::PinLocked,
-        sw if sw.tries_left() == Some(0) => AppError::PinLocked,
-        sw if sw.tries_left().is_some() => AppError::PinIncorrect(sw.tries_left()),
-        StatusWord::WRONG_DATA => AppError::PinLength,
-        other => CardError::Status(other).into(),
-    }
-}
-
 impl CardApp for PivApp {
     fn profile(&self) -> &Profile {
         &self.profile
     }
 
     fn select(&self, channel: &mut Channel) -> Result<(), AppError> {
+        if self.profile.quirks.loses_login_on_select {
+            // VERIFY without data answers 9000/63Cx/6983 only from the PIV
+            // application: then it is still selected and a SELECT would
+            // drop the PIN state.
+            let probe = channel.execute(&self.verify_command())?;
+            if probe.sw == StatusWord::SUCCESS
+                || probe.sw == StatusWord::AUTH_METHOD_BLOCKED
+                || self.profile.tries_left(probe.sw).is_some()
+            {
+                return Ok(());
+            }
+        }
         let command = Command::new(0x00, INS_SELECT, 0x04, 0x00)
             .data(self.profile.aid.clone())
             .expect_response();
@@ -223,7 +241,10 @@ impl CardApp for PivApp {
         let mut keys = Vec::new();
         let mut first_name = None;
         for slot in &self.profile.keys {
-            let Some(der) = self.read_certificate(channel, slot.certificate_tag)? else {
+            let Some(tag) = slot.certificate_tag else {
+                continue;
+            };
+            let Some(der) = self.read_certificate(channel, tag)? else {
                 continue;
             };
             // A container this module cannot parse is skipped, not fatal: the
@@ -235,7 +256,12 @@ impl CardApp for PivApp {
             if first_name.is_none() {
                 first_name = cert.common_name.clone();
             }
-            let is_rsa = matches!(cert.public_key, PublicKey::Rsa { .. });
+            let is_rsa = cert.public_key.is_rsa();
+            let is_x25519 = matches!(cert.public_key, PublicKey::X25519 { .. });
+            let key_agreement = matches!(
+                cert.public_key,
+                PublicKey::Ec { .. } | PublicKey::X25519 { .. }
+            );
             keys.push(KeyInfo {
                 reference: slot.reference,
                 id: slot.id.clone(),
@@ -243,10 +269,15 @@ impl CardApp for PivApp {
                 role: slot.role.clone(),
                 public_key: cert.public_key,
                 certificate: Some(der),
-                always_authenticate: slot.always_authenticate,
+                always_authenticate: slot.always_authenticate.unwrap_or(false),
                 no_pin: slot.no_pin,
-                can_sign: true,
+                pin_reference: slot.pin_reference,
+                can_sign: !is_x25519,
                 can_decrypt: is_rsa,
+                // SP 800-73-4 Part 1 §3.3.3: the key management key is the
+                // one for key establishment (ECDH on EC cards).
+                can_derive: key_agreement && slot.role == "key-management",
+                card_pads: false,
             });
         }
         let pin = self.pin_status(channel)?;
@@ -257,6 +288,7 @@ impl CardApp for PivApp {
             model: self.profile.model.clone(),
             keys,
             pin,
+            signature_counter: None,
         })
     }
 
@@ -274,7 +306,7 @@ impl CardApp for PivApp {
                 verified: false,
                 blocked: true,
             },
-            sw => match sw.tries_left() {
+            sw => match self.profile.tries_left(sw) {
                 Some(tries) => PinStatus {
                     tries_left: Some(tries),
                     verified: false,
@@ -291,7 +323,7 @@ impl CardApp for PivApp {
         if response.sw.is_success() {
             Ok(())
         } else {
-            Err(pin_error(response.sw))
+            Err(self.profile.pin_error(response.sw))
         }
     }
 
@@ -310,7 +342,7 @@ impl CardApp for PivApp {
         if response.sw.is_success() {
             Ok(())
         } else {
-            Err(pin_error(response.sw))
+            Err(self.profile.pin_error(response.sw))
         }
     }
 
@@ -334,7 +366,7 @@ impl CardApp for PivApp {
         if response.sw.is_success() {
             Ok(())
         } else {
-            Err(pin_error(response.sw))
+            Err(self.profile.pin_error(response.sw))
         }
     }
 
@@ -367,6 +399,13 @@ impl CardApp for PivApp {
                 crypto::ecdsa_der_to_raw(&der, curve.field_len())
                     .ok_or(CardError::Malformed("ECDSA signature is not DER").into())
             }
+            (PublicKey::Ed25519 { .. }, SignInput::EdDsa(message)) => {
+                let signature = self.general_authenticate(channel, key, message)?;
+                if signature.len() != 64 {
+                    return Err(CardError::Malformed("Ed25519 signature is not 64 bytes").into());
+                }
+                Ok(signature.to_vec())
+            }
             _ => Err(AppError::Unsupported("mechanism does not fit the key")),
         }
     }
@@ -378,6 +417,25 @@ impl CardApp for PivApp {
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
         self.raw_rsa(channel, key, ciphertext)
+    }
+
+    fn derive(
+        &self,
+        channel: &mut Channel,
+        key: &KeyInfo,
+        peer_point: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        // SP 800-73-4 Part 2 §3.2.4, key establishment: 7C { 82 00, 85 <point> }.
+        let expected = match &key.public_key {
+            PublicKey::Ec { curve, .. } => curve.field_len(),
+            PublicKey::X25519 { .. } => 32,
+            _ => return Err(AppError::Unsupported("ECDH with a non-EC key")),
+        };
+        let secret = self.general_authenticate_with(channel, key, 0x85, peer_point)?;
+        if secret.len() != expected {
+            return Err(CardError::Malformed("shared secret of the wrong length").into());
+        }
+        Ok(secret)
     }
 }
 
@@ -448,13 +506,31 @@ mod tests {
         assert!(decompress(&gz.finish().unwrap()).is_err());
     }
 
+    fn profile(quirk: &str) -> Profile {
+        let text = include_str!("../../cardprofiles/piv.toml")
+            .replace("[quirks]", &format!("[quirks]\n{quirk}"));
+        Profile::from_toml(&text).unwrap()
+    }
+
     #[test]
     fn maps_pin_status_words() {
+        let piv = profile("");
         assert_eq!(
-            pin_error(StatusWord(0x63C2)),
+            piv.pin_error(StatusWord(0x63C2)),
             AppError::PinIncorrect(Some(2))
         );
-        assert_eq!(pin_error(StatusWord(0x63C0)), AppError::PinLocked);
-        assert_eq!(pin_error(StatusWord(0x6983)), AppError::PinLocked);
+        assert_eq!(piv.pin_error(StatusWord(0x63C0)), AppError::PinLocked);
+        assert_eq!(piv.pin_error(StatusWord(0x6983)), AppError::PinLocked);
+        assert!(matches!(
+            piv.pin_error(StatusWord(0x6302)),
+            AppError::Card(CardError::Status(_))
+        ));
+        // YubiKey NEO (OpenSC CI_VERIFY_630X): tries as 630X.
+        let neo = profile("tries_as_630x = true");
+        assert_eq!(
+            neo.pin_error(StatusWord(0x6302)),
+            AppError::PinIncorrect(Some(2))
+        );
+        assert_eq!(neo.pin_error(StatusWord(0x6300)), AppError::PinLocked);
     }
 }

@@ -1,5 +1,12 @@
 //! The format of `cardprofiles/*.toml`, shared by `build.rs` (which validates
-//! and embeds the files) and the runtime loader.
+//! and embeds the files) and the runtime loader (extra profile directories
+//! named in the configuration file).
+//!
+//! A profile names how a card is recognised (ATR patterns with masks, the
+//! AID to select, whether AID probing may pick it), which engine speaks to
+//! it, its key slots with their roles, its PIN rules and its quirks. Fields
+//! that only make sense for one engine (a PIV key's `certificate_tag`) are
+//! optional in the format and checked per engine by [`ProfileFile::validate`].
 
 use serde::Deserialize;
 
@@ -7,20 +14,28 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileFile {
-    /// Short unique name (`piv`, `yubikey-piv`).
+    /// Short unique name (`piv`, `yubikey-piv`); a profile in an extra
+    /// directory with the name of a built-in one replaces it.
     pub name: String,
     /// What the profile describes, for humans.
     pub description: String,
-    /// Which card engine drives the card.
+    /// Which card engine drives the card: one of [`ENGINES`].
     pub engine: String,
     /// Matching order among profiles: lower first.
     #[serde(default = "default_priority")]
     pub priority: u32,
-    /// ATR patterns (hex, optional `mask`): a match selects this profile
-    /// without probing.
+    /// ATR patterns (hex, optional `mask`): a card whose ATR matches is
+    /// tried with this profile before any AID probing.
     #[serde(default)]
     pub atr: Vec<AtrPattern>,
-    /// The application identifier to SELECT (hex).
+    /// Whether a card that matched no ATR pattern may be probed with this
+    /// profile's AID (default true). Vendor profiles whose quirks only fit
+    /// their own cards set it to false, so only their ATR selects them.
+    #[serde(default = "default_true")]
+    pub probe: bool,
+    /// The application identifier to SELECT (hex, 5 to 16 bytes; a prefix
+    /// of the full AID where the engine selects by partial name, as
+    /// OpenPGP's `D2 76 00 01 24 01`).
     pub aid: String,
     /// Token manufacturer shown in `CK_TOKEN_INFO` (up to 32 bytes).
     #[serde(default)]
@@ -31,7 +46,7 @@ pub struct ProfileFile {
     /// Card behaviour that differs from the engine's defaults.
     #[serde(default)]
     pub quirks: Quirks,
-    /// The user PIN.
+    /// The user PIN and the credential that unblocks it.
     pub pin: PinRule,
     /// The key slots the engine should look at.
     pub keys: Vec<KeySpec>,
@@ -39,6 +54,10 @@ pub struct ProfileFile {
 
 fn default_priority() -> u32 {
     100
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// An ATR with an optional mask (both hex, same length).
@@ -52,20 +71,35 @@ pub struct AtrPattern {
     pub mask: Option<String>,
 }
 
-/// Behaviour flags, each documented in the profile that sets it.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Behaviour flags, each documented (with the card that needs it) in the
+/// profile that sets it. The engines read the flags, never a card's name.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Quirks {
-    /// Card and reader accept extended-length APDUs.
+    /// Card and reader accept extended-length APDUs: use them for long
+    /// commands and responses (an OpenPGP card announces this itself).
     #[serde(default)]
     pub extended_length: bool,
+    /// Never use extended-length APDUs, even if the card announces them
+    /// (command chaining and GET RESPONSE instead).
+    #[serde(default)]
+    pub short_apdus_only: bool,
+    /// The card reports PIN tries left as `630X` instead of `63CX`.
+    #[serde(default)]
+    pub tries_as_630x: bool,
+    /// SELECT of the application (even when it is already selected) drops
+    /// the verified PIN: the engine checks whether its application is still
+    /// selected (one harmless command) and selects it only when it is not.
+    #[serde(default)]
+    pub loses_login_on_select: bool,
 }
 
-/// How a PIN is checked and formatted.
+/// How the user PIN is checked and formatted, and what unblocks it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PinRule {
-    /// Key reference of the PIN (PIV: `0x80`).
+    /// Key reference of the user PIN (PIV: `0x80`; OpenPGP: `0x82`, PW1 for
+    /// the decryption and authentication keys).
     pub reference: u8,
     /// Shortest PIN the card takes.
     pub min_length: usize,
@@ -77,7 +111,9 @@ pub struct PinRule {
     /// Length to pad to (PIV: 8).
     #[serde(default)]
     pub pad_length: Option<usize>,
-    /// Key reference of the unblocking key (PIV PUK: `0x81`).
+    /// Key reference of the credential `C_Login(CKU_SO)` takes to unblock
+    /// the PIN (PIV PUK: `0x81`; OpenPGP PW3: `0x83`, or the Resetting Code
+    /// when the card has one). Without it there is no SO login.
     #[serde(default)]
     pub puk_reference: Option<u8>,
     /// Shortest unblocking code the card takes.
@@ -92,35 +128,59 @@ pub struct PinRule {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySpec {
-    /// The card's key reference (PIV `0x9A`).
+    /// The card's key reference (PIV `0x9A`; OpenPGP the control reference
+    /// template tag: `0xB6` signature, `0xB8` decryption, `0xA4`
+    /// authentication).
     pub reference: u8,
-    /// What the key is for: `authentication`, `signature`,
-    /// `key-management`, `card-authentication`.
+    /// What the key is for; the engine's [`roles`] name the choices.
     pub role: String,
     /// PKCS#11 `CKA_ID` (hex), shared by the key, public key and certificate.
     pub id: String,
     /// PKCS#11 `CKA_LABEL`, shared by the three objects.
     pub label: String,
-    /// Data object tag holding the certificate (PIV `0x5FC105`).
-    pub certificate_tag: u32,
-    /// The card wants the PIN right before every use of this key.
+    /// PIV only: the data object holding the certificate (`0x5FC105`).
     #[serde(default)]
-    pub always_authenticate: bool,
+    pub certificate_tag: Option<u32>,
+    /// The PIN reference that guards the key, if not `pin.reference`
+    /// (OpenPGP signature key: `0x81`).
+    #[serde(default)]
+    pub pin_reference: Option<u8>,
+    /// The card wants the PIN right before every use of this key. Unset:
+    /// the engine decides (OpenPGP reads it from the PW status bytes).
+    #[serde(default)]
+    pub always_authenticate: Option<bool>,
     /// The key can be used without the PIN.
     #[serde(default)]
     pub no_pin: bool,
 }
 
 /// The engines this build knows.
-pub const ENGINES: &[&str] = &["piv"];
+pub const ENGINES: &[&str] = &["piv", "openpgp"];
 
-/// The roles a key may have.
-pub const ROLES: &[&str] = &[
-    "authentication",
-    "signature",
-    "key-management",
-    "card-authentication",
-];
+/// The key roles an engine knows.
+pub fn roles(engine: &str) -> &'static [&'static str] {
+    match engine {
+        "piv" => &[
+            "authentication",
+            "signature",
+            "key-management",
+            "card-authentication",
+        ],
+        "openpgp" => &["signature", "decryption", "authentication"],
+        _ => &[],
+    }
+}
+
+/// The OpenPGP control reference template of each role (OpenPGP card spec
+/// v3.4 §7.2.14): the only key references an OpenPGP profile may use.
+pub fn openpgp_reference(role: &str) -> Option<u8> {
+    match role {
+        "signature" => Some(0xB6),
+        "decryption" => Some(0xB8),
+        "authentication" => Some(0xA4),
+        _ => None,
+    }
+}
 
 /// Decodes hex (spaces and colons allowed).
 pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
@@ -158,6 +218,9 @@ impl ProfileFile {
         if !(5..=16).contains(&aid.len()) {
             return Err(format!("aid must be 5 to 16 bytes, not {}", aid.len()));
         }
+        if self.atr.is_empty() && !self.probe {
+            return Err("probe = false needs at least one atr pattern".into());
+        }
         for (index, atr) in self.atr.iter().enumerate() {
             let value = parse_hex(&atr.value).map_err(|e| format!("atr[{index}].value: {e}"))?;
             if value.len() < 2 || value.len() > 33 {
@@ -168,8 +231,27 @@ impl ProfileFile {
                 if mask.len() != value.len() {
                     return Err(format!("atr[{index}].mask must be as long as the value"));
                 }
+                if value.iter().zip(&mask).any(|(v, m)| v & !m != 0) {
+                    return Err(format!(
+                        "atr[{index}].value has bits set that the mask ignores"
+                    ));
+                }
             }
         }
+        if self.quirks.extended_length && self.quirks.short_apdus_only {
+            return Err("quirks: extended_length and short_apdus_only exclude each other".into());
+        }
+        self.validate_pin()?;
+        if self.manufacturer.as_ref().is_some_and(|m| m.len() > 32) {
+            return Err("manufacturer: at most 32 bytes".into());
+        }
+        if self.model.as_ref().is_some_and(|m| m.len() > 16) {
+            return Err("model: at most 16 bytes".into());
+        }
+        self.validate_keys()
+    }
+
+    fn validate_pin(&self) -> Result<(), String> {
         let pin = &self.pin;
         if pin.min_length == 0 || pin.min_length > pin.max_length {
             return Err("pin: min_length must be 1..=max_length".into());
@@ -187,43 +269,77 @@ impl ProfileFile {
                 return Err("pin: pad_length needs pad_byte".into());
             }
         }
-        if self.manufacturer.as_ref().is_some_and(|m| m.len() > 32) {
-            return Err("manufacturer: at most 32 bytes".into());
+        if self.engine == "openpgp" {
+            // OpenPGP card spec v3.4 §7.2.2: PW1 is 81 (signing) or 82
+            // (everything else), PW3 is 83; PINs are sent unpadded.
+            if !matches!(pin.reference, 0x81 | 0x82) {
+                return Err("pin: an OpenPGP user PIN reference is 0x81 or 0x82".into());
+            }
+            if pin.puk_reference.is_some_and(|r| r != 0x83) {
+                return Err("pin: an OpenPGP puk_reference is PW3, 0x83".into());
+            }
+            if pin.pad_byte.is_some() || pin.pad_length.is_some() {
+                return Err("pin: OpenPGP PINs are not padded".into());
+            }
         }
-        if self.model.as_ref().is_some_and(|m| m.len() > 16) {
-            return Err("model: at most 16 bytes".into());
-        }
+        Ok(())
+    }
+
+    fn validate_keys(&self) -> Result<(), String> {
         if self.keys.is_empty() {
             return Err("keys: at least one key is needed".into());
         }
+        let roles = roles(&self.engine);
         let mut ids = Vec::new();
         let mut references = Vec::new();
         for key in &self.keys {
-            let id =
-                parse_hex(&key.id).map_err(|e| format!("key {:#04X} id: {e}", key.reference))?;
+            let name = format!("key {:#04X}", key.reference);
+            let id = parse_hex(&key.id).map_err(|e| format!("{name} id: {e}"))?;
             if id.is_empty() {
-                return Err(format!("key {:#04X}: id is empty", key.reference));
+                return Err(format!("{name}: id is empty"));
             }
-            if !ROLES.contains(&key.role.as_str()) {
+            if !roles.contains(&key.role.as_str()) {
                 return Err(format!(
-                    "key {:#04X}: role {:?} is not one of {ROLES:?}",
-                    key.reference, key.role
+                    "{name}: role {:?} is not one of {roles:?} (engine {})",
+                    key.role, self.engine
                 ));
             }
             if key.label.is_empty() {
-                return Err(format!("key {:#04X}: label is empty", key.reference));
+                return Err(format!("{name}: label is empty"));
             }
             if ids.contains(&id) || references.contains(&key.reference) {
+                return Err(format!("{name}: duplicate id or reference"));
+            }
+            if key.always_authenticate == Some(true) && key.no_pin {
                 return Err(format!(
-                    "key {:#04X}: duplicate id or reference",
-                    key.reference
+                    "{name}: always_authenticate and no_pin exclude each other"
                 ));
             }
-            if key.always_authenticate && key.no_pin {
-                return Err(format!(
-                    "key {:#04X}: always_authenticate and no_pin exclude each other",
-                    key.reference
-                ));
+            match self.engine.as_str() {
+                "piv" if key.certificate_tag.is_none() => {
+                    return Err(format!("{name}: a PIV key needs certificate_tag"));
+                }
+                "openpgp" => {
+                    if key.certificate_tag.is_some() {
+                        return Err(format!(
+                            "{name}: certificate_tag is PIV-only (OpenPGP keeps certificates in 7F21)"
+                        ));
+                    }
+                    if openpgp_reference(&key.role) != Some(key.reference) {
+                        return Err(format!(
+                            "{name}: the OpenPGP {} key's reference is {:#04X}",
+                            key.role,
+                            openpgp_reference(&key.role).unwrap_or(0)
+                        ));
+                    }
+                    if key.pin_reference.is_some_and(|r| !matches!(r, 0x81 | 0x82)) {
+                        return Err(format!("{name}: pin_reference is 0x81 or 0x82"));
+                    }
+                    if key.no_pin {
+                        return Err(format!("{name}: every OpenPGP key needs PW1"));
+                    }
+                }
+                _ => {}
             }
             ids.push(id);
             references.push(key.reference);

@@ -36,6 +36,9 @@ pub struct ReaderStatus {
     pub name: String,
     /// Whether a card is present.
     pub card_present: bool,
+    /// Changes whenever a card is inserted or removed (or the PC/SC service
+    /// restarts): a different value means the card may be another one.
+    pub card_events: u64,
 }
 
 /// Sends one raw command APDU and returns the raw response (data + SW1 SW2).
@@ -65,6 +68,14 @@ pub trait ReaderBackend: Send + Sync {
 
     /// Connects (shared mode) to the card in `reader`.
     fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, TransportError>;
+
+    /// The state of one reader (`None` if it is gone); no card I/O.
+    fn reader_status(&self, reader: &str) -> Result<Option<ReaderStatus>, TransportError> {
+        Ok(self
+            .readers()?
+            .into_iter()
+            .find(|status| status.name == reader))
+    }
 
     /// Blocks until the readers or their cards differ from `known`, until
     /// `timeout` passes, or until [`ReaderBackend::cancel_wait`] is called.

@@ -7,6 +7,7 @@
 use super::{CardTransport, ReaderBackend, ReaderStatus, Transmit, TransportError};
 use pcsc::{Context, Disposition, Protocols, Scope, ShareMode, State};
 use std::ffi::CString;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -20,6 +21,9 @@ pub struct PcscBackend {
     /// A second context for `SCardGetStatusChange` waits, so a blocked wait
     /// never holds up other calls; kept here so `SCardCancel` can wake it.
     wait_context: Mutex<Option<Context>>,
+    /// Counts PC/SC contexts established: a new one means the service
+    /// restarted, and every card may have changed.
+    epoch: AtomicU64,
 }
 
 impl std::fmt::Debug for PcscBackend {
@@ -62,6 +66,7 @@ impl PcscBackend {
         for _attempt in 0..2 {
             if guard.is_none() {
                 *guard = Some(Context::establish(Scope::User).map_err(map_error)?);
+                self.epoch.fetch_add(1, Ordering::SeqCst);
             }
             let Some(context) = guard.as_ref() else {
                 continue;
@@ -82,6 +87,29 @@ impl PcscBackend {
 }
 
 impl PcscBackend {
+    /// Card presence and event counters of `names`, without waiting.
+    fn statuses(
+        &self,
+        context: &Context,
+        names: &[CString],
+    ) -> Result<Vec<ReaderStatus>, pcsc::Error> {
+        let mut states: Vec<pcsc::ReaderState> = names
+            .iter()
+            .map(|name| pcsc::ReaderState::new(name.clone(), State::UNAWARE))
+            .collect();
+        context.get_status_change(Duration::ZERO, &mut states)?;
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        Ok(states
+            .iter()
+            .map(|state| ReaderStatus {
+                name: state.name().to_string_lossy().into_owned(),
+                card_present: state.event_state().contains(State::PRESENT)
+                    && !state.event_state().contains(State::MUTE),
+                card_events: (epoch << 32) | u64::from(state.event_count()),
+            })
+            .collect())
+    }
+
     /// A failed wait: drop the wait context when the service went away (a
     /// later wait makes a new one), and pace the caller's loop.
     fn wait_failed(&self, err: pcsc::Error, timeout: Duration) -> Result<(), TransportError> {
@@ -110,21 +138,7 @@ impl ReaderBackend for PcscBackend {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let states = self.with_context(|context| {
-            let mut states: Vec<pcsc::ReaderState> = names
-                .iter()
-                .map(|name| pcsc::ReaderState::new(name.clone(), State::UNAWARE))
-                .collect();
-            context.get_status_change(std::time::Duration::ZERO, &mut states)?;
-            Ok(states
-                .iter()
-                .map(|state| ReaderStatus {
-                    name: state.name().to_string_lossy().into_owned(),
-                    card_present: state.event_state().contains(State::PRESENT)
-                        && !state.event_state().contains(State::MUTE),
-                })
-                .collect::<Vec<_>>())
-        });
+        let states = self.with_context(|context| self.statuses(context, &names));
         match states {
             Ok(states) => Ok(states),
             // A reader vanished between the two calls: report what we know.
@@ -133,8 +147,22 @@ impl ReaderBackend for PcscBackend {
                 .map(|name| ReaderStatus {
                     name: name.to_string_lossy().into_owned(),
                     card_present: false,
+                    card_events: 0,
                 })
                 .collect()),
+        }
+    }
+
+    fn reader_status(&self, reader: &str) -> Result<Option<ReaderStatus>, TransportError> {
+        let Ok(name) = CString::new(reader) else {
+            return Ok(None);
+        };
+        let names = [name];
+        match self.with_context(|context| self.statuses(context, &names)) {
+            Ok(mut states) => Ok(states.pop()),
+            Err(TransportError::NoService) => Ok(None),
+            Err(TransportError::ReaderGone) => Ok(None),
+            Err(other) => Err(other),
         }
     }
 

@@ -7,9 +7,12 @@
 # Cards: the independent virtual PIV card from $P11CARD_VIRTPIV (default
 # ../shared/virtpiv next to the repository; without it the run fails, it
 # does not skip), then the project's own simulated card bridged to vpcd
-# (tests/realstack/owncard), unless P11CARD_CARDS lists others
-# (e.g. P11CARD_CARDS=virtpiv). Every suite runs once per card;
-# P11CARD_SUITES=gnutls runs only suite-gnutls.sh.
+# (tests/realstack/owncard), then the independent virtual OpenPGP card from
+# $P11CARD_VIRTPGP (default ../shared/virtpgp, if present) and the project's
+# own simulated OpenPGP card (owncard-openpgp), unless P11CARD_CARDS lists
+# others (e.g. P11CARD_CARDS=virtpgp). Every suite runs
+# once per card of the family it names in a "# card-families:" line (no such
+# line: piv); P11CARD_SUITES=gnutls runs only suite-gnutls.sh.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/lib.sh"
@@ -17,18 +20,37 @@ source "$HERE/lib.sh"
 MODULE="$(realpath "${1:-$REPO_ROOT/target/release/libp11card_pkcs11.so}")"
 [ -f "$MODULE" ] || { echo "realstack: no module at $MODULE" >&2; exit 1; }
 VIRTPIV="${P11CARD_VIRTPIV:-$REPO_ROOT/../shared/virtpiv}"
+VIRTPGP="${P11CARD_VIRTPGP:-$REPO_ROOT/../shared/virtpgp}"
 PIN=123456
 
 card_dir() {
     case "$1" in
         virtpiv) echo "$VIRTPIV" ;;
-        owncard) echo "$HERE/owncard" ;;
+        owncard | owncard-openpgp) echo "$HERE/owncard" ;;
+        virtpgp) echo "$VIRTPGP" ;;
         *) echo "realstack: unknown card $1" >&2; return 1 ;;
     esac
 }
 
+# card_family CARD: the card application the card holds.
+card_family() {
+    case "$1" in
+        virtpgp | owncard-openpgp) echo openpgp ;;
+        *) echo piv ;;
+    esac
+}
+
+# suite_runs_on SUITE FAMILY: the suite's "# card-families:" line names it.
+suite_runs_on() {
+    local families
+    families="$(sed -n 's/^# card-families: *//p' "$1" | head -n 1)"
+    [[ " ${families:-piv} " == *" $2 "* ]]
+}
+
 default_cards="virtpiv"
 [ -x "$HERE/owncard/start.sh" ] && default_cards="virtpiv owncard"
+[ -x "$VIRTPGP/start.sh" ] && default_cards="$default_cards virtpgp"
+grep -q OWNCARD_APP "$HERE/owncard/common.sh" 2>/dev/null && default_cards="$default_cards owncard-openpgp"
 read -r -a CARDS <<<"${P11CARD_CARDS:-$default_cards}"
 
 CURRENT_CARD_DIR=""
@@ -48,6 +70,10 @@ for CARD_NAME in "${CARDS[@]}"; do
     WORK="$ROOT_WORK/$CARD_NAME"
     mkdir -p "$WORK"
     export VIRTPIV_RUN_DIR="$WORK/run" VIRTPIV_STATE_DIR="$WORK/state"
+    export VIRTPGP_RUN_DIR="$WORK/run" VIRTPGP_STATE_DIR="$WORK/state"
+    CARD_FAMILY="$(card_family "$CARD_NAME")"
+    # The project's own card plays either application.
+    if [ "$CARD_NAME" = owncard-openpgp ]; then export OWNCARD_APP=openpgp; else unset OWNCARD_APP; fi
     printf '\n==== card: %s (%s)\n' "$CARD_NAME" "$dir"
     CURRENT_CARD_DIR="$dir"
     timeout 600 "$dir/start.sh" --fresh >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log"; exit 1; }
@@ -55,6 +81,7 @@ for CARD_NAME in "${CARDS[@]}"; do
     PROV="$VIRTPIV_STATE_DIR/provisioned"
     APDU_LOG="$VIRTPIV_RUN_DIR/apdu.log"
     for suite in "$HERE"/suite-${P11CARD_SUITES:-*}.sh; do
+        suite_runs_on "$suite" "$CARD_FAMILY" || continue
         printf '\n-- %s on %s\n' "$(basename "$suite" .sh)" "$CARD_NAME"
         # shellcheck source=/dev/null
         source "$suite"

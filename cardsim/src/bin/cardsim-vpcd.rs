@@ -1,4 +1,5 @@
-//! cardsim-vpcd: puts p11card's simulated PIV card ([`SimPivCard`]) into the
+//! cardsim-vpcd: puts p11card's simulated PIV card ([`SimPivCard`]), or with
+//! `--app openpgp` its simulated OpenPGP card ([`SimOpenPgpCard`]), into the
 //! `vpcd` virtual reader of vsmartcard, so that the real `pcscd` (and every
 //! PC/SC consumer: OpenSC, p11card's own module, ...) sees it as a card.
 //!
@@ -7,11 +8,12 @@
 //! `vpicc` crate. Power on, power off and reset all reset the card like a
 //! real one: nothing selected, PIN no longer verified (retry counters and
 //! contents stay). The card lives in memory only: every start is the same
-//! factory card (see [`SimPivCard::new`]).
+//! factory card (see [`SimPivCard::new`], [`SimOpenPgpCard::new`]).
 //!
-//! It is the counterpart of `../shared/virtpiv` (an independent PIV applet):
-//! same APDU trace format, same latency model, and `--out` writes the card's
-//! public material in the layout of virtpiv's `provision.sh`. The scripts in
+//! It is the counterpart of `../shared/virtpiv` and `../shared/virtpgp`
+//! (independent PIV and OpenPGP applets): same APDU trace format, same
+//! latency model, and `--out` writes the card's public material (for PIV in
+//! the layout of virtpiv's `provision.sh`). The scripts in
 //! `tests/realstack/owncard/` start and stop it.
 #![forbid(unsafe_code)]
 
@@ -24,26 +26,42 @@ use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use der::pem::LineEnding;
-use p11card_cardsim::{ca_certificate_der, KeyType, SimPivCard, Slot};
+use p11card_cardsim::{
+    ca_certificate_der, KeyRole, KeyType, PgpKeyType, SimApplet, SimOpenPgpCard, SimPivCard, Slot,
+};
 
+/// vpcd's first reader ("Virtual PCD 00 00"), the PIV card's default.
 const DEFAULT_ADDR: &str = "127.0.0.1:35963";
+/// vpcd's second reader ("Virtual PCD 00 01"), the OpenPGP card's default.
+const DEFAULT_OPENPGP_ADDR: &str = "127.0.0.1:35964";
 const DEFAULT_CONNECT_TIMEOUT_S: u64 = 30;
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 const USAGE: &str = "\
 usage: cardsim-vpcd [OPTIONS]
 
-Inserts p11card's simulated PIV card (p11card-cardsim's SimPivCard) into the
-vpcd virtual reader of pcscd (vsmartcard), until stopped (SIGTERM/SIGINT).
+Inserts p11card's simulated PIV card (p11card-cardsim's SimPivCard), or its
+simulated OpenPGP card (SimOpenPgpCard, --app openpgp), into the vpcd virtual
+reader of pcscd (vsmartcard), until stopped (SIGTERM/SIGINT).
 
-The default card: 9A RSA-2048, 9C ECC P-256, 9D ECC P-384 (certificate stored
-gzip-compressed), 9E ECC P-256, certificates issued by 'CN=cardsim test CA,
-O=p11card test'; PIN 123456, PUK 12345678 (3 tries each); serial 12345678;
-the ATR of a YubiKey 5. State is in memory only (a new process is a new card).
+The default PIV card: 9A RSA-2048, 9C ECC P-256, 9D ECC P-384 (certificate
+stored gzip-compressed), 9E ECC P-256, certificates issued by 'CN=cardsim test
+CA, O=p11card test'; PIN 123456, PUK 12345678 (3 tries each); serial 12345678;
+the ATR of a YubiKey 5.
+
+The default OpenPGP card (spec 3.4): AID D276000124010304FFFE123456780000;
+signature key RSA-2048, decryption key RSA-2048, authentication key ECDSA
+P-256 with a cardholder certificate (DO 7F21) issued by the same CA; PW1
+123456, PW3 12345678 (3 tries each), no Resetting Code, PW1 good for one
+signature per VERIFY; cardholder 'Simulated<<PGP'.
+
+State is in memory only (a new process is a new card).
 
 options:
+  --app piv|openpgp       which card (default piv)
   --addr HOST:PORT        where vpcd listens (default 127.0.0.1:35963, reader
-                          'Virtual PCD 00 00'; port 35964 is 'Virtual PCD 00 01')
+                          'Virtual PCD 00 00', for piv; 127.0.0.1:35964,
+                          'Virtual PCD 00 01', for openpgp)
   --connect-timeout SECS  how long to retry the first connection (default 30)
   --once                  exit when vpcd closes the connection (default: the
                           card is 'reinserted': reconnect until vpcd is back)
@@ -56,26 +74,43 @@ options:
                           make each APDU take at least FIXED + PER_BYTE x (command
                           + response bytes) microseconds (e.g. 3000,90: a contact
                           card at 115200 baud), like VIRTPIV_DELAY_US
-  --out DIR               write the card's public material at start, in the layout
-                          of virtpiv's provision.sh: ca.pem (the cardsim CA) and,
-                          per slot holding a key, pubXX.pem (SubjectPublicKeyInfo)
-                          and certXX.pem (XX = 9a 9c 9d 9e)
-  --key SLOT=TYPE         change a slot of the default card (repeatable): SLOT is
-                          9a|9c|9d|9e, TYPE rsa2048|p256|p384|none; e.g.
-                          --key 9d=rsa2048 gives virtpiv's key layout
+  --out DIR               write the card's public material at start: ca.pem (the
+                          cardsim CA) and, per key, pubXX.pem (SubjectPublicKeyInfo)
+                          and certXX.pem if it has a certificate; XX = 9a 9c 9d 9e
+                          (PIV, the layout of virtpiv's provision.sh) or sig dec aut
+                          (OpenPGP); files of absent keys are removed
+  --key SLOT=TYPE         change a key of the default card (repeatable). PIV: SLOT
+                          9a|9c|9d|9e, TYPE rsa2048|p256|p384|none (--key 9d=rsa2048
+                          gives virtpiv's key layout). OpenPGP: SLOT sig|dec|aut,
+                          TYPE rsa2048|p256|p384|ed25519 (sig, aut)|x25519 (dec)|none
   -h, --help              this text
 ";
+
+/// Which card the bridge serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum App {
+    Piv,
+    OpenPgp,
+}
+
+/// One `--key` change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyChange {
+    Piv(Slot, Option<KeyType>),
+    OpenPgp(KeyRole, Option<PgpKeyType>),
+}
 
 /// Command-line options.
 #[derive(Debug)]
 struct Options {
+    app: App,
     addr: String,
     connect_timeout: Duration,
     once: bool,
     trace: Option<String>,
     delay_us: (u64, u64),
     out: Option<PathBuf>,
-    keys: Vec<(Slot, Option<KeyType>)>,
+    keys: Vec<KeyChange>,
 }
 
 /// Parses `FIXED` or `FIXED,PER_BYTE` (microseconds).
@@ -89,8 +124,48 @@ fn parse_delay(text: &str) -> Result<(u64, u64), String> {
     }
 }
 
+/// Parses `SLOT=TYPE` for `app`: `9d=rsa2048`, `9e=none` (PIV), `sig=ed25519`
+/// (OpenPGP).
+fn parse_key(app: App, text: &str) -> Result<KeyChange, String> {
+    match app {
+        App::Piv => parse_piv_key(text).map(|(slot, t)| KeyChange::Piv(slot, t)),
+        App::OpenPgp => parse_openpgp_key(text).map(|(role, t)| KeyChange::OpenPgp(role, t)),
+    }
+}
+
+/// Parses `ROLE=TYPE`, e.g. `dec=x25519` or `sig=none`.
+fn parse_openpgp_key(text: &str) -> Result<(KeyRole, Option<PgpKeyType>), String> {
+    let bad = || {
+        format!(
+            "--key wants ROLE=TYPE (sig|dec|aut = rsa2048|p256|p384|ed25519|x25519|none) \
+             with --app openpgp, not {text:?}"
+        )
+    };
+    let (role, key_type) = text.split_once('=').ok_or_else(bad)?;
+    let role = role.trim().to_ascii_lowercase();
+    let role = KeyRole::ALL
+        .into_iter()
+        .find(|r| r.short_name() == role)
+        .ok_or_else(bad)?;
+    let key_type = match key_type.trim().to_ascii_lowercase().as_str() {
+        "rsa2048" | "rsa" => Some(PgpKeyType::Rsa2048),
+        "p256" | "nistp256" => Some(PgpKeyType::P256),
+        "p384" | "nistp384" => Some(PgpKeyType::P384),
+        "ed25519" => Some(PgpKeyType::Ed25519),
+        "x25519" | "cv25519" => Some(PgpKeyType::X25519),
+        "none" => None,
+        _ => return Err(bad()),
+    };
+    if key_type.is_some_and(|t| !t.supports(role)) {
+        return Err(format!(
+            "--key {text:?}: Ed25519 only signs (sig, aut), X25519 only decrypts (dec)"
+        ));
+    }
+    Ok((role, key_type))
+}
+
 /// Parses `SLOT=TYPE`, e.g. `9d=rsa2048` or `9e=none`.
-fn parse_key(text: &str) -> Result<(Slot, Option<KeyType>), String> {
+fn parse_piv_key(text: &str) -> Result<(Slot, Option<KeyType>), String> {
     let bad =
         || format!("--key wants SLOT=TYPE (9a|9c|9d|9e = rsa2048|p256|p384|none), not {text:?}");
     let (slot, key_type) = text.split_once('=').ok_or_else(bad)?;
@@ -109,7 +184,8 @@ fn parse_key(text: &str) -> Result<(Slot, Option<KeyType>), String> {
 /// `Ok(None)` means `--help` was asked for.
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
     let mut opts = Options {
-        addr: DEFAULT_ADDR.to_owned(),
+        app: App::Piv,
+        addr: String::new(),
         connect_timeout: Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_S),
         once: false,
         trace: None,
@@ -117,6 +193,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         out: None,
         keys: Vec::new(),
     };
+    let mut keys = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -132,6 +209,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         match name.as_str() {
             "-h" | "--help" => return Ok(None),
             "--once" => opts.once = true,
+            "--app" => {
+                opts.app = match value()?.to_ascii_lowercase().as_str() {
+                    "piv" => App::Piv,
+                    "openpgp" | "pgp" => App::OpenPgp,
+                    other => return Err(format!("--app wants piv or openpgp, not {other:?}")),
+                }
+            }
             "--addr" => opts.addr = value()?,
             "--connect-timeout" => {
                 let v = value()?;
@@ -143,9 +227,20 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             "--trace" => opts.trace = Some(value()?),
             "--delay-us" => opts.delay_us = parse_delay(&value()?)?,
             "--out" => opts.out = Some(PathBuf::from(value()?)),
-            "--key" => opts.keys.push(parse_key(&value()?)?),
+            "--key" => keys.push(value()?),
             _ => return Err(format!("unknown argument {arg:?} (see --help)")),
         }
+    }
+    // --key is read for the card --app names, wherever --app stands.
+    for key in keys {
+        opts.keys.push(parse_key(opts.app, &key)?);
+    }
+    if opts.addr.is_empty() {
+        opts.addr = match opts.app {
+            App::Piv => DEFAULT_ADDR,
+            App::OpenPgp => DEFAULT_OPENPGP_ADDR,
+        }
+        .to_owned();
     }
     Ok(Some(opts))
 }
@@ -210,7 +305,7 @@ fn command_data_len(apdu: &[u8]) -> usize {
 
 #[derive(Debug)]
 struct Bridge {
-    card: SimPivCard,
+    card: SimApplet,
     trace: Trace,
     count: u64,
     /// Modelled card latency: (fixed, per byte) in microseconds.
@@ -309,28 +404,57 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
     }
 }
 
-/// `ca.pem`, and per slot with a key `pubXX.pem` and (if it has one)
-/// `certXX.pem`; files of empty slots are removed. Returns what was written.
-fn write_public_material(card: &SimPivCard, dir: &Path) -> io::Result<Vec<PathBuf>> {
+/// One key's public material: its name in file names (`9a`, `sig`), its
+/// SubjectPublicKeyInfo and certificate, if any.
+type KeyMaterial = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// The public material of every key position of `card`.
+fn key_material(card: &SimApplet) -> Vec<KeyMaterial> {
+    match card {
+        SimApplet::Piv(card) => Slot::ALL
+            .into_iter()
+            .map(|slot| {
+                (
+                    format!("{:02x}", slot.key_ref()),
+                    card.public_key(slot).map(|k| k.to_spki_der()),
+                    card.certificate_der(slot).map(<[u8]>::to_vec),
+                )
+            })
+            .collect(),
+        SimApplet::OpenPgp(card) => KeyRole::ALL
+            .into_iter()
+            .map(|role| {
+                (
+                    role.short_name().to_owned(),
+                    card.public_key(role).map(|k| k.to_spki_der()),
+                    card.certificate_der(role).map(<[u8]>::to_vec),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// `ca.pem`, and per key `pubXX.pem` and (if it has one) `certXX.pem`;
+/// files of absent keys are removed. Returns what was written.
+fn write_public_material(card: &SimApplet, dir: &Path) -> io::Result<Vec<PathBuf>> {
     fs::create_dir_all(dir)?;
     let mut written = Vec::new();
     let ca = dir.join("ca.pem");
     write_pem(&ca, "CERTIFICATE", &ca_certificate_der())?;
     written.push(ca);
-    for slot in Slot::ALL {
-        let xx = format!("{:02x}", slot.key_ref());
+    for (xx, public, cert) in key_material(card) {
         let cert_path = dir.join(format!("cert{xx}.pem"));
         let pub_path = dir.join(format!("pub{xx}.pem"));
-        let Some(public) = card.public_key(slot) else {
+        let Some(public) = public else {
             remove_if_present(&cert_path)?;
             remove_if_present(&pub_path)?;
             continue;
         };
-        write_pem(&pub_path, "PUBLIC KEY", &public.to_spki_der())?;
+        write_pem(&pub_path, "PUBLIC KEY", &public)?;
         written.push(pub_path);
-        match card.certificate_der(slot) {
+        match cert {
             Some(cert) => {
-                write_pem(&cert_path, "CERTIFICATE", cert)?;
+                write_pem(&cert_path, "CERTIFICATE", &cert)?;
                 written.push(cert_path);
             }
             None => remove_if_present(&cert_path)?,
@@ -374,14 +498,22 @@ fn quick_ack(stream: &TcpStream) {
 #[cfg(not(target_os = "linux"))]
 fn quick_ack(_stream: &TcpStream) {}
 
-fn build_card(keys: &[(Slot, Option<KeyType>)]) -> SimPivCard {
-    keys.iter().fold(
-        SimPivCard::new(),
-        |card, &(slot, key_type)| match key_type {
-            Some(key_type) => card.with_key(slot, key_type),
-            None => card.without_slot(slot),
-        },
-    )
+/// The default card of `app` with the `--key` changes.
+fn build_card(app: App, keys: &[KeyChange]) -> SimApplet {
+    let mut piv = SimPivCard::new();
+    let mut pgp = SimOpenPgpCard::new();
+    for &change in keys {
+        match change {
+            KeyChange::Piv(slot, Some(key_type)) => piv = piv.with_key(slot, key_type),
+            KeyChange::Piv(slot, None) => piv = piv.without_slot(slot),
+            KeyChange::OpenPgp(role, Some(key_type)) => pgp = pgp.with_key(role, key_type),
+            KeyChange::OpenPgp(role, None) => pgp = pgp.without_key(role).without_cert(role),
+        }
+    }
+    match app {
+        App::Piv => piv.into(),
+        App::OpenPgp => pgp.into(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -396,7 +528,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let card = build_card(&opts.keys);
+    let card = build_card(opts.app, &opts.keys);
     if let Some(dir) = &opts.out {
         match write_public_material(&card, dir) {
             Ok(files) => eprintln!(
@@ -495,18 +627,38 @@ mod tests {
         assert_eq!(
             opts.keys,
             vec![
-                (Slot::KeyManagement, Some(KeyType::Rsa2048)),
-                (Slot::CardAuthentication, None)
+                KeyChange::Piv(Slot::KeyManagement, Some(KeyType::Rsa2048)),
+                KeyChange::Piv(Slot::CardAuthentication, None)
             ]
         );
+        assert_eq!((opts.app, opts.addr.as_str()), (App::Piv, DEFAULT_ADDR));
         assert!(args(&["--key", "9b=p256"]).is_err());
+        // OpenPGP: its own default port, --key read after --app.
+        let opts = args(&["--key", "dec=x25519", "--app", "openpgp", "--key=sig=none"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (opts.app, opts.addr.as_str()),
+            (App::OpenPgp, DEFAULT_OPENPGP_ADDR)
+        );
+        assert_eq!(
+            opts.keys,
+            vec![
+                KeyChange::OpenPgp(KeyRole::Decryption, Some(PgpKeyType::X25519)),
+                KeyChange::OpenPgp(KeyRole::Signature, None)
+            ]
+        );
+        assert!(args(&["--app", "openpgp", "--key", "dec=ed25519"]).is_err());
+        assert!(args(&["--app", "openpgp", "--key", "9a=p256"]).is_err());
+        assert!(args(&["--app", "fido"]).is_err());
     }
 
     #[test]
     fn public_material_matches_the_card() {
         let dir = std::env::temp_dir().join(format!("cardsim-vpcd-test-{}", std::process::id()));
-        let card = build_card(&[(Slot::CardAuthentication, None)]);
+        let card = build_card(App::Piv, &[KeyChange::Piv(Slot::CardAuthentication, None)]);
         let files = write_public_material(&card, &dir).unwrap();
+        let card = card.as_piv().unwrap();
         assert_eq!(files.len(), 1 + 2 * 3);
         let ca = fs::read_to_string(dir.join("ca.pem")).unwrap();
         let (label, der) = der::pem::decode_vec(ca.as_bytes()).unwrap();
@@ -524,10 +676,39 @@ mod tests {
     }
 
     #[test]
+    fn openpgp_public_material_matches_the_card() {
+        let dir = std::env::temp_dir().join(format!("cardsim-vpcd-pgp-{}", std::process::id()));
+        let changes = [KeyChange::OpenPgp(
+            KeyRole::Decryption,
+            Some(PgpKeyType::X25519),
+        )];
+        let card = build_card(App::OpenPgp, &changes);
+        let files = write_public_material(&card, &dir).unwrap();
+        // ca.pem, pubsig.pem, pubdec.pem, pubaut.pem, certaut.pem.
+        assert_eq!(files.len(), 5);
+        let card = card.as_openpgp().unwrap();
+        for role in KeyRole::ALL {
+            let path = dir.join(format!("pub{}.pem", role.short_name()));
+            let text = fs::read_to_string(path).unwrap();
+            let (label, der) = der::pem::decode_vec(text.as_bytes()).unwrap();
+            assert_eq!(label, "PUBLIC KEY");
+            assert_eq!(der, card.public_key(role).unwrap().to_spki_der());
+        }
+        let cert = fs::read_to_string(dir.join("certaut.pem")).unwrap();
+        let (_, der) = der::pem::decode_vec(cert.as_bytes()).unwrap();
+        assert_eq!(
+            Some(&der[..]),
+            card.certificate_der(KeyRole::Authentication)
+        );
+        assert!(!dir.join("certsig.pem").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn power_events_clear_the_pin_state() {
         use vpicc::VSmartCard;
         let mut bridge = Bridge {
-            card: SimPivCard::new(),
+            card: SimPivCard::new().into(),
             trace: Trace::Off,
             count: 0,
             delay_us: (0, 0),
@@ -540,11 +721,35 @@ mod tests {
         ];
         assert!(bridge.execute(&select).ends_with(&[0x90, 0x00]));
         assert_eq!(bridge.execute(&verify), [0x90, 0x00]);
-        assert!(bridge.card.pin_verified());
+        assert!(bridge.card.as_piv().unwrap().pin_verified());
         bridge.reset();
-        assert!(!bridge.card.pin_verified());
+        assert!(!bridge.card.as_piv().unwrap().pin_verified());
         // After a reset nothing is selected.
         assert_eq!(bridge.execute(&[0x00, 0x20, 0x00, 0x80]), [0x6D, 0x00]);
         assert_eq!(bridge.atr(), p11card_cardsim::DEFAULT_ATR);
+    }
+
+    #[test]
+    fn openpgp_card_through_the_bridge() {
+        use vpicc::VSmartCard;
+        let mut bridge = Bridge {
+            card: build_card(App::OpenPgp, &[]),
+            trace: Trace::Off,
+            count: 0,
+            delay_us: (0, 0),
+        };
+        assert_eq!(bridge.atr(), p11card_cardsim::DEFAULT_OPENPGP_ATR);
+        let select = [
+            0x00, 0xA4, 0x04, 0x00, 0x06, 0xD2, 0x76, 0x00, 0x01, 0x24, 0x01,
+        ];
+        let verify = [
+            0x00, 0x20, 0x00, 0x82, 0x06, b'1', b'2', b'3', b'4', b'5', b'6',
+        ];
+        assert_eq!(bridge.execute(&select), [0x90, 0x00]);
+        assert_eq!(bridge.execute(&verify), [0x90, 0x00]);
+        assert!(bridge.card.as_openpgp().unwrap().pw1_verified());
+        bridge.power_off();
+        assert!(!bridge.card.as_openpgp().unwrap().pw1_verified());
+        assert_eq!(bridge.execute(&[0x00, 0x20, 0x00, 0x82]), [0x6D, 0x00]);
     }
 }

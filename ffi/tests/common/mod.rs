@@ -1045,3 +1045,224 @@ pub mod check {
         }
     }
 }
+
+// ----- real life: slot events, blocked card I/O, time limits (issue 5) -----
+
+/// `C_WaitForSlotEvent(CKF_DONT_BLOCK)`: `Ok(Some(slot))` for an event,
+/// `Ok(None)` for `CKR_NO_EVENT`, `Err(rv)` otherwise.
+pub fn poll_slot_event() -> Result<Option<CK_SLOT_ID>, CK_RV> {
+    let mut slot: CK_SLOT_ID = CK_SLOT_ID::MAX;
+    let rv =
+        unsafe { (f().C_WaitForSlotEvent.unwrap())(CKF_DONT_BLOCK, &mut slot, ptr::null_mut()) };
+    match rv {
+        CKR_OK => Ok(Some(slot)),
+        CKR_NO_EVENT => Ok(None),
+        rv => Err(rv),
+    }
+}
+
+/// Blocking `C_WaitForSlotEvent(0)`.
+pub fn wait_slot_event() -> Result<CK_SLOT_ID, CK_RV> {
+    let mut slot: CK_SLOT_ID = CK_SLOT_ID::MAX;
+    let rv = unsafe { (f().C_WaitForSlotEvent.unwrap())(0, &mut slot, ptr::null_mut()) };
+    match rv {
+        CKR_OK => Ok(slot),
+        rv => Err(rv),
+    }
+}
+
+/// Runs `body` on its own thread and gives its result, or `None` if it did
+/// not finish within `limit` (the thread is left behind): a test that would
+/// otherwise hang on a deadlock fails instead.
+pub fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(body());
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+/// A gate on one reader's card I/O: while closed, every APDU to a card in
+/// that reader waits (a slow card, or a card held by a long operation).
+#[derive(Clone, Default)]
+pub struct Gate {
+    inner: Arc<(Mutex<GateState>, std::sync::Condvar)>,
+}
+
+#[derive(Default)]
+struct GateState {
+    closed: bool,
+    held: usize,
+}
+
+impl Gate {
+    fn state(&self) -> MutexGuard<'_, GateState> {
+        self.inner.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// From now on, APDUs wait at the gate.
+    pub fn close(&self) {
+        self.state().closed = true;
+    }
+
+    /// Lets waiting and later APDUs through.
+    pub fn open(&self) {
+        self.state().closed = false;
+        self.inner.1.notify_all();
+    }
+
+    /// Waits until an APDU is held at the gate (`false` after `limit`).
+    pub fn wait_held(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        let mut state = self.state();
+        while state.held == 0 {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self
+                .inner
+                .1
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+
+    fn pass(&self) {
+        let mut state = self.state();
+        if !state.closed {
+            return;
+        }
+        state.held += 1;
+        self.inner.1.notify_all();
+        while state.closed {
+            state = self.inner.1.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state.held -= 1;
+    }
+}
+
+/// Opens the gate when dropped, so that a failing test does not leave a
+/// thread stuck in the module (declare it after the harness).
+pub struct OpenOnDrop(pub Gate);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+#[derive(Clone)]
+struct GatedBackend {
+    inner: SimBackend,
+    reader: String,
+    gate: Gate,
+}
+
+impl ReaderBackend for GatedBackend {
+    fn readers(&self) -> Result<Vec<ReaderStatus>, TransportError> {
+        self.inner.readers()
+    }
+
+    fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, TransportError> {
+        let inner = self.inner.connect(reader)?;
+        if reader != self.reader {
+            return Ok(inner);
+        }
+        Ok(Box::new(GatedTransport {
+            inner,
+            gate: self.gate.clone(),
+        }))
+    }
+}
+
+struct GatedTransport {
+    inner: Box<dyn CardTransport>,
+    gate: Gate,
+}
+
+impl CardTransport for GatedTransport {
+    fn atr(&self) -> &[u8] {
+        self.inner.atr()
+    }
+
+    fn transaction(
+        &mut self,
+        body: &mut dyn FnMut(&mut dyn Transmit),
+    ) -> Result<(), TransportError> {
+        let gate = self.gate.clone();
+        self.inner.transaction(&mut |link| {
+            body(&mut GatedLink { link, gate: &gate });
+        })
+    }
+}
+
+struct GatedLink<'a> {
+    link: &'a mut dyn Transmit,
+    gate: &'a Gate,
+}
+
+impl Transmit for GatedLink<'_> {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.gate.pass();
+        self.link.transmit(command)
+    }
+}
+
+impl Harness {
+    /// Readers as in [`Harness::with_readers`]; the card I/O of reader
+    /// `gated` goes through the returned [`Gate`] (open at first).
+    pub fn with_gate(
+        readers: &[(&str, Option<SimPivCard>)],
+        gated: &str,
+    ) -> (Harness, Vec<Option<SimCard>>, Gate) {
+        let backend = SimBackend::with_readers(readers.iter().map(|(name, _)| *name));
+        let cards = readers
+            .iter()
+            .map(|(name, card)| card.clone().map(|card| backend.insert(name, card)))
+            .collect();
+        let gate = Gate::default();
+        let module_backend = GatedBackend {
+            inner: backend.clone(),
+            reader: gated.to_owned(),
+            gate: gate.clone(),
+        };
+        let harness = Harness::start(backend, move || Box::new(module_backend.clone()));
+        (harness, cards, gate)
+    }
+}
+
+/// The SELECT of the PIV application, as another program would send it.
+pub const SELECT_PIV: [u8; 14] = [
+    0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00,
+];
+
+/// Verifies the default PIN straight on the card, as another process
+/// would (the module is not told), and clears the card's log.
+pub fn verify_pin_behind_the_modules_back(card: &SimCard) {
+    let mut verify = vec![0x00, 0x20, 0x00, 0x80, 0x08];
+    verify.extend_from_slice(b"123456\xFF\xFF");
+    card.with(|c| {
+        let select = c.process(&SELECT_PIV);
+        assert_eq!(select[select.len() - 2..], [0x90, 0x00], "SELECT");
+        assert_eq!(c.process(&verify), [0x90, 0x00], "VERIFY");
+        assert!(c.pin_verified());
+        c.clear_log();
+    });
+}
+
+/// Whether the card's PIN is verified now.
+pub fn card_pin_verified(card: &SimCard) -> bool {
+    card.with(|c| c.pin_verified())
+}
+
+/// The card's APDU log as a list of commands (`header…` as sent, PINs
+/// redacted).
+pub fn commands(card: &SimCard) -> Vec<Vec<u8>> {
+    card.log().into_iter().map(|entry| entry.command).collect()
+}

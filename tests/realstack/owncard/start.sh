@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Starts pcscd (with the vpcd virtual reader) and p11card's simulated PIV card
-# (cardsim-vpcd), as ../shared/virtpiv/start.sh does for virtpiv.
+# (cardsim-vpcd), as ../shared/virtpiv/start.sh does for virtpiv; with
+# OWNCARD_APP=openpgp its simulated OpenPGP card instead (port 35964, "Virtual PCD 00 01").
 #   ./start.sh            (--fresh is accepted and changes nothing: every start is a factory card)
-# Environment: OWNCARD_RUN_DIR (pid files, logs, apdu.log; default $VIRTPIV_RUN_DIR, else
-# ${TMPDIR:-/tmp}/owncard-run), OWNCARD_STATE_DIR (public material under provisioned/; default
-# $VIRTPIV_STATE_DIR, else ${TMPDIR:-/tmp}/owncard-state), OWNCARD_VPCD_PORT (35963; 35964 =
-# "Virtual PCD 00 01"), OWNCARD_READER, OWNCARD_TRACE (default $RUN_DIR/apdu.log; 0 = off,
-# 1 = the card's log), OWNCARD_DELAY_US (or VIRTPIV_DELAY_US) FIXED[,PER_BYTE],
-# OWNCARD_KEYS (e.g. "9d=rsa2048": cardsim-vpcd --key), OWNCARD_BIN (a prebuilt binary).
+# Environment: OWNCARD_APP (piv | openpgp), OWNCARD_RUN_DIR (pid files, logs, apdu.log; default
+# $VIRTPIV_RUN_DIR, else ${TMPDIR:-/tmp}/owncard-run; for openpgp $VIRTPGP_RUN_DIR, else
+# ${TMPDIR:-/tmp}/owncard-openpgp-run), OWNCARD_STATE_DIR (public material under provisioned/;
+# default $VIRTPIV_STATE_DIR, else ${TMPDIR:-/tmp}/owncard-state; for openpgp
+# owncard-openpgp-state), OWNCARD_VPCD_PORT (35963, openpgp 35964 = "Virtual PCD 00 01"),
+# OWNCARD_READER, OWNCARD_TRACE (default $RUN_DIR/apdu.log; 0 = off, 1 = the card's log),
+# OWNCARD_DELAY_US (or VIRTPIV_DELAY_US) FIXED[,PER_BYTE], OWNCARD_KEYS (cardsim-vpcd --key:
+# e.g. "9d=rsa2048", or for openpgp "dec=x25519 aut=ed25519"), OWNCARD_BIN (a prebuilt binary).
 # Exits 0 once `opensc-tool` sees the card in "$OWNCARD_READER".
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -15,7 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 for arg in "$@"; do
     case "$arg" in
         --fresh) ;; # compatibility with virtpiv: the simulated card is always factory-new
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "start.sh: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -89,7 +92,7 @@ else
         exit 1
     fi
     mkdir -p "$OWNCARD_OUT"
-    args=(--addr "127.0.0.1:$OWNCARD_VPCD_PORT" --out "$OWNCARD_OUT")
+    args=(--app "$OWNCARD_APP" --addr "127.0.0.1:$OWNCARD_VPCD_PORT" --out "$OWNCARD_OUT")
     trace="${OWNCARD_TRACE:-$OWNCARD_RUN_DIR/apdu.log}"
     case "$trace" in
         0) trace="" ;;
@@ -101,7 +104,7 @@ else
     for key in ${OWNCARD_KEYS:-}; do args+=(--key "$key"); done
     setsid "$BIN" "${args[@]}" >>"$OWNCARD_RUN_DIR/cardsim-vpcd.log" 2>&1 </dev/null &
     echo $! >"$CARD_PID"
-    echo "owncard: started card $BIN (pid $(cat "$CARD_PID"), port $OWNCARD_VPCD_PORT, trace: ${trace:-off}, public material: $OWNCARD_OUT)"
+    echo "owncard: started $OWNCARD_APP card $BIN (pid $(cat "$CARD_PID"), port $OWNCARD_VPCD_PORT, trace: ${trace:-off}, public material: $OWNCARD_OUT)"
 fi
 
 for _ in $(seq 1 100); do card_present && break; sleep 0.2; done
