@@ -35,9 +35,12 @@ impl std::fmt::Debug for PcscBackend {
 fn map_error(err: pcsc::Error) -> TransportError {
     use pcsc::Error as E;
     match err {
-        E::NoService | E::ServiceStopped | E::InvalidHandle | E::NoReadersAvailable => {
-            TransportError::NoService
-        }
+        E::NoService
+        | E::ServiceStopped
+        | E::InvalidHandle
+        | E::NoReadersAvailable
+        | E::CommError
+        | E::Shutdown => TransportError::NoService,
         E::UnknownReader | E::ReaderUnavailable => TransportError::ReaderGone,
         E::NoSmartcard | E::RemovedCard | E::UnpoweredCard | E::UnresponsiveCard => {
             TransportError::CardRemoved
@@ -115,7 +118,10 @@ impl PcscBackend {
     fn wait_failed(&self, err: pcsc::Error, timeout: Duration) -> Result<(), TransportError> {
         if matches!(
             err,
-            pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::InvalidHandle
+            pcsc::Error::NoService
+                | pcsc::Error::ServiceStopped
+                | pcsc::Error::InvalidHandle
+                | pcsc::Error::CommError
         ) {
             *self.wait_context.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
