@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use p11card::transport::{CardTransport, ReaderBackend, ReaderStatus, Transmit, TransportError};
+use p11card::transport::{
+    CardTransport, PinPadVerify, ReaderBackend, ReaderStatus, Transmit, TransportError,
+};
 
 use crate::applet::SimApplet;
 use crate::card::SimPivCard;
@@ -24,6 +26,8 @@ struct Shared {
     resets: u64,
     transactions_begun: usize,
     transactions_ended: usize,
+    /// The reader has a PIN pad, and this is what the user types on it.
+    pin_pad: Option<Vec<u8>>,
 }
 
 /// A handle on one simulated card (PIV or OpenPGP), shared by the test, the
@@ -57,6 +61,7 @@ impl SimCard {
     /// [`connect`](Self::connect) without a backend).
     pub fn new(card: impl Into<SimApplet>) -> Self {
         let shared = Shared {
+            pin_pad: None,
             card: card.into(),
             present: true,
             insertion: 0,
@@ -141,6 +146,13 @@ impl SimCard {
         (shared.transactions_begun, shared.transactions_ended)
     }
 
+    /// Puts the card in a reader with a PIN pad on which the user will
+    /// type `pin` (`None`: a reader without PIN pad). Takes effect for
+    /// transports connected afterwards.
+    pub fn set_pin_pad(&self, pin: Option<&str>) {
+        self.lock().pin_pad = pin.map(|p| p.as_bytes().to_vec());
+    }
+
     /// Whether the card is in its reader.
     pub fn is_present(&self) -> bool {
         self.lock().present
@@ -219,11 +231,35 @@ impl Transmit for SimLink<'_> {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         self.card.transmit(self.insertion, command)
     }
+
+    /// The simulated reader writes the typed PIN (ASCII) at the start of the
+    /// template's PIN block, as a PC/SC part 10 reader does.
+    fn verify_pin_pad(&mut self, request: &PinPadVerify) -> Result<Vec<u8>, TransportError> {
+        let typed = self
+            .card
+            .lock()
+            .pin_pad
+            .clone()
+            .ok_or_else(|| TransportError::Io("the reader has no PIN pad".into()))?;
+        let fits =
+            (request.min_length as usize..=request.max_length as usize).contains(&typed.len());
+        if !fits || request.apdu.len() < 5 + typed.len() {
+            // The reader refuses the entry (PC/SC: 64 02 wrong length).
+            return Ok(vec![0x64, 0x02]);
+        }
+        let mut apdu = request.apdu.clone();
+        apdu[5..5 + typed.len()].copy_from_slice(&typed);
+        self.card.transmit(self.insertion, &apdu)
+    }
 }
 
 impl CardTransport for SimTransport {
     fn atr(&self) -> &[u8] {
         &self.atr
+    }
+
+    fn has_pin_pad(&self) -> bool {
+        self.card.lock().pin_pad.is_some()
     }
 
     /// Runs `body`, counting the transaction. Fails like PC/SC: the card is

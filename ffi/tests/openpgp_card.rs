@@ -800,3 +800,117 @@ fn loading_the_token_costs_a_dozen_apdus() {
     find(session, &[]);
     assert_eq!(card.apdu_count(), 0, "{}", card.transcript());
 }
+
+// ----- cards that do not behave ------------------------------------------------
+
+/// Everything a consumer does, on a card that takes short APDUs only: the
+/// RSA-2048 cryptogram (257 bytes with its padding indicator) goes in two
+/// chained commands, and long answers come back through GET RESPONSE.
+#[test]
+fn a_short_apdu_card_works_with_chaining_and_get_response() {
+    let (harness, card) = harness_with(SimOpenPgpCard::new().short_apdus_only());
+    let session = logged_in(&harness);
+    let public = card_key(&card, KeyRole::Decryption)
+        .to_sim_public_key()
+        .unwrap();
+    let ciphertext = check::rsa(&public)
+        .encrypt(&mut rand_core(), rsa::Pkcs1v15Encrypt, b"chained")
+        .unwrap();
+    let dec = object(session, CKO_PRIVATE_KEY, DECRYPTION);
+    card.clear_log();
+    let plain = decrypt(session, &mut Mech::new(CKM_RSA_PKCS), dec, &ciphertext).unwrap();
+    assert_eq!(plain, b"chained");
+    let chained = card.log().iter().any(|entry| entry.command[0] == 0x10);
+    assert!(chained, "no command chaining:\n{}", card.transcript());
+    let sig = object(session, CKO_PRIVATE_KEY, SIGNATURE);
+    let signature = sign_with_context_login(session, CKM_SHA512_RSA_PKCS, sig, b"long").unwrap();
+    let sig_public = card_key(&card, KeyRole::Signature)
+        .to_sim_public_key()
+        .unwrap();
+    assert!(check::rsa_pkcs1(
+        &sig_public,
+        Hash::Sha512,
+        &Hash::Sha512.digest(b"long"),
+        &signature
+    ));
+}
+
+#[test]
+fn responses_in_61xx_pieces_and_exact_le_demands_still_give_the_same_token() {
+    for chunks in [Some(16), None] {
+        let (harness, card) = harness_with(SimOpenPgpCard::new().short_apdus_only());
+        card.misbehave(|m| {
+            m.chunk_responses = chunks;
+            m.exact_le_get_data = chunks.is_none();
+        });
+        let session = logged_in(&harness);
+        let certificate = object(session, CKO_CERTIFICATE, AUTHENTICATION);
+        assert_eq!(
+            attribute(session, certificate, CKA_VALUE).unwrap(),
+            card.with_openpgp(|c| c.certificate_der(KeyRole::Authentication).unwrap().to_vec())
+        );
+        let aut = object(session, CKO_PRIVATE_KEY, AUTHENTICATION);
+        let signature = sign(session, &mut mechanism(CKM_ECDSA_SHA256), aut, b"pieces").unwrap();
+        let public = card_key(&card, KeyRole::Authentication)
+            .to_sim_public_key()
+            .unwrap();
+        assert!(check::ecdsa(
+            &public,
+            &Hash::Sha256.digest(b"pieces"),
+            &signature
+        ));
+    }
+}
+
+/// One-shot faults of the simulated card, for the command with INS
+/// `target`: garbage, no status word, data cut short, a refusal (6F00).
+fn fault(index: usize, target: u8) -> impl FnOnce(&mut p11card_cardsim::Misbehaviour) + Send {
+    use p11card_cardsim::Truncation;
+    move |m| match index {
+        0 => m.garbage_next = Some(vec![0x6E, 0x81, 0x90, 0x00]),
+        1 => m.truncate_next = Some(Truncation::DropStatusWord),
+        2 => m.truncate_next = Some(Truncation::DropDataBytes(7)),
+        _ => m.fail_next = vec![(target, 0x6F00)],
+    }
+}
+
+/// Garbage, truncated or refused answers while the token is read give an
+/// error code (never a panic, never a half-read token), and the next call
+/// reads the card again.
+#[test]
+fn a_garbled_answer_while_reading_the_card_is_an_error_and_then_recovers() {
+    // GET DATA 6E, the first public key, the certificate, the name.
+    for target in [0xCA, 0x47, 0xA5, 0xCC] {
+        for index in 0..4 {
+            let (harness, card, wire) = Harness::with_tripwire(SimOpenPgpCard::new());
+            wire.arm(&card, ins(target), fault(index, target));
+            let slot = harness.slot();
+            match token_info(slot) {
+                Ok(info) => {
+                    // Only a fault in an optional part may leave a token,
+                    // and then a complete one.
+                    assert!(matches!(target, 0xA5 | 0xCC), "{target:02X}/{index}");
+                    assert_eq!(&info.label, &padded::<32>("PGP Simulated"));
+                }
+                Err(rv) => assert!(
+                    matches!(rv, CKR_DEVICE_ERROR | CKR_TOKEN_NOT_RECOGNIZED),
+                    "{target:02X}/{index}: {rv:#x}"
+                ),
+            }
+            assert!(wire.fired(), "{target:02X}/{index}");
+            // The card behaves again: the token is all there.
+            let info =
+                token_info(slot).unwrap_or_else(|rv| panic!("{target:02X}/{index}: {rv:#x}"));
+            assert_eq!(&info.label, &padded::<32>("PGP Simulated"));
+            let session = logged_in(&harness);
+            assert_eq!(
+                find(session, &[(CKA_CLASS, ulong(CKO_PRIVATE_KEY))]).len(),
+                3
+            );
+            assert_eq!(
+                find(session, &[(CKA_CLASS, ulong(CKO_CERTIFICATE))]).len(),
+                1
+            );
+        }
+    }
+}

@@ -124,6 +124,18 @@ impl<'a> Channel<'a> {
         Ok(Response { data, sw })
     }
 
+    /// Has the reader's PIN pad collect the PIN and send the VERIFY
+    /// described by `request`; returns the card's response.
+    pub fn verify_pin_pad(
+        &mut self,
+        request: &crate::transport::PinPadVerify,
+    ) -> Result<Response, CardError> {
+        log::debug!("card <- VERIFY through the reader's PIN pad");
+        self.apdus_sent += 1;
+        let raw = self.link.verify_pin_pad(request)?;
+        Response::parse(&raw)
+    }
+
     /// Sends `command` and insists on `9000`.
     pub fn transmit_ok(&mut self, command: &Command) -> Result<Zeroizing<Vec<u8>>, CardError> {
         self.execute(command)?.success()

@@ -17,7 +17,7 @@ mod operations;
 mod pin;
 
 use cryptoki_sys::*;
-use pin::verify_user_pin;
+use pin::{verify_user_pin, verify_user_pin_on_pad};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -53,6 +53,8 @@ struct Token {
     pin_failed: bool,
     /// The most tries the card reported in this process.
     most_tries: Option<u8>,
+    /// The reader has a PIN pad: the PIN is entered there, not by the host.
+    pin_pad: bool,
 }
 
 impl Token {
@@ -66,6 +68,9 @@ impl Token {
     fn flags(&self) -> CK_FLAGS {
         let mut flags =
             CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
+        if self.pin_pad {
+            flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
+        }
         let tries = self.pin.tries_left;
         if self.pin.blocked || tries == Some(0) {
             flags |= CKF_USER_PIN_LOCKED;
@@ -483,6 +488,7 @@ impl Module {
                     objects,
                     pin_failed: false,
                     most_tries: None,
+                    pin_pad: card.has_pin_pad(),
                     info,
                 };
                 token.record_pin(token.info.pin);
@@ -728,10 +734,22 @@ impl Module {
                 if state.so_unblock_code.is_some() {
                     return Err(Error::UserAnotherAlreadyLoggedIn);
                 }
-                let pin = pin.ok_or(Error::ArgumentsBad)?;
-                verify_user_pin(state, pin)?;
+                match pin {
+                    Some(pin) => {
+                        verify_user_pin(state, pin)?;
+                        state.user_pin = Some(Zeroizing::new(pin.to_vec()));
+                    }
+                    // PKCS#11 §5.6: a NULL PIN means the protected
+                    // authentication path, here the reader's PIN pad.
+                    None => {
+                        let pin_pad = state.token.as_ref().is_some_and(|t| t.pin_pad);
+                        if !pin_pad {
+                            return Err(Error::ArgumentsBad);
+                        }
+                        verify_user_pin_on_pad(state)?;
+                    }
+                }
                 state.logged_in = true;
-                state.user_pin = Some(Zeroizing::new(pin.to_vec()));
                 Ok(())
             }
             CKU_CONTEXT_SPECIFIC => {

@@ -79,6 +79,16 @@ pub(super) fn verify_user_pin(state: &mut SlotState, pin: &[u8]) -> Result<()> {
     pin_operation(state, |app, channel| app.verify_pin(channel, pin))
 }
 
+/// Has the user enter the PIN on the reader's PIN pad (a blocked PIN is
+/// refused without touching the card).
+pub(super) fn verify_user_pin_on_pad(state: &mut SlotState) -> Result<()> {
+    let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+    if token.pin.blocked {
+        return Err(Error::PinLocked);
+    }
+    pin_operation(state, |app, channel| app.verify_pin_pad(channel))
+}
+
 impl Module {
     /// `C_Login(CKU_SO)`: keeps the unblocking code for `C_InitPIN`.
     pub(super) fn login_so(&self, state: &mut SlotState, code: &[u8]) -> Result<()> {

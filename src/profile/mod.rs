@@ -138,6 +138,11 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     /// Verifies the user PIN (`C_Login`): afterwards every key that does not
     /// want the PIN right before each use is usable.
     fn verify_pin(&self, channel: &mut Channel, pin: &[u8]) -> Result<(), AppError>;
+    /// Verifies the user PIN entered on the reader's PIN pad.
+    fn verify_pin_pad(&self, channel: &mut Channel) -> Result<(), AppError> {
+        let _ = channel;
+        Err(AppError::Unsupported("PIN pad entry"))
+    }
     /// Verifies the PIN right before one use of `key` (a context-specific
     /// login for an always-authenticate key).
     fn verify_pin_for_key(

@@ -464,9 +464,17 @@ impl OpenPgpApp {
             .data(vec![key.crt(), 0x00])
             .expect_long_response();
         let response = channel.execute(&command)?;
-        if !response.sw.is_success() {
-            log::debug!("no public key for {key:?}: {}", response.sw);
-            return Ok(None);
+        match response.sw {
+            StatusWord::SUCCESS => {}
+            // Referenced data not found (an empty slot; some cards say
+            // "wrong data" or "wrong parameters" for it).
+            StatusWord::DATA_NOT_FOUND | StatusWord::WRONG_DATA | StatusWord::WRONG_P1P2 => {
+                log::debug!("no public key for {key:?}: {}", response.sw);
+                return Ok(None);
+            }
+            // Anything else is a card problem, not an empty slot: a token
+            // must never come up with a key silently missing.
+            other => return Err(CardError::Status(other).into()),
         }
         let template = tlv::find(&response.data, 0x7F49)?
             .ok_or(CardError::Malformed("no public key template 7F49"))?;

@@ -370,6 +370,25 @@ impl CardApp for PivApp {
         }
     }
 
+    fn verify_pin_pad(&self, channel: &mut Channel) -> Result<(), AppError> {
+        let pin = &self.profile.pin;
+        let block = pin.pad_length.unwrap_or(pin.max_length);
+        let mut apdu = vec![0x00, INS_VERIFY, 0x00, pin.reference, block as u8];
+        apdu.resize(5 + block, pin.pad_byte.unwrap_or(0xFF));
+        let request = crate::transport::PinPadVerify {
+            apdu,
+            min_length: pin.min_length as u8,
+            max_length: pin.max_length as u8,
+            block_length: block as u8,
+        };
+        let response = channel.verify_pin_pad(&request)?;
+        if response.sw.is_success() {
+            Ok(())
+        } else {
+            Err(self.profile.pin_error(response.sw))
+        }
+    }
+
     fn logout(&self, channel: &mut Channel) -> Result<(), AppError> {
         // SP 800-73-4 Part 2 §3.2.1: VERIFY with P1 = FF resets the PIN status.
         let command = Command::new(0x00, INS_VERIFY, 0xFF, self.profile.pin.reference);
@@ -510,6 +529,40 @@ mod tests {
         let text = include_str!("../../cardprofiles/piv.toml")
             .replace("[quirks]", &format!("[quirks]\n{quirk}"));
         Profile::from_toml(&text).unwrap()
+    }
+
+    /// A card answering from a list, recording what it was sent.
+    struct Answers(Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+    impl crate::transport::Transmit for Answers {
+        fn transmit(
+            &mut self,
+            command: &[u8],
+        ) -> Result<Vec<u8>, crate::transport::TransportError> {
+            self.1.push(command.to_vec());
+            Ok(self.0.remove(0))
+        }
+    }
+
+    #[test]
+    fn a_card_that_loses_its_login_on_select_is_selected_only_when_needed() {
+        let app = PivApp::new(Arc::new(profile("loses_login_on_select = true")));
+        let options = crate::iso7816::ChannelOptions::default();
+        // VERIFY without data answers 63C3: PIV is selected, no SELECT.
+        let mut card = Answers(vec![vec![0x63, 0xC3]], Vec::new());
+        app.select(&mut Channel::new(&mut card, options)).unwrap();
+        assert_eq!(card.1, [vec![0x00, 0x20, 0x00, 0x80]]);
+        // 6D00: another application is selected; SELECT PIV follows.
+        let mut card = Answers(vec![vec![0x6D, 0x00], vec![0x90, 0x00]], Vec::new());
+        app.select(&mut Channel::new(&mut card, options)).unwrap();
+        assert_eq!(card.1.len(), 2);
+        assert_eq!(card.1[1][1], INS_SELECT);
+        // Without the quirk: SELECT only.
+        let plain = PivApp::new(Arc::new(profile("")));
+        let mut card = Answers(vec![vec![0x90, 0x00]], Vec::new());
+        plain.select(&mut Channel::new(&mut card, options)).unwrap();
+        assert_eq!(card.1.len(), 1);
+        assert_eq!(card.1[0][1], INS_SELECT);
     }
 
     #[test]

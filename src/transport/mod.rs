@@ -41,16 +41,45 @@ pub struct ReaderStatus {
     pub card_events: u64,
 }
 
+/// A PIN entered on the reader's own keypad (PC/SC part 10,
+/// `FEATURE_VERIFY_PIN_DIRECT`): the reader puts the PIN into the VERIFY
+/// command, so the host never sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinPadVerify {
+    /// The VERIFY command with its PIN block as a template (e.g.
+    /// `00 20 00 80 08` + 8 × `FF`); the reader writes the PIN, as ASCII
+    /// digits, from the start of the block.
+    pub apdu: Vec<u8>,
+    /// Shortest PIN the reader should accept.
+    pub min_length: u8,
+    /// Longest PIN the reader should accept.
+    pub max_length: u8,
+    /// Length of the PIN block in the template.
+    pub block_length: u8,
+}
+
 /// Sends one raw command APDU and returns the raw response (data + SW1 SW2).
 pub trait Transmit {
     /// Exchanges one APDU with the card.
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
+
+    /// Has the reader collect the PIN on its keypad and send the VERIFY;
+    /// returns the card's raw response. Readers without a PIN pad refuse.
+    fn verify_pin_pad(&mut self, request: &PinPadVerify) -> Result<Vec<u8>, TransportError> {
+        let _ = request;
+        Err(TransportError::Io("the reader has no PIN pad".into()))
+    }
 }
 
 /// One connected card.
 pub trait CardTransport: Send {
     /// The card's answer-to-reset.
     fn atr(&self) -> &[u8];
+
+    /// Whether the reader has a PIN pad ([`Transmit::verify_pin_pad`]).
+    fn has_pin_pad(&self) -> bool {
+        false
+    }
 
     /// Runs `body` inside one exclusive card transaction (PC/SC
     /// `SCardBeginTransaction`/`SCardEndTransaction`), so that no other

@@ -4,7 +4,7 @@
 //! one PC/SC transaction, so other processes (a second browser, gpg's
 //! scdaemon) keep working with the same card.
 
-use super::{CardTransport, ReaderBackend, ReaderStatus, Transmit, TransportError};
+use super::{CardTransport, PinPadVerify, ReaderBackend, ReaderStatus, Transmit, TransportError};
 use pcsc::{Context, Disposition, Protocols, Scope, ShareMode, State};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -248,20 +248,75 @@ impl ReaderBackend for PcscBackend {
             .status2_owned()
             .map(|status| status.atr().to_vec())
             .map_err(map_error)?;
-        Ok(Box::new(PcscCard { card, atr }))
+        let verify_pin_direct = pin_pad_feature(&card);
+        Ok(Box::new(PcscCard {
+            card,
+            atr,
+            verify_pin_direct,
+        }))
     }
+}
+
+/// PC/SC's `DWORD`, as the `pcsc` crate's control codes use it.
+#[cfg(not(target_os = "macos"))]
+type Dword = std::os::raw::c_ulong;
+/// PC/SC's `DWORD`, as the `pcsc` crate's control codes use it.
+#[cfg(target_os = "macos")]
+type Dword = u32;
+
+/// PC/SC part 10 §2.2: `CM_IOCTL_GET_FEATURE_REQUEST`.
+const GET_FEATURE_REQUEST: Dword = pcsc::ctl_code(3400);
+/// PC/SC part 10 §2.3: the feature tag of `FEATURE_VERIFY_PIN_DIRECT`.
+const FEATURE_VERIFY_PIN_DIRECT: u8 = 0x06;
+
+/// The control code for `FEATURE_VERIFY_PIN_DIRECT`, if the reader has it.
+fn pin_pad_feature(card: &pcsc::Card) -> Option<Dword> {
+    let mut buffer = [0u8; 256];
+    let features = card.control(GET_FEATURE_REQUEST, &[], &mut buffer).ok()?;
+    // TLV list: tag, length 4, big-endian control code.
+    features
+        .chunks_exact(6)
+        .find(|tlv| tlv[0] == FEATURE_VERIFY_PIN_DIRECT && tlv[1] == 4)
+        .map(|tlv| u32::from_be_bytes([tlv[2], tlv[3], tlv[4], tlv[5]]) as Dword)
+}
+
+/// PC/SC part 10 §2.5.2 `PIN_VERIFY_STRUCTURE` for an ASCII PIN written
+/// left-justified at the start of the template's PIN block.
+fn pin_verify_structure(request: &PinPadVerify) -> Vec<u8> {
+    let mut out = vec![
+        0x00,                        // bTimerOut: reader default
+        0x00,                        // bTimerOut2
+        0x82,                        // bmFormatString: byte units, PIN at offset 0, left, ASCII
+        request.block_length & 0x0F, // bmPINBlockString: block size, no length field
+        0x00,                        // bmPINLengthFormat
+        request.max_length,          // wPINMaxExtraDigit (little-endian: max, then min)
+        request.min_length,
+        0x02, // bEntryValidationCondition: validation key
+        0x01, // bNumberMessage
+        0x09, // wLangId 0x0409
+        0x04,
+        0x00, // bMsgIndex
+        0x00, // bTeoPrologue
+        0x00,
+        0x00,
+    ];
+    out.extend_from_slice(&(request.apdu.len() as u32).to_le_bytes());
+    out.extend_from_slice(&request.apdu);
+    out
 }
 
 /// A card connected through PC/SC in shared mode.
 struct PcscCard {
     card: pcsc::Card,
     atr: Vec<u8>,
+    verify_pin_direct: Option<Dword>,
 }
 
 struct PcscLink<'a> {
     card: &'a pcsc::Card,
     buffer: Vec<u8>,
     saw_reset: bool,
+    verify_pin_direct: Option<Dword>,
 }
 
 impl Transmit for PcscLink<'_> {
@@ -274,11 +329,26 @@ impl Transmit for PcscLink<'_> {
             }
         }
     }
+
+    fn verify_pin_pad(&mut self, request: &PinPadVerify) -> Result<Vec<u8>, TransportError> {
+        let code = self
+            .verify_pin_direct
+            .ok_or_else(|| TransportError::Io("the reader has no PIN pad".into()))?;
+        let response = self
+            .card
+            .control(code, &pin_verify_structure(request), &mut self.buffer)
+            .map_err(map_error)?;
+        Ok(response.to_vec())
+    }
 }
 
 impl CardTransport for PcscCard {
     fn atr(&self) -> &[u8] {
         &self.atr
+    }
+
+    fn has_pin_pad(&self) -> bool {
+        self.verify_pin_direct.is_some()
     }
 
     fn transaction(
@@ -304,6 +374,7 @@ impl CardTransport for PcscCard {
             card: &transaction,
             buffer: vec![0; MAX_RESPONSE],
             saw_reset: false,
+            verify_pin_direct: self.verify_pin_direct,
         };
         body(&mut link);
         let saw_reset = link.saw_reset;

@@ -225,10 +225,9 @@ check "the new PIN works, and changing it back too" \
 check_output "right PIN works afterwards" "Private Key Object" "${P11[@]}" --login --pin "$PIN" -O
 
 # APDUs per operation on this card (its trace), for the README.
-sign_mech=SHA256-RSA-PKCS
-[ "$(pgp_kind 01)" = ec ] && sign_mech=ECDSA-SHA256
+sign_mech() { case "$(pgp_kind "$1")" in rsa) echo SHA256-RSA-PKCS ;; ec) echo ECDSA-SHA256 ;; *) echo EDDSA ;; esac; }
 printf '  info  APDUs on %s: -L %s, -O %s, login + sign with 01 %s, login + sign with 03 %s\n' "$CARD_NAME" \
     "$(apdus_of pkcs11-tool --module "$MODULE" -L)" \
     "$(apdus_of "${P11[@]}" -O)" \
-    "$(apdus_of "${P11[@]}" --login --pin "$PIN" --sign --id 01 -m "$sign_mech" -i "$WORK/in32.bin" -o "$WORK/apdu-sig")" \
-    "$(apdus_of "${P11[@]}" --login --pin "$PIN" --sign --id 03 -m ECDSA-SHA256 -i "$WORK/in32.bin" -o "$WORK/apdu-sig")"
+    "$(apdus_of "${P11[@]}" --login --pin "$PIN" --sign --id 01 -m "$(sign_mech 01)" -i "$WORK/in32.bin" -o "$WORK/apdu-sig")" \
+    "$(apdus_of "${P11[@]}" --login --pin "$PIN" --sign --id 03 -m "$(sign_mech 03)" -i "$WORK/in32.bin" -o "$WORK/apdu-sig")"

@@ -101,7 +101,7 @@ impl Harness {
     }
 
     /// One reader holding `card`, reached through a [`Tripwire`].
-    pub fn with_tripwire(card: SimPivCard) -> (Harness, SimCard, Tripwire) {
+    pub fn with_tripwire(card: impl Into<SimCard>) -> (Harness, SimCard, Tripwire) {
         let (backend, handle) = SimBackend::with_card(card);
         let wire = Tripwire::default();
         let module_backend = TripwireBackend {
