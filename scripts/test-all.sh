@@ -22,6 +22,9 @@ step "lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests (cargo test)"
+# The C-ABI tests also load the built cdylib, which cargo test alone does
+# not produce.
+cargo build --workspace --locked
 cargo test --workspace --locked
 
 step "release build"
