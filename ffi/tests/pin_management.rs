@@ -137,3 +137,26 @@ fn user_and_so_logins_exclude_each_other() {
     );
     assert_eq!(init_pin(session, "12345"), CKR_PIN_LEN_RANGE);
 }
+
+/// A process that starts after wrong PINs were entered elsewhere (another
+/// program, an earlier run) still shows `CKF_USER_PIN_COUNT_LOW`; after a
+/// right PIN the card's counter is full again and the flag goes.
+#[test]
+fn count_low_shows_wrong_pins_entered_before_this_process_started() {
+    let (harness, card) = Harness::new();
+    card.with(|c| {
+        let select = [
+            0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00,
+        ];
+        c.process(&select);
+        let mut wrong = vec![0x00, 0x20, 0x00, 0x80, 0x08];
+        wrong.extend_from_slice(b"999999\xFF\xFF");
+        c.process(&wrong);
+        c.power_on();
+    });
+    assert_eq!(pin_tries_left(&card), 2);
+    assert_ne!(token_flags(harness.slot()) & CKF_USER_PIN_COUNT_LOW, 0);
+    let session = harness.session();
+    assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
+    assert_eq!(token_flags(harness.slot()) & CKF_USER_PIN_COUNT_LOW, 0);
+}

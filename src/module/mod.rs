@@ -78,12 +78,20 @@ impl Token {
             flags |= CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW;
         } else if self.pin_failed
             || matches!((tries, self.most_tries), (Some(now), Some(most)) if now < most)
+            || tries.is_some_and(|now| now < USUAL_PIN_TRIES)
         {
             flags |= CKF_USER_PIN_COUNT_LOW;
         }
         flags
     }
 }
+
+/// The PIN tries cards ship with (PIV cards from Yubico and Nitrokey, and
+/// OpenPGP cards, default to 3; SP 800-73-4 leaves it to the issuer). Cards
+/// do not report their maximum, so in a process that has not seen a wrong
+/// PIN itself, fewer tries than this means wrong PINs since the last
+/// success (`CKF_USER_PIN_COUNT_LOW`).
+const USUAL_PIN_TRIES: u8 = 3;
 
 #[derive(Debug, Default)]
 struct SlotState {

@@ -29,10 +29,11 @@ fn pin_operation(
     let token = state.token.as_mut().ok_or(Error::TokenNotPresent)?;
     match outcome {
         Ok(()) => {
+            // A right PIN resets the card's counter to its maximum, which
+            // cards do not report: "unknown" shows no low count.
             token.pin_failed = false;
-            let most = token.most_tries;
             token.record_pin(PinStatus {
-                tries_left: most,
+                tries_left: None,
                 verified: true,
                 blocked: false,
             });
