@@ -182,9 +182,14 @@ fn logout_resets_the_pin_status_on_the_card() {
 }
 
 #[test]
-fn reading_a_new_card_selects_reads_chuid_and_certificates_then_asks_the_pin_status() {
+fn reading_a_new_card_reads_the_first_certificate_for_token_info_and_the_rest_for_objects() {
     let (harness, card) = Harness::new();
     assert!(token_info(harness.slot()).is_ok());
+    let session = harness.session();
+    assert_eq!(
+        ck!(C_FindObjectsInit(session, std::ptr::null_mut(), 0)),
+        CKR_OK
+    );
     let log = card.log();
     // GET RESPONSE (00 C0 00 00 xx) follows every 61xx, asking for the xx
     // bytes the card announced (ISO 7816-4 §5.1.3; 00 = 256).
@@ -217,15 +222,17 @@ fn reading_a_new_card_selects_reads_chuid_and_certificates_then_asks_the_pin_sta
             format!("{} -> 9000", select_piv()),
             // GET DATA (Part 2 §3.1.2) of the CHUID: the token serial.
             get_data("5F C1 02", "9000"),
-            // The certificates of 9A, 9C, 9D, 9E (Part 1 Table 3), each
-            // longer than one short response.
+            // The 9A certificate (Part 1 Table 3): its CN is the token label.
+            // Longer than one short response.
             get_data("5F C1 05", "61xx"),
-            get_data("5F C1 0A", "61xx"),
-            get_data("5F C1 0B", "61xx"),
-            get_data("5F C1 01", "61xx"),
             // VERIFY without data: the PIN's status, 63C3 = not verified,
             // 3 tries left; spends no try (Part 2 §3.2.1).
             "00 20 00 80 -> 63C3".to_owned(),
+            // C_FindObjectsInit: the other certificates, once.
+            format!("{} -> 9000", select_piv()),
+            get_data("5F C1 0A", "61xx"),
+            get_data("5F C1 0B", "61xx"),
+            get_data("5F C1 01", "61xx"),
         ]
     );
 }

@@ -55,6 +55,8 @@ struct Token {
     most_tries: Option<u8>,
     /// The reader has a PIN pad: the PIN is entered there, not by the host.
     pin_pad: bool,
+    /// The slot the token is in (object handles carry it).
+    slot_id: CK_SLOT_ID,
 }
 
 impl Token {
@@ -497,6 +499,7 @@ impl Module {
                     pin_failed: false,
                     most_tries: None,
                     pin_pad: card.has_pin_pad(),
+                    slot_id: slot.id,
                     info,
                 };
                 token.record_pin(token.info.pin);
@@ -818,6 +821,7 @@ impl Module {
             if session.find.is_some() {
                 return Err(Error::OperationActive);
             }
+            ensure_all_keys(state)?;
             let results = visible_objects(state)
                 .chain(session.objects.iter())
                 .filter(|object| object.matches(&template))
@@ -926,6 +930,22 @@ impl Module {
             Ok(())
         })
     }
+}
+
+/// Reads the keys a lazy first read of the card left out (once per token):
+/// token info needs only the first certificate, objects need them all.
+fn ensure_all_keys(state: &mut SlotState) -> Result<()> {
+    let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+    if token.info.keys_complete {
+        return Ok(());
+    }
+    let from = token.info.key_slots_read;
+    let more = card_operation(state, |app, channel| app.read_remaining_keys(channel, from))?;
+    let token = state.token.as_mut().ok_or(Error::TokenNotPresent)?;
+    token.info.keys.extend(more);
+    token.info.keys_complete = true;
+    token.objects = token::objects_for_card(token.slot_id, &token.info);
+    Ok(())
 }
 
 /// The objects this process may see: private ones only after `C_Login`.

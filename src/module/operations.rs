@@ -53,7 +53,10 @@ impl Module {
         slot: &super::Slot,
     ) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         let keys = match self.token_state(slot) {
-            Ok(state) => state.token.as_ref().map(|token| token.info.keys.clone()),
+            Ok(mut state) => match super::ensure_all_keys(&mut state) {
+                Ok(()) => state.token.as_ref().map(|token| token.info.keys.clone()),
+                Err(_) => None,
+            },
             Err(_) => None,
         };
         mechanism::for_keys(keys.as_deref())

@@ -110,6 +110,11 @@ pub struct CardInfo {
     pub pin: PinStatus,
     /// The card's digital signature counter (OpenPGP DO `93`), if it has one.
     pub signature_counter: Option<u32>,
+    /// `keys` holds every key; otherwise the engine stopped early (to spare
+    /// APDUs) and [`CardApp::read_remaining_keys`] reads the rest.
+    pub keys_complete: bool,
+    /// How many of the profile's key slots the engine has looked at.
+    pub key_slots_read: usize,
 }
 
 /// Data for a private-key signature.
@@ -133,6 +138,16 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     fn select(&self, channel: &mut Channel) -> Result<(), AppError>;
     /// Reads what the token layer needs: keys, certificates, serial, PIN state.
     fn read_card(&self, channel: &mut Channel) -> Result<CardInfo, AppError>;
+    /// Reads the keys of the profile's key slots from `from_slot` on (after
+    /// a [`CardApp::read_card`] that stopped early).
+    fn read_remaining_keys(
+        &self,
+        channel: &mut Channel,
+        from_slot: usize,
+    ) -> Result<Vec<KeyInfo>, AppError> {
+        let _ = (channel, from_slot);
+        Ok(Vec::new())
+    }
     /// Reads the PIN state without spending a try.
     fn pin_status(&self, channel: &mut Channel) -> Result<PinStatus, AppError>;
     /// Verifies the user PIN (`C_Login`): afterwards every key that does not

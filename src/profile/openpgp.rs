@@ -738,6 +738,8 @@ impl CardApp for OpenPgpApp {
             keys,
             pin: pw.pin_status(),
             signature_counter,
+            keys_complete: true,
+            key_slots_read: 0,
         })
     }
 

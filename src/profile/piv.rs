@@ -237,59 +237,36 @@ impl CardApp for PivApp {
     }
 
     fn read_card(&self, channel: &mut Channel) -> Result<CardInfo, AppError> {
+        // The token's label is the first certificate's CN (as OpenSC shows
+        // it): read key slots up to the first certificate, the rest only
+        // when objects are needed.
         let serial = self.read_serial(channel)?;
-        let mut keys = Vec::new();
-        let mut first_name = None;
-        for slot in &self.profile.keys {
-            let Some(tag) = slot.certificate_tag else {
-                continue;
-            };
-            let Some(der) = self.read_certificate(channel, tag)? else {
-                continue;
-            };
-            // A container this module cannot parse is skipped, not fatal: the
-            // other keys stay usable.
-            let Ok(cert) = parse_certificate(&der) else {
-                log::warn!("certificate for key {:02X} is not usable", slot.reference);
-                continue;
-            };
-            if first_name.is_none() {
-                first_name = cert.common_name.clone();
-            }
-            let is_rsa = cert.public_key.is_rsa();
-            let is_x25519 = matches!(cert.public_key, PublicKey::X25519 { .. });
-            let key_agreement = matches!(
-                cert.public_key,
-                PublicKey::Ec { .. } | PublicKey::X25519 { .. }
-            );
-            keys.push(KeyInfo {
-                reference: slot.reference,
-                id: slot.id.clone(),
-                label: slot.label.clone(),
-                role: slot.role.clone(),
-                public_key: cert.public_key,
-                certificate: Some(der),
-                always_authenticate: slot.always_authenticate.unwrap_or(false),
-                no_pin: slot.no_pin,
-                pin_reference: slot.pin_reference,
-                can_sign: !is_x25519,
-                can_decrypt: is_rsa,
-                // SP 800-73-4 Part 1 §3.3.3: the key management key is the
-                // one for key establishment (ECDH on EC cards).
-                can_derive: key_agreement && slot.role == "key-management",
-                card_pads: false,
-            });
-        }
+        let (keys, key_slots_read) = self.read_keys(channel, 0, true)?;
+        let label = keys
+            .first()
+            .and_then(|key| key.certificate.as_deref())
+            .and_then(|der| parse_certificate(der).ok())
+            .and_then(|cert| cert.common_name);
         let pin = self.pin_status(channel)?;
         Ok(CardInfo {
-            label: first_name.unwrap_or_else(|| self.profile.description.clone()),
+            label: label.unwrap_or_else(|| self.profile.description.clone()),
             serial: serial.unwrap_or_else(|| "0".into()),
             manufacturer: self.profile.manufacturer.clone(),
             model: self.profile.model.clone(),
+            keys_complete: key_slots_read >= self.profile.keys.len(),
+            key_slots_read,
             keys,
             pin,
             signature_counter: None,
         })
+    }
+
+    fn read_remaining_keys(
+        &self,
+        channel: &mut Channel,
+        from_slot: usize,
+    ) -> Result<Vec<KeyInfo>, AppError> {
+        Ok(self.read_keys(channel, from_slot, false)?.0)
     }
 
     fn pin_status(&self, channel: &mut Channel) -> Result<PinStatus, AppError> {
@@ -459,6 +436,59 @@ impl CardApp for PivApp {
 }
 
 impl PivApp {
+    /// Reads the keys of the profile's slots from `from`; with
+    /// `stop_at_first`, stops after the first key with a certificate.
+    /// Returns the keys and how many slots were looked at in all.
+    fn read_keys(
+        &self,
+        channel: &mut Channel,
+        from: usize,
+        stop_at_first: bool,
+    ) -> Result<(Vec<KeyInfo>, usize), AppError> {
+        let mut keys = Vec::new();
+        for (index, slot) in self.profile.keys.iter().enumerate().skip(from) {
+            let Some(tag) = slot.certificate_tag else {
+                continue;
+            };
+            let Some(der) = self.read_certificate(channel, tag)? else {
+                continue;
+            };
+            // A container this module cannot parse is skipped, not fatal: the
+            // other keys stay usable.
+            let Ok(cert) = parse_certificate(&der) else {
+                log::warn!("certificate for key {:02X} is not usable", slot.reference);
+                continue;
+            };
+            let is_rsa = cert.public_key.is_rsa();
+            let is_x25519 = matches!(cert.public_key, PublicKey::X25519 { .. });
+            let key_agreement = matches!(
+                cert.public_key,
+                PublicKey::Ec { .. } | PublicKey::X25519 { .. }
+            );
+            keys.push(KeyInfo {
+                reference: slot.reference,
+                id: slot.id.clone(),
+                label: slot.label.clone(),
+                role: slot.role.clone(),
+                public_key: cert.public_key,
+                certificate: Some(der),
+                always_authenticate: slot.always_authenticate.unwrap_or(false),
+                no_pin: slot.no_pin,
+                pin_reference: slot.pin_reference,
+                can_sign: !is_x25519,
+                can_decrypt: is_rsa,
+                // SP 800-73-4 Part 1 §3.3.3: the key management key is the
+                // one for key establishment (ECDH on EC cards).
+                can_derive: key_agreement && slot.role == "key-management",
+                card_pads: false,
+            });
+            if stop_at_first {
+                return Ok((keys, index + 1));
+            }
+        }
+        Ok((keys, self.profile.keys.len()))
+    }
+
     /// An RSA signature over a prepared block, checked with the public key
     /// before it is returned: a faulty card never yields a wrong signature.
     fn rsa_sign(
