@@ -184,6 +184,7 @@ impl SimCard {
             atr: shared.card.atr().to_vec(),
             insertion: shared.insertion,
             resets: shared.resets,
+            extended: None,
         })
     }
 
@@ -220,16 +221,26 @@ pub struct SimTransport {
     atr: Vec<u8>,
     insertion: u64,
     resets: u64,
+    extended: Option<bool>,
 }
 
 struct SimLink<'a> {
     card: &'a SimCard,
     insertion: u64,
+    extended: &'a mut Option<bool>,
 }
 
 impl Transmit for SimLink<'_> {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         self.card.transmit(self.insertion, command)
+    }
+
+    fn extended_length(&self) -> Option<bool> {
+        *self.extended
+    }
+
+    fn note_extended_length(&mut self, works: bool) {
+        *self.extended = Some(works);
     }
 
     /// The simulated reader writes the typed PIN (ASCII) at the start of the
@@ -283,6 +294,7 @@ impl CardTransport for SimTransport {
         body(&mut SimLink {
             card: &self.card,
             insertion: self.insertion,
+            extended: &mut self.extended,
         });
         let mut shared = self.card.lock();
         shared.transactions_ended += 1;

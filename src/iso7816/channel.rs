@@ -69,11 +69,29 @@ impl<'a> Channel<'a> {
     /// Sends `command` and returns the complete response (any status word;
     /// use [`Response::success`] to insist on `9000`).
     pub fn execute(&mut self, command: &Command) -> Result<Response, CardError> {
-        let first = if command.data.len() > 255 && !self.options.extended_length {
+        let try_extended = self.options.extended_length
+            && command.needs_extended()
+            && self.link.extended_length() != Some(false);
+        if try_extended {
+            // Extended length saves the chaining and GET RESPONSE round
+            // trips; a card or reader that refuses it gets the short form
+            // from now on (ISO 7816-4 §5.1: 6700 wrong length, 6D00/6E00).
+            match self.exchange(command, true) {
+                Ok(response) if !matches!(response.sw.0, 0x6700 | 0x6D00 | 0x6E00 | 0x6A81) => {
+                    self.link.note_extended_length(true);
+                    return self.collect_remaining(response);
+                }
+                Ok(_) | Err(CardError::Transport(crate::transport::TransportError::Io(_))) => {
+                    log::debug!("extended-length APDU refused; using short APDUs");
+                    self.link.note_extended_length(false);
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        let first = if command.data.len() > 255 {
             self.send_chained(command)?
         } else {
-            let extended = self.options.extended_length && command.needs_extended();
-            let response = self.exchange(command, extended)?;
+            let response = self.exchange(command, false)?;
             match response.sw.correct_le() {
                 Some(le) if command.le.is_some() => {
                     let mut again = command.clone();

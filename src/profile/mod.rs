@@ -629,7 +629,7 @@ mod tests {
         let unknown_quirk = base.replace("[quirks]", "[quirks]\nmagic = true");
         assert!(Profile::from_toml(&unknown_quirk).is_err());
         let both = base.replace(
-            "extended_length = false",
+            "extended_length = true",
             "extended_length = true\nshort_apdus_only = true",
         );
         assert!(Profile::from_toml(&both).unwrap_err().contains("quirks"));

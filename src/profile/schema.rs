@@ -76,8 +76,9 @@ pub struct AtrPattern {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Quirks {
-    /// Card and reader accept extended-length APDUs: use them for long
-    /// commands and responses (an OpenPGP card announces this itself).
+    /// Use extended-length APDUs for long commands and responses, falling
+    /// back to short ones on a connection where one is refused (an OpenPGP
+    /// card announces its support itself).
     #[serde(default)]
     pub extended_length: bool,
     /// Never use extended-length APDUs, even if the card announces them

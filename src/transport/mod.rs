@@ -63,6 +63,18 @@ pub trait Transmit {
     /// Exchanges one APDU with the card.
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
 
+    /// What this connection learned about extended-length APDUs: `Some(true)`
+    /// they worked, `Some(false)` the card or reader refused one, `None`
+    /// not tried yet.
+    fn extended_length(&self) -> Option<bool> {
+        None
+    }
+
+    /// Records whether an extended-length APDU worked on this connection.
+    fn note_extended_length(&mut self, works: bool) {
+        let _ = works;
+    }
+
     /// Has the reader collect the PIN on its keypad and send the VERIFY;
     /// returns the card's raw response. Readers without a PIN pad refuse.
     fn verify_pin_pad(&mut self, request: &PinPadVerify) -> Result<Vec<u8>, TransportError> {

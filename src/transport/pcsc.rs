@@ -253,6 +253,7 @@ impl ReaderBackend for PcscBackend {
             card,
             atr,
             verify_pin_direct,
+            extended: None,
         }))
     }
 }
@@ -310,6 +311,8 @@ struct PcscCard {
     card: pcsc::Card,
     atr: Vec<u8>,
     verify_pin_direct: Option<Dword>,
+    /// Whether extended-length APDUs worked on this connection.
+    extended: Option<bool>,
 }
 
 struct PcscLink<'a> {
@@ -317,6 +320,7 @@ struct PcscLink<'a> {
     buffer: Vec<u8>,
     saw_reset: bool,
     verify_pin_direct: Option<Dword>,
+    extended: Option<bool>,
 }
 
 impl Transmit for PcscLink<'_> {
@@ -328,6 +332,14 @@ impl Transmit for PcscLink<'_> {
                 Err(map_error(err))
             }
         }
+    }
+
+    fn extended_length(&self) -> Option<bool> {
+        self.extended
+    }
+
+    fn note_extended_length(&mut self, works: bool) {
+        self.extended = Some(works);
     }
 
     fn verify_pin_pad(&mut self, request: &PinPadVerify) -> Result<Vec<u8>, TransportError> {
@@ -375,9 +387,11 @@ impl CardTransport for PcscCard {
             buffer: vec![0; MAX_RESPONSE],
             saw_reset: false,
             verify_pin_direct: self.verify_pin_direct,
+            extended: self.extended,
         };
         body(&mut link);
         let saw_reset = link.saw_reset;
+        self.extended = link.extended;
         let ended = transaction
             .end(Disposition::LeaveCard)
             .map_err(|(_, err)| map_error(err));
