@@ -45,6 +45,39 @@ enum Purpose {
     Derive,
 }
 
+/// The index of the private key behind `handle`, if it may serve `purpose`
+/// with `mechanism` in the current login state (checks in the order
+/// PKCS#11 §5.x lists their return codes).
+fn private_key_for(
+    state: &SlotState,
+    handle: CK_OBJECT_HANDLE,
+    mechanism: &Mechanism,
+    purpose: Purpose,
+) -> Result<usize> {
+    let object = find_object(state, handle).map_err(|_| Error::KeyHandleInvalid)?;
+    if object.kind != ObjectKind::PrivateKey {
+        return Err(Error::KeyTypeInconsistent);
+    }
+    let info = key_of(state, object.key_index)?;
+    let permitted = match purpose {
+        Purpose::Sign => info.can_sign,
+        Purpose::Decrypt => info.can_decrypt,
+        Purpose::Derive => info.can_derive,
+        Purpose::Verify | Purpose::Encrypt => false,
+    };
+    if !permitted {
+        return Err(Error::KeyFunctionNotPermitted);
+    }
+    check_mechanism_fits(mechanism, info, purpose)?;
+    // A key wanting the PIN right before each use gets it through the
+    // context-specific login instead.
+    let needs_login = !info.no_pin && !(info.always_authenticate && purpose != Purpose::Derive);
+    if needs_login && !state.logged_in {
+        return Err(Error::UserNotLoggedIn);
+    }
+    Ok(object.key_index)
+}
+
 impl Module {
     /// The mechanisms of the token in `slot`: those its keys allow, and the
     /// digests; every mechanism when no token is recognised there.
@@ -75,19 +108,7 @@ impl Module {
             if session.sign.is_some() {
                 return Err(Error::OperationActive);
             }
-            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
-            if object.kind != ObjectKind::PrivateKey {
-                return Err(Error::KeyTypeInconsistent);
-            }
-            let key_index = object.key_index;
-            let info = key_of(state, key_index)?;
-            if !info.can_sign {
-                return Err(Error::KeyFunctionNotPermitted);
-            }
-            check_mechanism_fits(&mechanism, info, Purpose::Sign)?;
-            if !info.no_pin && !info.always_authenticate && !state.logged_in {
-                return Err(Error::UserNotLoggedIn);
-            }
+            let key_index = private_key_for(state, key, &mechanism, Purpose::Sign)?;
             session.sign = Some(SignOp {
                 key_index,
                 input: OpInput::for_mechanism(&mechanism),
@@ -249,25 +270,13 @@ impl Module {
             if session.decrypt.is_some() {
                 return Err(Error::OperationActive);
             }
-            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
-            if object.kind != ObjectKind::PrivateKey {
-                return Err(Error::KeyTypeInconsistent);
-            }
-            let key_index = object.key_index;
-            let info = key_of(state, key_index)?;
             if !matches!(
                 mechanism,
                 Mechanism::RsaPkcs | Mechanism::RsaX509 | Mechanism::RsaOaep { .. }
             ) {
                 return Err(Error::MechanismInvalid);
             }
-            if !info.can_decrypt {
-                return Err(Error::KeyFunctionNotPermitted);
-            }
-            check_mechanism_fits(&mechanism, info, Purpose::Decrypt)?;
-            if !info.no_pin && !info.always_authenticate && !state.logged_in {
-                return Err(Error::UserNotLoggedIn);
-            }
+            let key_index = private_key_for(state, key, &mechanism, Purpose::Decrypt)?;
             session.decrypt = Some(DecryptOp {
                 key_index,
                 mechanism,
