@@ -71,8 +71,8 @@ fn private_key_for(
     check_mechanism_fits(mechanism, info, purpose)?;
     // A key wanting the PIN right before each use gets it through the
     // context-specific login instead.
-    let needs_login = !info.no_pin && !(info.always_authenticate && purpose != Purpose::Derive);
-    if needs_login && !state.logged_in {
+    let context_login = info.always_authenticate && purpose != Purpose::Derive;
+    if !info.no_pin && !context_login && !state.logged_in {
         return Err(Error::UserNotLoggedIn);
     }
     Ok(object.key_index)
