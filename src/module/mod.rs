@@ -526,7 +526,12 @@ impl Module {
         let slot = self.slot(id)?;
         let state = self.token_state(&slot)?;
         let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
-        let session_count = self.sessions_of(id).len() as CK_ULONG;
+        let (session_count, rw_session_count) = {
+            let sessions = self.sessions_read();
+            let of_slot = sessions.values().filter(|entry| entry.slot == id);
+            let rw = of_slot.clone().filter(|entry| entry.read_write).count();
+            (of_slot.count() as CK_ULONG, rw as CK_ULONG)
+        };
         let pin = &token.app.profile().pin;
         Ok(CK_TOKEN_INFO {
             label: padded(&token.info.label),
@@ -537,7 +542,7 @@ impl Module {
             ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
             ulSessionCount: session_count,
             ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
-            ulRwSessionCount: token::UNAVAILABLE,
+            ulRwSessionCount: rw_session_count,
             ulMaxPinLen: pin.max_length as CK_ULONG,
             ulMinPinLen: pin.min_length as CK_ULONG,
             ulTotalPublicMemory: token::UNAVAILABLE,
