@@ -277,6 +277,10 @@ impl CardTransport for TripwireTransport {
         self.inner.atr()
     }
 
+    fn has_pin_pad(&self) -> bool {
+        self.inner.has_pin_pad()
+    }
+
     fn transaction(
         &mut self,
         body: &mut dyn FnMut(&mut dyn Transmit),
@@ -297,6 +301,21 @@ impl Transmit for TripwireLink<'_> {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         self.wire.before(command);
         self.link.transmit(command)
+    }
+
+    fn extended_length(&self) -> Option<bool> {
+        self.link.extended_length()
+    }
+
+    fn note_extended_length(&mut self, works: bool) {
+        self.link.note_extended_length(works);
+    }
+
+    fn verify_pin_pad(
+        &mut self,
+        request: &p11card::transport::PinPadVerify,
+    ) -> Result<Vec<u8>, TransportError> {
+        self.link.verify_pin_pad(request)
     }
 }
 
@@ -1191,6 +1210,10 @@ impl CardTransport for GatedTransport {
         self.inner.atr()
     }
 
+    fn has_pin_pad(&self) -> bool {
+        self.inner.has_pin_pad()
+    }
+
     fn transaction(
         &mut self,
         body: &mut dyn FnMut(&mut dyn Transmit),
@@ -1211,6 +1234,21 @@ impl Transmit for GatedLink<'_> {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         self.gate.pass();
         self.link.transmit(command)
+    }
+
+    fn extended_length(&self) -> Option<bool> {
+        self.link.extended_length()
+    }
+
+    fn note_extended_length(&mut self, works: bool) {
+        self.link.note_extended_length(works);
+    }
+
+    fn verify_pin_pad(
+        &mut self,
+        request: &p11card::transport::PinPadVerify,
+    ) -> Result<Vec<u8>, TransportError> {
+        self.link.verify_pin_pad(request)
     }
 }
 
