@@ -9,7 +9,7 @@ pub mod piv;
 pub mod schema;
 
 use crate::cert::PublicKey;
-use crate::iso7816::{CardError, Channel, ChannelOptions, StatusWord};
+use crate::iso7816::{CardError, Channel, ChannelOptions, Command, StatusWord};
 use schema::{parse_hex, ProfileFile, Quirks};
 use std::path::Path;
 use std::sync::Arc;
@@ -402,6 +402,17 @@ impl Profile {
                 None if sw == StatusWord::WRONG_DATA => AppError::PinLength,
                 None => CardError::Status(sw).into(),
             },
+        }
+    }
+
+    /// Sends a PIN command (VERIFY, CHANGE REFERENCE DATA, RESET RETRY
+    /// COUNTER) and turns a failure into its PIN error.
+    pub fn pin_command(&self, channel: &mut Channel, command: &Command) -> Result<(), AppError> {
+        let response = channel.execute(command)?;
+        if response.sw.is_success() {
+            Ok(())
+        } else {
+            Err(self.pin_error(response.sw))
         }
     }
 

@@ -572,12 +572,7 @@ impl OpenPgpApp {
     fn verify(&self, channel: &mut Channel, reference: u8, pin: &[u8]) -> Result<(), AppError> {
         let command = Command::new(0x00, INS_VERIFY, 0x00, reference)
             .secret_data(Zeroizing::new(pin.to_vec()));
-        let response = channel.execute(&command)?;
-        if response.sw.is_success() {
-            Ok(())
-        } else {
-            Err(self.profile.pin_error(response.sw))
-        }
+        self.profile.pin_command(channel, &command)
     }
 
     /// VERIFY with P1 = FF (spec v3.4 §7.2.2): resets the access status of
@@ -783,12 +778,7 @@ impl CardApp for OpenPgpApp {
         data.extend_from_slice(new);
         let command =
             Command::new(0x00, INS_CHANGE_REFERENCE_DATA, 0x00, PW1_SIGN).secret_data(data);
-        let response = channel.execute(&command)?;
-        if response.sw.is_success() {
-            Ok(())
-        } else {
-            Err(self.profile.pin_error(response.sw))
-        }
+        self.profile.pin_command(channel, &command)
     }
 
     /// With a Resetting Code on the card (its retry counter in `C4` is not

@@ -296,12 +296,7 @@ impl CardApp for PivApp {
 
     fn verify_pin(&self, channel: &mut Channel, pin: &[u8]) -> Result<(), AppError> {
         let command = self.verify_command().secret_data(self.padded_pin(pin)?);
-        let response = channel.execute(&command)?;
-        if response.sw.is_success() {
-            Ok(())
-        } else {
-            Err(self.profile.pin_error(response.sw))
-        }
+        self.profile.pin_command(channel, &command)
     }
 
     fn change_pin(&self, channel: &mut Channel, old: &[u8], new: &[u8]) -> Result<(), AppError> {
@@ -315,12 +310,7 @@ impl CardApp for PivApp {
             self.profile.pin.reference,
         )
         .secret_data(data);
-        let response = channel.execute(&command)?;
-        if response.sw.is_success() {
-            Ok(())
-        } else {
-            Err(self.profile.pin_error(response.sw))
-        }
+        self.profile.pin_command(channel, &command)
     }
 
     fn unblock_pin(
@@ -339,12 +329,7 @@ impl CardApp for PivApp {
             self.profile.pin.reference,
         )
         .secret_data(data);
-        let response = channel.execute(&command)?;
-        if response.sw.is_success() {
-            Ok(())
-        } else {
-            Err(self.profile.pin_error(response.sw))
-        }
+        self.profile.pin_command(channel, &command)
     }
 
     fn verify_pin_pad(&self, channel: &mut Channel) -> Result<(), AppError> {
