@@ -1,13 +1,15 @@
 //! Optional configuration: a TOML file (path from `P11CARD_CONFIG`, else the
-//! platform's usual place) and the `P11CARD_LOG` / `P11CARD_LOG_FILE`
-//! environment variables. Without either, the module uses its defaults and
+//! platform's usual place) and the `P11CARD_LOG` / `P11CARD_LOG_FILE` /
+//! `P11CARD_CACHE` / `P11CARD_CACHE_DIR` environment variables. Without either, the module uses its defaults and
 //! logs nothing (a module inside a browser must not write to stderr).
 
+use crate::cache::CacheStore;
 use crate::profile::ProfileSet;
 use serde::Deserialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -25,6 +27,18 @@ pub struct Config {
     /// Log file; stderr if unset.
     #[serde(default)]
     pub log_file: Option<PathBuf>,
+    /// Keep the cards' public data (certificates) in a per-user disk cache
+    /// (default on; `P11CARD_CACHE=off` turns it off).
+    #[serde(default)]
+    pub cache: Option<bool>,
+    /// The cache directory (default: the platform's per-user cache
+    /// directory; `P11CARD_CACHE_DIR` overrides).
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Hours after which a cache entry is read from the card again
+    /// (default 24).
+    #[serde(default)]
+    pub cache_max_age_hours: Option<u64>,
 }
 
 /// Where the configuration file is looked for when `P11CARD_CONFIG` is unset.
@@ -64,7 +78,29 @@ impl Config {
         if let Some(file) = std::env::var_os("P11CARD_LOG_FILE") {
             config.log_file = Some(PathBuf::from(file));
         }
+        if let Some(switch) = std::env::var_os("P11CARD_CACHE") {
+            let switch = switch.to_string_lossy().to_ascii_lowercase();
+            config.cache = Some(!matches!(switch.as_str(), "0" | "off" | "no" | "false"));
+        }
+        if let Some(dir) = std::env::var_os("P11CARD_CACHE_DIR").filter(|d| !d.is_empty()) {
+            config.cache_dir = Some(PathBuf::from(dir));
+        }
         config
+    }
+
+    /// The disk cache of public card data, unless it is switched off or
+    /// there is no place for it.
+    pub fn cache_store(&self) -> Option<CacheStore> {
+        if self.cache == Some(false) {
+            return None;
+        }
+        let dir = self.cache_dir.clone().or_else(CacheStore::default_dir)?;
+        let max_age = self
+            .cache_max_age_hours
+            .map_or(CacheStore::DEFAULT_MAX_AGE, |hours| {
+                Duration::from_secs(hours.saturating_mul(3600))
+            });
+        Some(CacheStore::at(dir, max_age))
     }
 
     /// Applies the profile settings: extra directories, disabled profiles.

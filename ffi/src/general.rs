@@ -6,6 +6,7 @@ use cryptoki_sys::*;
 use p11card::module::{ExternalLock, ExternalLockFactory};
 use p11card::profile::ProfileSet;
 use p11card::transport::pcsc::PcscBackend;
+use p11card::transport::ReaderBackend;
 use p11card::{config, Error, Module};
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -125,15 +126,23 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut std::ffi::c_void) -> CK_RV
         settings.start_logging();
         let mut profiles = ProfileSet::embedded();
         settings.apply_to(&mut profiles);
-        let backend = match BACKEND_FACTORY
+        // In-process simulators (tests) get a cache only when they ask for
+        // one; the user's cache is for real readers.
+        let (backend, cache) = match BACKEND_FACTORY
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
         {
-            Some(factory) => factory(),
-            None => Box::new(PcscBackend::new()),
+            Some(factory) => (factory(), crate::simulator_cache()),
+            None => (
+                Box::new(PcscBackend::new()) as Box<dyn ReaderBackend>,
+                settings.cache_store(),
+            ),
         };
         let mut module = Module::new(backend, profiles);
+        if let Some(store) = cache {
+            module = module.with_cache(store);
+        }
         if let Some(fns) = app_mutexes {
             module = module.with_external_locks(fns.factory());
         }

@@ -23,6 +23,7 @@ mod unsupported;
 
 pub use functions::{C_GetFunctionList, C_GetInterface, C_GetInterfaceList};
 
+use p11card::cache::CacheStore;
 use p11card::transport::ReaderBackend;
 use std::sync::Mutex;
 
@@ -34,6 +35,21 @@ static BACKEND_FACTORY: Mutex<Option<BackendFactory>> = Mutex::new(None);
 /// PC/SC. For tests and simulators that drive the C ABI in-process.
 pub fn use_backend(factory: impl Fn() -> Box<dyn ReaderBackend> + Send + 'static) {
     *BACKEND_FACTORY.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(factory));
+}
+
+static SIMULATOR_CACHE: Mutex<Option<CacheStore>> = Mutex::new(None);
+
+/// Gives modules initialised over a [`use_backend`] factory a disk cache
+/// (none by default, so simulated cards never touch the user's cache).
+pub fn use_cache(store: Option<CacheStore>) {
+    *SIMULATOR_CACHE.lock().unwrap_or_else(|p| p.into_inner()) = store;
+}
+
+fn simulator_cache() -> Option<CacheStore> {
+    SIMULATOR_CACHE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
 }
 
 /// The function list of the 2.40 interface, for Rust callers that link the

@@ -306,19 +306,22 @@ fn removed_during_sign(slot: Slot, kind: CK_MECHANISM_TYPE, after: usize) {
 
 #[test]
 fn card_removed_before_general_authenticate_ecdsa() {
-    // SELECT goes through; GENERAL AUTHENTICATE finds no card.
-    removed_during_sign(Slot::CardAuthentication, CKM_ECDSA_SHA256, 1);
+    // The login left PIV selected, so GENERAL AUTHENTICATE comes first
+    // (no SELECT) and finds no card.
+    removed_during_sign(Slot::CardAuthentication, CKM_ECDSA_SHA256, 0);
 }
 
 #[test]
 fn card_removed_during_the_rsa_command_chain() {
-    // SELECT and the first chained part go through; the last part does not.
-    removed_during_sign(Slot::Authentication, CKM_SHA256_RSA_PKCS, 2);
+    // The first chained part goes through (no SELECT: the login left PIV
+    // selected); the last part does not.
+    removed_during_sign(Slot::Authentication, CKM_SHA256_RSA_PKCS, 1);
 }
 
 #[test]
 fn card_removed_before_the_get_response_of_an_rsa_signature() {
-    removed_during_sign(Slot::Authentication, CKM_SHA256_RSA_PKCS, 3);
+    // Both chained parts go through; the GET RESPONSE does not.
+    removed_during_sign(Slot::Authentication, CKM_SHA256_RSA_PKCS, 2);
 }
 
 #[test]

@@ -16,7 +16,7 @@ mod common;
 
 use common::*;
 use cryptoki_sys::*;
-use p11card_cardsim::{SimCard, Slot};
+use p11card_cardsim::{LoggedApdu, SimCard, Slot};
 
 /// VERIFY with P1 = FF for the PIV PIN: "reset the security status".
 const PIN_RESET: [u8; 4] = [0x00, 0x20, 0xFF, 0x80];
@@ -112,10 +112,16 @@ fn piv_state_lost_without_a_reset_is_restored_from_the_login() {
         )
     });
     assert_9a_signature(&card, &signature);
-    assert_eq!(
-        instructions(&card).first(),
-        Some(&0xA4),
-        "re-selected first"
+    // GENERAL AUTHENTICATE without SELECT (the module's last transaction
+    // left PIV selected) is refused; PIV is selected before the PIN goes
+    // out again.
+    let sent = instructions(&card);
+    let select = sent.iter().position(|&ins| ins == 0xA4);
+    let verify = sent.iter().position(|&ins| ins == 0x20);
+    assert!(
+        matches!((select, verify), (Some(s), Some(v)) if s < v),
+        "re-selected before the PIN:\n{}",
+        card.transcript()
     );
 }
 
@@ -305,18 +311,16 @@ fn another_process_logging_out_is_noticed_as_user_not_logged_in() {
 
 // ----- always-authenticate: one transaction -----------------------------------
 
-#[test]
-fn the_context_pin_and_the_9c_signature_go_out_in_one_transaction() {
+/// Signs with 9C after C_SignInit and the context login; `between` runs
+/// after the login. Returns what C_Sign sent the card, checking that it
+/// used one transaction and that the signature verifies.
+fn sign_9c_after_context_login(between: impl FnOnce(&SimCard)) -> Vec<LoggedApdu> {
     let (harness, card) = Harness::new();
     let session = harness.user_session();
     let key = private_key(session, Slot::Signature);
     let slot = harness.slot();
     let mut mech = Mech::new(CKM_ECDSA_SHA256);
     assert_eq!(ck!(C_SignInit(session, mech.ptr(), key)), CKR_OK);
-    assert_eq!(
-        session_info(session).map(|i| i.state),
-        Ok(CKS_RO_USER_FUNCTIONS)
-    );
     assert!(token_info(slot).is_ok());
     assert_eq!(login(session, CKU_CONTEXT_SPECIFIC, PIN), CKR_OK);
     assert_eq!(
@@ -324,7 +328,8 @@ fn the_context_pin_and_the_9c_signature_go_out_in_one_transaction() {
         Ok(CKS_RO_USER_FUNCTIONS)
     );
     assert!(token_info(slot).is_ok());
-    card.clear_log();
+    let before = card.log().len();
+    between(&card);
     let (begun, _) = card.transactions();
     let data = b"one transaction";
     let signature = sign_more(session, data).expect("C_Sign after the context login");
@@ -342,15 +347,44 @@ fn the_context_pin_and_the_9c_signature_go_out_in_one_transaction() {
     );
     assert_eq!(after, ended, "a transaction left open");
     let log = card.log();
-    let general_authenticate = log
-        .iter()
-        .position(|entry| entry.ins() == 0x87)
-        .unwrap_or_else(|| panic!("no GENERAL AUTHENTICATE:\n{}", card.transcript()));
+    // The card's PIN-always policy: the command right before GENERAL
+    // AUTHENTICATE is the VERIFY with the PIN.
+    let last = log.len() - 1;
     assert!(
-        general_authenticate > 0
-            && log[general_authenticate - 1].ins() == 0x20
-            && log[general_authenticate - 1].command[2] == 0x00,
+        last > 0
+            && log[last].ins() == 0x87
+            && log[last - 1].ins() == 0x20
+            && log[last - 1].command[2] == 0x00,
         "VERIFY with the PIN is not right before GENERAL AUTHENTICATE:\n{}",
         card.transcript()
+    );
+    log[before..].to_vec()
+}
+
+#[test]
+fn right_after_the_context_login_the_9c_signature_is_one_apdu() {
+    let sent = sign_9c_after_context_login(|_| {});
+    let instructions: Vec<u8> = sent.iter().map(|entry| entry.ins()).collect();
+    assert_eq!(
+        instructions,
+        [0x87],
+        "C_Sign sent more than GENERAL AUTHENTICATE"
+    );
+}
+
+#[test]
+fn a_command_between_the_context_login_and_the_signature_brings_the_pin_again() {
+    // Another process talks to the card in between: the card no longer
+    // allows 9C; the module selects, VERIFYs and signs in one transaction.
+    let sent = sign_9c_after_context_login(|card| {
+        card.with(|c| {
+            c.process(&[0x00, 0x20, 0x00, 0x80]);
+        })
+    });
+    let instructions: Vec<u8> = sent.iter().map(|entry| entry.ins()).collect();
+    assert_eq!(
+        instructions.iter().rev().take(3).collect::<Vec<_>>(),
+        [&0x87, &0x20, &0xA4],
+        "SELECT, VERIFY, GENERAL AUTHENTICATE at the end:\n{instructions:02X?}"
     );
 }

@@ -61,23 +61,40 @@ fn login_then_sign_with_the_piv_authentication_key() {
     let session = harness.session();
 
     // C_Login(CKU_USER, "123456"): VERIFY the PIV Card Application PIN
-    // (key reference 80), padded with FF to 8 bytes (Part 2 §3.2.1).
+    // (key reference 80), padded with FF to 8 bytes (Part 2 §3.2.1). The
+    // token info read only the first certificate; the others (9C, 9D, 9E:
+    // containers 5FC10A, 5FC10B, 5FC101) follow in the same transaction,
+    // since a login is followed by a search for keys.
     card.clear_log();
     assert_eq!(login(session, CKU_USER, PIN), CKR_OK);
-    assert_conversation(
-        &card,
-        &[
-            format!("{} -> 9000", select_piv()),
-            "00 20 00 80 08 <redacted> -> 9000".to_owned(),
-        ],
-    );
+    let sizes: Vec<String> = card.log()[2..]
+        .chunks(2)
+        .map(|pair| format!("{:02X}", pair[1].command[4]))
+        .collect();
+    let read = |tag: &str, size: &str| {
+        [
+            format!("00 CB 3F FF 05 5C 03 5F C1 {tag} 00 -> 61{size}"),
+            format!("00 C0 00 00 {size} -> 9000"),
+        ]
+    };
+    let mut expected = vec![
+        format!("{} -> 9000", select_piv()),
+        "00 20 00 80 08 <redacted> -> 9000".to_owned(),
+    ];
+    for (tag, size) in ["0A", "0B", "01"].iter().zip(&sizes) {
+        expected.extend(read(tag, size));
+    }
+    assert_conversation(&card, &expected);
 
     // C_Sign with CKM_SHA256_RSA_PKCS: the module hashes and pads; the card
     // gets GENERAL AUTHENTICATE (Part 2 §3.2.4), algorithm 07 (RSA 2048),
     // key 9A, data 7C { 82 00 (response wanted), 81 <the 256-byte block> }.
     // 266 bytes do not fit a short APDU: two chained commands (CLA 10, then
     // 00, ISO 7816-4 §5.1.1.1), and the 264-byte answer 7C { 82 <signature> }
-    // comes as 256 bytes + 61 08, then GET RESPONSE for the last 8.
+    // comes as 256 bytes + 61 08, then GET RESPONSE for the last 8. No
+    // SELECT: the login's transaction left PIV selected (had another
+    // process selected something else, the card would refuse and the
+    // module would SELECT and send it again).
     let key = private_key(session, Slot::Authentication);
     let block = emsa_pkcs1_v15(&Hash::Sha256.digest_info(&Hash::Sha256.digest(b"hello")));
     card.clear_log();
@@ -85,7 +102,6 @@ fn login_then_sign_with_the_piv_authentication_key() {
     assert_conversation(
         &card,
         &[
-            format!("{} -> 9000", select_piv()),
             format!(
                 "10 87 07 9A FF 7C 82 01 06 82 00 81 82 01 00 {} -> 9000",
                 hex(&block[..245])
@@ -97,7 +113,7 @@ fn login_then_sign_with_the_piv_authentication_key() {
     // The card's answer, reassembled, holds the signature C_Sign returned.
     let mut answer = vec![0x7C, 0x82, 0x01, 0x04, 0x82, 0x82, 0x01, 0x00];
     answer.extend_from_slice(&signature);
-    assert_eq!(response_data(&card)[54..], answer[..]);
+    assert_eq!(response_data(&card), answer);
     let public = card_public_key(&card, Slot::Authentication);
     assert!(check::rsa_pkcs1(
         &public,
@@ -115,7 +131,8 @@ fn card_authentication_signs_without_any_verify() {
     let hash = Hash::Sha256.digest(b"open the door");
     // CKM_ECDSA_SHA256 with 9E (no PIN, Part 1 §3.2): GENERAL AUTHENTICATE,
     // algorithm 11 (ECC P-256), key 9E, 7C { 82 00, 81 <32-byte hash> },
-    // answered with 7C { 82 <DER ECDSA-Sig-Value> }.
+    // answered with 7C { 82 <DER ECDSA-Sig-Value> }; no SELECT, since the
+    // module's last transaction left PIV selected.
     card.clear_log();
     let signature = sign(
         session,
@@ -126,14 +143,14 @@ fn card_authentication_signs_without_any_verify() {
     .unwrap();
     assert_conversation(
         &card,
-        &[
-            format!("{} -> 9000", select_piv()),
-            format!("00 87 11 9E 26 7C 24 82 00 81 20 {} 00 -> 9000", hex(&hash)),
-        ],
+        &[format!(
+            "00 87 11 9E 26 7C 24 82 00 81 20 {} 00 -> 9000",
+            hex(&hash)
+        )],
     );
     // The module turned the card's DER signature into PKCS#11's r || s.
     let log = card.log();
-    let answer = &log[1].response;
+    let answer = &log[0].response;
     assert_eq!(answer[0], 0x7C);
     assert_eq!(answer[2], 0x82);
     let der = &answer[4..];
@@ -148,12 +165,14 @@ fn the_pin_always_key_gets_verify_right_before_general_authenticate() {
     let key = private_key(session, Slot::Signature);
     let mut mech = Mech::new(CKM_ECDSA_SHA256);
     assert_eq!(ck!(C_SignInit(session, mech.ptr(), key)), CKR_OK);
-    assert_eq!(login(session, CKU_CONTEXT_SPECIFIC, PIN), CKR_OK);
     let hash = Hash::Sha256.digest(b"contract");
     card.clear_log();
+    assert_eq!(login(session, CKU_CONTEXT_SPECIFIC, PIN), CKR_OK);
     sign_more(session, b"contract").unwrap();
     // 9C is "PIN Always" (SP 800-73-4 Part 1 §3.2): the card accepts the
-    // signature only if VERIFY came immediately before it.
+    // signature only if VERIFY came immediately before it. The context
+    // login's VERIFY is that command; nothing else goes to the card before
+    // the signature (not even a SELECT, which would be one command too many).
     assert_conversation(
         &card,
         &[

@@ -6,9 +6,10 @@
 //! serialises its card; each session has its own mutex. Order: session, then
 //! slot. No lock is held while waiting for PC/SC events.
 
+use crate::cache::{CacheKey, CacheStore, CachedCard, CachedObject};
 use crate::error::{Error, Result};
-use crate::iso7816::Channel;
-use crate::profile::{AppError, CardApp, CardInfo, PinStatus, ProfileSet};
+use crate::iso7816::{CardError, Channel};
+use crate::profile::{AppError, CardApp, CardInfo, PinStatus, ProfileSet, Recall};
 use crate::session::{FindOp, Session};
 use crate::token::{self, AttrValue, Object};
 use crate::transport::{CardTransport, ReaderBackend, TransportError};
@@ -17,7 +18,7 @@ mod operations;
 mod pin;
 
 use cryptoki_sys::*;
-use pin::{verify_user_pin, verify_user_pin_on_pad};
+use pin::{verify_context_pin, verify_user_pin, verify_user_pin_on_pad};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -49,6 +50,8 @@ struct Token {
     info: CardInfo,
     objects: Vec<Object>,
     pin: PinStatus,
+    /// `pin` holds what the card (or this process) said, not a default.
+    pin_known: bool,
     /// A wrong PIN was entered since the last successful login.
     pin_failed: bool,
     /// The most tries the card reported in this process.
@@ -57,14 +60,54 @@ struct Token {
     pin_pad: bool,
     /// The slot the token is in (object handles carry it).
     slot_id: CK_SLOT_ID,
+    /// The disk cache and this card's entry in it, when the card can be
+    /// cached.
+    cache: Option<(Arc<CacheStore>, CacheKey)>,
 }
 
 impl Token {
+    /// Stores the card's certificates in the disk cache once every key slot
+    /// was read from the card (never what the cache itself gave).
+    fn remember(&self) {
+        let Some((store, key)) = &self.cache else {
+            return;
+        };
+        if !self.info.keys_complete || self.info.recalled {
+            return;
+        }
+        let objects = self
+            .info
+            .keys
+            .iter()
+            .filter_map(|key| {
+                key.certificate.as_ref().map(|der| CachedObject {
+                    reference: key.reference,
+                    data: der.clone(),
+                })
+            })
+            .collect();
+        store.store(
+            key,
+            &CachedCard {
+                stored_at: std::time::SystemTime::now(),
+                objects,
+            },
+        );
+    }
+
+    /// Drops the card's cache entry (it did not match the card).
+    fn forget_cached(&self) {
+        if let Some((store, key)) = &self.cache {
+            store.forget(key);
+        }
+    }
+
     fn record_pin(&mut self, status: PinStatus) {
         if let Some(tries) = status.tries_left {
             self.most_tries = Some(self.most_tries.map_or(tries, |most| most.max(tries)));
         }
         self.pin = status;
+        self.pin_known = true;
     }
 
     fn flags(&self) -> CK_FLAGS {
@@ -115,6 +158,12 @@ struct SlotState {
     /// Bumped whenever the token goes away; sessions carry the value they
     /// were opened with.
     generation: u64,
+    /// This process's last transaction with the card ended with the token's
+    /// application selected (a reset or reconnect clears it).
+    app_selected: bool,
+    /// The last command this process sent the card was a successful
+    /// context-specific VERIFY for this key reference.
+    context_verified: Option<u8>,
 }
 
 impl std::fmt::Debug for dyn CardTransport {
@@ -137,6 +186,8 @@ impl SlotState {
         self.logged_in = false;
         self.so_unblock_code = None;
         self.user_pin = None;
+        self.app_selected = false;
+        self.context_verified = None;
         self.generation += 1;
     }
 }
@@ -258,6 +309,8 @@ pub struct Module {
     shutting_down: AtomicBool,
     /// The application's mutexes, when it supplied its own.
     external_locks: Option<ExternalLockFactory>,
+    /// The disk cache of the cards' public data, when enabled.
+    cache: Option<Arc<CacheStore>>,
 }
 
 impl std::fmt::Debug for Module {
@@ -295,7 +348,15 @@ impl Module {
             scanned: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             external_locks: None,
+            cache: None,
         }
+    }
+
+    /// Keeps the cards' public data (certificates) in `store` between
+    /// processes.
+    pub fn with_cache(mut self, store: CacheStore) -> Module {
+        self.cache = Some(Arc::new(store));
+        self
     }
 
     /// Uses the application's mutexes (one per slot) in addition to the
@@ -436,6 +497,12 @@ impl Module {
     /// Locks a slot's state, making sure its token is loaded (reading the
     /// card if this is the first time) and still in the reader.
     fn token_state<'s>(&self, slot: &'s Slot) -> Result<SlotGuard<'s>> {
+        self.token_state_with(slot, false)
+    }
+
+    /// [`Module::token_state`]; a first read of the card also reads the PIN
+    /// state when `with_pin_status`.
+    fn token_state_with<'s>(&self, slot: &'s Slot, with_pin_status: bool) -> Result<SlotGuard<'s>> {
         // Ask PC/SC (no APDU) whether the card is still the one the token
         // was read from: a pull, a swap or a service restart since the last
         // call ends the token, its login and its sessions.
@@ -462,12 +529,15 @@ impl Module {
                 return Err(Error::TokenNotRecognized);
             }
             state.token_changes = changes;
-            self.load_token(slot, &mut state)?;
+            self.load_token(slot, &mut state, with_pin_status)?;
         }
         Ok(state)
     }
 
-    fn load_token(&self, slot: &Slot, state: &mut SlotState) -> Result<()> {
+    /// Reads the card in `slot`: identifies its application and reads its
+    /// public data (from the disk cache where the card's identity matches),
+    /// and the PIN state when `with_pin_status` (token info shows it).
+    fn load_token(&self, slot: &Slot, state: &mut SlotState, with_pin_status: bool) -> Result<()> {
         let mut card = match self.backend.connect(&slot.reader) {
             Ok(card) => card,
             Err(TransportError::CardRemoved | TransportError::ReaderGone) => {
@@ -482,7 +552,15 @@ impl Module {
                 return Ok(None);
             };
             let mut channel = Channel::new(link, app.profile().channel);
-            let info = app.read_card(&mut channel)?;
+            let recall = CacheRecall {
+                store: self.cache.as_deref(),
+                profile: &app.profile().name,
+                atr: &atr,
+            };
+            let mut info = app.read_card(&mut channel, &recall)?;
+            if info.pin.is_none() && with_pin_status {
+                info.pin = Some(app.pin_status(&mut channel)?);
+            }
             Ok(Some((app, info)))
         });
         let loaded = match loaded {
@@ -492,20 +570,34 @@ impl Module {
         match loaded {
             Ok(Some((app, info))) => {
                 let objects = token::objects_for_card(slot.id, &info);
+                let cache = match (&self.cache, &info.identity) {
+                    (Some(store), Some(identity)) => Some((
+                        Arc::clone(store),
+                        cache_key(&app.profile().name, &atr, identity),
+                    )),
+                    _ => None,
+                };
                 let mut token = Token {
                     app,
                     pin: PinStatus::default(),
+                    pin_known: false,
                     objects,
                     pin_failed: false,
                     most_tries: None,
                     pin_pad: card.has_pin_pad(),
                     slot_id: slot.id,
                     info,
+                    cache,
                 };
-                token.record_pin(token.info.pin);
+                if let Some(status) = token.info.pin {
+                    token.record_pin(status);
+                }
+                token.remember();
                 state.logged_in = false;
                 state.card = Some(card);
                 state.token = Some(token);
+                state.app_selected = true;
+                state.context_verified = None;
                 Ok(())
             }
             Ok(None) => {
@@ -524,7 +616,16 @@ impl Module {
     /// `C_GetTokenInfo`.
     pub fn token_info(&self, id: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
         let slot = self.slot(id)?;
-        let state = self.token_state(&slot)?;
+        let mut state = self.token_state_with(&slot, true)?;
+        let pin_known = state.token.as_ref().is_some_and(|token| token.pin_known);
+        if !pin_known {
+            // The card was read for something else first: its PIN state
+            // once, for the flags (polling costs no APDU after that).
+            let status = card_operation(&mut state, |app, channel| app.pin_status(channel))?;
+            if let Some(token) = state.token.as_mut() {
+                token.record_pin(status);
+            }
+        }
         let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
         let (session_count, rw_session_count) = {
             let sessions = self.sessions_read();
@@ -775,9 +876,11 @@ impl Module {
                     (None, Some(op)) => op.key_index,
                     (None, None) => return Err(Error::OperationNotInitialized),
                 };
-                verify_user_pin(state, pin)?;
+                let key = key_of(state, key_index)?.clone();
+                verify_context_pin(state, &key, pin)?;
                 let pin = Some(Zeroizing::new(pin.to_vec()));
-                let always = key_of(state, key_index)?.always_authenticate;
+                let always = key.always_authenticate;
+                state.context_verified = Some(key.reference).filter(|_| always);
                 if let Some(op) = session.sign.as_mut().filter(|op| op.key_index == key_index) {
                     op.context_pin = pin.filter(|_| always);
                 } else if let Some(op) = session.decrypt.as_mut() {
@@ -937,6 +1040,34 @@ impl Module {
     }
 }
 
+/// The disk cache as the engines see it while they read a card.
+struct CacheRecall<'a> {
+    store: Option<&'a CacheStore>,
+    profile: &'a str,
+    atr: &'a [u8],
+}
+
+impl Recall for CacheRecall<'_> {
+    fn certificates(&self, identity: &[u8]) -> Option<Vec<(u8, Vec<u8>)>> {
+        let entry = self
+            .store?
+            .load(&cache_key(self.profile, self.atr, identity))?;
+        Some(
+            entry
+                .objects
+                .into_iter()
+                .map(|object| (object.reference, object.data))
+                .collect(),
+        )
+    }
+}
+
+/// A card's cache entry: its profile, its ATR and what identifies its
+/// public data (PIV: the whole CHUID object).
+fn cache_key(profile: &str, atr: &[u8], identity: &[u8]) -> CacheKey {
+    CacheKey::new(&[profile.as_bytes(), atr, identity])
+}
+
 /// Reads the keys a lazy first read of the card left out (once per token):
 /// token info needs only the first certificate, objects need them all.
 fn ensure_all_keys(state: &mut SlotState) -> Result<()> {
@@ -947,10 +1078,17 @@ fn ensure_all_keys(state: &mut SlotState) -> Result<()> {
     let from = token.info.key_slots_read;
     let more = card_operation(state, |app, channel| app.read_remaining_keys(channel, from))?;
     let token = state.token.as_mut().ok_or(Error::TokenNotPresent)?;
+    add_remaining_keys(token, more);
+    Ok(())
+}
+
+/// Completes a token's keys with the ones a later read found, and stores
+/// the now complete public data in the disk cache.
+fn add_remaining_keys(token: &mut Token, more: Vec<crate::profile::KeyInfo>) {
     token.info.keys.extend(more);
     token.info.keys_complete = true;
     token.objects = token::objects_for_card(token.slot_id, &token.info);
-    Ok(())
+    token.remember();
 }
 
 /// The objects this process may see: private ones only after `C_Login`.
@@ -977,24 +1115,63 @@ fn key_of(state: &SlotState, index: usize) -> Result<&crate::profile::KeyInfo> {
         .ok_or(Error::KeyHandleInvalid)
 }
 
+/// Commands sent to a card inside one transaction.
+type CardStep<'a, R> =
+    dyn FnMut(&dyn CardApp, &mut Channel) -> std::result::Result<R, AppError> + 'a;
+
 /// Runs one card operation in one PC/SC transaction, with the application
 /// selected first. A card that was removed takes the token with it.
 fn card_operation<R>(
     state: &mut SlotState,
+    op: impl FnMut(&dyn CardApp, &mut Channel) -> std::result::Result<R, AppError>,
+) -> Result<R> {
+    card_operation_resuming(state, None, op)
+}
+
+/// [`card_operation`], first trying `resumed` without a SELECT when this
+/// process's last transaction left the application selected (saving the
+/// SELECT). Only for commands that spend no PIN try and whose answer is
+/// checked, since another process may have selected another application
+/// in between: a refusal by the card falls back to SELECT and `op` in the
+/// same transaction.
+fn card_operation_resuming<R>(
+    state: &mut SlotState,
+    mut resumed: Option<&mut CardStep<'_, R>>,
     mut op: impl FnMut(&dyn CardApp, &mut Channel) -> std::result::Result<R, AppError>,
 ) -> Result<R> {
     // While this process is logged in, a card that lost the PIN (another
     // process logged out, or reset the card) gets it again, once.
     let relogin_pin = state.user_pin.clone().filter(|_| state.logged_in);
     let mut relogin_failed = false;
+    state.context_verified = None;
     for _attempt in 0..2 {
+        let selected = std::mem::replace(&mut state.app_selected, false);
         let (Some(card), Some(token)) = (state.card.as_mut(), state.token.as_ref()) else {
             return Err(Error::DeviceRemoved);
         };
         let app = token.app.as_ref();
+        let mut ends_selected = false;
         let outcome = card.with_transaction(|link| {
             let mut channel = Channel::new(link, app.profile().channel);
+            if let Some(resumed) = resumed.as_deref_mut().filter(|_| selected) {
+                match resumed(app, &mut channel) {
+                    Ok(value) => {
+                        ends_selected = true;
+                        return Ok(value);
+                    }
+                    // A refusal (another application may be selected, or
+                    // the card wants the PIN again): SELECT and the full
+                    // sequence. A malformed answer stays an error.
+                    Err(
+                        err @ (AppError::Card(CardError::Status(_)) | AppError::NotAuthenticated),
+                    ) => {
+                        log::debug!("resuming without SELECT failed ({err}); selecting");
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
             app.select(&mut channel)?;
+            ends_selected = true;
             match (op(app, &mut channel), &relogin_pin) {
                 (Err(AppError::NotAuthenticated), Some(pin)) => {
                     match app.verify_pin(&mut channel, pin) {
@@ -1015,9 +1192,15 @@ fn card_operation<R>(
             state.end_login();
         }
         let transport_error = match outcome {
-            Ok(Ok(value)) => return Ok(value),
+            Ok(Ok(value)) => {
+                state.app_selected = ends_selected;
+                return Ok(value);
+            }
             Ok(Err(AppError::Card(crate::iso7816::CardError::Transport(err)))) => err,
-            Ok(Err(err)) => return Err(err.into()),
+            Ok(Err(err)) => {
+                state.app_selected = ends_selected;
+                return Err(err.into());
+            }
             Err(err) => err,
         };
         match transport_error {

@@ -2,12 +2,16 @@
 //! agreement on the card; verification, encryption and digests in
 //! software; the session objects `C_DeriveKey` makes.
 
-use super::{card_operation, find_object, key_of, note_lost_login, Module, SlotState};
+use super::{
+    card_operation, card_operation_resuming, find_object, key_of, note_lost_login, CardStep,
+    Module, SlotState,
+};
 use crate::cert::PublicKey;
 use crate::crypto::{self, Hasher};
 use crate::error::{Error, Result};
+use crate::iso7816::Channel;
 use crate::mechanism::{self, Mechanism};
-use crate::profile::{KeyInfo, SignInput};
+use crate::profile::{CardApp, KeyInfo, SignInput};
 use crate::session::{
     DecryptOp, DigestOp, EncryptOp, OpInput, Output, Session, SignOp, Stage, VerifyOp,
 };
@@ -642,6 +646,7 @@ fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
         return Err(Error::UserNotLoggedIn);
     }
     let op = session.sign.take().ok_or(Error::OperationNotInitialized)?;
+    let op_key_index = op.key_index;
     let counted = key.role == "signature";
     let SignOp {
         mechanism,
@@ -697,17 +702,72 @@ fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
             return Err(Error::DataLenRange);
         }
     }
-    let signature = card_operation(state, |app, channel| {
+    // Right after this process's own context-specific VERIFY for the key,
+    // the card wants nothing before the signature: no SELECT, no second
+    // VERIFY (if anything came in between, the card refuses and the full
+    // sequence follows).
+    let context_fresh = context_pin.is_none() || state.context_verified == Some(key.reference);
+    let mut sign_only = |app: &dyn CardApp, channel: &mut Channel| app.sign(channel, &key, request);
+    let resumed: Option<&mut CardStep<'_, Vec<u8>>> = context_fresh.then_some(&mut sign_only);
+    let signature = card_operation_resuming(state, resumed, |app, channel| {
         if let Some(pin) = &context_pin {
             app.verify_pin_for_key(channel, &key, pin)?;
         }
         app.sign(channel, &key, request)
-    })
-    .map_err(|err| note_lost_login(state, err))?;
+    });
+    let signature = match signature {
+        Ok(signature) if key.recalled => {
+            prove_recalled_key(state, op_key_index, &request, signature)?
+        }
+        Ok(signature) => signature,
+        Err(Error::DeviceError) if key.recalled => return Err(drop_stale_cache(state)),
+        Err(err) => return Err(note_lost_login(state, err)),
+    };
     if counted {
         count_signature(state);
     }
     Ok(Output::Done(Zeroizing::new(signature)))
+}
+
+/// The first signature with a key whose public data came from the disk
+/// cache proves the cache right for that key (RSA signatures are already
+/// checked by the engine); one that does not verify means the card's key
+/// changed: the cache entry goes and the token is read again from the card.
+fn prove_recalled_key(
+    state: &mut SlotState,
+    key_index: usize,
+    request: &SignInput<'_>,
+    signature: Vec<u8>,
+) -> Result<Vec<u8>> {
+    let key = key_of(state, key_index)?;
+    let valid = match request {
+        SignInput::Ecdsa(hash) => crypto::verify_ecdsa(&key.public_key, hash, &signature),
+        SignInput::EdDsa(message) => crypto::verify_eddsa(&key.public_key, message, &signature),
+        SignInput::RsaPkcs1(_) | SignInput::RsaRaw(_) => true,
+    };
+    if !valid {
+        return Err(drop_stale_cache(state));
+    }
+    if let Some(key) = state
+        .token
+        .as_mut()
+        .and_then(|token| token.info.keys.get_mut(key_index))
+    {
+        key.recalled = false;
+    }
+    Ok(signature)
+}
+
+/// The card does not hold the key its cache entry describes: the entry is
+/// removed and the token ends as if the card had been pulled, so the next
+/// call reads the card afresh.
+fn drop_stale_cache(state: &mut SlotState) -> Error {
+    log::warn!("the card's keys differ from its cache entry; reading the card again");
+    if let Some(token) = state.token.as_ref() {
+        token.forget_cached();
+    }
+    state.drop_token();
+    Error::DeviceRemoved
 }
 
 /// The card counted a signature with its signature key: so does the

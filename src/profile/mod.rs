@@ -91,6 +91,9 @@ pub struct KeyInfo {
     /// with PKCS#1 v1.5 and returns decrypted messages unpadded, so raw RSA,
     /// PSS and OAEP are not available with this key.
     pub card_pads: bool,
+    /// The public data came from the module's cache, not from the card, and
+    /// no signature has proven it matches the card's key yet.
+    pub recalled: bool,
 }
 
 /// What the engine learned about a card.
@@ -106,8 +109,8 @@ pub struct CardInfo {
     pub model: String,
     /// The keys found on the card.
     pub keys: Vec<KeyInfo>,
-    /// PIN state when the card was read.
-    pub pin: PinStatus,
+    /// PIN state, when the engine learned it without an extra command.
+    pub pin: Option<PinStatus>,
     /// The card's digital signature counter (OpenPGP DO `93`), if it has one.
     pub signature_counter: Option<u32>,
     /// `keys` holds every key; otherwise the engine stopped early (to spare
@@ -115,6 +118,29 @@ pub struct CardInfo {
     pub keys_complete: bool,
     /// How many of the profile's key slots the engine has looked at.
     pub key_slots_read: usize,
+    /// What identifies the card's public data for the cache (PIV: the
+    /// CHUID object), when the card has something that does.
+    pub identity: Option<Vec<u8>>,
+    /// The keys came from the cache ([`Recall`]), not from the card.
+    pub recalled: bool,
+}
+
+/// Public data the module remembers from earlier reads of a card (its
+/// disk cache), offered to the engine while it reads the card.
+pub trait Recall {
+    /// The certificates remembered for the card whose identity (PIV: the
+    /// CHUID object) is `identity`, by key reference.
+    fn certificates(&self, identity: &[u8]) -> Option<Vec<(u8, Vec<u8>)>>;
+}
+
+/// Remembers nothing: every read goes to the card.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRecall;
+
+impl Recall for NoRecall {
+    fn certificates(&self, _identity: &[u8]) -> Option<Vec<(u8, Vec<u8>)>> {
+        None
+    }
 }
 
 /// Data for a private-key signature.
@@ -136,8 +162,10 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     fn profile(&self) -> &Profile;
     /// Selects the application (first command of each card transaction).
     fn select(&self, channel: &mut Channel) -> Result<(), AppError>;
-    /// Reads what the token layer needs: keys, certificates, serial, PIN state.
-    fn read_card(&self, channel: &mut Channel) -> Result<CardInfo, AppError>;
+    /// Reads what the token layer needs: keys, certificates, serial (and the
+    /// PIN state where that costs no extra command). Certificates `recall`
+    /// has for the card's identity are taken from there instead of the card.
+    fn read_card(&self, channel: &mut Channel, recall: &dyn Recall) -> Result<CardInfo, AppError>;
     /// Reads the keys of the profile's key slots from `from_slot` on (after
     /// a [`CardApp::read_card`] that stopped early).
     fn read_remaining_keys(

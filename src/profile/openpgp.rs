@@ -15,7 +15,7 @@
 //!   before every signature when `C4` says PW1 is valid for one signature;
 //! - the digital signature counter (`93` in `7A`).
 
-use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, SignInput};
+use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, SignInput};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
 use crate::iso7816::{tlv, CardError, Channel, ChannelOptions, Command, StatusWord};
@@ -624,7 +624,7 @@ impl CardApp for OpenPgpApp {
         Ok(())
     }
 
-    fn read_card(&self, channel: &mut Channel) -> Result<CardInfo, AppError> {
+    fn read_card(&self, channel: &mut Channel, _recall: &dyn Recall) -> Result<CardInfo, AppError> {
         self.frame(channel);
         let raw = self
             .get_data(channel, DO_APPLICATION_RELATED_DATA)?
@@ -682,6 +682,7 @@ impl CardApp for OpenPgpApp {
                 can_decrypt: !signing_key && is_rsa,
                 can_derive: !signing_key && !is_rsa,
                 card_pads: is_rsa,
+                recalled: false,
                 public_key,
             });
         }
@@ -731,10 +732,12 @@ impl CardApp for OpenPgpApp {
             manufacturer,
             model: self.profile.model.clone(),
             keys,
-            pin: pw.pin_status(),
+            pin: Some(pw.pin_status()),
             signature_counter,
             keys_complete: true,
             key_slots_read: 0,
+            identity: None,
+            recalled: false,
         })
     }
 

@@ -1,7 +1,7 @@
 //! The PIV card application (NIST SP 800-73-4 Part 2): one function per card
 //! command, each a few lines.
 
-use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, SignInput};
+use super::{AppError, CardApp, CardInfo, KeyInfo, KeySlot, PinStatus, Profile, Recall, SignInput};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
 use crate::iso7816::{tlv, CardError, Channel, Command, StatusWord};
@@ -16,6 +16,8 @@ const INS_VERIFY: u8 = 0x20;
 const INS_GENERAL_AUTHENTICATE: u8 = 0x87;
 const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
 const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
+/// Yubico's extension (also in Nitrokey's applet): key slot metadata.
+const INS_GET_METADATA: u8 = 0xF7;
 
 /// Data object tags (SP 800-73-4 Part 1 Table 3).
 const TAG_CHUID: u32 = 0x5FC102;
@@ -103,29 +105,6 @@ impl PivApp {
         decompress(cert).map(Some)
     }
 
-    /// The token serial: the last 8 bytes of the CHUID's GUID (SP 800-73-4
-    /// Part 1 §3.1.2), else of its FASC-N, as hex: the value OpenSC shows,
-    /// so `pkcs11:serial=` URIs written for OpenSC keep matching.
-    fn read_serial(&self, channel: &mut Channel) -> Result<Option<String>, AppError> {
-        let Some(chuid) = self.get_data(channel, TAG_CHUID)? else {
-            return Ok(None);
-        };
-        let guid = tlv::find(&chuid, 0x34)
-            .ok()
-            .flatten()
-            .filter(|g| g.iter().any(|&b| b != 0));
-        let fascn = tlv::find(&chuid, 0x30)
-            .ok()
-            .flatten()
-            .filter(|f| !f.is_empty());
-        Ok(guid.or(fascn).map(|id| {
-            id[id.len().saturating_sub(8)..]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        }))
-    }
-
     fn padded_pin(&self, pin: &[u8]) -> Result<Zeroizing<Vec<u8>>, AppError> {
         self.profile.check_pin_length(pin)?;
         Ok(self.pad(pin))
@@ -191,6 +170,87 @@ impl PivApp {
     }
 }
 
+/// The token serial: the last 8 bytes of the CHUID's GUID (SP 800-73-4
+/// Part 1 §3.1.2), else of its FASC-N, as hex: the value OpenSC shows, so
+/// `pkcs11:serial=` URIs written for OpenSC keep matching.
+fn serial_from_chuid(chuid: &[u8]) -> Option<String> {
+    let guid = tlv::find(chuid, 0x34)
+        .ok()
+        .flatten()
+        .filter(|g| g.iter().any(|&b| b != 0));
+    let fascn = tlv::find(chuid, 0x30)
+        .ok()
+        .flatten()
+        .filter(|f| f.iter().any(|&b| b != 0));
+    guid.or(fascn).map(|id| {
+        id[id.len().saturating_sub(8)..]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    })
+}
+
+/// A key slot as GET METADATA describes it.
+enum SlotKey {
+    /// The slot holds no key.
+    Empty,
+    /// The slot's RSA modulus or EC/EdDSA point.
+    Key(Vec<u8>),
+    /// The card did not say.
+    Unknown,
+}
+
+/// A CHUID with an issuer signature (tag `3E`, the asymmetric signature).
+fn chuid_is_signed(chuid: &[u8]) -> bool {
+    tlv::find(chuid, 0x3E)
+        .ok()
+        .flatten()
+        .is_some_and(|signature| !signature.is_empty())
+}
+
+/// Whether a certificate's public key is the one GET METADATA reported
+/// (RSA modulus, leading zeros aside; EC/EdDSA point).
+fn public_key_matches(key: &PublicKey, reported: &[u8]) -> bool {
+    fn significant(bytes: &[u8]) -> &[u8] {
+        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+        &bytes[start..]
+    }
+    match key {
+        PublicKey::Rsa { modulus, .. } => significant(modulus) == significant(reported),
+        PublicKey::Ec { point, .. } => point.as_slice() == reported,
+        PublicKey::Ed25519 { point } | PublicKey::X25519 { point } => point.as_slice() == reported,
+    }
+}
+
+/// The key a certificate container describes, with the slot's rules.
+fn key_from_certificate(slot: &KeySlot, der: Vec<u8>) -> Option<KeyInfo> {
+    let cert = parse_certificate(&der).ok()?;
+    let is_rsa = cert.public_key.is_rsa();
+    let is_x25519 = matches!(cert.public_key, PublicKey::X25519 { .. });
+    let key_agreement = matches!(
+        cert.public_key,
+        PublicKey::Ec { .. } | PublicKey::X25519 { .. }
+    );
+    Some(KeyInfo {
+        reference: slot.reference,
+        id: slot.id.clone(),
+        label: slot.label.clone(),
+        role: slot.role.clone(),
+        public_key: cert.public_key,
+        certificate: Some(der),
+        always_authenticate: slot.always_authenticate.unwrap_or(false),
+        no_pin: slot.no_pin,
+        pin_reference: slot.pin_reference,
+        can_sign: !is_x25519,
+        can_decrypt: is_rsa,
+        // SP 800-73-4 Part 1 §3.3.3: the key management key is the one for
+        // key establishment (ECDH on EC cards).
+        can_derive: key_agreement && slot.role == "key-management",
+        card_pads: false,
+        recalled: false,
+    })
+}
+
 /// Inflates a compressed certificate (gzip, or zlib as some cards write it),
 /// refusing anything that grows past [`MAX_CERTIFICATE`].
 fn decompress(data: &[u8]) -> Result<Vec<u8>, AppError> {
@@ -236,18 +296,31 @@ impl CardApp for PivApp {
         Ok(())
     }
 
-    fn read_card(&self, channel: &mut Channel) -> Result<CardInfo, AppError> {
-        // The token's label is the first certificate's CN (as OpenSC shows
-        // it): read key slots up to the first certificate, the rest only
-        // when objects are needed.
-        let serial = self.read_serial(channel)?;
-        let (keys, key_slots_read) = self.read_keys(channel, 0, true)?;
+    fn read_card(&self, channel: &mut Channel, recall: &dyn Recall) -> Result<CardInfo, AppError> {
+        let chuid = self.get_data(channel, TAG_CHUID)?;
+        let serial = chuid.as_deref().and_then(serial_from_chuid);
+        let identity = chuid.filter(|chuid| serial.is_some() && self.cacheable(chuid));
+        let remembered = identity
+            .as_deref()
+            .and_then(|id| recall.certificates(id))
+            .and_then(|certificates| self.keys_from_certificates(&certificates));
+        let remembered = match remembered {
+            Some(keys) if self.still_on_card(channel, identity.as_deref(), &keys)? => Some(keys),
+            _ => None,
+        };
+        let recalled = remembered.is_some();
+        let (keys, key_slots_read) = match remembered {
+            Some(keys) => (keys, self.profile.keys.len()),
+            // The token's label is the first certificate's CN (as OpenSC
+            // shows it): read key slots up to the first certificate, the
+            // rest only when objects are needed.
+            None => self.read_keys(channel, 0, true)?,
+        };
         let label = keys
             .first()
             .and_then(|key| key.certificate.as_deref())
             .and_then(|der| parse_certificate(der).ok())
             .and_then(|cert| cert.common_name);
-        let pin = self.pin_status(channel)?;
         Ok(CardInfo {
             label: label.unwrap_or_else(|| self.profile.description.clone()),
             serial: serial.unwrap_or_else(|| "0".into()),
@@ -256,8 +329,10 @@ impl CardApp for PivApp {
             keys_complete: key_slots_read >= self.profile.keys.len(),
             key_slots_read,
             keys,
-            pin,
+            pin: None,
             signature_counter: None,
+            identity,
+            recalled,
         })
     }
 
@@ -440,38 +515,108 @@ impl PivApp {
             };
             // A container this module cannot parse is skipped, not fatal: the
             // other keys stay usable.
-            let Ok(cert) = parse_certificate(&der) else {
+            let Some(key) = key_from_certificate(slot, der) else {
                 log::warn!("certificate for key {:02X} is not usable", slot.reference);
                 continue;
             };
-            let is_rsa = cert.public_key.is_rsa();
-            let is_x25519 = matches!(cert.public_key, PublicKey::X25519 { .. });
-            let key_agreement = matches!(
-                cert.public_key,
-                PublicKey::Ec { .. } | PublicKey::X25519 { .. }
-            );
-            keys.push(KeyInfo {
-                reference: slot.reference,
-                id: slot.id.clone(),
-                label: slot.label.clone(),
-                role: slot.role.clone(),
-                public_key: cert.public_key,
-                certificate: Some(der),
-                always_authenticate: slot.always_authenticate.unwrap_or(false),
-                no_pin: slot.no_pin,
-                pin_reference: slot.pin_reference,
-                can_sign: !is_x25519,
-                can_decrypt: is_rsa,
-                // SP 800-73-4 Part 1 §3.3.3: the key management key is the
-                // one for key establishment (ECDH on EC cards).
-                can_derive: key_agreement && slot.role == "key-management",
-                card_pads: false,
-            });
+            keys.push(key);
             if stop_at_first {
                 return Ok((keys, index + 1));
             }
         }
         Ok((keys, self.profile.keys.len()))
+    }
+
+    /// Whether the card's public data may be cached under its CHUID. The
+    /// CHUID alone tells cards apart only when an issuer signed it (FIPS
+    /// 201: a unique GUID per card, re-signed at every re-issue); unsigned
+    /// CHUIDs are often the same on every card of a model (two fresh
+    /// Nitrokey PIV cards answer byte-identical ones), so those cards are
+    /// cached only where the card can prove each slot's key unchanged
+    /// (GET METADATA). Cards with neither are always read.
+    fn cacheable(&self, chuid: &[u8]) -> bool {
+        chuid_is_signed(chuid) || self.profile.quirks.key_metadata
+    }
+
+    /// Whether remembered keys are still the card's: a signed CHUID vouches
+    /// for all of them; otherwise every key slot's public key from GET
+    /// METADATA must match (and empty slots must still be empty).
+    fn still_on_card(
+        &self,
+        channel: &mut Channel,
+        chuid: Option<&[u8]>,
+        keys: &[KeyInfo],
+    ) -> Result<bool, AppError> {
+        if chuid.is_some_and(chuid_is_signed) {
+            return Ok(true);
+        }
+        for slot in self
+            .profile
+            .keys
+            .iter()
+            .filter(|s| s.certificate_tag.is_some())
+        {
+            let remembered = keys.iter().find(|key| key.reference == slot.reference);
+            let on_card = self.slot_public_key(channel, slot.reference)?;
+            let same = match (remembered, on_card) {
+                (None, SlotKey::Empty) => true,
+                (Some(key), SlotKey::Key(point_or_modulus)) => {
+                    public_key_matches(&key.public_key, &point_or_modulus)
+                }
+                _ => false,
+            };
+            if !same {
+                log::debug!("key {:02X} differs from the cache", slot.reference);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// GET METADATA (Yubico, INS `F7`) for a key slot: its public key (tag
+    /// `04`: `81` modulus / `86` point), or that the slot holds none.
+    fn slot_public_key(&self, channel: &mut Channel, reference: u8) -> Result<SlotKey, AppError> {
+        let command = Command::new(0x00, INS_GET_METADATA, 0x00, reference).expect_long_response();
+        let response = channel.execute(&command)?;
+        match response.sw {
+            StatusWord::SUCCESS => {}
+            StatusWord::NOT_FOUND | StatusWord::DATA_NOT_FOUND => return Ok(SlotKey::Empty),
+            _ => return Ok(SlotKey::Unknown),
+        }
+        let Some(public) = tlv::find(&response.data, 0x04)? else {
+            return Ok(SlotKey::Unknown);
+        };
+        let value = match (tlv::find(public, 0x81)?, tlv::find(public, 0x86)?) {
+            (Some(modulus), _) => modulus,
+            (None, Some(point)) => point,
+            (None, None) => return Ok(SlotKey::Unknown),
+        };
+        Ok(SlotKey::Key(value.to_vec()))
+    }
+
+    /// The keys of the profile's slots from remembered certificates; None
+    /// when one of them does not fit the profile or does not parse (then
+    /// the card is read instead).
+    fn keys_from_certificates(&self, certificates: &[(u8, Vec<u8>)]) -> Option<Vec<KeyInfo>> {
+        let mut keys = Vec::new();
+        for (reference, der) in certificates {
+            let slot = self
+                .profile
+                .keys
+                .iter()
+                .find(|slot| slot.reference == *reference && slot.certificate_tag.is_some())?;
+            let mut key = key_from_certificate(slot, der.clone())?;
+            key.recalled = true;
+            keys.push(key);
+        }
+        // Profile order, as a read from the card gives them.
+        keys.sort_by_key(|key| {
+            self.profile
+                .keys
+                .iter()
+                .position(|slot| slot.reference == key.reference)
+        });
+        Some(keys)
     }
 
     /// An RSA signature over a prepared block, checked with the public key

@@ -93,6 +93,11 @@ pub struct Quirks {
     /// selected (one harmless command) and selects it only when it is not.
     #[serde(default)]
     pub loses_login_on_select: bool,
+    /// The card answers GET METADATA (Yubico's INS `F7`) for a key slot
+    /// with the slot's public key (YubiKey 5.3+): a cached certificate is
+    /// used only while its slot's public key still matches.
+    #[serde(default)]
+    pub key_metadata: bool,
 }
 
 /// How the user PIN is checked and formatted, and what unblocks it.

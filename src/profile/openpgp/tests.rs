@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::iso7816::ChannelOptions;
+use crate::profile::NoRecall;
 use crate::transport::{Transmit, TransportError};
 use rsa::traits::PublicKeyParts;
 use std::collections::VecDeque;
@@ -277,18 +278,18 @@ fn reads_the_card_with_extended_apdus() {
         step("00 CA 00 5B 00 00 00", ok(b"Tester<<Virtpgp")),
         step("00 CA 00 7A 00 00 00", ok(&counter)),
     ];
-    let info = with_card(&app, steps, |channel| app.read_card(channel)).unwrap();
+    let info = with_card(&app, steps, |channel| app.read_card(channel, &NoRecall)).unwrap();
     assert_eq!(info.label, "Virtpgp Tester");
     assert_eq!(info.serial, "000056504750");
     assert_eq!(info.manufacturer, "test card");
     assert_eq!(info.signature_counter, Some(42));
     assert_eq!(
         info.pin,
-        PinStatus {
+        Some(PinStatus {
             tries_left: Some(3),
             verified: false,
             blocked: false
-        }
+        })
     );
     let roles: Vec<&str> = info.keys.iter().map(|k| k.role.as_str()).collect();
     assert_eq!(roles, ["signature", "decryption", "authentication"]);
@@ -357,7 +358,7 @@ fn reads_a_short_apdu_card_with_get_response_and_skips_empty_slots() {
             ok(&tlv::encode(0x7A, &tlv::encode(0x93, &[0, 1, 0]))),
         ),
     ];
-    let info = with_card(&app, steps, |channel| app.read_card(channel)).unwrap();
+    let info = with_card(&app, steps, |channel| app.read_card(channel, &NoRecall)).unwrap();
     assert_eq!(info.label, "OpenPGP card");
     assert_eq!(info.keys.len(), 1);
     assert!(
@@ -389,6 +390,7 @@ fn key(role: &str, public_key: PublicKey) -> KeyInfo {
         label: role.into(),
         role: role.into(),
         card_pads: public_key.is_rsa(),
+        recalled: false,
         public_key,
         certificate: None,
         always_authenticate: false,
@@ -737,7 +739,7 @@ fn malformed_card_data_is_an_error_not_a_panic() {
         tlv::encode(0x6E, &tlv::encode(0x4F, &[0xD2; 16])),
     ] {
         let steps = vec![step("00 CA 00 6E 00 00 00", ok(&garbage))];
-        let result = with_card(&app, steps, |channel| app.read_card(channel));
+        let result = with_card(&app, steps, |channel| app.read_card(channel, &NoRecall));
         assert!(result.is_err(), "{garbage:02X?}");
     }
     // A public key template without the modulus.
@@ -749,7 +751,7 @@ fn malformed_card_data_is_an_error_not_a_panic() {
             ok(&tlv::encode(0x7F49, &tlv::encode(0x82, &[1, 0, 1]))),
         ),
     ];
-    let result = with_card(&app, steps, |channel| app.read_card(channel));
+    let result = with_card(&app, steps, |channel| app.read_card(channel, &NoRecall));
     assert!(matches!(
         result,
         Err(AppError::Card(CardError::Malformed(_)))

@@ -1,0 +1,1006 @@
+//! On-disk cache of a card's public data, so that enumerating a known card
+//! does not read every certificate again.
+//!
+//! What is cached: public objects only (DER certificates, keyed by the card's
+//! reference for them, e.g. PIV key slot 0x9A). Never PINs, PUKs, management
+//! keys or anything else secret: a cache file is safe to leak.
+//!
+//! Where: one file per card, named after its [`CacheKey`], in one per-user
+//! directory ([`CacheStore::default_dir`]). The directory is created owner-only
+//! (0700) and each file is written owner-only (0600) through a temporary file
+//! and a rename, so a reader never sees a half-written entry.
+//!
+//! File format (integers big-endian):
+//!
+//! ```text
+//! magic        15 bytes  "P11CARD-CACHE\0" + format version 0x01
+//! key          32 bytes  the CacheKey the entry was stored under
+//! stored_at     u64      seconds since the UNIX epoch
+//! count         u16      number of objects (at most 64)
+//! count × {
+//!   reference   u8
+//!   length      u32      at most 64 KiB
+//!   data        length bytes
+//! }
+//! checksum     32 bytes  SHA-256 over everything before it
+//! ```
+//!
+//! A whole file is at most 1 MiB.
+//!
+//! Why every file is untrusted input: anything with the user's rights (or a
+//! full disk, a crash, another version of p11card) can change it. What it
+//! holds ends up as PKCS#11 objects that applications trust as the card's, so
+//! a file is used only when it is private to the user, well-formed within the
+//! limits above, matches its checksum, was stored under the very key asked
+//! for, and is fresh. Anything else is removed and the card is read instead:
+//! a cache problem is never an error.
+
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+/// File magic: a name and the format version (the last byte).
+const MAGIC: &[u8; 15] = b"P11CARD-CACHE\x00\x01";
+/// Domain separation for [`CacheKey::new`].
+const KEY_DOMAIN: &[u8] = b"p11card public-data cache v1";
+/// SHA-256 output length (key and checksum).
+const DIGEST_LEN: usize = 32;
+/// Largest cache file read or written.
+const MAX_FILE_LEN: usize = 1024 * 1024;
+/// Most objects in one entry.
+const MAX_OBJECTS: usize = 64;
+/// Largest object in one entry.
+const MAX_OBJECT_LEN: usize = 64 * 1024;
+/// How far in the future an entry's `stored_at` may be (clock adjustments).
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+/// Extension of a cache entry's file name.
+const ENTRY_SUFFIX: &str = ".cache";
+
+/// Makes temporary file names unique within the process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Identifies one card's public data: SHA-256 over domain-separated,
+/// length-prefixed parts (the caller passes e.g. profile name, ATR, the
+/// card's CHUID bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey([u8; 32]);
+
+impl CacheKey {
+    /// Hashes the tag `p11card public-data cache v1`, then each part as a u32
+    /// big-endian length and its bytes, so no two part lists collide.
+    pub fn new(parts: &[&[u8]]) -> CacheKey {
+        let mut hash = Sha256::new();
+        hash.update(KEY_DOMAIN);
+        for part in parts {
+            // A part over 4 GiB cannot come from a card; saturating keeps this total.
+            let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+            hash.update(len.to_be_bytes());
+            hash.update(part);
+        }
+        CacheKey(hash.finalize().into())
+    }
+
+    /// The entry's file name: lowercase hex of the key and `.cache`.
+    pub fn file_name(&self) -> String {
+        let mut name = self.hex();
+        name.push_str(ENTRY_SUFFIX);
+        name
+    }
+
+    fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// One cached object: the card's reference for it (e.g. PIV key slot 0x9A)
+/// and its bytes (a DER certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedObject {
+    /// The card's reference for the object (e.g. a PIV key slot).
+    pub reference: u8,
+    /// The object's bytes (at most 64 KiB).
+    pub data: Vec<u8>,
+}
+
+/// What the cache holds for one card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedCard {
+    /// When the card was read; the file keeps whole seconds since 1970.
+    pub stored_at: SystemTime,
+    /// The card's public objects (at most 64).
+    pub objects: Vec<CachedObject>,
+}
+
+/// The on-disk store: one file per card in one directory.
+#[derive(Debug, Clone)]
+pub struct CacheStore {
+    dir: PathBuf,
+    max_age: Duration,
+}
+
+/// Why [`CacheStore::load`] found nothing usable.
+enum Miss {
+    /// There is no entry: nothing to clean up.
+    Absent,
+    /// There is an entry that must not be used; it is removed.
+    Refused(String),
+}
+
+impl CacheStore {
+    /// How long an entry is used after it was stored, unless configured.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+    /// A store in `dir` (created on the first store, owner-only), whose
+    /// entries are used for `max_age` after they were stored.
+    pub fn at(dir: PathBuf, max_age: Duration) -> CacheStore {
+        CacheStore { dir, max_age }
+    }
+
+    /// The per-user cache directory for p11card: `$XDG_CACHE_HOME/p11card`
+    /// else `$HOME/.cache/p11card` (Linux, BSD), `$HOME/Library/Caches/p11card`
+    /// (macOS), `%LOCALAPPDATA%\p11card\cache` (Windows). Relative paths in
+    /// the variables are ignored; `None` when no variable gives one.
+    pub fn default_dir() -> Option<PathBuf> {
+        default_dir_from(|name: &str| std::env::var_os(name))
+    }
+
+    /// The directory holding the entries.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The entry for `key`, or `None` when it is missing, unreadable,
+    /// corrupted, stored under another key, older than the maximum age or
+    /// more than five minutes in the future, or not private to the user
+    /// (Unix: directory or file grants group/other permissions, a symlink,
+    /// not a regular file). A corrupted or refused file is removed.
+    pub fn load(&self, key: &CacheKey) -> Option<CachedCard> {
+        let path = self.entry_path(key);
+        match self.read_entry(key, &path) {
+            Ok(card) => Some(card),
+            Err(Miss::Absent) => None,
+            Err(Miss::Refused(why)) => {
+                log::debug!("cache entry {} not used: {why}", path.display());
+                remove_quietly(&path);
+                None
+            }
+        }
+    }
+
+    /// Writes the entry for `key`, replacing any previous one. Best effort:
+    /// a failure, an entry beyond the limits or a directory that is not
+    /// private is logged at debug level and otherwise ignored.
+    pub fn store(&self, key: &CacheKey, card: &CachedCard) {
+        let bytes = match encode(key, card) {
+            Ok(bytes) => bytes,
+            Err(why) => {
+                log::debug!("cache entry not stored: {why}");
+                return;
+            }
+        };
+        if let Err(why) = self.prepare_dir() {
+            log::debug!("cache directory {} not used: {why}", self.dir.display());
+            return;
+        }
+        if let Err(err) = self.write_entry(key, &bytes) {
+            log::debug!(
+                "cache entry {} not stored: {err}",
+                self.entry_path(key).display()
+            );
+        }
+    }
+
+    /// Removes the entry for `key` (best effort).
+    pub fn forget(&self, key: &CacheKey) {
+        remove_quietly(&self.entry_path(key));
+    }
+
+    fn entry_path(&self, key: &CacheKey) -> PathBuf {
+        self.dir.join(key.file_name())
+    }
+
+    fn read_entry(&self, key: &CacheKey, path: &Path) -> Result<CachedCard, Miss> {
+        match fs::symlink_metadata(&self.dir) {
+            Ok(meta) => {
+                check_dir(&meta).map_err(|why| Miss::Refused(format!("directory {why}")))?
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Miss::Absent),
+            Err(err) => return Err(Miss::Refused(format!("directory: {err}"))),
+        }
+        let link_meta = match fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Miss::Absent),
+            Err(err) => return Err(Miss::Refused(err.to_string())),
+        };
+        // Checked before opening: opening a FIFO or a device could block.
+        check_file(&link_meta).map_err(|why| Miss::Refused(why.into()))?;
+        if link_meta.len() > MAX_FILE_LEN as u64 {
+            return Err(Miss::Refused("file too large".into()));
+        }
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Miss::Absent),
+            Err(err) => return Err(Miss::Refused(err.to_string())),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|err| Miss::Refused(err.to_string()))?;
+        check_file(&meta).map_err(|why| Miss::Refused(why.into()))?;
+        if !same_file(&link_meta, &meta) {
+            return Err(Miss::Refused("file replaced while opening".into()));
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_LEN as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|err| Miss::Refused(err.to_string()))?;
+        if bytes.len() > MAX_FILE_LEN {
+            return Err(Miss::Refused("file too large".into()));
+        }
+        let card = decode(key, &bytes).map_err(|why| Miss::Refused(why.into()))?;
+        check_fresh(card.stored_at, SystemTime::now(), self.max_age)
+            .map_err(|why| Miss::Refused(why.into()))?;
+        Ok(card)
+    }
+
+    /// Makes sure the directory exists and is private, creating it 0700.
+    fn prepare_dir(&self) -> Result<(), String> {
+        match fs::symlink_metadata(&self.dir) {
+            Ok(meta) => return check_dir(&meta).map_err(String::from),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err.to_string()),
+        }
+        if let Some(parent) = self.dir.parent() {
+            fs::create_dir_all(parent).map_err(|err| err.to_string())?;
+        }
+        match create_private_dir(&self.dir) {
+            Ok(()) => {}
+            // Another process created it first: check what it made.
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(err.to_string()),
+        }
+        let meta = fs::symlink_metadata(&self.dir).map_err(|err| err.to_string())?;
+        check_dir(&meta).map_err(String::from)
+    }
+
+    /// Writes `bytes` to a new temporary file and renames it over the entry.
+    fn write_entry(&self, key: &CacheKey, bytes: &[u8]) -> io::Result<()> {
+        let temp = self.dir.join(format!(
+            "{}.{}.{}.tmp",
+            key.hex(),
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&temp)?;
+        let written = file.write_all(bytes);
+        // Closed before the rename, which Windows requires.
+        drop(file);
+        let result = written.and_then(|()| fs::rename(&temp, self.entry_path(key)));
+        if result.is_err() {
+            remove_quietly(&temp);
+        }
+        result
+    }
+}
+
+fn default_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+    let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    #[cfg(all(unix, not(target_os = "macos")))]
+    {
+        absolute("XDG_CACHE_HOME")
+            .map(|dir| dir.join("p11card"))
+            .or_else(|| absolute("HOME").map(|home| home.join(".cache").join("p11card")))
+    }
+    #[cfg(target_os = "macos")]
+    {
+        absolute("HOME").map(|home| home.join("Library").join("Caches").join("p11card"))
+    }
+    #[cfg(windows)]
+    {
+        absolute("LOCALAPPDATA").map(|dir| dir.join("p11card").join("cache"))
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = absolute;
+        None
+    }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir(dir)
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(err) = fs::remove_file(path) {
+        if err.kind() != io::ErrorKind::NotFound {
+            log::debug!("cache file {} not removed: {err}", path.display());
+        }
+    }
+}
+
+/// The cache directory must be a real directory, private to the user.
+fn check_dir(meta: &Metadata) -> Result<(), &'static str> {
+    if meta.file_type().is_symlink() {
+        Err("is a symlink")
+    } else if !meta.is_dir() {
+        Err("is not a directory")
+    } else if !is_private(meta) {
+        Err("grants group/other permissions")
+    } else {
+        Ok(())
+    }
+}
+
+/// A cache entry must be a regular file (not a symlink), private to the user.
+fn check_file(meta: &Metadata) -> Result<(), &'static str> {
+    if meta.file_type().is_symlink() {
+        Err("is a symlink")
+    } else if !meta.is_file() {
+        Err("is not a regular file")
+    } else if !is_private(meta) {
+        Err("grants group/other permissions")
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn is_private(meta: &Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o077 == 0
+}
+
+/// Windows: the per-user profile directory's ACL keeps other users out.
+#[cfg(not(unix))]
+fn is_private(_meta: &Metadata) -> bool {
+    true
+}
+
+#[cfg(unix)]
+fn same_file(a: &Metadata, b: &Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(_a: &Metadata, _b: &Metadata) -> bool {
+    true
+}
+
+fn check_fresh(
+    stored_at: SystemTime,
+    now: SystemTime,
+    max_age: Duration,
+) -> Result<(), &'static str> {
+    if let Ok(ahead) = stored_at.duration_since(now) {
+        if ahead > MAX_CLOCK_SKEW {
+            return Err("stored in the future");
+        }
+    }
+    if let Ok(age) = now.duration_since(stored_at) {
+        if age > max_age {
+            return Err("expired");
+        }
+    }
+    Ok(())
+}
+
+fn encode(key: &CacheKey, card: &CachedCard) -> Result<Vec<u8>, String> {
+    if card.objects.len() > MAX_OBJECTS {
+        return Err(format!(
+            "{} objects (at most {MAX_OBJECTS})",
+            card.objects.len()
+        ));
+    }
+    let count = u16::try_from(card.objects.len()).map_err(|err| err.to_string())?;
+    let stored_at = card
+        .stored_at
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| "stored_at is before 1970".to_string())?
+        .as_secs();
+    let mut out = Vec::new();
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&key.0);
+    out.extend_from_slice(&stored_at.to_be_bytes());
+    out.extend_from_slice(&count.to_be_bytes());
+    for object in &card.objects {
+        if object.data.len() > MAX_OBJECT_LEN {
+            return Err(format!(
+                "object {:02X} has {} bytes (at most {MAX_OBJECT_LEN})",
+                object.reference,
+                object.data.len()
+            ));
+        }
+        let len = u32::try_from(object.data.len()).map_err(|err| err.to_string())?;
+        out.push(object.reference);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&object.data);
+    }
+    if out.len() + DIGEST_LEN > MAX_FILE_LEN {
+        return Err(format!(
+            "{} bytes (at most {MAX_FILE_LEN})",
+            out.len() + DIGEST_LEN
+        ));
+    }
+    let checksum = Sha256::digest(&out);
+    out.extend_from_slice(&checksum);
+    Ok(out)
+}
+
+fn decode(key: &CacheKey, file: &[u8]) -> Result<CachedCard, &'static str> {
+    let body_len = file.len().checked_sub(DIGEST_LEN).ok_or("truncated")?;
+    let (body, checksum) = file.split_at_checked(body_len).ok_or("truncated")?;
+    let expected: [u8; DIGEST_LEN] = Sha256::digest(body).into();
+    if expected.as_slice() != checksum {
+        return Err("checksum mismatch");
+    }
+    let mut reader = Reader(body);
+    if reader.bytes(MAGIC.len()).ok_or("truncated")? != MAGIC {
+        return Err("not a cache file of this version");
+    }
+    if reader.array::<DIGEST_LEN>().ok_or("truncated")? != key.0 {
+        return Err("stored under another key");
+    }
+    let secs = u64::from_be_bytes(reader.array().ok_or("truncated")?);
+    let stored_at = UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .ok_or("time out of range")?;
+    let count = usize::from(u16::from_be_bytes(reader.array().ok_or("truncated")?));
+    if count > MAX_OBJECTS {
+        return Err("too many objects");
+    }
+    let mut objects = Vec::with_capacity(count);
+    for _ in 0..count {
+        let [reference] = reader.array().ok_or("truncated")?;
+        let len = u32::from_be_bytes(reader.array().ok_or("truncated")?);
+        let len = usize::try_from(len).map_err(|_| "object too large")?;
+        if len > MAX_OBJECT_LEN {
+            return Err("object too large");
+        }
+        let data = reader.bytes(len).ok_or("truncated")?.to_vec();
+        objects.push(CachedObject { reference, data });
+    }
+    if !reader.0.is_empty() {
+        return Err("trailing bytes");
+    }
+    Ok(CachedCard { stored_at, objects })
+}
+
+/// Bounds-checked reading from the front of a byte slice.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn bytes(&mut self, len: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(len)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.bytes(N)?.try_into().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A directory of its own for each test, removed when the test ends.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "p11card-cache-test-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            fs::create_dir(&path).unwrap();
+            TempDir(path)
+        }
+
+        /// A store whose directory does not exist yet.
+        fn store(&self) -> CacheStore {
+            CacheStore::at(self.0.join("cache"), CacheStore::DEFAULT_MAX_AGE)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn key(name: &str) -> CacheKey {
+        CacheKey::new(&[b"piv", name.as_bytes()])
+    }
+
+    /// Now, in the whole seconds the file keeps.
+    fn now() -> SystemTime {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn card() -> CachedCard {
+        CachedCard {
+            stored_at: now(),
+            objects: vec![
+                CachedObject {
+                    reference: 0x9A,
+                    data: vec![0x30, 0x82, 0x01, 0x00, 0xAA],
+                },
+                CachedObject {
+                    reference: 0x9C,
+                    data: vec![],
+                },
+                CachedObject {
+                    reference: 0x9E,
+                    data: (0..=255).collect(),
+                },
+            ],
+        }
+    }
+
+    fn entry(store: &CacheStore, key: &CacheKey) -> PathBuf {
+        store.dir().join(key.file_name())
+    }
+
+    /// A stored entry's file bytes.
+    fn stored_bytes(store: &CacheStore, key: &CacheKey) -> Vec<u8> {
+        store.store(key, &card());
+        fs::read(entry(store, key)).unwrap()
+    }
+
+    /// Writes `bytes` as the entry for `key` and checks it is refused and removed.
+    fn assert_refused(store: &CacheStore, key: &CacheKey, bytes: &[u8], what: &str) {
+        let path = entry(store, key);
+        fs::write(&path, bytes).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert_eq!(store.load(key), None, "{what}");
+        assert!(!path.exists(), "{what}: file not removed");
+    }
+
+    /// Appends the checksum, so a test reaches the parser behind it.
+    fn sealed(mut body: Vec<u8>) -> Vec<u8> {
+        let checksum = Sha256::digest(&body);
+        body.extend_from_slice(&checksum);
+        body
+    }
+
+    fn header(key: &CacheKey, count: u16) -> Vec<u8> {
+        let mut body = MAGIC.to_vec();
+        body.extend_from_slice(&key.0);
+        body.extend_from_slice(
+            &now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                .to_be_bytes(),
+        );
+        body.extend_from_slice(&count.to_be_bytes());
+        body
+    }
+
+    #[test]
+    fn key_hashes_domain_and_length_prefixed_parts() {
+        let mut expected = Sha256::new();
+        expected.update(b"p11card public-data cache v1");
+        expected.update([0, 0, 0, 2]);
+        expected.update(b"ab");
+        expected.update([0, 0, 0, 1]);
+        expected.update(b"c");
+        let expected: [u8; 32] = expected.finalize().into();
+        assert_eq!(CacheKey::new(&[b"ab", b"c"]).0, expected);
+        assert_ne!(CacheKey::new(&[b"ab", b"c"]), CacheKey::new(&[b"a", b"bc"]));
+        assert_ne!(CacheKey::new(&[b"abc"]), CacheKey::new(&[b"abc", b""]));
+    }
+
+    #[test]
+    fn file_name_is_lowercase_hex() {
+        let name = CacheKey([0xAB; 32]).file_name();
+        assert_eq!(name, format!("{}.cache", "ab".repeat(32)));
+    }
+
+    #[test]
+    fn round_trip() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        assert_eq!(store.load(&key("a")), None);
+        store.store(&key("a"), &card());
+        assert_eq!(store.load(&key("a")), Some(card()));
+
+        let empty = CachedCard {
+            stored_at: now(),
+            objects: vec![],
+        };
+        store.store(&key("a"), &empty);
+        assert_eq!(store.load(&key("a")), Some(empty));
+        let names: Vec<_> = fs::read_dir(store.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            [key("a").file_name().as_str()],
+            "temporary files left behind"
+        );
+    }
+
+    #[test]
+    fn entry_of_another_key_is_refused_under_its_name() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        store.store(&key("a"), &card());
+        fs::copy(entry(&store, &key("a")), entry(&store, &key("b"))).unwrap();
+        assert_eq!(store.load(&key("b")), None);
+        assert!(!entry(&store, &key("b")).exists());
+        assert_eq!(store.load(&key("a")), Some(card()));
+    }
+
+    #[test]
+    fn truncated_file_is_refused_and_removed() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        let bytes = stored_bytes(&store, &key("a"));
+        for len in [
+            1,
+            MAGIC.len(),
+            57,
+            60,
+            bytes.len() - 33,
+            bytes.len() - 32,
+            bytes.len() - 1,
+        ] {
+            assert_refused(
+                &store,
+                &key("a"),
+                &bytes[..len],
+                &format!("truncated to {len}"),
+            );
+        }
+    }
+
+    #[test]
+    fn flipped_byte_is_refused_and_removed() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        let bytes = stored_bytes(&store, &key("a"));
+        for pos in [
+            0,
+            14,
+            15,
+            46,
+            47,
+            55,
+            56,
+            57,
+            60,
+            62,
+            100,
+            bytes.len() - 32,
+            bytes.len() - 1,
+        ] {
+            let mut changed = bytes.clone();
+            changed[pos] ^= 0x01;
+            assert_refused(&store, &key("a"), &changed, &format!("byte {pos} flipped"));
+        }
+    }
+
+    #[test]
+    fn garbage_empty_and_oversized_files_are_refused_and_removed() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        stored_bytes(&store, &key("a"));
+        assert_refused(&store, &key("a"), b"", "empty");
+        assert_refused(&store, &key("a"), &[0x5A; 300], "garbage");
+        let mut oversized = stored_bytes(&store, &key("a"));
+        oversized.resize(MAX_FILE_LEN + 1, 0);
+        assert_refused(&store, &key("a"), &oversized, "oversized");
+    }
+
+    #[test]
+    fn malformed_file_with_valid_checksum_is_refused() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        let k = key("a");
+        stored_bytes(&store, &k);
+
+        let mut wrong_magic = header(&k, 0);
+        wrong_magic[14] = 0x02;
+        assert_refused(&store, &k, &sealed(wrong_magic), "other version");
+
+        let mut trailing = header(&k, 0);
+        trailing.push(0);
+        assert_refused(&store, &k, &sealed(trailing), "trailing bytes");
+
+        let mut short_object = header(&k, 1);
+        short_object.extend_from_slice(&[0x9A, 0, 0, 0, 5, 1, 2, 3]);
+        assert_refused(
+            &store,
+            &k,
+            &sealed(short_object),
+            "object shorter than its length",
+        );
+
+        let mut too_many = header(&k, 65);
+        for _ in 0..65 {
+            too_many.extend_from_slice(&[0x9A, 0, 0, 0, 0]);
+        }
+        assert_refused(&store, &k, &sealed(too_many), "65 objects");
+
+        let mut too_large = header(&k, 1);
+        too_large.extend_from_slice(&[0x9A, 0, 1, 0, 1]);
+        too_large.resize(too_large.len() + MAX_OBJECT_LEN + 1, 0);
+        assert_refused(&store, &k, &sealed(too_large), "object over 64 KiB");
+
+        let mut huge_length = header(&k, 1);
+        huge_length.extend_from_slice(&[0x9A, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_refused(&store, &k, &sealed(huge_length), "length u32::MAX");
+    }
+
+    #[test]
+    fn expired_entry_is_refused_and_removed() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        let old = CachedCard {
+            stored_at: now() - Duration::from_secs(25 * 3600),
+            ..card()
+        };
+        store.store(&key("a"), &old);
+        assert!(entry(&store, &key("a")).exists());
+        assert_eq!(store.load(&key("a")), None);
+        assert!(!entry(&store, &key("a")).exists());
+
+        let short = CacheStore::at(store.dir().to_path_buf(), Duration::from_secs(60));
+        let recent = CachedCard {
+            stored_at: now() - Duration::from_secs(120),
+            ..card()
+        };
+        short.store(&key("a"), &recent);
+        assert_eq!(short.load(&key("a")), None);
+        short.store(&key("a"), &card());
+        assert_eq!(short.load(&key("a")), Some(card()));
+    }
+
+    #[test]
+    fn entry_from_the_future_is_refused() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        let ahead = CachedCard {
+            stored_at: now() + Duration::from_secs(3600),
+            ..card()
+        };
+        store.store(&key("a"), &ahead);
+        assert_eq!(store.load(&key("a")), None);
+        assert!(!entry(&store, &key("a")).exists());
+
+        let skewed = CachedCard {
+            stored_at: now() + Duration::from_secs(60),
+            ..card()
+        };
+        store.store(&key("a"), &skewed);
+        assert_eq!(store.load(&key("a")), Some(skewed));
+    }
+
+    #[test]
+    fn freshness_bounds() {
+        let now = now();
+        let day = CacheStore::DEFAULT_MAX_AGE;
+        assert!(check_fresh(now, now, day).is_ok());
+        assert!(check_fresh(now - day, now, day).is_ok());
+        assert!(check_fresh(now - day - Duration::from_secs(1), now, day).is_err());
+        assert!(check_fresh(now + MAX_CLOCK_SKEW, now, day).is_ok());
+        assert!(check_fresh(now + MAX_CLOCK_SKEW + Duration::from_secs(1), now, day).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn group_readable_file_is_refused_and_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        store.store(&key("a"), &card());
+        let path = entry(&store, &key("a"));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(store.load(&key("a")), None);
+        assert!(!path.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn open_directory_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        store.store(&key("a"), &card());
+        fs::set_permissions(store.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(store.load(&key("a")), None);
+
+        store.store(&key("b"), &card());
+        assert!(
+            !entry(&store, &key("b")).exists(),
+            "stored into an open directory"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_entry_is_refused() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        store.store(&key("a"), &card());
+        let target = tmp.0.join("elsewhere");
+        fs::rename(entry(&store, &key("a")), &target).unwrap();
+        std::os::unix::fs::symlink(&target, entry(&store, &key("a"))).unwrap();
+        assert_eq!(store.load(&key("a")), None);
+        assert!(
+            fs::symlink_metadata(entry(&store, &key("a"))).is_err(),
+            "link not removed"
+        );
+        assert!(target.exists(), "link target removed");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_directory_is_refused() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        store.store(&key("a"), &card());
+        let link = CacheStore::at(tmp.0.join("link"), CacheStore::DEFAULT_MAX_AGE);
+        std::os::unix::fs::symlink(store.dir(), link.dir()).unwrap();
+        assert_eq!(link.load(&key("a")), None);
+    }
+
+    #[test]
+    fn directory_entry_is_refused() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        store.store(&key("a"), &card());
+        let path = entry(&store, &key("a"));
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        assert_eq!(store.load(&key("a")), None);
+    }
+
+    #[test]
+    fn store_into_unwritable_location_is_harmless() {
+        let tmp = TempDir::new();
+        let file = tmp.0.join("file");
+        fs::write(&file, b"not a directory").unwrap();
+        let store = CacheStore::at(file.join("cache"), CacheStore::DEFAULT_MAX_AGE);
+        store.store(&key("a"), &card());
+        assert_eq!(store.load(&key("a")), None);
+        store.forget(&key("a"));
+
+        let store = CacheStore::at(file, CacheStore::DEFAULT_MAX_AGE);
+        store.store(&key("a"), &card());
+        assert_eq!(store.load(&key("a")), None);
+    }
+
+    #[test]
+    fn store_refuses_entries_beyond_limits() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        let object = |len| CachedObject {
+            reference: 0x9A,
+            data: vec![0; len],
+        };
+        let large_object = CachedCard {
+            stored_at: now(),
+            objects: vec![object(MAX_OBJECT_LEN + 1)],
+        };
+        let many_objects = CachedCard {
+            stored_at: now(),
+            objects: vec![object(0); MAX_OBJECTS + 1],
+        };
+        let large_file = CachedCard {
+            stored_at: now(),
+            objects: vec![object(MAX_OBJECT_LEN); 16],
+        };
+        let before_1970 = CachedCard {
+            stored_at: UNIX_EPOCH - Duration::from_secs(1),
+            ..card()
+        };
+        for refused in [large_object, many_objects, large_file, before_1970] {
+            store.store(&key("a"), &refused);
+            assert!(!entry(&store, &key("a")).exists());
+        }
+
+        let largest = CachedCard {
+            stored_at: now(),
+            objects: vec![object(MAX_OBJECT_LEN); 15],
+        };
+        store.store(&key("a"), &largest);
+        assert_eq!(store.load(&key("a")), Some(largest));
+        let most = CachedCard {
+            stored_at: now(),
+            objects: vec![object(1); MAX_OBJECTS],
+        };
+        store.store(&key("a"), &most);
+        assert_eq!(store.load(&key("a")), Some(most));
+    }
+
+    #[test]
+    fn forget_removes_entry() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        store.store(&key("a"), &card());
+        store.store(&key("b"), &card());
+        store.forget(&key("a"));
+        assert!(!entry(&store, &key("a")).exists());
+        assert_eq!(store.load(&key("a")), None);
+        assert_eq!(store.load(&key("b")), Some(card()));
+        store.forget(&key("a"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn directory_and_file_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = TempDir::new();
+        let store = CacheStore::at(
+            tmp.0.join("a").join("b").join("cache"),
+            CacheStore::DEFAULT_MAX_AGE,
+        );
+        store.store(&key("a"), &card());
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(store.dir()), 0o700);
+        assert_eq!(mode(&entry(&store, &key("a"))), 0o600);
+        assert_eq!(store.load(&key("a")), Some(card()));
+    }
+
+    #[cfg(all(unix, not(target_os = "macos")))]
+    #[test]
+    fn default_dir_follows_xdg() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(var, _)| *var == name)
+                    .map(|(_, value)| std::ffi::OsString::from(value))
+            }
+        };
+        let both = env(&[("XDG_CACHE_HOME", "/x/cache"), ("HOME", "/home/u")]);
+        assert_eq!(
+            default_dir_from(both),
+            Some(PathBuf::from("/x/cache/p11card"))
+        );
+        let relative = env(&[("XDG_CACHE_HOME", "cache"), ("HOME", "/home/u")]);
+        assert_eq!(
+            default_dir_from(relative),
+            Some(PathBuf::from("/home/u/.cache/p11card"))
+        );
+        let empty = env(&[("XDG_CACHE_HOME", ""), ("HOME", "/home/u")]);
+        assert_eq!(
+            default_dir_from(empty),
+            Some(PathBuf::from("/home/u/.cache/p11card"))
+        );
+        assert_eq!(default_dir_from(env(&[("HOME", "home")])), None);
+        assert_eq!(default_dir_from(env(&[])), None);
+    }
+}
