@@ -1,7 +1,7 @@
 //! The simulated PIV card application (SP 800-73-4 Part 2), one APDU at a
 //! time: SELECT, GET DATA, VERIFY, CHANGE REFERENCE DATA, RESET RETRY
 //! COUNTER, GENERAL AUTHENTICATE, GET RESPONSE, command chaining, and the
-//! Yubico GET VERSION / GET SERIAL extensions.
+//! Yubico GET VERSION / GET SERIAL / GET METADATA extensions.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -54,8 +54,16 @@ const INS_RESET_RETRY: u8 = 0x2C;
 const INS_GENERAL_AUTHENTICATE: u8 = 0x87;
 const INS_YK_GET_VERSION: u8 = 0xFD;
 const INS_YK_GET_SERIAL: u8 = 0xF8;
+const INS_YK_GET_METADATA: u8 = 0xF7;
 const KEY_REF_PIN: u8 = 0x80;
 const KEY_REF_PUK: u8 = 0x81;
+/// GET METADATA values (Yubico PIV extension): PIN policy, touch policy,
+/// key origin.
+const PIN_POLICY_NEVER: u8 = 0x01;
+const PIN_POLICY_ONCE: u8 = 0x02;
+const PIN_POLICY_ALWAYS: u8 = 0x03;
+const TOUCH_POLICY_NEVER: u8 = 0x01;
+const ORIGIN_GENERATED: u8 = 0x01;
 
 /// A PIN or PUK with its retry counter.
 #[derive(Debug, Clone)]
@@ -209,10 +217,20 @@ impl SimPivCard {
 
     /// Puts the embedded test key of `key_type` into `slot`, with a fresh
     /// test certificate for it (keeping the slot's compression setting).
-    pub fn with_key(mut self, slot: Slot, key_type: KeyType) -> Self {
-        let key = PrivateKey::embedded(key_type, slot);
+    pub fn with_key(self, slot: Slot, key_type: KeyType) -> Self {
+        self.with_key_from(slot, key_type, slot)
+    }
+
+    /// Puts the embedded test key of `key_type` that [`with_key`] gives
+    /// `source` into `slot`, with a test certificate for it: a card whose
+    /// `slot` holds another key of the same type (another card of the
+    /// same model, or one personalised again).
+    ///
+    /// [`with_key`]: Self::with_key
+    pub fn with_key_from(mut self, slot: Slot, key_type: KeyType, source: Slot) -> Self {
+        let key = PrivateKey::embedded(key_type, source);
         let state = &mut self.slots[slot.index()];
-        state.cert = Some(slot_certificate_der(slot, &key));
+        state.cert = Some(slot_certificate_der(slot, &key, source));
         state.key = Some(key);
         self
     }
@@ -289,8 +307,9 @@ impl SimPivCard {
         self
     }
 
-    /// Answers the Yubico GET VERSION / GET SERIAL with `6D00`, like a
-    /// non-Yubico PIV card.
+    /// Answers the Yubico GET VERSION / GET SERIAL / GET METADATA with
+    /// `6D00`, like a non-Yubico PIV card (or a YubiKey before firmware 5.3
+    /// for GET METADATA).
     pub fn without_yubico_extensions(mut self) -> Self {
         self.yubico = false;
         self
@@ -410,6 +429,7 @@ impl SimPivCard {
                     Ok(self.serial.to_be_bytes().to_vec())
                 }
             }
+            INS_YK_GET_METADATA if self.yubico => self.get_metadata(cmd),
             _ => Err(sw::INS_NOT_SUPPORTED),
         }
     }
@@ -463,6 +483,29 @@ impl SimPivCard {
         put_tlv(&mut content, &[0x71], &[u8::from(state.compressed)]);
         put_tlv(&mut content, &[0xFE], &[]);
         Some(tlv(&[0x53], &content))
+    }
+
+    /// Yubico GET METADATA of a key slot (INS `F7`, P2 the key reference;
+    /// Yubico PIV extension, firmware 5.3+): `01` algorithm, `02` PIN and
+    /// touch policy, `03` origin, `04` public key. An empty slot answers
+    /// `6A82`; the PIN/PUK/management-key references are not simulated.
+    fn get_metadata(&self, cmd: &Command) -> Result<Vec<u8>, u16> {
+        let slot = match (cmd.p1, Slot::from_key_ref(cmd.p2)) {
+            (0x00, Some(slot)) => slot,
+            _ => return Err(sw::WRONG_P1P2),
+        };
+        let key = self.slots[slot.index()].key.as_ref().ok_or(sw::NOT_FOUND)?;
+        // The PIN policy this card enforces in GENERAL AUTHENTICATE.
+        let pin_policy = match slot {
+            Slot::CardAuthentication => PIN_POLICY_NEVER,
+            Slot::Signature => PIN_POLICY_ALWAYS,
+            Slot::Authentication | Slot::KeyManagement => PIN_POLICY_ONCE,
+        };
+        let mut metadata = tlv(&[0x01], &[key.key_type().algorithm_id()]);
+        put_tlv(&mut metadata, &[0x02], &[pin_policy, TOUCH_POLICY_NEVER]);
+        put_tlv(&mut metadata, &[0x03], &[ORIGIN_GENERATED]);
+        put_tlv(&mut metadata, &[0x04], &key.metadata_public_key());
+        Ok(metadata)
     }
 
     /// VERIFY (Part 2 §3.2.1) of the PIV application PIN.

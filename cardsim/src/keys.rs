@@ -23,7 +23,7 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::{Time, Validity};
 
-use crate::apdu::sw;
+use crate::apdu::{put_tlv, sw};
 
 /// A PIV key slot (SP 800-73-4 Part 1 §3.1.1, key references Part 1 Table 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -198,6 +198,33 @@ impl PrivateKey {
         }
     }
 
+    /// The public key as Yubico's GET METADATA nests it in tag `04`: RSA
+    /// `81` modulus `82` public exponent, EC `86` uncompressed point.
+    pub fn metadata_public_key(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            PrivateKey::Rsa(k) => {
+                put_tlv(&mut out, &[0x81], &k.n().to_bytes_be());
+                put_tlv(&mut out, &[0x82], &k.e().to_bytes_be());
+            }
+            PrivateKey::P256(k) => {
+                put_tlv(
+                    &mut out,
+                    &[0x86],
+                    k.verifying_key().to_encoded_point(false).as_bytes(),
+                );
+            }
+            PrivateKey::P384(k) => {
+                put_tlv(
+                    &mut out,
+                    &[0x86],
+                    k.verifying_key().to_encoded_point(false).as_bytes(),
+                );
+            }
+        }
+        out
+    }
+
     /// GENERAL AUTHENTICATE with a challenge (tag 81): the raw RSA private
     /// operation on a full-size block, or an ECDSA signature (DER) over a
     /// prehash of exactly the curve's size.
@@ -289,7 +316,8 @@ pub(crate) fn build_cert(
         .expect("test certificate must build")
 }
 
-type CertCache = Mutex<HashMap<(Slot, KeyType), Vec<u8>>>;
+/// Certificates by (slot, key type, slot whose embedded key it is).
+type CertCache = Mutex<HashMap<(Slot, KeyType, Slot), Vec<u8>>>;
 
 /// The DER certificate of the test CA (self-signed, ECDSA P-256) that issues
 /// every slot certificate (and the OpenPGP card's cardholder certificates).
@@ -303,12 +331,14 @@ pub fn ca_certificate_der() -> Vec<u8> {
     .clone()
 }
 
-/// The test certificate for the embedded key `key_type` in `slot`, subject
-/// `CN=cardsim 9A PIV Authentication,O=p11card test` (and so on).
-pub(crate) fn slot_certificate_der(slot: Slot, key: &PrivateKey) -> Vec<u8> {
+/// The test certificate for `key` in `slot`, subject
+/// `CN=cardsim 9A PIV Authentication,O=p11card test` (and so on). `key` is
+/// the embedded key of its type for `source`: normally `slot` itself; another
+/// slot's key gets a certificate with its own serial number.
+pub(crate) fn slot_certificate_der(slot: Slot, key: &PrivateKey, source: Slot) -> Vec<u8> {
     static CACHE: OnceLock<CertCache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let id = (slot, key.key_type());
+    let id = (slot, key.key_type(), source);
     if let Some(der) = cache
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -329,12 +359,11 @@ pub(crate) fn slot_certificate_der(slot: Slot, key: &PrivateKey) -> Vec<u8> {
         slot.key_ref(),
         slot.title()
     );
-    let der = build_cert(
-        profile,
-        &[0x10, slot.key_ref(), id.1.algorithm_id()],
-        &subject,
-        spki,
-    );
+    let mut serial = vec![0x10, slot.key_ref(), id.1.algorithm_id()];
+    if source != slot {
+        serial.push(source.key_ref());
+    }
+    let der = build_cert(profile, &serial, &subject, spki);
     cache
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

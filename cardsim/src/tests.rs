@@ -578,3 +578,160 @@ fn with_on_an_openpgp_card_panics() {
     let card = SimCard::new(SimOpenPgpCard::new());
     card.with(|c| c.pin_verified());
 }
+
+/// GET METADATA (Yubico PIV extension, INS F7) of key slot `key_ref`, short
+/// with Le = 00.
+fn get_metadata(key_ref: u8) -> Vec<u8> {
+    vec![0x00, 0xF7, 0x00, key_ref, 0x00]
+}
+
+/// The public key TLVs a GET METADATA answer should carry for `public`.
+fn metadata_public_key(public: &SimPublicKey) -> Vec<(Vec<u8>, Vec<u8>)> {
+    use rsa::traits::PublicKeyParts;
+    match public {
+        SimPublicKey::Rsa(key) => vec![
+            (vec![0x81], key.n().to_bytes_be()),
+            (vec![0x82], key.e().to_bytes_be()),
+        ],
+        SimPublicKey::P256(key) => {
+            vec![(vec![0x86], key.to_encoded_point(false).as_bytes().to_vec())]
+        }
+        SimPublicKey::P384(key) => {
+            vec![(vec![0x86], key.to_encoded_point(false).as_bytes().to_vec())]
+        }
+    }
+}
+
+#[test]
+fn get_metadata_describes_each_key_slot() {
+    let mut card = selected(SimPivCard::new());
+    // Slot: algorithm, PIN policy (never 01, once 02, always 03), touch never.
+    let expected = [
+        (Slot::Authentication, 0x07, 0x02),
+        (Slot::Signature, 0x11, 0x03),
+        (Slot::KeyManagement, 0x14, 0x02),
+        (Slot::CardAuthentication, 0x11, 0x01),
+    ];
+    for (slot, algorithm, pin_policy) in expected {
+        let (metadata, status) = exchange(&mut card, &get_metadata(slot.key_ref()));
+        assert_eq!(status, 0x9000, "{slot:?}");
+        let items = read_all(&metadata).unwrap();
+        let tags: Vec<&[u8]> = items.iter().map(|(tag, _)| *tag).collect();
+        assert_eq!(tags, [[0x01], [0x02], [0x03], [0x04]], "{slot:?}");
+        assert_eq!(items[0].1, [algorithm], "{slot:?}");
+        assert_eq!(items[1].1, [pin_policy, 0x01], "{slot:?}");
+        assert_eq!(items[2].1, [0x01], "{slot:?}: generated on the card");
+        let public: Vec<(Vec<u8>, Vec<u8>)> = read_all(items[3].1)
+            .unwrap()
+            .into_iter()
+            .map(|(tag, value)| (tag.to_vec(), value.to_vec()))
+            .collect();
+        let key = card.public_key(slot).unwrap();
+        assert_eq!(public, metadata_public_key(&key), "{slot:?}");
+    }
+}
+
+#[test]
+fn long_metadata_goes_through_get_response_or_one_extended_answer() {
+    // RSA-2048, 279 bytes: 01 01 07, 02 02 .. .., 03 01 01,
+    // 04 82 01 09 { 81 82 01 00 <n>, 82 03 <e> }.
+    let mut card = selected(SimPivCard::new());
+    let first = card.process(&get_metadata(0x9A));
+    assert_eq!((first.len(), sw(&first)), (258, 0x6100 | (279 - 256)));
+    assert_eq!(
+        card.process(&[0x00, 0xC0, 0x00, 0x00, 0x00]).len(),
+        279 - 256 + 2
+    );
+    let extended = card.process(&[0x00, 0xF7, 0x00, 0x9A, 0x00, 0x00, 0x00]);
+    assert_eq!((extended.len(), sw(&extended)), (281, 0x9000));
+    assert_eq!(
+        read_all(data(&extended)).unwrap().len(),
+        4,
+        "the whole answer at once"
+    );
+    let mut short = selected(SimPivCard::new().short_apdus_only());
+    assert_eq!(
+        short.process(&[0x00, 0xF7, 0x00, 0x9A, 0x00, 0x00, 0x00]),
+        [0x67, 0x00]
+    );
+}
+
+#[test]
+fn get_metadata_of_empty_or_unknown_slots_and_without_extensions() {
+    let mut card = selected(
+        SimPivCard::new()
+            .without_slot(Slot::Signature)
+            .without_key(Slot::KeyManagement),
+    );
+    assert_eq!(card.process(&get_metadata(0x9C)), [0x6A, 0x82]);
+    assert_eq!(
+        card.process(&get_metadata(0x9D)),
+        [0x6A, 0x82],
+        "a certificate alone is no key"
+    );
+    assert_eq!(card.process(&get_metadata(0x9B)), [0x6A, 0x86]);
+    assert_eq!(card.process(&get_metadata(0x80)), [0x6A, 0x86]);
+    assert_eq!(card.process(&[0x00, 0xF7, 0x01, 0x9A, 0x00]), [0x6A, 0x86]);
+
+    let mut plain = SimPivCard::new().without_yubico_extensions();
+    assert_eq!(
+        plain.process(&get_metadata(0x9A)),
+        [0x6D, 0x00],
+        "not selected"
+    );
+    let mut plain = selected(plain);
+    for key_ref in [0x9A, 0x9C, 0x9D, 0x9E] {
+        assert_eq!(plain.process(&get_metadata(key_ref)), [0x6D, 0x00]);
+    }
+    let mut unselected = SimPivCard::new();
+    assert_eq!(unselected.process(&get_metadata(0x9A)), [0x6D, 0x00]);
+}
+
+#[test]
+fn a_slot_can_hold_another_slots_key() {
+    let default = SimPivCard::new();
+    let other = SimPivCard::new().with_key_from(
+        Slot::CardAuthentication,
+        KeyType::EccP256,
+        Slot::Signature,
+    );
+    assert_eq!(
+        other.public_key(Slot::CardAuthentication),
+        default.public_key(Slot::Signature)
+    );
+    assert_ne!(
+        other.public_key(Slot::CardAuthentication),
+        default.public_key(Slot::CardAuthentication)
+    );
+    use der::Decode;
+    let der = other.certificate_der(Slot::CardAuthentication).unwrap();
+    let cert = x509_cert::Certificate::from_der(der).unwrap();
+    let spki = der::Encode::to_der(&cert.tbs_certificate.subject_public_key_info).unwrap();
+    assert_eq!(
+        spki,
+        other
+            .public_key(Slot::CardAuthentication)
+            .unwrap()
+            .to_spki_der()
+    );
+    let default_der = default.certificate_der(Slot::CardAuthentication).unwrap();
+    let default_cert = x509_cert::Certificate::from_der(default_der).unwrap();
+    assert_eq!(
+        cert.tbs_certificate.subject,
+        default_cert.tbs_certificate.subject
+    );
+    assert_ne!(
+        cert.tbs_certificate.serial_number,
+        default_cert.tbs_certificate.serial_number
+    );
+    // The slot's own key still gets the same certificate as before.
+    let again = SimPivCard::new().with_key_from(
+        Slot::CardAuthentication,
+        KeyType::EccP256,
+        Slot::CardAuthentication,
+    );
+    assert_eq!(
+        again.certificate_der(Slot::CardAuthentication),
+        Some(default_der)
+    );
+}

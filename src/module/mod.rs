@@ -1060,6 +1060,12 @@ impl Recall for CacheRecall<'_> {
                 .collect(),
         )
     }
+
+    fn forget(&self, identity: &[u8]) {
+        if let Some(store) = self.store {
+            store.forget(&cache_key(self.profile, self.atr, identity));
+        }
+    }
 }
 
 /// A card's cache entry: its profile, its ATR and what identifies its

@@ -131,6 +131,9 @@ pub trait Recall {
     /// The certificates remembered for the card whose identity (PIV: the
     /// CHUID object) is `identity`, by key reference.
     fn certificates(&self, identity: &[u8]) -> Option<Vec<(u8, Vec<u8>)>>;
+    /// Drops what is remembered for `identity` (the card cannot prove it
+    /// current).
+    fn forget(&self, identity: &[u8]);
 }
 
 /// Remembers nothing: every read goes to the card.
@@ -141,6 +144,8 @@ impl Recall for NoRecall {
     fn certificates(&self, _identity: &[u8]) -> Option<Vec<(u8, Vec<u8>)>> {
         None
     }
+
+    fn forget(&self, _identity: &[u8]) {}
 }
 
 /// Data for a private-key signature.

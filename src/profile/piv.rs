@@ -190,6 +190,16 @@ fn serial_from_chuid(chuid: &[u8]) -> Option<String> {
     })
 }
 
+/// What the card says about remembered public data.
+enum Proof {
+    /// The card vouches for it.
+    Current,
+    /// A key slot differs: read the card.
+    Changed,
+    /// The card cannot tell: read it, and do not cache it.
+    Impossible,
+}
+
 /// A key slot as GET METADATA describes it.
 enum SlotKey {
     /// The slot holds no key.
@@ -299,13 +309,24 @@ impl CardApp for PivApp {
     fn read_card(&self, channel: &mut Channel, recall: &dyn Recall) -> Result<CardInfo, AppError> {
         let chuid = self.get_data(channel, TAG_CHUID)?;
         let serial = chuid.as_deref().and_then(serial_from_chuid);
-        let identity = chuid.filter(|chuid| serial.is_some() && self.cacheable(chuid));
+        let mut identity = chuid.filter(|chuid| serial.is_some() && self.cacheable(chuid));
         let remembered = identity
             .as_deref()
             .and_then(|id| recall.certificates(id))
             .and_then(|certificates| self.keys_from_certificates(&certificates));
-        let remembered = match remembered {
-            Some(keys) if self.still_on_card(channel, identity.as_deref(), &keys)? => Some(keys),
+        let remembered = match (remembered, identity.as_deref()) {
+            (Some(keys), Some(id)) => match self.still_on_card(channel, id, &keys)? {
+                Proof::Current => Some(keys),
+                Proof::Changed => None,
+                // The card lacks what the profile promised (a YubiKey 4
+                // has no GET METADATA): the entry goes, and none is written
+                // from this read.
+                Proof::Impossible => {
+                    recall.forget(id);
+                    identity = None;
+                    None
+                }
+            },
             _ => None,
         };
         let recalled = remembered.is_some();
@@ -544,21 +565,21 @@ impl PivApp {
     fn still_on_card(
         &self,
         channel: &mut Channel,
-        chuid: Option<&[u8]>,
+        chuid: &[u8],
         keys: &[KeyInfo],
-    ) -> Result<bool, AppError> {
-        if chuid.is_some_and(chuid_is_signed) {
-            return Ok(true);
+    ) -> Result<Proof, AppError> {
+        if chuid_is_signed(chuid) {
+            return Ok(Proof::Current);
         }
-        for slot in self
+        let slots = self
             .profile
             .keys
             .iter()
-            .filter(|s| s.certificate_tag.is_some())
-        {
+            .filter(|s| s.certificate_tag.is_some());
+        for slot in slots {
             let remembered = keys.iter().find(|key| key.reference == slot.reference);
-            let on_card = self.slot_public_key(channel, slot.reference)?;
-            let same = match (remembered, on_card) {
+            let same = match (remembered, self.slot_public_key(channel, slot.reference)?) {
+                (_, SlotKey::Unknown) => return Ok(Proof::Impossible),
                 (None, SlotKey::Empty) => true,
                 (Some(key), SlotKey::Key(point_or_modulus)) => {
                     public_key_matches(&key.public_key, &point_or_modulus)
@@ -567,10 +588,10 @@ impl PivApp {
             };
             if !same {
                 log::debug!("key {:02X} differs from the cache", slot.reference);
-                return Ok(false);
+                return Ok(Proof::Changed);
             }
         }
-        Ok(true)
+        Ok(Proof::Current)
     }
 
     /// GET METADATA (Yubico, INS `F7`) for a key slot: its public key (tag

@@ -4,8 +4,9 @@
 //!
 //! What lives here:
 //! - [`Harness`]: an initialised module over simulated readers (one test at
-//!   a time per test binary, since the module is process-global), and
-//!   [`Uninitialized`] for tests of `C_Initialize` itself;
+//!   a time per test binary, since the module is process-global), with or
+//!   without a disk cache, restartable as "another process" would see the
+//!   card; and [`Uninitialized`] for tests of `C_Initialize` itself;
 //! - [`Tripwire`]: arms one of the simulated card's one-shot faults just
 //!   before the module sends a chosen command (e.g. the first GENERAL
 //!   AUTHENTICATE), since the card's own switches fire on the *next* APDU;
@@ -17,6 +18,7 @@
 #![allow(dead_code, unused_macros)]
 
 use cryptoki_sys::*;
+use p11card::cache::CacheStore;
 use p11card::transport::{CardTransport, ReaderBackend, ReaderStatus, Transmit, TransportError};
 use p11card_cardsim::{
     Misbehaviour, SimBackend, SimCard, SimPivCard, SimPublicKey, Slot, DEFAULT_READER,
@@ -89,6 +91,29 @@ impl Harness {
         Harness::start(backend, move || Box::new(for_module.clone()))
     }
 
+    /// One reader holding `card`, and a module that keeps the public data
+    /// of cards in the disk cache `store` (given inside this binary's turn,
+    /// and taken away again when the harness drops).
+    pub fn with_cache(card: SimPivCard, store: CacheStore) -> (Harness, SimCard) {
+        let (backend, handle) = SimBackend::with_card(card);
+        let for_module = backend.clone();
+        let factory = move || Box::new(for_module.clone()) as Box<dyn ReaderBackend>;
+        (Harness::start_with(backend, Some(store), factory), handle)
+    }
+
+    /// What the next process to load the module would see: `C_Finalize`,
+    /// then `C_Initialize` over the same readers and disk cache, so that
+    /// nothing but the cards and the cache carries over.
+    pub fn restart(&self) {
+        assert_eq!(
+            unsafe { (f().C_Finalize.unwrap())(ptr::null_mut()) },
+            CKR_OK,
+            "C_Finalize"
+        );
+        let rv = unsafe { (f().C_Initialize.unwrap())(ptr::null_mut()) };
+        assert_eq!(rv, CKR_OK, "C_Initialize");
+    }
+
     /// Readers named as given, each holding a card or empty; returns the
     /// card handles in the same order.
     pub fn with_readers(readers: &[(&str, Option<SimPivCard>)]) -> (Harness, Vec<Option<SimCard>>) {
@@ -116,8 +141,17 @@ impl Harness {
         backend: SimBackend,
         factory: impl Fn() -> Box<dyn ReaderBackend> + Send + 'static,
     ) -> Harness {
+        Harness::start_with(backend, None, factory)
+    }
+
+    fn start_with(
+        backend: SimBackend,
+        cache: Option<CacheStore>,
+        factory: impl Fn() -> Box<dyn ReaderBackend> + Send + 'static,
+    ) -> Harness {
         let serial = serial();
         p11card_pkcs11::use_backend(factory);
+        p11card_pkcs11::use_cache(cache);
         let rv = unsafe { (f().C_Initialize.unwrap())(ptr::null_mut()) };
         assert_eq!(rv, CKR_OK, "C_Initialize");
         Harness {
@@ -157,6 +191,7 @@ impl Harness {
 impl Drop for Harness {
     fn drop(&mut self) {
         unsafe { (f().C_Finalize.unwrap())(ptr::null_mut()) };
+        p11card_pkcs11::use_cache(None);
     }
 }
 
