@@ -91,7 +91,8 @@ inner() {
     head -c 32 /dev/zero | tr '\0' 'x' >"$WORK/in32"
 
     CARD_UP=0
-    trap 'card_stop' EXIT
+    OWNCARD_UP=0
+    trap 'card_stop; owncard_stop' EXIT
     local first=1 delay
     for delay in $DELAYS; do
         if has_module p11card || has_module opensc; then
@@ -113,6 +114,59 @@ inner() {
             card_stop
         fi
     done
+    # The disk cache needs a card that can prove its public data unchanged,
+    # which virtpiv cannot (its CHUID is the same on every card, unsigned,
+    # and GET METADATA gives no public keys): p11card's simulated card in
+    # vpcd, once answering GET METADATA like a YubiKey 5, once with a
+    # signed CHUID like an issued PIV card.
+    if has_module p11card; then
+        local proof
+        for delay in $DELAYS; do
+            for proof in metadata signed; do
+                owncard_start "$delay" "$proof"
+                measure_cache_rows "p11card@$proof" "$P11CARD_SO" "$delay"
+                [ "$proof" = signed ] && has_module opensc &&
+                    measure_cache_rows "opensc-cache@$proof" "$OPENSC_SO" "$delay"
+                owncard_stop
+            done
+        done
+    fi
+}
+
+# owncard_start DELAY metadata|signed: pcscd + p11card's simulated PIV card
+# (cardsim-vpcd), tracing into the same $TRACE.
+owncard_start() {
+    local delay="$1" proof="$2"
+    unset VIRTPIV_READER_LABEL VIRTPIV_SHORT_AID VIRTPIV_DELAY_US
+    READER="Virtual PCD 00 00"
+    say "run.sh: starting the simulated card ($proof, delay ${delay}) ..."
+    OWNCARD_BIN="$REPO/target/release/cardsim-vpcd" OWNCARD_TRACE="$TRACE" \
+        OWNCARD_DELAY_US="$([ "$delay" = 0 ] || echo "$delay")" \
+        OWNCARD_SIGNED_CHUID="$([ "$proof" = signed ] && echo 1 || echo 0)" \
+        timeout 120 "$REPO/tests/realstack/owncard/start.sh" >>"$WORK/card.log" 2>&1 ||
+        { say "run.sh: the simulated card did not start (see $WORK/card.log)"; return 1; }
+    OWNCARD_UP=1
+}
+
+owncard_stop() {
+    if [ "${OWNCARD_UP:-0}" = 1 ]; then
+        timeout 60 "$REPO/tests/realstack/owncard/stop.sh" >>"$WORK/card.log" 2>&1 || true
+        OWNCARD_UP=0
+    fi
+}
+
+# measure_cache_rows VARIANT MODULE DELAY: the rows a disk cache changes.
+measure_cache_rows() {
+    local variant="$1" so="$2" delay="$3"
+    [ -f "$so" ] || return 0
+    module_env "$variant"
+    say "run.sh: $variant (delay $delay): cache rows x $RUNS runs"
+    local p11=(pkcs11-tool --module "$so")
+    local sign=(--login --pin "$PIN" --sign -i "$WORK/in32" -o "$WORK/sig")
+    measure "$delay" "$variant" objects-cold cold "${p11[@]}" -O
+    measure "$delay" "$variant" objects-warm warm "${p11[@]}" -O
+    measure "$delay" "$variant" sign-ec-warm warm "${p11[@]}" "${sign[@]}" --id 02 -m ECDSA
+    measure "$delay" "$variant" sign-rsa-warm warm "${p11[@]}" "${sign[@]}" --id 01 -m RSA-PKCS
 }
 
 # card_start READER_LABEL SHORT_AID DELAY FRESH: starts pcscd + the card with
@@ -182,12 +236,12 @@ module_env() { # VARIANT
     local home="$WORK/home-$1" extra=""
     mkdir -p "$home/.cache"
     MENV=(HOME="$home" XDG_CACHE_HOME="$home/.cache")
-    case "$1" in
+    case "${1%@*}" in
         p11card) extra="${P11CARD_BENCH_ENV_P11CARD:-}" ;;
         opensc-*)
             extra="${P11CARD_BENCH_ENV_OPENSC:-}"
             local caching=no
-            [ "$1" = opensc-cache ] && caching=yes
+            [ "${1%@*}" = opensc-cache ] && caching=yes
             cat >"$home/opensc.conf" <<CONF
 app default {
     framework pkcs15 {
@@ -297,6 +351,7 @@ say "run.sh: building (release) ..."
 BUILD_STARTED=$SECONDS
 (cd "$REPO" && timeout 3600 cargo build --release --locked -p p11card-pkcs11 \
     --example rss_probe --example login_sign_probe >&2)
+(cd "$REPO" && timeout 3600 cargo build --release --locked -p p11card-cardsim --bin cardsim-vpcd >&2)
 [ -n "$MODULE_ARG" ] || (cd "$REPO" && timeout 3600 cargo build --release --locked -p p11card-pkcs11 --lib >&2)
 if [ "${P11CARD_BENCH_SKIP_CRITERION:-0}" != 1 ]; then
     (cd "$REPO" && timeout 3600 cargo bench --locked -p p11card-pkcs11 --bench sign_overhead --no-run >&2)
@@ -465,6 +520,22 @@ for kv in threads:
         p11card_only(f"steady rate, {kv['threads']} thread(s), {kv['job']}, simulated card",
                      f"{kv['rate']}/s (per thread {kv['thread_min']}–{kv['thread_max']} in {kv['secs']} s; "
                      f"per 250 ms {kv['window_min']}–{kv['window_max']}/s)")
+cache_variants = [v for v in ["p11card@metadata", "p11card@signed", "opensc-cache@signed"]
+                  if any(k[1] == v for k in rows)]
+if cache_variants:
+    cache_title = {"p11card@metadata": "p11card, card with GET METADATA (YubiKey 5-like)",
+                   "p11card@signed": "p11card, card with a signed CHUID",
+                   "opensc-cache@signed": "OpenSC, file cache on, signed CHUID"}
+    print()
+    print("The disk cache, on a card that can prove its public data unchanged (p11card's")
+    print("simulated PIV card in vpcd, `cardsim-vpcd`; same cells):")
+    print()
+    print("| operation | " + " | ".join(cache_title[v] for v in cache_variants) + " |")
+    print("|---|" + "---|" * len(cache_variants))
+    for key, name in ops:
+        if key in ("objects-cold", "objects-warm", "sign-ec-warm", "sign-rsa-warm"):
+            print(f"| {name} | " + " | ".join(row_cell(v, key) for v in cache_variants) + " |")
+
 PY
 {
     echo "## Benchmarks: p11card, OpenSC and ykcs11 on virtpiv"

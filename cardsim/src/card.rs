@@ -197,6 +197,12 @@ impl SimPivCard {
 
     // ---- configuration -------------------------------------------------
 
+    /// Gives the CHUID an issuer signature (tag 3E; these bytes, not a real
+    /// signature), as issued PIV cards have: the same GUID and FASC-N.
+    pub fn with_signed_chuid(self, signature: &[u8]) -> Self {
+        self.with_object(tags::CHUID, Some(chuid_signed_with(signature)))
+    }
+
     /// Sets the PIN (6 to 8 bytes) and its number of tries (1..=15).
     ///
     /// # Panics
@@ -638,11 +644,17 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 fn default_chuid() -> Vec<u8> {
+    chuid_signed_with(&[])
+}
+
+/// The default CHUID with `signature` as its issuer asymmetric signature
+/// (tag 3E; empty = unsigned).
+fn chuid_signed_with(signature: &[u8]) -> Vec<u8> {
     let mut chuid = Vec::new();
     put_tlv(&mut chuid, &[0x30], &FASC_N);
     put_tlv(&mut chuid, &[0x34], &CHUID_GUID);
     put_tlv(&mut chuid, &[0x35], b"20301231");
-    put_tlv(&mut chuid, &[0x3E], &[]);
+    put_tlv(&mut chuid, &[0x3E], signature);
     put_tlv(&mut chuid, &[0xFE], &[]);
     tlv(&[0x53], &chuid)
 }

@@ -14,7 +14,7 @@ mod common;
 use common::*;
 use cryptoki_sys::*;
 use p11card::cache::CacheStore;
-use p11card_cardsim::{tags, KeyType, SimCard, SimPivCard, Slot};
+use p11card_cardsim::{KeyType, SimCard, SimPivCard, Slot};
 use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -189,42 +189,9 @@ fn certificate_reads(card: &SimCard) -> usize {
 
 // ----- cards ----------------------------------------------------------------------
 
-/// The default card's CHUID (`53 L { 30 FASC-N, 34 GUID, 35 expiry, 3E, FE }`)
-/// with `signature` as its issuer asymmetric signature (tag 3E).
-fn chuid_with_signature(signature: &[u8]) -> Vec<u8> {
-    let mut card = SimPivCard::new();
-    card.process(&SELECT_PIV);
-    let response = card.process(&[
-        0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C, 0x03, 0x5F, 0xC1, 0x02, 0x00,
-    ]);
-    let object = &response[..response.len() - 2];
-    let content = &object[2..];
-    let unsigned_tail = [0x3E, 0x00, 0xFE, 0x00];
-    assert!(
-        object[0] == 0x53 && content.ends_with(&unsigned_tail),
-        "the default CHUID"
-    );
-    let mut body = content[..content.len() - unsigned_tail.len()].to_vec();
-    body.extend(tlv(0x3E, signature));
-    body.extend([0xFE, 0x00]);
-    tlv(0x53, &body)
-}
-
-/// A one-byte tag with a definite length (BER short or `81` form).
-fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    match value.len() {
-        len @ 0..=0x7F => out.push(len as u8),
-        len @ 0x80..=0xFF => out.extend([0x81, len as u8]),
-        len => panic!("{len} bytes is more than this helper encodes"),
-    }
-    out.extend_from_slice(value);
-    out
-}
-
 /// A card whose CHUID carries an issuer signature.
 fn signed(card: SimPivCard) -> SimPivCard {
-    card.with_object(tags::CHUID, Some(chuid_with_signature(&[0x5A; 64])))
+    card.with_signed_chuid(&[0x5A; 64])
 }
 
 /// The objects process 1 lists, with the cache entry they leave behind.

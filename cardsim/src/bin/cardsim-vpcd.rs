@@ -83,6 +83,9 @@ options:
                           9a|9c|9d|9e, TYPE rsa2048|p256|p384|none (--key 9d=rsa2048
                           gives virtpiv's key layout). OpenPGP: SLOT sig|dec|aut,
                           TYPE rsa2048|p256|p384|ed25519 (sig, aut)|x25519 (dec)|none
+  --signed-chuid          PIV: give the CHUID an issuer signature (tag 3E), as
+                          issued PIV cards have (p11card then caches the card's
+                          certificates under it)
   -h, --help              this text
 ";
 
@@ -111,6 +114,8 @@ struct Options {
     delay_us: (u64, u64),
     out: Option<PathBuf>,
     keys: Vec<KeyChange>,
+    /// PIV: a CHUID with an issuer signature.
+    signed_chuid: bool,
 }
 
 /// Parses `FIXED` or `FIXED,PER_BYTE` (microseconds).
@@ -192,6 +197,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         delay_us: (0, 0),
         out: None,
         keys: Vec::new(),
+        signed_chuid: false,
     };
     let mut keys = Vec::new();
     let mut args = args.into_iter();
@@ -228,6 +234,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             "--delay-us" => opts.delay_us = parse_delay(&value()?)?,
             "--out" => opts.out = Some(PathBuf::from(value()?)),
             "--key" => keys.push(value()?),
+            "--signed-chuid" => opts.signed_chuid = true,
             _ => return Err(format!("unknown argument {arg:?} (see --help)")),
         }
     }
@@ -499,8 +506,11 @@ fn quick_ack(stream: &TcpStream) {
 fn quick_ack(_stream: &TcpStream) {}
 
 /// The default card of `app` with the `--key` changes.
-fn build_card(app: App, keys: &[KeyChange]) -> SimApplet {
+fn build_card(app: App, keys: &[KeyChange], signed_chuid: bool) -> SimApplet {
     let mut piv = SimPivCard::new();
+    if signed_chuid {
+        piv = piv.with_signed_chuid(&[0x5A; 64]);
+    }
     let mut pgp = SimOpenPgpCard::new();
     for &change in keys {
         match change {
@@ -528,7 +538,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let card = build_card(opts.app, &opts.keys);
+    let card = build_card(opts.app, &opts.keys, opts.signed_chuid);
     if let Some(dir) = &opts.out {
         match write_public_material(&card, dir) {
             Ok(files) => eprintln!(
@@ -656,7 +666,11 @@ mod tests {
     #[test]
     fn public_material_matches_the_card() {
         let dir = std::env::temp_dir().join(format!("cardsim-vpcd-test-{}", std::process::id()));
-        let card = build_card(App::Piv, &[KeyChange::Piv(Slot::CardAuthentication, None)]);
+        let card = build_card(
+            App::Piv,
+            &[KeyChange::Piv(Slot::CardAuthentication, None)],
+            false,
+        );
         let files = write_public_material(&card, &dir).unwrap();
         let card = card.as_piv().unwrap();
         assert_eq!(files.len(), 1 + 2 * 3);
@@ -682,7 +696,7 @@ mod tests {
             KeyRole::Decryption,
             Some(PgpKeyType::X25519),
         )];
-        let card = build_card(App::OpenPgp, &changes);
+        let card = build_card(App::OpenPgp, &changes, false);
         let files = write_public_material(&card, &dir).unwrap();
         // ca.pem, pubsig.pem, pubdec.pem, pubaut.pem, certaut.pem.
         assert_eq!(files.len(), 5);
@@ -733,7 +747,7 @@ mod tests {
     fn openpgp_card_through_the_bridge() {
         use vpicc::VSmartCard;
         let mut bridge = Bridge {
-            card: build_card(App::OpenPgp, &[]),
+            card: build_card(App::OpenPgp, &[], false),
             trace: Trace::Off,
             count: 0,
             delay_us: (0, 0),

@@ -10,7 +10,8 @@
 # owncard-openpgp-state), OWNCARD_VPCD_PORT (35963, openpgp 35964 = "Virtual PCD 00 01"),
 # OWNCARD_READER, OWNCARD_TRACE (default $RUN_DIR/apdu.log; 0 = off, 1 = the card's log),
 # OWNCARD_DELAY_US (or VIRTPIV_DELAY_US) FIXED[,PER_BYTE], OWNCARD_KEYS (cardsim-vpcd --key:
-# e.g. "9d=rsa2048", or for openpgp "dec=x25519 aut=ed25519"), OWNCARD_BIN (a prebuilt binary).
+# e.g. "9d=rsa2048", or for openpgp "dec=x25519 aut=ed25519"), OWNCARD_SIGNED_CHUID=1 (PIV: a
+# CHUID with an issuer signature), OWNCARD_BIN (a prebuilt binary).
 # Exits 0 once `opensc-tool` sees the card in "$OWNCARD_READER".
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -102,6 +103,7 @@ else
     delay="${OWNCARD_DELAY_US:-${VIRTPIV_DELAY_US:-}}"
     [ -n "$delay" ] && args+=(--delay-us "$delay")
     for key in ${OWNCARD_KEYS:-}; do args+=(--key "$key"); done
+    [ "${OWNCARD_SIGNED_CHUID:-0}" = 1 ] && args+=(--signed-chuid)
     setsid "$BIN" "${args[@]}" >>"$OWNCARD_RUN_DIR/cardsim-vpcd.log" 2>&1 </dev/null &
     echo $! >"$CARD_PID"
     echo "owncard: started $OWNCARD_APP card $BIN (pid $(cat "$CARD_PID"), port $OWNCARD_VPCD_PORT, trace: ${trace:-off}, public material: $OWNCARD_OUT)"
