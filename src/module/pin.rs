@@ -77,15 +77,7 @@ fn check_pin(state: &SlotState, pin: &[u8]) -> Result<()> {
 /// then VERIFYs and records what the card said about its tries.
 pub(super) fn verify_user_pin(state: &mut SlotState, pin: &[u8]) -> Result<()> {
     check_pin(state, pin)?;
-    let pending = pending_keys(state);
-    let mut more = None;
-    pin_operation(state, |app, channel| {
-        app.verify_pin(channel, pin)?;
-        read_pending_keys(app, channel, pending, &mut more);
-        Ok(())
-    })?;
-    complete_keys(state, more);
-    Ok(())
+    login_reading_pending_keys(state, |app, channel| app.verify_pin(channel, pin))
 }
 
 /// A context-specific login: the PIN exactly as `key` wants it right
@@ -97,38 +89,6 @@ pub(super) fn verify_context_pin(state: &mut SlotState, key: &KeyInfo, pin: &[u8
     })
 }
 
-/// Where a lazy first read of the card stopped, if it did: a login is
-/// almost always followed by a search for keys, so the rest is read in the
-/// login's transaction (saving a SELECT).
-fn pending_keys(state: &SlotState) -> Option<usize> {
-    let info = &state.token.as_ref()?.info;
-    (!info.keys_complete).then_some(info.key_slots_read)
-}
-
-/// Reads the keys after a successful VERIFY; a failure leaves them for the
-/// next search (the login itself succeeded).
-fn read_pending_keys(
-    app: &dyn CardApp,
-    channel: &mut Channel,
-    pending: Option<usize>,
-    more: &mut Option<Vec<KeyInfo>>,
-) {
-    if let Some(from) = pending {
-        match app.read_remaining_keys(channel, from) {
-            Ok(keys) => *more = Some(keys),
-            Err(err) => log::debug!("reading the remaining keys after login failed: {err}"),
-        }
-    }
-}
-
-fn complete_keys(state: &mut SlotState, more: Option<Vec<KeyInfo>>) {
-    if let (Some(keys), Some(token)) = (more, state.token.as_mut()) {
-        if !token.info.keys_complete {
-            super::add_remaining_keys(token, keys);
-        }
-    }
-}
-
 /// Has the user enter the PIN on the reader's PIN pad (a blocked PIN is
 /// refused without touching the card).
 pub(super) fn verify_user_pin_on_pad(state: &mut SlotState) -> Result<()> {
@@ -136,14 +96,39 @@ pub(super) fn verify_user_pin_on_pad(state: &mut SlotState) -> Result<()> {
     if token.pin.blocked {
         return Err(Error::PinLocked);
     }
-    let pending = pending_keys(state);
+    login_reading_pending_keys(state, |app, channel| app.verify_pin_pad(channel))
+}
+
+/// A user login (`verify`) that also reads, in its transaction, the keys a
+/// lazy first read of the card left out: a login is almost always followed
+/// by a search for keys, and this saves that search a SELECT. A failed read
+/// leaves them for the search; the login stands.
+fn login_reading_pending_keys(
+    state: &mut SlotState,
+    verify: impl Fn(&dyn CardApp, &mut Channel) -> std::result::Result<(), AppError>,
+) -> Result<()> {
+    let pending = state
+        .token
+        .as_ref()
+        .map(|token| &token.info)
+        .filter(|info| !info.keys_complete)
+        .map(|info| info.key_slots_read);
     let mut more = None;
     pin_operation(state, |app, channel| {
-        app.verify_pin_pad(channel)?;
-        read_pending_keys(app, channel, pending, &mut more);
+        verify(app, channel)?;
+        if let Some(from) = pending {
+            match app.read_remaining_keys(channel, from) {
+                Ok(keys) => more = Some(keys),
+                Err(err) => log::debug!("reading the remaining keys after login failed: {err}"),
+            }
+        }
         Ok(())
     })?;
-    complete_keys(state, more);
+    if let (Some(keys), Some(token)) = (more, state.token.as_mut()) {
+        if !token.info.keys_complete {
+            super::add_remaining_keys(token, keys);
+        }
+    }
     Ok(())
 }
 
