@@ -16,7 +16,7 @@ mod common;
 
 use common::*;
 use cryptoki_sys::*;
-use p11card_cardsim::{LoggedApdu, SimCard, Slot};
+use p11card_cardsim::{LoggedApdu, SimCard, SimPivCard, Slot};
 
 /// VERIFY with P1 = FF for the PIV PIN: "reset the security status".
 const PIN_RESET: [u8; 4] = [0x00, 0x20, 0xFF, 0x80];
@@ -387,4 +387,48 @@ fn a_command_between_the_context_login_and_the_signature_brings_the_pin_again() 
         [&0x87, &0x20, &0xA4],
         "SELECT, VERIFY, GENERAL AUTHENTICATE at the end:\n{instructions:02X?}"
     );
+}
+
+// ----- reader state within a burst of calls -------------------------------------
+
+#[test]
+fn a_burst_of_calls_asks_pc_sc_once_and_a_pulled_card_still_fails_the_next_apdu() {
+    use std::sync::atomic::Ordering;
+    let window = std::time::Duration::from_secs(60);
+    let (harness, card, asked) = Harness::with_status_window(SimPivCard::new(), window);
+    let session = harness.user_session();
+    let slot = harness.slot();
+    let key = private_key(session, Slot::CardAuthentication);
+    let before = asked.load(Ordering::SeqCst);
+    for _ in 0..10 {
+        assert!(token_info(slot).is_ok());
+    }
+    sign(session, &mut mechanism(CKM_ECDSA_SHA256), key, b"burst").expect("C_Sign");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        before,
+        "calls within the window asked PC/SC again"
+    );
+    // Pulled within the window: calls without an APDU may still show the
+    // token, but the next command to the card fails and ends it.
+    card.remove();
+    assert_eq!(
+        sign(session, &mut mechanism(CKM_ECDSA_SHA256), key, b"gone").err(),
+        Some(CKR_DEVICE_REMOVED)
+    );
+    assert_eq!(token_info(slot).err(), Some(CKR_TOKEN_NOT_PRESENT));
+}
+
+#[test]
+fn without_a_window_every_call_asks_pc_sc() {
+    use std::sync::atomic::Ordering;
+    let (harness, _card, asked) =
+        Harness::with_status_window(SimPivCard::new(), std::time::Duration::ZERO);
+    let slot = harness.slot();
+    assert!(token_info(slot).is_ok());
+    let before = asked.load(Ordering::SeqCst);
+    for _ in 0..5 {
+        assert!(token_info(slot).is_ok());
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), before + 5);
 }

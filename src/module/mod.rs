@@ -22,6 +22,7 @@ use pin::{verify_context_pin, verify_user_pin, verify_user_pin_on_pad};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it
@@ -248,6 +249,8 @@ struct Slot {
     /// Counts every change seen in the reader (card in or out, a different
     /// card, the reader gone or back): a token read before a change is over.
     changes: AtomicU64,
+    /// When PC/SC last reported the reader's state.
+    checked_at: Mutex<Option<Instant>>,
     /// The application's mutex for this slot, if it asked for its own.
     external: Option<Box<dyn ExternalLock>>,
     state: Mutex<SlotState>,
@@ -264,7 +267,13 @@ impl std::fmt::Debug for Slot {
 
 impl Slot {
     /// Records the reader's state; any change becomes a pending slot event.
+    /// PC/SC reported the reader's state within `window`.
+    fn checked_within(&self, window: Duration) -> bool {
+        !window.is_zero() && lock(&self.checked_at).is_some_and(|at| at.elapsed() < window)
+    }
+
     fn note(&self, attached: bool, present: bool, card_events: u64) {
+        *lock(&self.checked_at) = Some(Instant::now());
         let was_attached = self.attached.swap(attached, Ordering::SeqCst);
         let was_present = self.present.swap(present, Ordering::SeqCst);
         let was_events = self.card_events.swap(card_events, Ordering::SeqCst);
@@ -421,6 +430,7 @@ impl Module {
                         event_pending: AtomicBool::new(!first_scan),
                         card_events: AtomicU64::new(reader.card_events),
                         changes: AtomicU64::new(0),
+                        checked_at: Mutex::new(Some(Instant::now())),
                         external: self.external_locks.as_ref().and_then(|factory| factory()),
                         state: Mutex::new(SlotState::default()),
                     }));
@@ -506,10 +516,15 @@ impl Module {
         // Ask PC/SC (no APDU) whether the card is still the one the token
         // was read from: a pull, a swap or a service restart since the last
         // call ends the token, its login and its sessions.
-        match self.backend.reader_status(&slot.reader) {
-            Ok(Some(status)) => slot.note(true, status.card_present, status.card_events),
-            Ok(None) => slot.note(false, false, slot.card_events.load(Ordering::SeqCst)),
-            Err(_) => {}
+        // A burst of calls asks once: within the backend's window the last
+        // answer stands (a card pulled meanwhile still fails the next
+        // APDU, and PC/SC refuses a handle from before a swap).
+        if !slot.checked_within(self.backend.status_reuse()) {
+            match self.backend.reader_status(&slot.reader) {
+                Ok(Some(status)) => slot.note(true, status.card_present, status.card_events),
+                Ok(None) => slot.note(false, false, slot.card_events.load(Ordering::SeqCst)),
+                Err(_) => {}
+            }
         }
         let mut state = slot.lock();
         let changes = slot.changes.load(Ordering::SeqCst);

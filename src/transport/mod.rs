@@ -110,6 +110,12 @@ pub trait ReaderBackend: Send + Sync {
     /// Connects (shared mode) to the card in `reader`.
     fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, TransportError>;
 
+    /// How long a reader state from [`ReaderBackend::reader_status`] may
+    /// stand for calls that send no APDU (zero: ask every time).
+    fn status_reuse(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// The state of one reader (`None` if it is gone); no card I/O.
     fn reader_status(&self, reader: &str) -> Result<Option<ReaderStatus>, TransportError> {
         Ok(self

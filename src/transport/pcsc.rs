@@ -159,6 +159,12 @@ impl ReaderBackend for PcscBackend {
         }
     }
 
+    fn status_reuse(&self) -> Duration {
+        // One IPC round trip to pcscd per PKCS#11 call adds up in a burst
+        // (C_FindObjects…, C_SignInit, C_Sign); no one swaps a card faster.
+        Duration::from_millis(50)
+    }
+
     fn reader_status(&self, reader: &str) -> Result<Option<ReaderStatus>, TransportError> {
         let Ok(name) = CString::new(reader) else {
             return Ok(None);

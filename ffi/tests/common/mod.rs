@@ -91,6 +91,24 @@ impl Harness {
         Harness::start(backend, move || Box::new(for_module.clone()))
     }
 
+    /// One reader holding `card`, behind a backend whose reader states
+    /// stand for `window` (as PC/SC's do); the counter counts the module's
+    /// questions about the reader's state.
+    pub fn with_status_window(
+        card: SimPivCard,
+        window: std::time::Duration,
+    ) -> (Harness, SimCard, Arc<std::sync::atomic::AtomicUsize>) {
+        let (backend, handle) = SimBackend::with_card(card);
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let windowed = WindowedBackend {
+            inner: backend.clone(),
+            window,
+            asked: Arc::clone(&asked),
+        };
+        let factory = move || Box::new(windowed.clone()) as Box<dyn ReaderBackend>;
+        (Harness::start(backend, factory), handle, asked)
+    }
+
     /// One reader holding `card`, and a module that keeps the public data
     /// of cards in the disk cache `store` (given inside this binary's turn,
     /// and taken away again when the harness drops).
@@ -1338,4 +1356,31 @@ pub fn card_pin_verified(card: &SimCard) -> bool {
 /// redacted).
 pub fn commands(card: &SimCard) -> Vec<Vec<u8>> {
     card.log().into_iter().map(|entry| entry.command).collect()
+}
+
+/// A simulated backend with a reader-state window, counting state queries.
+#[derive(Clone)]
+struct WindowedBackend {
+    inner: SimBackend,
+    window: std::time::Duration,
+    asked: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ReaderBackend for WindowedBackend {
+    fn readers(&self) -> Result<Vec<ReaderStatus>, TransportError> {
+        self.inner.readers()
+    }
+
+    fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, TransportError> {
+        self.inner.connect(reader)
+    }
+
+    fn status_reuse(&self) -> std::time::Duration {
+        self.window
+    }
+
+    fn reader_status(&self, reader: &str) -> Result<Option<ReaderStatus>, TransportError> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.reader_status(reader)
+    }
 }
