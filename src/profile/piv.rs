@@ -747,6 +747,35 @@ mod tests {
     }
 
     #[test]
+    fn only_a_chuid_with_an_issuer_signature_counts_as_signed() {
+        let chuid = |signature: &[u8]| {
+            let mut body = tlv::encode(0x34, &[0x11; 16]);
+            body.extend(tlv::encode(0x3E, signature));
+            body
+        };
+        assert!(chuid_is_signed(&chuid(&[0x5A; 64])));
+        assert!(!chuid_is_signed(&chuid(&[])));
+        assert!(!chuid_is_signed(&tlv::encode(0x34, &[0x11; 16])));
+    }
+
+    #[test]
+    fn metadata_public_keys_match_certificates_leading_zeros_aside() {
+        let rsa = PublicKey::Rsa {
+            modulus: vec![0xC1, 0x02, 0x03],
+            public_exponent: vec![0x01, 0x00, 0x01],
+        };
+        assert!(public_key_matches(&rsa, &[0xC1, 0x02, 0x03]));
+        assert!(public_key_matches(&rsa, &[0x00, 0xC1, 0x02, 0x03]));
+        assert!(!public_key_matches(&rsa, &[0xC1, 0x02, 0x04]));
+        let ec = PublicKey::Ec {
+            curve: Curve::P256,
+            point: vec![0x04, 0x01, 0x02],
+        };
+        assert!(public_key_matches(&ec, &[0x04, 0x01, 0x02]));
+        assert!(!public_key_matches(&ec, &[0x00, 0x04, 0x01, 0x02]));
+    }
+
+    #[test]
     fn maps_pin_status_words() {
         let piv = profile("");
         assert_eq!(
