@@ -4,7 +4,8 @@ use super::{CardError, StatusWord};
 use zeroize::Zeroizing;
 
 /// A command APDU. The data field is zeroized on drop, since it may carry a
-/// PIN; `sensitive` commands have their data redacted from traces.
+/// PIN; `sensitive` commands have their data and their response data
+/// redacted from traces.
 #[derive(Clone)]
 pub struct Command {
     /// Class byte.
@@ -21,7 +22,9 @@ pub struct Command {
     /// `Some(n)` = up to n bytes (256 encodes as short `00`, 65536 as
     /// extended `0000`).
     pub le: Option<usize>,
-    /// Redact the data field in traces (PINs, keys).
+    /// Keep the data field and the response data out of traces: PINs and
+    /// keys in the command, decrypted data and shared secrets in the
+    /// response.
     pub sensitive: bool,
 }
 
@@ -46,7 +49,7 @@ impl std::fmt::Debug for Command {
     }
 }
 
-/// Lower-case hex of `bytes`, for traces and serial numbers.
+/// Upper-case hex of `bytes`, for traces and serial numbers.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
@@ -74,6 +77,13 @@ impl Command {
     /// Sets the data field and marks it secret (redacted in traces).
     pub fn secret_data(mut self, data: Zeroizing<Vec<u8>>) -> Self {
         self.data = data;
+        self.sensitive = true;
+        self
+    }
+
+    /// Marks the command sensitive: its data and its response data (a
+    /// decrypted block, a shared secret) stay out of traces.
+    pub fn redacted(mut self) -> Self {
         self.sensitive = true;
         self
     }

@@ -2,6 +2,13 @@
 //! complete [`Response`]s, hiding transport-level mechanics: command chaining
 //! (CLA bit `0x10`, ISO/IEC 7816-4 §5.3.3), GET RESPONSE after `61xx`, and the
 //! re-send after `6Cxx`.
+//!
+//! Every loop here is bounded whatever the card says: GET RESPONSE runs at
+//! most [`MAX_GET_RESPONSE_ROUNDS`] times and each round must bring data,
+//! the `6Cxx` re-send happens once, and a chain has as many parts as the
+//! command data needs. The data and the response data of a sensitive
+//! command ([`Command::sensitive`]) stay out of the log at every level, and
+//! so do those of the GET RESPONSE, re-send and chain parts it leads to.
 
 use super::{apdu::hex, CardError, Command, Response};
 use crate::transport::Transmit;
@@ -10,6 +17,10 @@ use zeroize::Zeroizing;
 /// The most response data the channel collects for one command; a card that
 /// keeps answering `61xx` beyond this is misbehaving.
 const MAX_RESPONSE_DATA: usize = 1 << 20;
+
+/// The most GET RESPONSE commands the channel sends for one command: a
+/// 64 KiB certificate in pieces of 64 bytes, when cards send up to 256.
+const MAX_GET_RESPONSE_ROUNDS: usize = 1024;
 
 /// How the channel frames commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,7 +90,7 @@ impl<'a> Channel<'a> {
             match self.exchange(command, true) {
                 Ok(response) if !matches!(response.sw.0, 0x6700 | 0x6D00 | 0x6E00 | 0x6A81) => {
                     self.link.note_extended_length(true);
-                    return self.collect_remaining(response);
+                    return self.collect_remaining(response, command.sensitive);
                 }
                 Ok(_) | Err(CardError::Transport(crate::transport::TransportError::Io(_))) => {
                     log::debug!("extended-length APDU refused; using short APDUs");
@@ -101,7 +112,7 @@ impl<'a> Channel<'a> {
                 _ => response,
             }
         };
-        self.collect_remaining(first)
+        self.collect_remaining(first, command.sensitive)
     }
 
     /// Sends data longer than 255 bytes as a chain of short commands.
@@ -125,19 +136,45 @@ impl<'a> Channel<'a> {
         Err(CardError::Malformed("empty command chain"))
     }
 
-    /// Follows `61xx` with GET RESPONSE until the card has sent everything.
-    fn collect_remaining(&mut self, mut response: Response) -> Result<Response, CardError> {
-        let mut data = std::mem::take(&mut response.data);
-        let mut sw = response.sw;
+    /// Follows `61xx` with GET RESPONSE until the card has sent everything;
+    /// the GET RESPONSE commands are as `sensitive` as the command they
+    /// continue. A card that announces more data without sending any, or
+    /// keeps announcing more for longer than any card object, is an error.
+    fn collect_remaining(&mut self, first: Response, sensitive: bool) -> Result<Response, CardError> {
+        if first.sw.bytes_remaining().is_none() {
+            return Ok(first);
+        }
+        let mut sw = first.sw;
+        let mut total = first.data.len();
+        // The pieces stay apart until the total is known, so the response
+        // data is never copied by a growing buffer that leaves the old
+        // allocation behind unwiped.
+        let mut pieces = vec![first.data];
+        let mut rounds = 0;
         while let Some(remaining) = sw.bytes_remaining() {
-            if data.len() > MAX_RESPONSE_DATA {
-                return Err(CardError::Malformed("response longer than any card object"));
+            rounds += 1;
+            if rounds > MAX_GET_RESPONSE_ROUNDS {
+                return Err(CardError::Malformed("card keeps announcing more response data"));
             }
             let mut get_response = Command::new(0x00, 0xC0, 0x00, 0x00);
             get_response.le = Some(remaining);
+            get_response.sensitive = sensitive;
             let next = self.exchange(&get_response, false)?;
-            data.extend_from_slice(&next.data);
+            if next.data.is_empty() && next.sw.bytes_remaining().is_some() {
+                return Err(CardError::Malformed(
+                    "card announces more response data but sends none",
+                ));
+            }
+            total += next.data.len();
+            if total > MAX_RESPONSE_DATA {
+                return Err(CardError::Malformed("response longer than any card object"));
+            }
             sw = next.sw;
+            pieces.push(next.data);
+        }
+        let mut data = Zeroizing::new(Vec::with_capacity(total));
+        for piece in &pieces {
+            data.extend_from_slice(piece);
         }
         Ok(Response { data, sw })
     }

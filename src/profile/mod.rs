@@ -587,6 +587,16 @@ fn is_application_absent(sw: StatusWord) -> bool {
     )
 }
 
+/// The secrets in `parts` one after the other (old PIN || new PIN), in a
+/// buffer sized first: one that grows leaves its old copy unwiped.
+fn joined_secret(parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    let mut joined = Zeroizing::new(Vec::with_capacity(parts.iter().map(|p| p.len()).sum()));
+    for part in parts {
+        joined.extend_from_slice(part);
+    }
+    joined
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -591,7 +591,8 @@ impl OpenPgpApp {
         channel: &mut Channel,
         command: Command,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
-        let response = channel.execute(&command.expect_long_response())?;
+        // Its answer may be a decrypted message or a shared secret.
+        let response = channel.execute(&command.expect_long_response().redacted())?;
         match response.sw {
             StatusWord::SUCCESS => Ok(response.data),
             StatusWord::SECURITY_STATUS_NOT_SATISFIED => Err(AppError::NotAuthenticated),
@@ -777,8 +778,7 @@ impl CardApp for OpenPgpApp {
         // Spec v3.4 §7.2.3: CHANGE REFERENCE DATA for PW1 (P2 = 81), old || new.
         self.profile.check_pin_length(old)?;
         self.profile.check_pin_length(new)?;
-        let mut data = Zeroizing::new(old.to_vec());
-        data.extend_from_slice(new);
+        let data = super::joined_secret(&[old, new]);
         let command =
             Command::new(0x00, INS_CHANGE_REFERENCE_DATA, 0x00, PW1_SIGN).secret_data(data);
         self.profile.pin_command(channel, &command)
@@ -798,8 +798,7 @@ impl CardApp for OpenPgpApp {
         self.profile.check_puk_length(unblock_code)?;
         let pw = self.pw_status(channel)?;
         let command = if pw.rc_tries > 0 {
-            let mut data = Zeroizing::new(unblock_code.to_vec());
-            data.extend_from_slice(new);
+            let data = super::joined_secret(&[unblock_code, new]);
             Command::new(0x00, INS_RESET_RETRY_COUNTER, 0x00, PW1_SIGN).secret_data(data)
         } else {
             if pw.pw3_tries == 0 {

@@ -117,9 +117,15 @@ impl PivApp {
 
     /// Pads a PIN or PUK as the card wants it (PIV: `FF` to 8 bytes).
     fn pad(&self, secret: &[u8]) -> Zeroizing<Vec<u8>> {
-        let mut padded = Zeroizing::new(secret.to_vec());
-        if let (Some(byte), Some(length)) = (self.profile.pin.pad_byte, self.profile.pin.pad_length)
-        {
+        let padding = match (self.profile.pin.pad_byte, self.profile.pin.pad_length) {
+            (Some(byte), Some(length)) => Some((byte, length)),
+            _ => None,
+        };
+        let length = padding.map_or(secret.len(), |(_, length)| length.max(secret.len()));
+        // Sized first: a buffer that grows leaves its old copy unwiped.
+        let mut padded = Zeroizing::new(Vec::with_capacity(length));
+        padded.extend_from_slice(secret);
+        if let Some((byte, length)) = padding {
             padded.resize(length, byte);
         }
         padded
@@ -153,9 +159,11 @@ impl PivApp {
         let algorithm = algorithm_id(&key.public_key)?;
         let mut template = tlv::encode(0x82, &[]);
         template.extend_from_slice(&tlv::encode(tag, data));
+        // Its answer may be a decrypted block or a shared secret.
         let command = Command::new(0x00, INS_GENERAL_AUTHENTICATE, algorithm, key.reference)
             .data(tlv::encode(0x7C, &template))
-            .expect_long_response();
+            .expect_long_response()
+            .redacted();
         let response = channel.execute(&command)?;
         match response.sw {
             StatusWord::SUCCESS => {}
@@ -397,8 +405,7 @@ impl CardApp for PivApp {
 
     fn change_pin(&self, channel: &mut Channel, old: &[u8], new: &[u8]) -> Result<(), AppError> {
         // SP 800-73-4 Part 2 §3.2.2: CHANGE REFERENCE DATA, old || new.
-        let mut data = self.padded_pin(old)?;
-        data.extend_from_slice(&self.padded_pin(new)?);
+        let data = super::joined_secret(&[&self.padded_pin(old)?, &self.padded_pin(new)?]);
         let command = Command::new(
             0x00,
             INS_CHANGE_REFERENCE_DATA,
@@ -416,8 +423,7 @@ impl CardApp for PivApp {
         new: &[u8],
     ) -> Result<(), AppError> {
         // SP 800-73-4 Part 2 §3.2.3: RESET RETRY COUNTER, PUK || new PIN.
-        let mut data = self.padded_puk(unblock_code)?;
-        data.extend_from_slice(&self.padded_pin(new)?);
+        let data = super::joined_secret(&[&self.padded_puk(unblock_code)?, &self.padded_pin(new)?]);
         let command = Command::new(
             0x00,
             INS_RESET_RETRY_COUNTER,
@@ -673,7 +679,8 @@ impl PivApp {
         if result.len() > modulus.len() {
             return Err(CardError::Malformed("RSA result longer than the modulus").into());
         }
-        let mut out = Zeroizing::new(vec![0; modulus.len() - result.len()]);
+        let mut out = Zeroizing::new(Vec::with_capacity(modulus.len()));
+        out.resize(modulus.len() - result.len(), 0);
         out.extend_from_slice(&result);
         Ok(out)
     }

@@ -10,6 +10,7 @@ use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Largest response an extended-length APDU can return, plus SW1 SW2.
 const MAX_RESPONSE: usize = 65_536 + 2;
@@ -323,7 +324,9 @@ struct PcscCard {
 
 struct PcscLink<'a> {
     card: &'a pcsc::Card,
-    buffer: Vec<u8>,
+    /// Receives every response, decrypted data included: wiped after each
+    /// exchange and when the transaction ends.
+    buffer: Zeroizing<Vec<u8>>,
     saw_reset: bool,
     verify_pin_direct: Option<Dword>,
     extended: Option<bool>,
@@ -332,7 +335,11 @@ struct PcscLink<'a> {
 impl Transmit for PcscLink<'_> {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         match self.card.transmit(command, &mut self.buffer) {
-            Ok(response) => Ok(response.to_vec()),
+            Ok(response) => {
+                let (copy, used) = (response.to_vec(), response.len());
+                self.buffer[..used].zeroize();
+                Ok(copy)
+            }
             Err(err) => {
                 self.saw_reset |= err == pcsc::Error::ResetCard;
                 Err(map_error(err))
@@ -356,7 +363,9 @@ impl Transmit for PcscLink<'_> {
             .card
             .control(code, &pin_verify_structure(request), &mut self.buffer)
             .map_err(map_error)?;
-        Ok(response.to_vec())
+        let (copy, used) = (response.to_vec(), response.len());
+        self.buffer[..used].zeroize();
+        Ok(copy)
     }
 }
 
@@ -390,7 +399,7 @@ impl CardTransport for PcscCard {
         };
         let mut link = PcscLink {
             card: &transaction,
-            buffer: vec![0; MAX_RESPONSE],
+            buffer: Zeroizing::new(vec![0; MAX_RESPONSE]),
             saw_reset: false,
             verify_pin_direct: self.verify_pin_direct,
             extended: self.extended,
