@@ -140,7 +140,11 @@ impl<'a> Channel<'a> {
     /// the GET RESPONSE commands are as `sensitive` as the command they
     /// continue. A card that announces more data without sending any, or
     /// keeps announcing more for longer than any card object, is an error.
-    fn collect_remaining(&mut self, first: Response, sensitive: bool) -> Result<Response, CardError> {
+    fn collect_remaining(
+        &mut self,
+        first: Response,
+        sensitive: bool,
+    ) -> Result<Response, CardError> {
         if first.sw.bytes_remaining().is_none() {
             return Ok(first);
         }
@@ -154,7 +158,9 @@ impl<'a> Channel<'a> {
         while let Some(remaining) = sw.bytes_remaining() {
             rounds += 1;
             if rounds > MAX_GET_RESPONSE_ROUNDS {
-                return Err(CardError::Malformed("card keeps announcing more response data"));
+                return Err(CardError::Malformed(
+                    "card keeps announcing more response data",
+                ));
             }
             let mut get_response = Command::new(0x00, 0xC0, 0x00, 0x00);
             get_response.le = Some(remaining);
@@ -306,6 +312,222 @@ mod tests {
             .data(data)
             .expect_long_response();
         assert_eq!(&channel.transmit_ok(&command).unwrap()[..], &[0xBB]);
+    }
+
+    /// A card that answers every command with what `answer` says, and
+    /// counts the commands.
+    struct Card<F: FnMut(&[u8]) -> Vec<u8>> {
+        answer: F,
+        commands: usize,
+    }
+
+    impl<F: FnMut(&[u8]) -> Vec<u8>> Transmit for Card<F> {
+        fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+            self.commands += 1;
+            // A hang would show as a test that never ends: stop well past
+            // any bound the channel is meant to keep.
+            assert!(self.commands <= 10 * MAX_GET_RESPONSE_ROUNDS, "no bound");
+            Ok((self.answer)(command))
+        }
+    }
+
+    fn card<F: FnMut(&[u8]) -> Vec<u8>>(answer: F) -> Card<F> {
+        Card {
+            answer,
+            commands: 0,
+        }
+    }
+
+    fn read_object(link: &mut dyn Transmit) -> Result<Zeroizing<Vec<u8>>, CardError> {
+        let command = Command::new(0, 0xCB, 0x3F, 0xFF)
+            .data(vec![0x5C, 0x01, 0x7E])
+            .expect_long_response();
+        Channel::new(link, ChannelOptions::default()).transmit_ok(&command)
+    }
+
+    #[test]
+    fn a_card_answering_6100_without_data_for_ever_is_an_error_after_one_get_response() {
+        let mut card = card(|_| vec![0x61, 0x00]);
+        assert!(matches!(
+            read_object(&mut card),
+            Err(CardError::Malformed(_))
+        ));
+        assert_eq!(card.commands, 2);
+    }
+
+    #[test]
+    fn a_card_sending_a_byte_at_a_time_for_ever_is_cut_off_after_the_most_rounds() {
+        let mut card = card(|_| vec![0xAA, 0x61, 0x01]);
+        assert!(matches!(
+            read_object(&mut card),
+            Err(CardError::Malformed(_))
+        ));
+        assert_eq!(card.commands, 1 + MAX_GET_RESPONSE_ROUNDS);
+    }
+
+    #[test]
+    fn a_card_sending_more_than_any_object_is_cut_off_at_the_data_bound() {
+        // More per piece than Le asks for, and more announced for ever.
+        let mut card = card(|_| {
+            let mut answer = vec![0xBB; 8192];
+            answer.extend([0x61, 0x00]);
+            answer
+        });
+        assert!(matches!(
+            read_object(&mut card),
+            Err(CardError::Malformed(_))
+        ));
+        assert_eq!(card.commands, MAX_RESPONSE_DATA / 8192 + 1);
+    }
+
+    #[test]
+    fn a_card_answering_6cxx_for_ever_gets_one_resend() {
+        let mut card = card(|_| vec![0x6C, 0x10]);
+        let mut channel = Channel::new(&mut card, ChannelOptions::default());
+        let result = channel.transmit_ok(&Command::new(0, 0xCA, 0, 0x6E).expect_response());
+        assert!(matches!(result, Err(CardError::Status(StatusWord(0x6C10)))));
+        assert_eq!(card.commands, 2);
+    }
+
+    #[test]
+    fn a_get_response_without_data_ends_a_response_that_is_complete() {
+        let mut script = Script::new(&[
+            ("00CB3FFF 03 5C0102 00", "0102 6102"),
+            ("00C00000 02", "9000"),
+        ]);
+        assert_eq!(&read_le_256(&mut script)[..], &[1, 2]);
+    }
+
+    fn read_le_256(link: &mut dyn Transmit) -> Zeroizing<Vec<u8>> {
+        let command = Command::new(0, 0xCB, 0x3F, 0xFF)
+            .data(vec![0x5C, 0x01, 0x02])
+            .expect_response();
+        Channel::new(link, ChannelOptions::default())
+            .transmit_ok(&command)
+            .unwrap()
+    }
+
+    /// A logger that keeps each thread's records apart, so that tests
+    /// running side by side see only their own.
+    mod capture {
+        use std::cell::RefCell;
+        use std::sync::Once;
+
+        thread_local! {
+            static RECORDS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+        }
+
+        struct Capture;
+
+        impl log::Log for Capture {
+            fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+                true
+            }
+
+            fn log(&self, record: &log::Record<'_>) {
+                RECORDS.with(|records| records.borrow_mut().push(record.args().to_string()));
+            }
+
+            fn flush(&self) {}
+        }
+
+        static CAPTURE: Capture = Capture;
+
+        /// Captures this thread's records at trace level from now on.
+        pub fn start() {
+            static INSTALL: Once = Once::new();
+            INSTALL.call_once(|| {
+                log::set_logger(&CAPTURE).expect("no other logger in the unit tests");
+                log::set_max_level(log::LevelFilter::Trace);
+            });
+            RECORDS.with(|records| records.borrow_mut().clear());
+        }
+
+        /// This thread's records since [`start`], one string.
+        pub fn text() -> String {
+            RECORDS.with(|records| records.borrow().join("\n"))
+        }
+    }
+
+    /// Runs `command` against `script` with trace logging and returns the
+    /// response data and the log.
+    fn traced(script: &mut Script, command: &Command, extended: bool) -> (Vec<u8>, String) {
+        capture::start();
+        let options = ChannelOptions {
+            extended_length: extended,
+        };
+        let data = Channel::new(script, options).transmit_ok(command).unwrap();
+        assert!(script.steps.is_empty());
+        (data.to_vec(), capture::text())
+    }
+
+    #[test]
+    fn the_trace_shows_response_data_of_ordinary_commands() {
+        let mut script =
+            Script::new(&[("00CA006E 00", "C0FFEE 6102"), ("00C00000 02", "F00D 9000")]);
+        let command = Command::new(0, 0xCA, 0x00, 0x6E).expect_response();
+        let (data, log) = traced(&mut script, &command, false);
+        assert_eq!(data, [0xC0, 0xFF, 0xEE, 0xF0, 0x0D]);
+        assert!(log.contains("C0FFEE") && log.contains("F00D"), "{log}");
+    }
+
+    #[test]
+    fn sensitive_responses_stay_out_of_the_trace_through_get_response() {
+        let mut script = Script::new(&[
+            ("002A8086 02 0A0B 00", "C0FFEE 6102"),
+            ("00C00000 02", "F00D 9000"),
+        ]);
+        let command = Command::new(0, 0x2A, 0x80, 0x86)
+            .data(vec![0x0A, 0x0B])
+            .expect_response()
+            .redacted();
+        let (data, log) = traced(&mut script, &command, false);
+        assert_eq!(data, [0xC0, 0xFF, 0xEE, 0xF0, 0x0D]);
+        assert!(!log.contains("C0FFEE") && !log.contains("F00D"), "{log}");
+        assert!(!log.contains("0A0B"), "command data in the trace: {log}");
+        assert!(
+            log.contains("00 C0 00 00"),
+            "GET RESPONSE not traced: {log}"
+        );
+    }
+
+    #[test]
+    fn sensitive_responses_stay_out_of_the_trace_through_a_resend_after_6cxx() {
+        let mut script = Script::new(&[("00CA0000 00", "6C02"), ("00CA0000 02", "ABCD 9000")]);
+        let command = Command::new(0, 0xCA, 0, 0).expect_response().redacted();
+        let (data, log) = traced(&mut script, &command, false);
+        assert_eq!(data, [0xAB, 0xCD]);
+        assert!(!log.contains("ABCD"), "{log}");
+    }
+
+    #[test]
+    fn sensitive_chains_stay_out_of_the_trace() {
+        let first = format!("10200080 FF {}", "5A".repeat(255));
+        let second = format!("00200080 2D {} 00", "5A".repeat(45));
+        let mut script = Script::new(&[
+            (&first, "9000"),
+            (&second, "BEEF 6101"),
+            ("00C00000 01", "42 9000"),
+        ]);
+        let command = Command::new(0, 0x20, 0x00, 0x80)
+            .secret_data(Zeroizing::new(vec![0x5A; 300]))
+            .expect_response();
+        let (data, log) = traced(&mut script, &command, false);
+        assert_eq!(data, [0xBE, 0xEF, 0x42]);
+        assert!(!log.contains("5A5A") && !log.contains("BEEF"), "{log}");
+    }
+
+    #[test]
+    fn sensitive_extended_length_responses_stay_out_of_the_trace() {
+        let command_hex = format!("002A8086 00012C {} 0000", "5A".repeat(300));
+        let mut script = Script::new(&[(&command_hex, "CAFE 6101"), ("00C00000 01", "77 9000")]);
+        let command = Command::new(0, 0x2A, 0x80, 0x86)
+            .data(vec![0x5A; 300])
+            .expect_long_response()
+            .redacted();
+        let (data, log) = traced(&mut script, &command, true);
+        assert_eq!(data, [0xCA, 0xFE, 0x77]);
+        assert!(!log.contains("CAFE") && !log.contains("5A5A"), "{log}");
     }
 
     #[test]
