@@ -59,6 +59,14 @@ pub struct Object {
 impl Drop for Object {
     fn drop(&mut self) {
         // A derived secret's value does not outlive its object.
+        self.wipe_secret();
+    }
+}
+
+impl Object {
+    /// Zeroizes, in place, the value of a secret key object (its
+    /// attributes' bytes); other objects hold nothing secret.
+    pub(crate) fn wipe_secret(&mut self) {
         if self.kind == ObjectKind::SecretKey {
             for (_, value) in &mut self.attributes {
                 if let AttrValue::Bytes(bytes) = value {
@@ -67,9 +75,7 @@ impl Drop for Object {
             }
         }
     }
-}
 
-impl Object {
     /// The attribute's value, or `None` if the object has no such attribute.
     pub fn attribute(&self, kind: CK_ATTRIBUTE_TYPE) -> Option<&AttrValue> {
         self.attributes

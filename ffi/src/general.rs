@@ -118,10 +118,17 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut std::ffi::c_void) -> CK_RV
             }
             // A child after fork(): the parent's module holds the parent's
             // PC/SC context and card handles; releasing them here would
-            // release them for the parent too, so they are left alone.
-            Some(inherited) => std::mem::forget(inherited),
+            // release them for the parent too, so they are left alone. Its
+            // secrets were wiped right after the fork; again, in case the
+            // fork came when a lock was held.
+            Some(inherited) => {
+                inherited.0.wipe_secrets();
+                std::mem::forget(inherited)
+            }
             None => {}
         }
+        #[cfg(unix)]
+        wipe_secrets_in_forked_children();
         let settings = config::Config::load();
         settings.start_logging();
         let mut profiles = ProfileSet::embedded();
@@ -149,6 +156,35 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut std::ffi::c_void) -> CK_RV
         *slot = Some((Arc::new(module), pid));
         Ok(())
     })
+}
+
+/// Has every child this process forks wipe its copy of the module's
+/// secrets (the user's PIN, decrypted data) as soon as it starts: a child
+/// that never calls into the module, or execs only much later, keeps no
+/// copy the parent has long wiped. Registered once per process.
+#[cfg(unix)]
+fn wipe_secrets_in_forked_children() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registers a function that takes no arguments and never
+        // unwinds. glibc forgets the handler when this library is unloaded.
+        unsafe { libc::pthread_atfork(None, None, Some(wipe_inherited_secrets)) };
+    });
+}
+
+/// The `fork()` child handler: wipes the parent's module's secrets without
+/// waiting for a lock (no other thread runs in the child to release one).
+#[cfg(unix)]
+extern "C" fn wipe_inherited_secrets() {
+    let _ = std::panic::catch_unwind(|| {
+        if let Ok(slot) = MODULE.try_read() {
+            if let Some((module, owner)) = slot.as_ref() {
+                if *owner != std::process::id() {
+                    module.wipe_secrets();
+                }
+            }
+        }
+    });
 }
 
 /// `C_Finalize`.

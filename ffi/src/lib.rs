@@ -52,6 +52,14 @@ fn simulator_cache() -> Option<CacheStore> {
         .clone()
 }
 
+/// Whether the module this process's `C_Initialize` set up, or the one a
+/// child inherited from its parent across `fork()`, keeps a user PIN
+/// (`None`: no module). For tests of the wiping after `fork()`.
+pub fn module_holds_secrets() -> Option<bool> {
+    let slot = abi::MODULE.read().unwrap_or_else(|p| p.into_inner());
+    slot.as_ref().map(|(module, _)| module.holds_secrets())
+}
+
 /// The function list of the 2.40 interface, for Rust callers that link the
 /// rlib (the same table `C_GetFunctionList` hands out).
 pub fn function_list() -> &'static cryptoki_sys::CK_FUNCTION_LIST {

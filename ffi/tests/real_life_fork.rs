@@ -204,3 +204,19 @@ fn a_child_that_never_initializes_leaves_the_parent_alone() {
         &signature
     ));
 }
+
+/// Issue 11, finding 9: the child's copy of the parent's module keeps no
+/// copy of the user's PIN, from the moment the child starts (before it
+/// calls into the module, if it ever does); the parent keeps its own.
+#[test]
+fn a_forked_child_starts_with_the_parents_pin_copy_wiped() {
+    let (harness, _card) = Harness::new();
+    let _session = harness.user_session();
+    assert_eq!(p11card_pkcs11::module_holds_secrets(), Some(true));
+    let code = fork_and_wait(|| match p11card_pkcs11::module_holds_secrets() {
+        Some(false) => Ok(()),
+        _ => Err(1),
+    });
+    assert_eq!(code, 0, "the child still holds the parent's PIN");
+    assert_eq!(p11card_pkcs11::module_holds_secrets(), Some(true));
+}

@@ -16,6 +16,7 @@ use crate::transport::{CardTransport, ReaderBackend, TransportError};
 
 mod operations;
 mod pin;
+mod wipe;
 
 use cryptoki_sys::*;
 use pin::{verify_context_pin, verify_user_pin, verify_user_pin_on_pad};
