@@ -417,3 +417,76 @@ fn garbage_in_answer_to_general_authenticate_is_device_error() {
         wrong.join("\n")
     );
 }
+
+// ----- a card that keeps saying "more" (issue 11, finding 4) -----------------
+
+/// The card answers every command, GET RESPONSE included, with `61 00`
+/// ("256 more bytes") and no data: for ever, as far as the module can tell
+/// (a million answers, more than it may ever ask for).
+fn answer_6100_for_ever(card: &p11card_cardsim::SimCard) {
+    card.misbehave(|m| {
+        m.fail_next = (0..=u8::MAX)
+            .filter(|&ins| ins != 0xC0)
+            .flat_map(|ins| std::iter::repeat_n((ins, 0x6100), 64))
+            .chain(std::iter::repeat_n((0xC0, 0x6100), 1_000_000))
+            .collect();
+    });
+}
+
+/// Runs `call` against a card answering `61 00` for ever: it must end
+/// within a generous bound, with a device error, after a handful of APDUs.
+fn bounded_under_6100_storm(
+    card: &p11card_cardsim::SimCard,
+    what: &str,
+    call: impl FnOnce() -> CK_RV + Send + 'static,
+) {
+    let before = card.apdu_count();
+    answer_6100_for_ever(card);
+    let started = std::time::Instant::now();
+    let rv = within(std::time::Duration::from_secs(30), call)
+        .unwrap_or_else(|| panic!("{what} still running after 30 s"));
+    let took = started.elapsed();
+    let apdus = card.apdu_count() - before;
+    card.misbehave(|m| m.fail_next.clear());
+    assert_eq!(rv, CKR_DEVICE_ERROR, "{what}");
+    assert!(
+        apdus <= 8,
+        "{what}: {apdus} APDUs for a card saying 61 00 for ever"
+    );
+    eprintln!("{what} on a card answering 61 00 for ever: {apdus} APDUs, {took:?}");
+}
+
+#[test]
+fn c_get_token_info_on_a_card_answering_6100_for_ever_is_a_device_error_and_the_slot_recovers() {
+    let (harness, card) = Harness::new();
+    let slot = harness.slot();
+    bounded_under_6100_storm(&card, "C_GetTokenInfo", move || {
+        token_info(slot).err().unwrap_or(CKR_OK)
+    });
+    assert_eq!(
+        token_info(slot).map(|i| i.label),
+        Ok(padded::<32>("cardsim 9A PIV Authentication")),
+        "no recovery once the card behaves"
+    );
+    assert_certificates_match(&harness, &card);
+}
+
+#[test]
+fn c_sign_on_a_card_answering_6100_for_ever_is_a_device_error_and_the_next_one_works() {
+    let (harness, card) = Harness::new();
+    let session = harness.user_session();
+    let key = private_key(session, Slot::CardAuthentication);
+    bounded_under_6100_storm(&card, "C_Sign", move || {
+        sign(session, &mut mechanism(CKM_ECDSA_SHA256), key, b"storm")
+            .err()
+            .unwrap_or(CKR_OK)
+    });
+    let session = harness.user_session();
+    let key = private_key(session, Slot::CardAuthentication);
+    let signature = sign(session, &mut mechanism(CKM_ECDSA_SHA256), key, b"calm").unwrap();
+    assert!(check::ecdsa(
+        &card_public_key(&card, Slot::CardAuthentication),
+        &Hash::Sha256.digest(b"calm"),
+        &signature
+    ));
+}
