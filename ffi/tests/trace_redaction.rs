@@ -23,9 +23,7 @@ use std::sync::OnceLock;
 fn log_file() -> &'static PathBuf {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
     FILE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("p11card-trace-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("trace.log");
+        let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("trace-redaction.log");
         let _ = std::fs::remove_file(&file);
         std::env::set_var("P11CARD_LOG", "trace");
         std::env::set_var("P11CARD_LOG_FILE", &file);
