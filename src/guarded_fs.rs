@@ -4,7 +4,7 @@
 //! used; their per-user profile directories are protected by ACLs.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
 /// The effective user ID: whoever the process acts as.
@@ -78,8 +78,9 @@ pub(crate) fn read_owned_file(_path: &Path, _owner: u32, _limit: u64) -> Result<
     Err("file owners are not checked on this platform".into())
 }
 
-#[cfg_attr(not(unix), allow(dead_code))]
+#[cfg(unix)]
 fn read_limited(file: File, limit: u64) -> Result<String, String> {
+    use std::io::Read;
     let mut text = String::new();
     file.take(limit.saturating_add(1))
         .read_to_string(&mut text)
