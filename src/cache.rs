@@ -33,8 +33,8 @@
 //! full disk, a crash, another version of p11card) can change it. What it
 //! holds ends up as PKCS#11 objects that applications trust as the card's, so
 //! a file is used only when it belongs to the user and is private to them,
-//! well-formed within the limits above, matches its checksum, was stored under the very key asked
-//! for, and is fresh. Anything else is removed and the card is read instead:
+//! is well-formed within the limits above, matches its checksum, was stored
+//! under the very key asked for, and is fresh. Anything else is removed and the card is read instead:
 //! a cache problem is never an error.
 
 mod private_dir;
