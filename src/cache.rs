@@ -8,7 +8,9 @@
 //! Where: one file per card, named after its [`CacheKey`], in one per-user
 //! directory ([`CacheStore::default_dir`]). The directory is created owner-only
 //! (0700) and each file is written owner-only (0600) through a temporary file
-//! and a rename, so a reader never sees a half-written entry.
+//! and a rename, so a reader never sees a half-written entry. Every file is
+//! opened relative to the opened directory and never through a symlink; who
+//! may own the directories on the way is in `private_dir`.
 //!
 //! File format (integers big-endian):
 //!
@@ -18,7 +20,7 @@
 //! stored_at     u64      seconds since the UNIX epoch
 //! count         u16      number of objects (at most 64)
 //! count × {
-//!   reference   u8
+//!   reference   u8       each reference at most once
 //!   length      u32      at most 64 KiB
 //!   data        length bytes
 //! }
@@ -30,13 +32,15 @@
 //! Why every file is untrusted input: anything with the user's rights (or a
 //! full disk, a crash, another version of p11card) can change it. What it
 //! holds ends up as PKCS#11 objects that applications trust as the card's, so
-//! a file is used only when it is private to the user, well-formed within the
-//! limits above, matches its checksum, was stored under the very key asked
-//! for, and is fresh. Anything else is removed and the card is read instead:
+//! a file is used only when it belongs to the user and is private to them,
+//! is well-formed within the limits above, matches its checksum, was stored
+//! under the very key asked for, and is fresh. Anything else is removed and the card is read instead:
 //! a cache problem is never an error.
 
-use std::fs::{self, File, Metadata, OpenOptions};
-use std::io::{self, Read, Write};
+mod private_dir;
+
+use private_dir::PrivateDir;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -154,18 +158,29 @@ impl CacheStore {
     }
 
     /// The entry for `key`, or `None` when it is missing, unreadable,
-    /// corrupted, stored under another key, older than the maximum age or
-    /// more than five minutes in the future, or not private to the user
-    /// (Unix: directory or file grants group/other permissions, a symlink,
-    /// not a regular file). A corrupted or refused file is removed.
+    /// corrupted, stored under another key, holds a reference twice, is older
+    /// than the maximum age or more than five minutes in the future, or is
+    /// not the user's alone (Unix: the directory or the file belongs to
+    /// another user or grants group/other permissions, either is a symlink,
+    /// the entry is not a regular file, a directory on the way is another
+    /// user's). A corrupted or refused file in the user's own directory is
+    /// removed.
     pub fn load(&self, key: &CacheKey) -> Option<CachedCard> {
-        let path = self.entry_path(key);
-        match self.read_entry(key, &path) {
+        let dir = match PrivateDir::open(&self.dir) {
+            Ok(Some(dir)) => dir,
+            Ok(None) => return None,
+            Err(why) => {
+                log::debug!("cache directory {} not used: {why}", self.dir.display());
+                return None;
+            }
+        };
+        let name = key.file_name();
+        match self.read_entry(&dir, key, &name) {
             Ok(card) => Some(card),
             Err(Miss::Absent) => None,
             Err(Miss::Refused(why)) => {
-                log::debug!("cache entry {} not used: {why}", path.display());
-                remove_quietly(&path);
+                log::debug!("cache entry {name} not used: {why}");
+                remove_quietly(&dir, &name);
                 None
             }
         }
@@ -173,7 +188,7 @@ impl CacheStore {
 
     /// Writes the entry for `key`, replacing any previous one. Best effort:
     /// a failure, an entry beyond the limits or a directory that is not
-    /// private is logged at debug level and otherwise ignored.
+    /// the user's alone is logged at debug level and otherwise ignored.
     pub fn store(&self, key: &CacheKey, card: &CachedCard) {
         let bytes = match encode(key, card) {
             Ok(bytes) => bytes,
@@ -182,114 +197,41 @@ impl CacheStore {
                 return;
             }
         };
-        if let Err(why) = self.prepare_dir() {
-            log::debug!("cache directory {} not used: {why}", self.dir.display());
-            return;
-        }
-        if let Err(err) = self.write_entry(key, &bytes) {
-            log::debug!(
-                "cache entry {} not stored: {err}",
-                self.entry_path(key).display()
-            );
+        let dir = match PrivateDir::create(&self.dir) {
+            Ok(dir) => dir,
+            Err(why) => {
+                log::debug!("cache directory {} not used: {why}", self.dir.display());
+                return;
+            }
+        };
+        let temp = format!(
+            "{}.{}.{}.tmp",
+            key.hex(),
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        if let Err(err) = dir.write_atomically(&key.file_name(), &temp, &bytes) {
+            log::debug!("cache entry {} not stored: {err}", key.file_name());
         }
     }
 
     /// Removes the entry for `key` (best effort).
     pub fn forget(&self, key: &CacheKey) {
-        remove_quietly(&self.entry_path(key));
+        if let Ok(Some(dir)) = PrivateDir::open(&self.dir) {
+            remove_quietly(&dir, &key.file_name());
+        }
     }
 
-    fn entry_path(&self, key: &CacheKey) -> PathBuf {
-        self.dir.join(key.file_name())
-    }
-
-    fn read_entry(&self, key: &CacheKey, path: &Path) -> Result<CachedCard, Miss> {
-        match fs::symlink_metadata(&self.dir) {
-            Ok(meta) => {
-                check_dir(&meta).map_err(|why| Miss::Refused(format!("directory {why}")))?
-            }
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Miss::Absent),
-            Err(err) => return Err(Miss::Refused(format!("directory: {err}"))),
-        }
-        let link_meta = match fs::symlink_metadata(path) {
-            Ok(meta) => meta,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Miss::Absent),
-            Err(err) => return Err(Miss::Refused(err.to_string())),
+    fn read_entry(&self, dir: &PrivateDir, key: &CacheKey, name: &str) -> Result<CachedCard, Miss> {
+        let bytes = match dir.read(name, MAX_FILE_LEN) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(Miss::Absent),
+            Err(why) => return Err(Miss::Refused(why)),
         };
-        // Checked before opening: opening a FIFO or a device could block.
-        check_file(&link_meta).map_err(|why| Miss::Refused(why.into()))?;
-        if link_meta.len() > MAX_FILE_LEN as u64 {
-            return Err(Miss::Refused("file too large".into()));
-        }
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Miss::Absent),
-            Err(err) => return Err(Miss::Refused(err.to_string())),
-        };
-        let meta = file
-            .metadata()
-            .map_err(|err| Miss::Refused(err.to_string()))?;
-        check_file(&meta).map_err(|why| Miss::Refused(why.into()))?;
-        if !same_file(&link_meta, &meta) {
-            return Err(Miss::Refused("file replaced while opening".into()));
-        }
-        let mut bytes = Vec::new();
-        file.take(MAX_FILE_LEN as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|err| Miss::Refused(err.to_string()))?;
-        if bytes.len() > MAX_FILE_LEN {
-            return Err(Miss::Refused("file too large".into()));
-        }
         let card = decode(key, &bytes).map_err(|why| Miss::Refused(why.into()))?;
         check_fresh(card.stored_at, SystemTime::now(), self.max_age)
             .map_err(|why| Miss::Refused(why.into()))?;
         Ok(card)
-    }
-
-    /// Makes sure the directory exists and is private, creating it 0700.
-    fn prepare_dir(&self) -> Result<(), String> {
-        match fs::symlink_metadata(&self.dir) {
-            Ok(meta) => return check_dir(&meta).map_err(String::from),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err.to_string()),
-        }
-        if let Some(parent) = self.dir.parent() {
-            fs::create_dir_all(parent).map_err(|err| err.to_string())?;
-        }
-        match create_private_dir(&self.dir) {
-            Ok(()) => {}
-            // Another process created it first: check what it made.
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(err) => return Err(err.to_string()),
-        }
-        let meta = fs::symlink_metadata(&self.dir).map_err(|err| err.to_string())?;
-        check_dir(&meta).map_err(String::from)
-    }
-
-    /// Writes `bytes` to a new temporary file and renames it over the entry.
-    fn write_entry(&self, key: &CacheKey, bytes: &[u8]) -> io::Result<()> {
-        let temp = self.dir.join(format!(
-            "{}.{}.{}.tmp",
-            key.hex(),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&temp)?;
-        let written = file.write_all(bytes);
-        // Closed before the rename, which Windows requires.
-        drop(file);
-        let result = written.and_then(|()| fs::rename(&temp, self.entry_path(key)));
-        if result.is_err() {
-            remove_quietly(&temp);
-        }
-        result
     }
 }
 
@@ -316,72 +258,12 @@ fn default_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<
     }
 }
 
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new().mode(0o700).create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir(dir)
-}
-
-fn remove_quietly(path: &Path) {
-    if let Err(err) = fs::remove_file(path) {
+fn remove_quietly(dir: &PrivateDir, name: &str) {
+    if let Err(err) = dir.remove(name) {
         if err.kind() != io::ErrorKind::NotFound {
-            log::debug!("cache file {} not removed: {err}", path.display());
+            log::debug!("cache file {name} not removed: {err}");
         }
     }
-}
-
-/// The cache directory must be a real directory, private to the user.
-fn check_dir(meta: &Metadata) -> Result<(), &'static str> {
-    if meta.file_type().is_symlink() {
-        Err("is a symlink")
-    } else if !meta.is_dir() {
-        Err("is not a directory")
-    } else if !is_private(meta) {
-        Err("grants group/other permissions")
-    } else {
-        Ok(())
-    }
-}
-
-/// A cache entry must be a regular file (not a symlink), private to the user.
-fn check_file(meta: &Metadata) -> Result<(), &'static str> {
-    if meta.file_type().is_symlink() {
-        Err("is a symlink")
-    } else if !meta.is_file() {
-        Err("is not a regular file")
-    } else if !is_private(meta) {
-        Err("grants group/other permissions")
-    } else {
-        Ok(())
-    }
-}
-
-#[cfg(unix)]
-fn is_private(meta: &Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o077 == 0
-}
-
-/// Windows: the per-user profile directory's ACL keeps other users out.
-#[cfg(not(unix))]
-fn is_private(_meta: &Metadata) -> bool {
-    true
-}
-
-#[cfg(unix)]
-fn same_file(a: &Metadata, b: &Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    a.dev() == b.dev() && a.ino() == b.ino()
-}
-
-#[cfg(not(unix))]
-fn same_file(_a: &Metadata, _b: &Metadata) -> bool {
-    true
 }
 
 fn check_fresh(
@@ -420,7 +302,11 @@ fn encode(key: &CacheKey, card: &CachedCard) -> Result<Vec<u8>, String> {
     out.extend_from_slice(&key.0);
     out.extend_from_slice(&stored_at.to_be_bytes());
     out.extend_from_slice(&count.to_be_bytes());
+    let mut seen = [false; 256];
     for object in &card.objects {
+        if std::mem::replace(&mut seen[usize::from(object.reference)], true) {
+            return Err(format!("object {:02X} twice", object.reference));
+        }
         if object.data.len() > MAX_OBJECT_LEN {
             return Err(format!(
                 "object {:02X} has {} bytes (at most {MAX_OBJECT_LEN})",
@@ -467,8 +353,14 @@ fn decode(key: &CacheKey, file: &[u8]) -> Result<CachedCard, &'static str> {
         return Err("too many objects");
     }
     let mut objects = Vec::with_capacity(count);
+    let mut seen = [false; 256];
     for _ in 0..count {
         let [reference] = reader.array().ok_or("truncated")?;
+        // One object per reference: a second one could stand in for the
+        // first where only one is checked against the card.
+        if std::mem::replace(&mut seen[usize::from(reference)], true) {
+            return Err("a reference twice");
+        }
         let len = u32::from_be_bytes(reader.array().ok_or("truncated")?);
         let len = usize::try_from(len).map_err(|_| "object too large")?;
         if len > MAX_OBJECT_LEN {
@@ -501,6 +393,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::sync::atomic::AtomicUsize;
 
     /// A directory of its own for each test, removed when the test ends.
@@ -515,6 +408,11 @@ mod tests {
                 COUNTER.fetch_add(1, Ordering::Relaxed)
             ));
             fs::create_dir(&path).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+            }
             TempDir(path)
         }
 
@@ -749,8 +647,8 @@ mod tests {
         );
 
         let mut too_many = header(&k, 65);
-        for _ in 0..65 {
-            too_many.extend_from_slice(&[0x9A, 0, 0, 0, 0]);
+        for reference in 0..65 {
+            too_many.extend_from_slice(&[reference, 0, 0, 0, 0]);
         }
         assert_refused(&store, &k, &sealed(too_many), "65 objects");
 
@@ -907,21 +805,26 @@ mod tests {
     fn store_refuses_entries_beyond_limits() {
         let tmp = TempDir::new();
         let store = tmp.store();
-        let object = |len| CachedObject {
-            reference: 0x9A,
-            data: vec![0; len],
+        // `count` objects of `len` bytes, each with a reference of its own.
+        let objects = |count: usize, len| -> Vec<CachedObject> {
+            (0..count)
+                .map(|i| CachedObject {
+                    reference: u8::try_from(i).unwrap(),
+                    data: vec![0; len],
+                })
+                .collect()
         };
         let large_object = CachedCard {
             stored_at: now(),
-            objects: vec![object(MAX_OBJECT_LEN + 1)],
+            objects: objects(1, MAX_OBJECT_LEN + 1),
         };
         let many_objects = CachedCard {
             stored_at: now(),
-            objects: vec![object(0); MAX_OBJECTS + 1],
+            objects: objects(MAX_OBJECTS + 1, 0),
         };
         let large_file = CachedCard {
             stored_at: now(),
-            objects: vec![object(MAX_OBJECT_LEN); 16],
+            objects: objects(16, MAX_OBJECT_LEN),
         };
         let before_1970 = CachedCard {
             stored_at: UNIX_EPOCH - Duration::from_secs(1),
@@ -934,13 +837,13 @@ mod tests {
 
         let largest = CachedCard {
             stored_at: now(),
-            objects: vec![object(MAX_OBJECT_LEN); 15],
+            objects: objects(15, MAX_OBJECT_LEN),
         };
         store.store(&key("a"), &largest);
         assert_eq!(store.load(&key("a")), Some(largest));
         let most = CachedCard {
             stored_at: now(),
-            objects: vec![object(1); MAX_OBJECTS],
+            objects: objects(MAX_OBJECTS, 1),
         };
         store.store(&key("a"), &most);
         assert_eq!(store.load(&key("a")), Some(most));
@@ -973,6 +876,128 @@ mod tests {
         assert_eq!(mode(store.dir()), 0o700);
         assert_eq!(mode(&entry(&store, &key("a"))), 0o600);
         assert_eq!(store.load(&key("a")), Some(card()));
+    }
+
+    #[test]
+    fn duplicate_references_are_refused() {
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        let k = key("a");
+        stored_bytes(&store, &k);
+
+        // A second 9A object after the genuine one, re-sealed.
+        let mut twice = header(&k, 2);
+        twice.extend_from_slice(&[0x9A, 0, 0, 0, 2, 0x30, 0x00]);
+        twice.extend_from_slice(&[0x9A, 0, 0, 0, 3, 0x30, 0x01, 0xFF]);
+        assert_refused(&store, &k, &sealed(twice), "9A twice");
+
+        let mut apart = header(&k, 3);
+        apart.extend_from_slice(&[0x9A, 0, 0, 0, 0]);
+        apart.extend_from_slice(&[0x9C, 0, 0, 0, 0]);
+        apart.extend_from_slice(&[0x9A, 0, 0, 0, 0]);
+        assert_refused(&store, &k, &sealed(apart), "9A twice, apart");
+
+        let doubled = CachedCard {
+            stored_at: now(),
+            objects: vec![card().objects[0].clone(), card().objects[0].clone()],
+        };
+        store.store(&k, &doubled);
+        assert!(!entry(&store, &k).exists(), "stored a reference twice");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_parent_in_a_shared_directory_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = TempDir::new();
+        let real = tmp.0.join("real");
+        fs::create_dir(&real).unwrap();
+        // Like /tmp: anyone may add entries (sticky), so anyone may have
+        // put the symlink there.
+        let shared = tmp.0.join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        std::os::unix::fs::symlink(&real, shared.join("link")).unwrap();
+        let store = CacheStore::at(
+            shared.join("link").join("cache"),
+            CacheStore::DEFAULT_MAX_AGE,
+        );
+        store.store(&key("a"), &card());
+        assert!(!real.join("cache").exists(), "created through the symlink");
+        fs::create_dir(real.join("cache")).unwrap();
+        fs::set_permissions(real.join("cache"), fs::Permissions::from_mode(0o700)).unwrap();
+        CacheStore::at(real.join("cache"), CacheStore::DEFAULT_MAX_AGE).store(&key("a"), &card());
+        assert_eq!(store.load(&key("a")), None, "read through the symlink");
+
+        // A symlink in a directory only the user can write is the user's
+        // own choice (e.g. ~/.cache moved to another disk).
+        let own = tmp.0.join("own");
+        fs::create_dir(&own).unwrap();
+        fs::set_permissions(&own, fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&real, own.join("link")).unwrap();
+        let store = CacheStore::at(own.join("link").join("cache"), CacheStore::DEFAULT_MAX_AGE);
+        assert_eq!(store.load(&key("a")), Some(card()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn relative_and_dotdot_paths_are_refused() {
+        let tmp = TempDir::new();
+        let relative = CacheStore::at(PathBuf::from("cache"), CacheStore::DEFAULT_MAX_AGE);
+        relative.store(&key("a"), &card());
+        assert!(!Path::new("cache").exists());
+        let dotdot = CacheStore::at(
+            tmp.0.join("x").join("..").join("cache"),
+            CacheStore::DEFAULT_MAX_AGE,
+        );
+        dotdot.store(&key("a"), &card());
+        assert!(!tmp.0.join("cache").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn foreign_owner_is_refused() {
+        use std::os::unix::fs::chown;
+        if crate::guarded_fs::effective_uid() != 0 {
+            eprintln!("skipped: chown to another user needs root");
+            return;
+        }
+        let nobody = Some(crate::guarded_fs::tests::NOBODY);
+        let me = Some(crate::guarded_fs::effective_uid());
+
+        // The entry file.
+        let tmp = TempDir::new();
+        let store = tmp.store();
+        store.store(&key("a"), &card());
+        chown(entry(&store, &key("a")), nobody, None).unwrap();
+        assert_eq!(store.load(&key("a")), None, "entry of nobody");
+
+        // The cache directory: nothing read, nothing written, nothing removed.
+        store.store(&key("a"), &card());
+        chown(store.dir(), nobody, None).unwrap();
+        assert_eq!(store.load(&key("a")), None, "directory of nobody");
+        assert!(
+            entry(&store, &key("a")).exists(),
+            "removed from another user's directory"
+        );
+        store.store(&key("b"), &card());
+        assert!(
+            !entry(&store, &key("b")).exists(),
+            "stored into nobody's directory"
+        );
+        chown(store.dir(), me, None).unwrap();
+        assert_eq!(store.load(&key("a")), Some(card()));
+
+        // A directory on the way.
+        let parent = tmp.0.join("theirs");
+        fs::create_dir(&parent).unwrap();
+        let below = CacheStore::at(parent.join("cache"), CacheStore::DEFAULT_MAX_AGE);
+        below.store(&key("a"), &card());
+        assert_eq!(below.load(&key("a")), Some(card()));
+        chown(&parent, nobody, None).unwrap();
+        assert_eq!(below.load(&key("a")), None, "parent of nobody");
+        below.store(&key("b"), &card());
+        assert!(!entry(&below, &key("b")).exists());
     }
 
     #[cfg(all(unix, not(target_os = "macos")))]

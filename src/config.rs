@@ -2,14 +2,36 @@
 //! platform's usual place) and the `P11CARD_LOG` / `P11CARD_LOG_FILE` /
 //! `P11CARD_CACHE` / `P11CARD_CACHE_DIR` environment variables. Without either, the module uses its defaults and
 //! logs nothing (a module inside a browser must not write to stderr).
+//!
+//! A [`ProcessTrust::Privileged`] process (set-ID programs such as `su` and
+//! `sudo`, which load the module for an ordinary user) takes nothing from
+//! that user: no `P11CARD_*` variable, no `HOME`/`XDG_*`/`APPDATA`, no user
+//! configuration and no disk cache. It reads only [`SYSTEM_PATH`], and only
+//! when root alone can have written it.
 
 use crate::cache::CacheStore;
+use crate::guarded_fs;
+use crate::process_trust::ProcessTrust;
 use crate::profile::ProfileSet;
 use serde::Deserialize;
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// The system-wide configuration file, the only one a privileged process
+/// reads.
+pub const SYSTEM_PATH: &str = "/etc/p11card/p11card.toml";
+
+/// Who must own [`SYSTEM_PATH`] and its directory: root.
+const SYSTEM_OWNER: u32 = 0;
+
+/// Largest system configuration file read by a privileged process.
+const MAX_SYSTEM_FILE_LEN: u64 = 1024 * 1024;
+
+/// Looks up an environment variable (injectable for tests).
+type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -41,50 +63,95 @@ pub struct Config {
     pub cache_max_age_hours: Option<u64>,
 }
 
-/// Where the configuration file is looked for when `P11CARD_CONFIG` is unset.
+/// Where an ordinary process looks for the configuration file when
+/// `P11CARD_CONFIG` is unset: the user's file if it exists, else
+/// [`SYSTEM_PATH`] (Windows: `%APPDATA%\p11card\p11card.toml`).
 pub fn default_path() -> Option<PathBuf> {
+    default_path_from(&|name| std::env::var_os(name))
+}
+
+fn default_path_from(env: Env<'_>) -> Option<PathBuf> {
     #[cfg(windows)]
     {
-        std::env::var_os("APPDATA").map(|dir| Path::new(&dir).join("p11card").join("p11card.toml"))
+        env("APPDATA").map(|dir| Path::new(&dir).join("p11card").join("p11card.toml"))
     }
     #[cfg(not(windows))]
     {
-        let user = std::env::var_os("XDG_CONFIG_HOME")
+        let user = env("XDG_CONFIG_HOME")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".config")))
+            .or_else(|| env("HOME").map(|home| Path::new(&home).join(".config")))
             .map(|dir| dir.join("p11card").join("p11card.toml"));
         match user {
             Some(path) if path.exists() => Some(path),
-            _ => Some(PathBuf::from("/etc/p11card/p11card.toml")),
+            _ => Some(PathBuf::from(SYSTEM_PATH)),
         }
     }
 }
 
 impl Config {
-    /// Reads the configuration; a missing or invalid file gives the
-    /// defaults (an invalid one is reported in the log once logging runs).
-    pub fn load() -> Config {
-        let path = std::env::var_os("P11CARD_CONFIG")
+    /// Reads the configuration for a process of the given trust (the PKCS#11
+    /// module passes `p11card_pkcs11::process_trust()`; see
+    /// [`ProcessTrust::detect`]). A missing or invalid file gives the
+    /// defaults. An ordinary process reads `P11CARD_CONFIG` or
+    /// [`default_path`], then the `P11CARD_*` overrides; a privileged one
+    /// reads only [`SYSTEM_PATH`] if root owns it and its directory and
+    /// neither is group- or world-writable, and never uses a disk cache.
+    pub fn load(trust: ProcessTrust) -> Config {
+        Config::load_with(
+            trust,
+            &|name| std::env::var_os(name),
+            Path::new(SYSTEM_PATH),
+            SYSTEM_OWNER,
+        )
+    }
+
+    fn load_with(
+        trust: ProcessTrust,
+        env: Env<'_>,
+        system_path: &Path,
+        system_owner: u32,
+    ) -> Config {
+        match trust {
+            ProcessTrust::Ordinary => Config::load_ordinary(env),
+            ProcessTrust::Privileged => Config::load_privileged(system_path, system_owner),
+        }
+    }
+
+    fn load_ordinary(env: Env<'_>) -> Config {
+        let path = env("P11CARD_CONFIG")
             .map(PathBuf::from)
-            .or_else(default_path);
+            .or_else(|| default_path_from(env));
         let mut config = path
             .as_deref()
             .and_then(|path| std::fs::read_to_string(path).ok())
             .and_then(|text| toml::from_str::<Config>(&text).ok())
             .unwrap_or_default();
-        if let Some(level) = std::env::var_os("P11CARD_LOG") {
+        if let Some(level) = env("P11CARD_LOG") {
             config.log_level = Some(level.to_string_lossy().into_owned());
         }
-        if let Some(file) = std::env::var_os("P11CARD_LOG_FILE") {
+        if let Some(file) = env("P11CARD_LOG_FILE") {
             config.log_file = Some(PathBuf::from(file));
         }
-        if let Some(switch) = std::env::var_os("P11CARD_CACHE") {
+        if let Some(switch) = env("P11CARD_CACHE") {
             let switch = switch.to_string_lossy().to_ascii_lowercase();
             config.cache = Some(!matches!(switch.as_str(), "0" | "off" | "no" | "false"));
         }
-        if let Some(dir) = std::env::var_os("P11CARD_CACHE_DIR").filter(|d| !d.is_empty()) {
+        if let Some(dir) = env("P11CARD_CACHE_DIR").filter(|d| !d.is_empty()) {
             config.cache_dir = Some(PathBuf::from(dir));
         }
+        config
+    }
+
+    fn load_privileged(system_path: &Path, system_owner: u32) -> Config {
+        let mut config =
+            guarded_fs::read_owned_file(system_path, system_owner, MAX_SYSTEM_FILE_LEN)
+                .ok()
+                .and_then(|text| toml::from_str::<Config>(&text).ok())
+                .unwrap_or_default();
+        // The cache directory is found through the user's environment and
+        // holds files the user can change.
+        config.cache = Some(false);
+        config.cache_dir = None;
         config
     }
 
@@ -123,11 +190,7 @@ impl Config {
             return;
         };
         let sink: Box<dyn Write + Send> = match &self.log_file {
-            Some(path) => match std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-            {
+            Some(path) => match guarded_fs::open_log_file(path) {
                 Ok(file) => Box::new(file),
                 Err(_) => return,
             },
@@ -143,7 +206,9 @@ impl Config {
 }
 
 /// A minimal logger: one line per record. APDU traces reach it with PINs
-/// already redacted by the APDU layer.
+/// already redacted by the APDU layer; whatever a record holds (a file
+/// name, a TOML error quoting a file, a card's label) is escaped, so no
+/// record can forge a line or send terminal controls.
 struct Logger {
     sink: Mutex<Box<dyn Write + Send>>,
 }
@@ -154,17 +219,194 @@ impl log::Log for Logger {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(
-            sink,
+        let line = format!(
             "p11card {} {}: {}",
             record.level(),
-            record.target(),
-            record.args()
+            escape(record.target()),
+            escape(&record.args().to_string())
         );
+        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(sink, "{line}");
     }
 
     fn flush(&self) {
         let _ = self.sink.lock().unwrap_or_else(|p| p.into_inner()).flush();
+    }
+}
+
+/// `text` with control and other non-printable characters (newline, CR,
+/// ESC, bidirectional overrides, ...) and backslashes escaped as Rust does
+/// in `Debug` (`\n`, `\u{1b}`, `\\`); quotes and printable Unicode stay.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' | '\'' => escaped.push(c),
+            _ => escaped.extend(c.escape_debug()),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_records_are_escaped() {
+        assert_eq!(escape("plain text: 9A"), "plain text: 9A");
+        assert_eq!(
+            escape("a\nevil::0:0:::\r\x1b[2Jb"),
+            "a\\nevil::0:0:::\\r\\u{1b}[2Jb"
+        );
+        assert_eq!(
+            escape("tab\there\0nul\x7fdel"),
+            "tab\\there\\0nul\\u{7f}del"
+        );
+        assert_eq!(escape("back\\slash"), "back\\\\slash");
+        assert_eq!(
+            escape("\u{202e}txt.exe\u{2028}\u{85}"),
+            "\\u{202e}txt.exe\\u{2028}\\u{85}"
+        );
+        assert_eq!(escape("\"Jürgen's\" card"), "\"Jürgen's\" card");
+    }
+
+    #[test]
+    fn the_logger_escapes_every_record() {
+        #[derive(Clone, Default)]
+        struct Shared(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().write(buf)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let out = Shared::default();
+        let logger = Logger {
+            sink: Mutex::new(Box::new(out.clone())),
+        };
+        let file = "x.toml\np11card ERROR forged: line";
+        log::Log::log(
+            &logger,
+            &log::Record::builder()
+                .level(log::Level::Warn)
+                .target("p11card::config")
+                .args(format_args!(
+                    "card profile {file} ignored: \x1b]0;title\x07"
+                ))
+                .build(),
+        );
+        let written = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            written,
+            "p11card WARN p11card::config: card profile x.toml\\np11card ERROR forged: line \
+             ignored: \\u{1b}]0;title\\u{7}\n"
+        );
+    }
+
+    /// An environment that sets everything a user could set.
+    fn hostile_env(dir: &Path) -> impl Fn(&str) -> Option<OsString> + '_ {
+        move |name: &str| {
+            let value = match name {
+                "P11CARD_CONFIG" => dir.join("user.toml").into_os_string(),
+                "P11CARD_LOG" => "trace".into(),
+                "P11CARD_LOG_FILE" => dir.join("env.log").into_os_string(),
+                "P11CARD_CACHE" => "on".into(),
+                "P11CARD_CACHE_DIR" => dir.join("env-cache").into_os_string(),
+                "HOME" | "XDG_CONFIG_HOME" | "XDG_CACHE_HOME" | "APPDATA" => {
+                    dir.as_os_str().to_owned()
+                }
+                _ => return None,
+            };
+            Some(value)
+        }
+    }
+
+    fn write_user_config(dir: &Path) {
+        let user = format!(
+            "profile_dirs = [{:?}]\nlog_level = \"debug\"\nlog_file = {:?}\ncache = true\ncache_dir = {:?}\n",
+            dir.join("user-profiles"),
+            dir.join("user.log"),
+            dir.join("user-cache"),
+        );
+        std::fs::write(dir.join("user.toml"), user).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_ordinary_process_takes_the_environment_and_the_users_file() {
+        let tmp = crate::guarded_fs::tests::TempDir::new("config");
+        write_user_config(&tmp.0);
+        let env = hostile_env(&tmp.0);
+        let config = Config::load_with(
+            ProcessTrust::Ordinary,
+            &env,
+            Path::new("/nonexistent/p11card.toml"),
+            guarded_fs::effective_uid(),
+        );
+        assert_eq!(config.profile_dirs, [tmp.0.join("user-profiles")]);
+        assert_eq!(config.log_level.as_deref(), Some("trace"));
+        assert_eq!(config.log_file, Some(tmp.0.join("env.log")));
+        assert_eq!(config.cache, Some(true));
+        assert_eq!(config.cache_dir, Some(tmp.0.join("env-cache")));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_privileged_process_ignores_the_environment_and_the_users_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = crate::guarded_fs::tests::TempDir::new("config");
+        write_user_config(&tmp.0);
+        let env = hostile_env(&tmp.0);
+        let system_dir = tmp.0.join("etc");
+        std::fs::create_dir(&system_dir).unwrap();
+        std::fs::set_permissions(&system_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let system = system_dir.join("p11card.toml");
+        // The test's own user stands in for root as the system file's owner.
+        let owner = guarded_fs::effective_uid();
+        let load = || Config::load_with(ProcessTrust::Privileged, &env, &system, owner);
+
+        let without_file = load();
+        assert!(without_file.profile_dirs.is_empty());
+        assert_eq!(without_file.log_level, None);
+        assert_eq!(without_file.log_file, None);
+        assert_eq!(without_file.cache, Some(false));
+        assert!(without_file.cache_store().is_none(), "no disk cache");
+
+        std::fs::write(
+            &system,
+            "profile_dirs = [\"/etc/p11card/cardprofiles\"]\nlog_level = \"warn\"\n\
+             log_file = \"/var/log/p11card.log\"\ncache = true\ncache_dir = \"/var/cache/p11card\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&system, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let with_file = load();
+        assert_eq!(
+            with_file.profile_dirs,
+            [PathBuf::from("/etc/p11card/cardprofiles")]
+        );
+        assert_eq!(with_file.log_level.as_deref(), Some("warn"));
+        assert_eq!(
+            with_file.log_file,
+            Some(PathBuf::from("/var/log/p11card.log"))
+        );
+        assert_eq!(with_file.cache, Some(false), "the cache stays off");
+        assert_eq!(with_file.cache_dir, None);
+        assert!(with_file.cache_store().is_none());
+
+        // A system file others could have written is not read.
+        std::fs::set_permissions(&system, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(load().log_level, None, "world-writable file");
+        std::fs::set_permissions(&system, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&system_dir, std::fs::Permissions::from_mode(0o775)).unwrap();
+        assert_eq!(load().log_level, None, "group-writable directory");
+        std::fs::set_permissions(&system_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if crate::guarded_fs::tests::running_as_root() {
+            let nobody = crate::guarded_fs::tests::NOBODY;
+            std::os::unix::fs::chown(&system, Some(nobody), None).unwrap();
+            assert_eq!(load().log_level, None, "file owned by nobody");
+        }
     }
 }

@@ -12,9 +12,11 @@ pub mod cert;
 pub mod config;
 pub mod crypto;
 pub mod error;
+mod guarded_fs;
 pub mod iso7816;
 pub mod mechanism;
 pub mod module;
+pub mod process_trust;
 pub mod profile;
 pub mod session;
 pub mod token;
@@ -22,3 +24,4 @@ pub mod transport;
 
 pub use error::{Error, Result};
 pub use module::Module;
+pub use process_trust::ProcessTrust;

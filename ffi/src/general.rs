@@ -129,8 +129,15 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut std::ffi::c_void) -> CK_RV
         }
         #[cfg(unix)]
         wipe_secrets_in_forked_children();
-        let settings = config::Config::load();
+        // A set-ID caller (su, sudo, login through PAM) gets nothing from
+        // the user's environment or files.
+        let trust = crate::process_trust();
+        let settings = config::Config::load(trust);
         settings.start_logging();
+        log::debug!(
+            "p11card {} initialised ({trust:?} process)",
+            env!("CARGO_PKG_VERSION")
+        );
         let mut profiles = ProfileSet::embedded();
         settings.apply_to(&mut profiles);
         // In-process simulators (tests) get a cache only when they ask for

@@ -17,11 +17,13 @@ mod crypto_fns;
 mod functions;
 mod general;
 mod object_fns;
+mod process_trust;
 mod session_fns;
 mod slot_fns;
 mod unsupported;
 
 pub use functions::{C_GetFunctionList, C_GetInterface, C_GetInterfaceList};
+pub use process_trust::process_trust;
 
 use p11card::cache::CacheStore;
 use p11card::transport::ReaderBackend;

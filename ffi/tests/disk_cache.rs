@@ -59,6 +59,13 @@ impl CacheDir {
         ));
         let _ = fs::remove_dir_all(&base);
         fs::create_dir(&base).expect("temporary directory");
+        // Whatever the umask: a directory above the cache that others can
+        // write would be refused.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
         CacheDir { base }
     }
 
@@ -339,6 +346,52 @@ fn a_repersonalised_card_is_read_again_and_its_entry_rewritten() {
     fresh_process(&harness, &card_b);
     assert_eq!(list_objects(&harness), objects);
     assert_eq!(certificate_reads(&card_b), 0);
+}
+
+/// A local user who can write the cache re-seals the card's entry (the
+/// checksum is no secret) with a second 9A object holding a certificate of
+/// their choosing after the genuine one: GET METADATA would prove the
+/// genuine 9A key, so the planted one must never be listed. The entry is
+/// refused and the card read.
+#[test]
+fn a_resealed_entry_with_a_second_9a_certificate_is_refused() {
+    use sha2::{Digest, Sha256};
+    let dir = CacheDir::new();
+    let (harness, card, first) = first_process(SimPivCard::new(), &dir);
+    let entry = dir.entry();
+    let genuine = fs::read(&entry).expect("entry");
+    let planted = SimPivCard::new()
+        .with_key(Slot::Authentication, KeyType::EccP256)
+        .certificate_der(Slot::Authentication)
+        .expect("9A certificate")
+        .to_vec();
+    assert_ne!(planted, card_certificate(&card, Slot::Authentication));
+
+    // magic 15, key 32, stored_at 8, count 2 at 55..57; checksum last.
+    let mut body = genuine[..genuine.len() - 32].to_vec();
+    let count = u16::from_be_bytes([body[55], body[56]]) + 1;
+    body[55..57].copy_from_slice(&count.to_be_bytes());
+    body.push(0x9A);
+    body.extend_from_slice(&u32::try_from(planted.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(&planted);
+    let checksum = Sha256::digest(&body);
+    body.extend_from_slice(&checksum);
+    fs::write(&entry, &body).expect("re-sealed entry");
+
+    fresh_process(&harness, &card);
+    let objects = list_objects(&harness);
+    assert!(
+        !objects
+            .iter()
+            .any(|o| o.value.as_deref().is_ok_and(|v| v == planted.as_slice())),
+        "the planted certificate is listed"
+    );
+    assert_eq!(objects, first);
+    assert_eq!(certificate_reads(&card), 4, "the card is read");
+    assert!(!contains(
+        &fs::read(&entry).expect("rewritten entry"),
+        &planted
+    ));
 }
 
 /// Whether `needle` occurs in `haystack`.

@@ -567,7 +567,9 @@ impl PivApp {
 
     /// Whether remembered keys are still the card's: a signed CHUID vouches
     /// for all of them; otherwise every key slot's public key from GET
-    /// METADATA must match (and empty slots must still be empty).
+    /// METADATA must match (and empty slots must still be empty), and each
+    /// remembered key must be the only one of its slot, so that no key
+    /// escapes the comparison.
     fn still_on_card(
         &self,
         channel: &mut Channel,
@@ -577,11 +579,20 @@ impl PivApp {
         if chuid_is_signed(chuid) {
             return Ok(Proof::Current);
         }
-        let slots = self
+        let slots: Vec<&KeySlot> = self
             .profile
             .keys
             .iter()
-            .filter(|s| s.certificate_tag.is_some());
+            .filter(|s| s.certificate_tag.is_some())
+            .collect();
+        let unchecked = |key: &KeyInfo| {
+            let of_slot = keys.iter().filter(|k| k.reference == key.reference).count();
+            of_slot != 1 || !slots.iter().any(|slot| slot.reference == key.reference)
+        };
+        if let Some(key) = keys.iter().find(|key| unchecked(key)) {
+            log::debug!("cached key {:02X} twice or in no key slot", key.reference);
+            return Ok(Proof::Changed);
+        }
         for slot in slots {
             let remembered = keys.iter().find(|key| key.reference == slot.reference);
             let same = match (remembered, self.slot_public_key(channel, slot.reference)?) {
@@ -622,11 +633,14 @@ impl PivApp {
     }
 
     /// The keys of the profile's slots from remembered certificates; None
-    /// when one of them does not fit the profile or does not parse (then
-    /// the card is read instead).
+    /// when one of them does not fit the profile, does not parse or names a
+    /// key slot already named (then the card is read instead).
     fn keys_from_certificates(&self, certificates: &[(u8, Vec<u8>)]) -> Option<Vec<KeyInfo>> {
-        let mut keys = Vec::new();
+        let mut keys: Vec<KeyInfo> = Vec::new();
         for (reference, der) in certificates {
+            if keys.iter().any(|key| key.reference == *reference) {
+                return None;
+            }
             let slot = self
                 .profile
                 .keys
@@ -780,6 +794,43 @@ mod tests {
         };
         assert!(public_key_matches(&ec, &[0x04, 0x01, 0x02]));
         assert!(!public_key_matches(&ec, &[0x00, 0x04, 0x01, 0x02]));
+    }
+
+    /// The 9A certificates of two simulated cards with different keys.
+    fn two_9a_certificates() -> (Vec<u8>, Vec<u8>) {
+        use p11card_cardsim::{KeyType, SimPivCard, Slot};
+        let genuine = SimPivCard::new();
+        let planted = SimPivCard::new().with_key(Slot::Authentication, KeyType::EccP256);
+        let der = |card: &SimPivCard| card.certificate_der(Slot::Authentication).unwrap().to_vec();
+        (der(&genuine), der(&planted))
+    }
+
+    #[test]
+    fn remembered_certificates_naming_a_key_slot_twice_are_not_used() {
+        let app = PivApp::new(Arc::new(profile("key_metadata = true")));
+        let (genuine, planted) = two_9a_certificates();
+        assert!(app
+            .keys_from_certificates(&[(0x9A, genuine.clone())])
+            .is_some());
+        assert!(app
+            .keys_from_certificates(&[(0x9A, genuine), (0x9A, planted)])
+            .is_none());
+    }
+
+    #[test]
+    fn the_metadata_proof_refuses_a_key_slot_remembered_twice() {
+        let app = PivApp::new(Arc::new(profile("key_metadata = true")));
+        let (genuine, planted) = two_9a_certificates();
+        let mut keys = app.keys_from_certificates(&[(0x9A, genuine)]).unwrap();
+        keys.extend(app.keys_from_certificates(&[(0x9A, planted)]).unwrap());
+        // Decided before any GET METADATA: the card is not asked.
+        let mut card = Answers(Vec::new(), Vec::new());
+        let options = crate::iso7816::ChannelOptions::default();
+        let proof = app
+            .still_on_card(&mut Channel::new(&mut card, options), &[], &keys)
+            .unwrap();
+        assert!(matches!(proof, Proof::Changed));
+        assert!(card.1.is_empty());
     }
 
     #[test]
