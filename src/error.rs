@@ -107,6 +107,7 @@ impl From<AppError> for Error {
             AppError::DataLength => Error::DataLenRange,
             AppError::BadCiphertext => Error::EncryptedDataInvalid,
             AppError::Unsupported(_) => Error::FunctionNotSupported,
+            AppError::WrongSignature => Error::DeviceError,
         }
     }
 }

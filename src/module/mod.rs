@@ -16,6 +16,7 @@ use crate::transport::{CardTransport, ReaderBackend, TransportError};
 
 mod operations;
 mod pin;
+mod signing;
 
 use cryptoki_sys::*;
 use pin::{verify_context_pin, verify_user_pin, verify_user_pin_on_pad};
@@ -1180,11 +1181,14 @@ fn card_operation_resuming<R>(
                         ends_selected = true;
                         return Ok(value);
                     }
-                    // A refusal (another application may be selected, or
-                    // the card wants the PIN again): SELECT and the full
-                    // sequence. A malformed answer stays an error.
+                    // A refusal or a signature under another key (another
+                    // application may be selected, or the card wants the
+                    // PIN again): SELECT and the full sequence. A malformed
+                    // answer stays an error.
                     Err(
-                        err @ (AppError::Card(CardError::Status(_)) | AppError::NotAuthenticated),
+                        err @ (AppError::Card(CardError::Status(_))
+                        | AppError::NotAuthenticated
+                        | AppError::WrongSignature),
                     ) => {
                         log::debug!("resuming without SELECT failed ({err}); selecting");
                     }
