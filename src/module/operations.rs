@@ -124,7 +124,13 @@ impl Module {
         })
     }
 
-    /// `C_Decrypt` (single part).
+    /// `C_Decrypt` (single part). The card decrypts once per operation: a
+    /// length query answers the modulus length without it, and a result
+    /// too long for the caller's room is kept for the next call. The
+    /// padding is removed in constant time and checked before the room, and
+    /// every bad padding (PKCS #1 v1.5 here or in the engine, OAEP) ends as
+    /// the same `CKR_ENCRYPTED_DATA_INVALID`: `CKR_BUFFER_TOO_SMALL` comes
+    /// only for a valid block.
     pub fn decrypt(
         &self,
         handle: CK_SESSION_HANDLE,
