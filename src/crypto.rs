@@ -718,6 +718,74 @@ mod tests {
         }
     }
 
+    /// What checking a card's signature costs (issue 11, finding 3), printed
+    /// for the notes, never asserted: `cargo test --release -p p11card --lib
+    /// signature_check_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "prints timings; run in release"]
+    fn signature_check_cost() {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        use rsa::traits::PublicKeyParts;
+        fn per_call(rounds: u32, mut check: impl FnMut() -> bool) -> std::time::Duration {
+            let start = std::time::Instant::now();
+            for _ in 0..rounds {
+                assert!(check());
+            }
+            start.elapsed() / rounds
+        }
+        let hash = HashAlg::Sha256.digest(b"data");
+        let signing = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let p256_key = PublicKey::Ec {
+            curve: Curve::P256,
+            point: signing
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+        };
+        let signature: p256::ecdsa::Signature = signing.sign_prehash(&hash).unwrap();
+        let p256 = per_call(2000, || {
+            verify_ecdsa(&p256_key, &hash, &signature.to_bytes())
+        });
+        let signing = p384::ecdsa::SigningKey::from_slice(&[7u8; 48]).unwrap();
+        let p384_key = PublicKey::Ec {
+            curve: Curve::P384,
+            point: signing
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+        };
+        let signature: p384::ecdsa::Signature = signing.sign_prehash(&hash).unwrap();
+        let p384 = per_call(1000, || {
+            verify_ecdsa(&p384_key, &hash, &signature.to_bytes())
+        });
+        let signing = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        let ed_key = PublicKey::Ed25519 {
+            point: signing.verifying_key().to_bytes().to_vec(),
+        };
+        let signature = ed25519_dalek::Signer::sign(&signing, b"data").to_bytes();
+        let ed25519 = per_call(2000, || verify_eddsa(&ed_key, b"data", &signature));
+        let private = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap();
+        let rsa_key = PublicKey::Rsa {
+            modulus: private.n().to_bytes_be(),
+            public_exponent: private.e().to_bytes_be(),
+        };
+        let digest_info = HashAlg::Sha256.digest_info(&hash);
+        let block = pkcs1_v15_sign_pad(&digest_info, 256).unwrap();
+        let signature = raw_private(&private, &block);
+        let rsa_pkcs1 = per_call(2000, || {
+            verify_rsa_pkcs1(&rsa_key, &digest_info, &signature)
+        });
+        let rsa_raw = per_call(2000, || {
+            rsa_public_raw(&rsa_key, &signature).is_some_and(|recovered| recovered == block)
+        });
+        println!(
+            "signature checks per call: ECDSA P-256 {p256:?}, ECDSA P-384 {p384:?}, \
+             Ed25519 {ed25519:?}, RSA-2048 PKCS#1 {rsa_pkcs1:?}, RSA-2048 raw block {rsa_raw:?}"
+        );
+    }
+
     #[test]
     fn converts_ecdsa_der_to_raw() {
         let der = [0x30, 0x08, 0x02, 0x02, 0x00, 0x81, 0x02, 0x02, 0x12, 0x34];
