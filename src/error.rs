@@ -45,6 +45,7 @@ ck_errors! {
     FunctionFailed => CKR_FUNCTION_FAILED,
     FunctionNotSupported => CKR_FUNCTION_NOT_SUPPORTED,
     GeneralError => CKR_GENERAL_ERROR,
+    HostMemory => CKR_HOST_MEMORY,
     KeyFunctionNotPermitted => CKR_KEY_FUNCTION_NOT_PERMITTED,
     KeyHandleInvalid => CKR_KEY_HANDLE_INVALID,
     KeyTypeInconsistent => CKR_KEY_TYPE_INCONSISTENT,
@@ -107,6 +108,7 @@ impl From<AppError> for Error {
             AppError::DataLength => Error::DataLenRange,
             AppError::BadCiphertext => Error::EncryptedDataInvalid,
             AppError::Unsupported(_) => Error::FunctionNotSupported,
+            AppError::WrongSignature => Error::DeviceError,
         }
     }
 }

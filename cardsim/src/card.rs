@@ -13,7 +13,7 @@ use crate::apdu::{put_tlv, read_all, read_tlv, sw, tlv, Command};
 use crate::frame::{Applet, Frame, INS_SELECT};
 use crate::keys::{slot_certificate_der, KeyType, PrivateKey, SimPublicKey, Slot};
 use crate::log::LoggedApdu;
-use crate::misbehave::Misbehaviour;
+use crate::misbehave::{Misbehaviour, WrongKey, FORGED_DER_SIGNATURE};
 
 /// The PIV application identifier, with version (SP 800-73-4 Part 2 §2.2).
 pub const PIV_AID: [u8; 11] = [
@@ -450,6 +450,10 @@ impl SimPivCard {
             return Err(sw::NOT_FOUND);
         }
         self.selected = true;
+        let misbehaviour = &mut self.frame.misbehaviour;
+        if misbehaviour.wrong_key == Some(WrongKey::UntilSelect) {
+            misbehaviour.wrong_key = None;
+        }
         let mut apt = Vec::new();
         put_tlv(&mut apt, &[0x4F], &PIV_AID[5..]);
         put_tlv(&mut apt, &[0x79], &tlv(&[0x4F], &PIV_AID));
@@ -575,10 +579,15 @@ impl SimPivCard {
     /// (sign, or raw RSA) or `7C { 82 00, 85 point }` (ECDH).
     fn general_authenticate(&mut self, cmd: &Command, pin_always: bool) -> Result<Vec<u8>, u16> {
         let slot = Slot::from_key_ref(cmd.p2).ok_or(sw::WRONG_P1P2)?;
-        let key = self.slots[slot.index()]
+        let mut key = self.slots[slot.index()]
             .key
             .as_ref()
             .ok_or(sw::REF_NOT_FOUND)?;
+        let foreign;
+        if self.frame.misbehaviour.wrong_key.is_some() {
+            foreign = another_key(key);
+            key = &foreign;
+        }
         if key.key_type().algorithm_id() != cmd.p1 {
             return Err(sw::WRONG_DATA);
         }
@@ -599,7 +608,14 @@ impl SimPivCard {
         for (tag, value) in items {
             match (tag, value) {
                 ([0x82], []) => response_requested = true,
-                ([0x81], challenge) if result.is_none() => result = Some(key.sign(challenge)?),
+                ([0x81], challenge) if result.is_none() => {
+                    let forge = self.frame.misbehaviour.forged_signatures
+                        && key.key_type() != KeyType::Rsa2048;
+                    result = Some(match forge {
+                        true => FORGED_DER_SIGNATURE.to_vec(),
+                        false => key.sign(challenge)?,
+                    });
+                }
                 ([0x85], point) if result.is_none() => result = Some(key.ecdh(point)?),
                 _ => return Err(sw::WRONG_DATA),
             }
@@ -625,6 +641,17 @@ impl Applet for SimPivCard {
     fn execute(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
         self.dispatch(cmd)
     }
+}
+
+/// An embedded key of `key`'s type that is not `key` (the key a second
+/// application would hold).
+fn another_key(key: &PrivateKey) -> PrivateKey {
+    let public = key.public();
+    Slot::ALL
+        .into_iter()
+        .map(|source| PrivateKey::embedded(key.key_type(), source))
+        .find(|other| other.public() != public)
+        .unwrap_or_else(|| key.clone())
 }
 
 /// Splits 16 bytes into the current 8-byte value and a well-formed new one.

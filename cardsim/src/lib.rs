@@ -41,7 +41,7 @@ pub use backend::{SimBackend, SimCard, SimTransport, DEFAULT_READER};
 pub use card::{tags, SimPivCard, CHUID_GUID, DEFAULT_ATR, PIV_AID};
 pub use keys::{ca_certificate_der, KeyType, SimPublicKey, Slot};
 pub use log::LoggedApdu;
-pub use misbehave::{Misbehaviour, Truncation};
+pub use misbehave::{Misbehaviour, Truncation, WrongKey};
 pub use openpgp::{
     KeyRole, PgpKeyType, PgpPublicKey, SimOpenPgpCard, DEFAULT_MANUFACTURER, DEFAULT_OPENPGP_ATR,
     DEFAULT_OPENPGP_SERIAL, KEY_CREATION_TIME, OPENPGP_AID_PREFIX,

@@ -33,7 +33,37 @@ pub struct Misbehaviour {
     /// [`SimPivCard::process`](crate::SimPivCard::process) and
     /// [`SimOpenPgpCard::process`](crate::SimOpenPgpCard::process) ignore it.
     pub remove_after: Option<usize>,
+    /// PIV only: GENERAL AUTHENTICATE uses another embedded key of the
+    /// slot's type, as a second PIV-compatible application on the card,
+    /// with keys of its own, would answer (see [`WrongKey`]).
+    pub wrong_key: Option<WrongKey>,
+    /// EC and EdDSA signatures come back well-formed but forged, r = s = 1
+    /// (PIV: DER; OpenPGP: `r || s`), valid under no key.
+    pub forged_signatures: bool,
 }
+
+/// How long [`Misbehaviour::wrong_key`] lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrongKey {
+    /// Until the next SELECT of the PIV application: another process
+    /// selected a second application between two of this one's commands.
+    UntilSelect,
+    /// For good: a card that signs with the wrong key whatever is selected.
+    Always,
+}
+
+/// The `r || s` form of a forged signature (see
+/// [`Misbehaviour::forged_signatures`]), each half `half_len` bytes.
+pub(crate) fn forged_signature(half_len: usize) -> Vec<u8> {
+    let mut half = vec![0u8; half_len];
+    if let Some(last) = half.last_mut() {
+        *last = 1;
+    }
+    [half.clone(), half].concat()
+}
+
+/// The DER form (`ECDSA-Sig-Value`, r = s = 1) of a forged signature.
+pub(crate) const FORGED_DER_SIGNATURE: [u8; 8] = [0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01];
 
 /// How [`Misbehaviour::truncate_next`] damages a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,21 +40,104 @@ pub(crate) fn length(len: CK_ULONG) -> Result<usize> {
     usize::try_from(len).map_err(|_| Error::ArgumentsBad)
 }
 
+/// The largest buffer a caller may hand the module: no PKCS#11 call has a
+/// use for a terabyte, so a larger length or count is a caller's mistake
+/// (one the module would otherwise act on by allocating, reading or
+/// writing that much).
+const MAX_CALLER_BYTES: u64 = 1 << 40;
+
+/// Converts a caller's count of `T`s to `usize`: an array over
+/// [`MAX_CALLER_BYTES`] (or over `isize::MAX` bytes, where Rust slices end)
+/// is `CKR_ARGUMENTS_BAD`.
+fn count_of<T>(len: CK_ULONG) -> Result<usize> {
+    let count = length(len)?;
+    let bytes = count.checked_mul(std::mem::size_of::<T>().max(1));
+    match bytes {
+        Some(bytes)
+            if isize::try_from(bytes).is_ok()
+                && u64::try_from(bytes).is_ok_and(|b| b <= MAX_CALLER_BYTES) =>
+        {
+            Ok(count)
+        }
+        _ => Err(Error::ArgumentsBad),
+    }
+}
+
+/// An empty vector with room for `count` items, or `CKR_HOST_MEMORY` (a
+/// failed allocation must not abort the caller's process).
+fn room_for<T>(count: usize) -> Result<Vec<T>> {
+    let mut items = Vec::new();
+    items
+        .try_reserve_exact(count)
+        .map_err(|_| Error::HostMemory)?;
+    Ok(items)
+}
+
 /// Borrows caller input `(pointer, length)`; NULL is allowed only for an
 /// empty input.
 ///
 /// # Safety
 /// `data` must be NULL or point to `len` readable bytes for the call's life.
 pub(crate) unsafe fn input<'a>(data: *const u8, len: CK_ULONG) -> Result<&'a [u8]> {
-    let len = length(len)?;
+    let len = count_of::<u8>(len)?;
     if len == 0 {
         return Ok(&[]);
     }
     if data.is_null() {
         return Err(Error::ArgumentsBad);
     }
-    // SAFETY: the caller guarantees `len` readable bytes at `data`.
+    // SAFETY: the caller guarantees `len` readable bytes at `data`; `len` is
+    // at most `isize::MAX`.
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+/// Copies caller input `(pointer, length)` as [`input`] borrows it; an
+/// allocation that fails is `CKR_HOST_MEMORY`.
+///
+/// # Safety
+/// As for [`input`].
+pub(crate) unsafe fn owned_input(data: *const u8, len: CK_ULONG) -> Result<Vec<u8>> {
+    // SAFETY: as the caller guarantees.
+    let bytes = unsafe { input(data, len)? };
+    let mut owned = room_for(bytes.len())?;
+    owned.extend_from_slice(bytes);
+    Ok(owned)
+}
+
+/// Borrows the caller's output buffer `(pointer, length)`; NULL is allowed
+/// only for an empty one.
+///
+/// # Safety
+/// `data` must be NULL or point to `len` writable bytes for the call's life.
+pub(crate) unsafe fn output<'a>(data: *mut u8, len: CK_ULONG) -> Result<&'a mut [u8]> {
+    let len = count_of::<u8>(len)?;
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if data.is_null() {
+        return Err(Error::ArgumentsBad);
+    }
+    // SAFETY: the caller guarantees `len` writable bytes at `data`; `len` is
+    // at most `isize::MAX`.
+    Ok(unsafe { std::slice::from_raw_parts_mut(data, len) })
+}
+
+/// Borrows the caller's array of `count` `T`s (a template); NULL is allowed
+/// only for an empty one.
+///
+/// # Safety
+/// `items` must be NULL or point to `count` `T`s, readable and writable,
+/// for the call's life.
+pub(crate) unsafe fn items_mut<'a, T>(items: *mut T, count: CK_ULONG) -> Result<&'a mut [T]> {
+    let count = count_of::<T>(count)?;
+    if count == 0 {
+        return Ok(&mut []);
+    }
+    if items.is_null() {
+        return Err(Error::ArgumentsBad);
+    }
+    // SAFETY: as the caller guarantees; at most `isize::MAX` bytes.
+    Ok(unsafe { std::slice::from_raw_parts_mut(items, count) })
 }
 
 /// Writes `value` through `out`, which must not be NULL.
@@ -162,13 +245,13 @@ pub(crate) unsafe fn mechanism(
         let params =
             unsafe { (mechanism.pParameter as *const CK_RSA_PKCS_OAEP_PARAMS).read_unaligned() };
         // SAFETY: the caller guarantees the label covers its stated length.
-        let label = unsafe { input(params.pSourceData as *const u8, params.ulSourceDataLen) }
-            .map_err(|_| Error::MechanismParamInvalid)?;
+        let label = unsafe { owned_input(params.pSourceData as *const u8, params.ulSourceDataLen) }
+            .map_err(param_error)?;
         RawParams::Oaep {
             hash: params.hashAlg,
             mgf: params.mgf,
             source: params.source,
-            source_data: label.to_vec(),
+            source_data: label,
         }
     } else if param_len == std::mem::size_of::<CK_ECDH1_DERIVE_PARAMS>()
         && mechanism.mechanism == CKM_ECDH1_DERIVE
@@ -179,14 +262,14 @@ pub(crate) unsafe fn mechanism(
         // SAFETY: the caller guarantees both buffers cover their lengths.
         let (shared, public) = unsafe {
             (
-                input(params.pSharedData as *const u8, params.ulSharedDataLen),
-                input(params.pPublicData as *const u8, params.ulPublicDataLen),
+                owned_input(params.pSharedData as *const u8, params.ulSharedDataLen),
+                owned_input(params.pPublicData as *const u8, params.ulPublicDataLen),
             )
         };
         RawParams::Ecdh1 {
             kdf: params.kdf,
-            shared_data: shared.map_err(|_| Error::MechanismParamInvalid)?.to_vec(),
-            public_data: public.map_err(|_| Error::MechanismParamInvalid)?.to_vec(),
+            shared_data: shared.map_err(param_error)?,
+            public_data: public.map_err(param_error)?,
         }
     } else if param_len == std::mem::size_of::<CK_EDDSA_PARAMS>()
         && mechanism.mechanism == CKM_EDDSA
@@ -194,16 +277,26 @@ pub(crate) unsafe fn mechanism(
         // SAFETY: the parameter is as long as the struct it should hold.
         let params = unsafe { (mechanism.pParameter as *const CK_EDDSA_PARAMS).read_unaligned() };
         // SAFETY: the caller guarantees the context covers its length.
-        let context = unsafe { input(params.pContextData as *const u8, params.ulContextDataLen) }
-            .map_err(|_| Error::MechanismParamInvalid)?;
+        let context =
+            unsafe { owned_input(params.pContextData as *const u8, params.ulContextDataLen) }
+                .map_err(param_error)?;
         RawParams::EdDsa {
             prehash: params.phFlag != CK_FALSE,
-            context: context.to_vec(),
+            context,
         }
     } else {
         RawParams::Invalid
     };
     Mechanism::from_raw(mechanism.mechanism, &raw)
+}
+
+/// A mechanism parameter that cannot be read is `CKR_MECHANISM_PARAM_INVALID`;
+/// one that cannot be copied, `CKR_HOST_MEMORY`.
+fn param_error(err: Error) -> Error {
+    match err {
+        Error::HostMemory => Error::HostMemory,
+        _ => Error::MechanismParamInvalid,
+    }
 }
 
 /// Reads a search template into `(type, value)` pairs.
@@ -215,20 +308,20 @@ pub(crate) unsafe fn template(
     template: *const CK_ATTRIBUTE,
     count: CK_ULONG,
 ) -> Result<Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>> {
-    let count = length(count)?;
+    let count = count_of::<CK_ATTRIBUTE>(count)?;
     if count == 0 {
         return Ok(Vec::new());
     }
     if template.is_null() {
         return Err(Error::ArgumentsBad);
     }
-    (0..count)
-        .map(|index| {
-            // SAFETY: `index < count`, within the caller's array.
-            let attribute = unsafe { template.add(index).read_unaligned() };
-            // SAFETY: the caller guarantees the value covers its length.
-            let value = unsafe { input(attribute.pValue as *const u8, attribute.ulValueLen)? };
-            Ok((attribute.type_, value.to_vec()))
-        })
-        .collect()
+    let mut pairs = room_for(count)?;
+    for index in 0..count {
+        // SAFETY: `index < count`, within the caller's array.
+        let attribute = unsafe { template.add(index).read_unaligned() };
+        // SAFETY: the caller guarantees the value covers its length.
+        let value = unsafe { owned_input(attribute.pValue as *const u8, attribute.ulValueLen)? };
+        pairs.push((attribute.type_, value));
+    }
+    Ok(pairs)
 }

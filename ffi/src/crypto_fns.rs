@@ -3,7 +3,7 @@
 //! computed here.
 
 use crate::abi::{
-    capacity, deliver, guard, input, length, mechanism, module, run, template, write_out,
+    capacity, deliver, guard, input, mechanism, module, output, run, template, write_out,
 };
 use cryptoki_sys::*;
 use p11card::Error;
@@ -299,17 +299,9 @@ pub unsafe extern "C" fn C_GenerateRandom(
 ) -> CK_RV {
     run(|| {
         let module = module()?;
-        let len = length(ulRandomLen)?;
-        if RandomData.is_null() && len > 0 {
-            return Err(Error::ArgumentsBad);
-        }
-        let mut buffer = vec![0u8; len];
-        module.generate_random(hSession, &mut buffer)?;
-        if len > 0 {
-            // SAFETY: RandomData has room for ulRandomLen bytes.
-            unsafe { std::ptr::copy_nonoverlapping(buffer.as_ptr(), RandomData, len) };
-        }
-        Ok(())
+        // SAFETY: RandomData has room for ulRandomLen bytes, per PKCS#11.
+        let out = unsafe { output(RandomData, ulRandomLen)? };
+        module.generate_random(hSession, out)
     })
 }
 

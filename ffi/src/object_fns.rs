@@ -1,7 +1,7 @@
 //! Object management (PKCS#11 §5.7): search and attributes. The token's
 //! objects are read-only; session objects (derived keys) can be destroyed.
 
-use crate::abi::{guard, length, module, run, template, write_out};
+use crate::abi::{guard, items_mut, length, module, run, template, write_out};
 use cryptoki_sys::*;
 use p11card::token::{AttrValue, UNAVAILABLE};
 use p11card::Error;
@@ -62,50 +62,59 @@ pub unsafe extern "C" fn C_GetAttributeValue(
 ) -> CK_RV {
     guard(|| {
         let module = module()?;
-        let count = length(ulCount)?;
-        if pTemplate.is_null() && count > 0 {
-            return Err(Error::ArgumentsBad);
-        }
-        let types: Vec<CK_ATTRIBUTE_TYPE> = (0..count)
-            // SAFETY: pTemplate holds ulCount attributes, per PKCS#11.
-            .map(|i| unsafe { (*pTemplate.add(i)).type_ })
-            .collect();
-        let values = module.attributes(hSession, hObject, &types)?;
-        let mut rv = CKR_OK;
-        for (index, value) in values.into_iter().enumerate() {
-            // SAFETY: index < ulCount; the caller owns the array.
-            let attribute = unsafe { &mut *pTemplate.add(index) };
-            match value {
-                None => {
-                    attribute.ulValueLen = UNAVAILABLE;
-                    rv = CKR_ATTRIBUTE_TYPE_INVALID;
-                }
-                Some(AttrValue::Sensitive) => {
-                    attribute.ulValueLen = UNAVAILABLE;
-                    rv = CKR_ATTRIBUTE_SENSITIVE;
-                }
-                Some(AttrValue::Bytes(bytes)) => {
-                    if attribute.pValue.is_null() {
-                        attribute.ulValueLen = bytes.len() as CK_ULONG;
-                    } else if length(attribute.ulValueLen)? >= bytes.len() {
-                        // SAFETY: pValue has room for ulValueLen >= len bytes.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(
-                                bytes.as_ptr(),
-                                attribute.pValue as *mut u8,
-                                bytes.len(),
-                            )
-                        };
-                        attribute.ulValueLen = bytes.len() as CK_ULONG;
-                    } else {
-                        attribute.ulValueLen = UNAVAILABLE;
-                        rv = CKR_BUFFER_TOO_SMALL;
-                    }
+        // SAFETY: pTemplate holds ulCount attributes, per PKCS#11.
+        let template = unsafe { items_mut(pTemplate, ulCount)? };
+        // The template is answered in place, one attribute after the other:
+        // nothing as long as the caller's count is allocated.
+        module.with_object(hSession, hObject, |object| {
+            let mut rv = CKR_OK;
+            for attribute in template.iter_mut() {
+                if let Some(code) = answer_attribute(attribute, object.attribute(attribute.type_))?
+                {
+                    rv = code;
                 }
             }
-        }
-        Ok(rv)
+            Ok(rv)
+        })?
     })
+}
+
+/// Fills one attribute of a `C_GetAttributeValue` template; the code it
+/// sets for the whole call, if any (§5.7: every attribute is processed).
+fn answer_attribute(
+    attribute: &mut CK_ATTRIBUTE,
+    value: Option<&AttrValue>,
+) -> p11card::Result<Option<CK_RV>> {
+    match value {
+        None => {
+            attribute.ulValueLen = UNAVAILABLE;
+            Ok(Some(CKR_ATTRIBUTE_TYPE_INVALID))
+        }
+        Some(AttrValue::Sensitive) => {
+            attribute.ulValueLen = UNAVAILABLE;
+            Ok(Some(CKR_ATTRIBUTE_SENSITIVE))
+        }
+        Some(AttrValue::Bytes(bytes)) => {
+            if attribute.pValue.is_null() {
+                attribute.ulValueLen = bytes.len() as CK_ULONG;
+                Ok(None)
+            } else if length(attribute.ulValueLen)? >= bytes.len() {
+                // SAFETY: pValue has room for ulValueLen >= len bytes.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        bytes.as_ptr(),
+                        attribute.pValue as *mut u8,
+                        bytes.len(),
+                    )
+                };
+                attribute.ulValueLen = bytes.len() as CK_ULONG;
+                Ok(None)
+            } else {
+                attribute.ulValueLen = UNAVAILABLE;
+                Ok(Some(CKR_BUFFER_TOO_SMALL))
+            }
+        }
+    }
 }
 
 /// `C_GetObjectSize`.

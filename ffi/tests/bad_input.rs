@@ -1083,3 +1083,129 @@ fn c_finalize_closes_every_session() {
         CKR_SESSION_HANDLE_INVALID
     );
 }
+
+// ----- counts and lengths no buffer has (issue 11, finding 8) --------------------
+
+/// A count or length over a terabyte is a caller's mistake: `CKR_ARGUMENTS_BAD`
+/// (mechanism parameters: `CKR_MECHANISM_PARAM_INVALID`), never an attempt
+/// to allocate that much, which aborts the process (a failed allocation is
+/// no panic): this test binary would die with SIGABRT.
+#[test]
+fn huge_counts_and_lengths_are_errors_not_an_abort() {
+    let (harness, _card) = Harness::new();
+    let session = harness.session();
+    let certificate = object(session, CKO_CERTIFICATE, key_id(Slot::Authentication));
+    let key = public_key(session, Slot::Authentication);
+    let huge_count: CK_ULONG = 1 << 42;
+    let huge_len: CK_ULONG = 1 << 45;
+    let mut one = CK_ATTRIBUTE {
+        type_: CKA_LABEL,
+        pValue: ptr::null_mut(),
+        ulValueLen: 0,
+    };
+    let mut value = [0u8; 8];
+    let mut long_value = CK_ATTRIBUTE {
+        type_: CKA_LABEL,
+        pValue: value.as_mut_ptr() as *mut c_void,
+        ulValueLen: huge_len,
+    };
+    let mut random = [0u8; 32];
+    let mut label = [0u8; 4];
+    let mut oaep = CK_RSA_PKCS_OAEP_PARAMS {
+        hashAlg: CKM_SHA256,
+        mgf: CKG_MGF1_SHA256,
+        source: CKZ_DATA_SPECIFIED,
+        pSourceData: label.as_mut_ptr() as *mut c_void,
+        ulSourceDataLen: huge_len,
+    };
+    let mut mech = CK_MECHANISM {
+        mechanism: CKM_RSA_PKCS_OAEP,
+        pParameter: &mut oaep as *mut _ as *mut c_void,
+        ulParameterLen: std::mem::size_of::<CK_RSA_PKCS_OAEP_PARAMS>() as CK_ULONG,
+    };
+    let bad = CKR_ARGUMENTS_BAD;
+    check_table(vec![
+        (
+            "C_GetAttributeValue, 2^42 attributes",
+            ck!(C_GetAttributeValue(
+                session,
+                certificate,
+                &mut one,
+                huge_count
+            )),
+            bad,
+        ),
+        (
+            "C_GenerateRandom, 2^45 bytes",
+            ck!(C_GenerateRandom(session, random.as_mut_ptr(), huge_len)),
+            bad,
+        ),
+        (
+            "C_FindObjectsInit, 2^42 attributes",
+            ck!(C_FindObjectsInit(session, &mut one, huge_count)),
+            bad,
+        ),
+        (
+            "C_FindObjectsInit, a value of 2^45 bytes",
+            ck!(C_FindObjectsInit(session, &mut long_value, 1)),
+            bad,
+        ),
+        (
+            "C_EncryptInit, an OAEP label of 2^45 bytes",
+            ck!(C_EncryptInit(session, &mut mech, key)),
+            CKR_MECHANISM_PARAM_INVALID,
+        ),
+        (
+            "C_DigestUpdate, 2^45 bytes",
+            {
+                let mut digest = mechanism(CKM_SHA256);
+                assert_eq!(ck!(C_DigestInit(session, &mut digest)), CKR_OK);
+                ck!(C_DigestUpdate(session, random.as_mut_ptr(), huge_len))
+            },
+            bad,
+        ),
+    ]);
+    // The session is fine afterwards.
+    assert!(attribute(session, certificate, CKA_LABEL).is_ok());
+}
+
+/// `C_GenerateRandom` writes straight into the caller's buffer, a piece at a
+/// time, with no copy as long as the request: a request far longer than
+/// the buffer (under the terabyte bound) stops at the first page the
+/// process may not write (the kernel refuses `getrandom` into it) with
+/// `CKR_FUNCTION_FAILED`, having allocated nothing.
+#[test]
+fn generate_random_needs_no_buffer_of_its_own() {
+    let (harness, _card) = Harness::new();
+    let session = harness.session();
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    // SAFETY: an anonymous private mapping of two pages (unmapped below).
+    let map = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(map, libc::MAP_FAILED);
+    // SAFETY: the second page of the mapping, made inaccessible.
+    let guard = unsafe { (map as *mut u8).add(page) };
+    assert_eq!(
+        // SAFETY: `guard` is a page of the mapping.
+        unsafe { libc::mprotect(guard as *mut c_void, page, libc::PROT_NONE) },
+        0
+    );
+    let rv = ck!(C_GenerateRandom(session, map as *mut u8, 1 << 39));
+    // SAFETY: the first page is readable.
+    let filled = unsafe { std::slice::from_raw_parts(map as *const u8, page) }
+        .iter()
+        .any(|&b| b != 0);
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(map, 2 * page) };
+    assert_eq!(rv, CKR_FUNCTION_FAILED);
+    assert!(filled, "the accessible page was filled first");
+}

@@ -256,3 +256,104 @@ fn decrypting_without_login_is_refused_before_any_apdu() {
     );
     assert_eq!(card.apdu_count(), 0, "{}", card.transcript());
 }
+
+/// Issue 11, finding 7: every kind of bad PKCS #1 v1.5 padding is the same
+/// `CKR_ENCRYPTED_DATA_INVALID`, whatever room the caller gave: a length
+/// query answers without the card, and the padding is checked before the
+/// room, so `CKR_BUFFER_TOO_SMALL` says nothing about a bad block. The card
+/// decrypts once per operation, however many calls the caller makes.
+#[test]
+fn bad_padding_is_one_error_whatever_the_output_room() {
+    let (harness, card) = Harness::new();
+    let keys = keys(&harness);
+    let public = card_public_key(&card, Slot::Authentication);
+    let block_with = |first: u8, kind: u8, ps_len: usize, separator: u8| {
+        let mut block = vec![first, kind];
+        block.extend(std::iter::repeat_n(0xA5, ps_len));
+        block.push(separator);
+        block.resize(256, 0x42);
+        check::rsa_public_op(&public, &block)
+    };
+    let decryptions = |card: &SimCard| {
+        commands(card)
+            .iter()
+            .filter(|c| c[1] == 0x87 && c[0] & 0x10 == 0)
+            .count()
+    };
+    let bad = [
+        ("first byte 01", block_with(0x01, 0x02, 20, 0x00)),
+        ("block type 01", block_with(0x00, 0x01, 20, 0x00)),
+        ("PS of 7 bytes", block_with(0x00, 0x02, 7, 0x00)),
+        ("no separator", block_with(0x00, 0x02, 254, 0x42)),
+    ];
+    for (what, ciphertext) in &bad {
+        let mut mech = Mech::new(CKM_RSA_PKCS);
+        assert_eq!(
+            ck!(C_DecryptInit(keys.session, mech.ptr(), keys.private)),
+            CKR_OK
+        );
+        let (input, input_len) = (ciphertext.as_ptr() as *mut u8, ciphertext.len() as CK_ULONG);
+        card.clear_log();
+        let mut len: CK_ULONG = 0;
+        assert_eq!(
+            ck!(C_Decrypt(
+                keys.session,
+                input,
+                input_len,
+                ptr::null_mut(),
+                &mut len
+            )),
+            CKR_OK,
+            "{what}: length query"
+        );
+        assert_eq!(len, 256, "{what}: the modulus length, without the card");
+        assert_eq!(decryptions(&card), 0, "{what}: the card was asked");
+        let mut small = [0u8; 4];
+        len = small.len() as CK_ULONG;
+        assert_eq!(
+            ck!(C_Decrypt(
+                keys.session,
+                input,
+                input_len,
+                small.as_mut_ptr(),
+                &mut len
+            )),
+            CKR_ENCRYPTED_DATA_INVALID,
+            "{what}: too little room"
+        );
+        assert_eq!(
+            decrypt(keys.session, &mut mech, keys.private, ciphertext),
+            Err(CKR_ENCRYPTED_DATA_INVALID),
+            "{what}: room enough"
+        );
+        assert_eq!(decryptions(&card), 2, "{what}: once per operation");
+    }
+    // A good block: too little room keeps the result for the next call.
+    let ciphertext = rsa_key(&card)
+        .encrypt(&mut OsRng, Pkcs1v15Encrypt, SECRET)
+        .unwrap();
+    let mut mech = Mech::new(CKM_RSA_PKCS);
+    assert_eq!(
+        ck!(C_DecryptInit(keys.session, mech.ptr(), keys.private)),
+        CKR_OK
+    );
+    let (input, input_len) = (ciphertext.as_ptr() as *mut u8, ciphertext.len() as CK_ULONG);
+    card.clear_log();
+    let mut plain = vec![0u8; 256];
+    for (room, expected) in [(4, CKR_BUFFER_TOO_SMALL), (256, CKR_OK)] {
+        let mut len: CK_ULONG = room;
+        assert_eq!(
+            ck!(C_Decrypt(
+                keys.session,
+                input,
+                input_len,
+                plain.as_mut_ptr(),
+                &mut len
+            )),
+            expected
+        );
+        assert_eq!(len as usize, SECRET.len());
+    }
+    assert_eq!(&plain[..SECRET.len()], SECRET);
+    assert_eq!(decryptions(&card), 1);
+}

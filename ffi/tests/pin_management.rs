@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use cryptoki_sys::*;
+use p11card_cardsim::Slot;
 
 fn set_pin(session: CK_SESSION_HANDLE, old: &str, new: &str) -> CK_RV {
     ck!(C_SetPIN(
@@ -39,6 +40,39 @@ fn set_pin_changes_the_pin_in_a_logged_in_session() {
     assert_eq!(login(session, CKU_USER, "123456"), CKR_PIN_INCORRECT);
     assert_eq!(login(session, CKU_USER, "24681357"), CKR_OK);
     assert_eq!(pin_tries_left(&card), 3);
+}
+
+/// Issue 11, finding 5: the PIN kept to restore a lost login follows
+/// `C_SetPIN`. After another process resets the card, the module verifies
+/// the new PIN, not the old one (which cost a try).
+#[test]
+fn after_set_pin_a_reset_elsewhere_is_restored_with_the_new_pin() {
+    let (harness, card) = Harness::new();
+    let session = rw_session(&harness);
+    assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
+    assert_eq!(set_pin(session, "123456", "24681357"), CKR_OK);
+    card.reset();
+    card.clear_log();
+    let key = private_key(session, Slot::Authentication);
+    let data = b"after the reset";
+    let signature = sign(session, &mut mechanism(CKM_SHA256_RSA_PKCS), key, data)
+        .unwrap_or_else(|rv| panic!("C_Sign after the reset: {rv:#x}\n{}", card.transcript()));
+    assert!(check::rsa_pkcs1(
+        &card_public_key(&card, Slot::Authentication),
+        Hash::Sha256,
+        &Hash::Sha256.digest(data),
+        &signature
+    ));
+    assert!(
+        instructions(&card).contains(&0x20),
+        "the login was restored with a VERIFY:\n{}",
+        card.transcript()
+    );
+    assert_eq!(pin_tries_left(&card), 3, "no try spent on the old PIN");
+    assert_eq!(
+        session_info(session).map(|i| i.state),
+        Ok(CKS_RW_USER_FUNCTIONS)
+    );
 }
 
 #[test]

@@ -16,6 +16,7 @@ use crate::transport::{CardTransport, ReaderBackend, TransportError};
 
 mod operations;
 mod pin;
+mod signing;
 mod wipe;
 
 use cryptoki_sys::*;
@@ -996,12 +997,25 @@ impl Module {
         object: CK_OBJECT_HANDLE,
         types: &[CK_ATTRIBUTE_TYPE],
     ) -> Result<Vec<Option<AttrValue>>> {
-        self.with_session(handle, |session, state, _| {
-            let object = operations::any_object(session, state, object)?;
-            Ok(types
+        self.with_object(handle, object, |object| {
+            types
                 .iter()
                 .map(|kind| object.attribute(*kind).cloned())
-                .collect())
+                .collect()
+        })
+    }
+
+    /// Lets `read` look at an object this session may see (for
+    /// `C_GetAttributeValue` over a template of any length, without a copy
+    /// as long as the template).
+    pub fn with_object<R>(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+        read: impl FnOnce(&Object) -> R,
+    ) -> Result<R> {
+        self.with_session(handle, |session, state, _| {
+            operations::any_object(session, state, object).map(read)
         })
     }
 
@@ -1023,11 +1037,14 @@ impl Module {
 
     // ----- random ----------------------------------------------------------
 
-    /// `C_GenerateRandom`: the operating system's CSPRNG.
+    /// `C_GenerateRandom`: the operating system's CSPRNG, straight into
+    /// `out` (of any length: no copy is made).
     pub fn generate_random(&self, handle: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
-        self.with_session(handle, |_, _, _| {
-            getrandom::getrandom(out).map_err(|_| Error::FunctionFailed)
-        })
+        self.with_session(handle, |_, _, _| Ok(()))?;
+        for chunk in out.chunks_mut(RANDOM_CHUNK) {
+            getrandom::getrandom(chunk).map_err(|_| Error::FunctionFailed)?;
+        }
+        Ok(())
     }
 
     /// `C_SessionCancel` (PKCS#11 3.0): ends the operations named in `flags`.
@@ -1055,6 +1072,10 @@ impl Module {
         })
     }
 }
+
+/// `C_GenerateRandom` fills the caller's buffer in pieces of this size
+/// (one `getrandom` call each).
+const RANDOM_CHUNK: usize = 4096;
 
 /// The disk cache as the engines see it while they read a card.
 struct CacheRecall<'a> {
@@ -1181,11 +1202,14 @@ fn card_operation_resuming<R>(
                         ends_selected = true;
                         return Ok(value);
                     }
-                    // A refusal (another application may be selected, or
-                    // the card wants the PIN again): SELECT and the full
-                    // sequence. A malformed answer stays an error.
+                    // A refusal or a signature under another key (another
+                    // application may be selected, or the card wants the
+                    // PIN again): SELECT and the full sequence. A malformed
+                    // answer stays an error.
                     Err(
-                        err @ (AppError::Card(CardError::Status(_)) | AppError::NotAuthenticated),
+                        err @ (AppError::Card(CardError::Status(_))
+                        | AppError::NotAuthenticated
+                        | AppError::WrongSignature),
                     ) => {
                         log::debug!("resuming without SELECT failed ({err}); selecting");
                     }

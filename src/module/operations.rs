@@ -1,20 +1,15 @@
-//! Cryptographic operations of a session: signing, decryption and key
-//! agreement on the card; verification, encryption and digests in
-//! software; the session objects `C_DeriveKey` makes.
+//! Cryptographic operations of a session: decryption and key agreement on
+//! the card; encryption and digests in software; the session objects
+//! `C_DeriveKey` makes; which key and mechanism serve which purpose
+//! (signatures are in `signing`).
 
-use super::{
-    card_operation, card_operation_resuming, find_object, key_of, note_lost_login, CardStep,
-    Module, SlotState,
-};
+use super::{card_operation, find_object, key_of, note_lost_login, Module, SlotState};
 use crate::cert::PublicKey;
 use crate::crypto::{self, Hasher};
 use crate::error::{Error, Result};
-use crate::iso7816::Channel;
 use crate::mechanism::{self, Mechanism};
-use crate::profile::{CardApp, KeyInfo, SignInput};
-use crate::session::{
-    DecryptOp, DigestOp, EncryptOp, OpInput, Output, Session, SignOp, Stage, VerifyOp,
-};
+use crate::profile::KeyInfo;
+use crate::session::{DecryptOp, DigestOp, EncryptOp, Output, Session, Stage};
 use crate::token::{self, Object, ObjectKind, SecretKeyTemplate};
 use cryptoki_sys::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,7 +36,7 @@ pub(super) fn any_object<'a>(
 
 /// What an operation will do with the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Purpose {
+pub(super) enum Purpose {
     Sign,
     Verify,
     Decrypt,
@@ -52,7 +47,7 @@ enum Purpose {
 /// The index of the private key behind `handle`, if it may serve `purpose`
 /// with `mechanism` in the current login state (checks in the order
 /// PKCS#11 §5.x lists their return codes).
-fn private_key_for(
+pub(super) fn private_key_for(
     state: &SlotState,
     handle: CK_OBJECT_HANDLE,
     mechanism: &Mechanism,
@@ -99,168 +94,6 @@ impl Module {
         mechanism::for_keys(keys.as_deref())
     }
 
-    // ----- signing -------------------------------------------------------
-
-    /// `C_SignInit`.
-    pub fn sign_init(
-        &self,
-        handle: CK_SESSION_HANDLE,
-        mechanism: Mechanism,
-        key: CK_OBJECT_HANDLE,
-    ) -> Result<()> {
-        self.with_session(handle, |session, state, _| {
-            if session.sign.is_some() {
-                return Err(Error::OperationActive);
-            }
-            let key_index = private_key_for(state, key, &mechanism, Purpose::Sign)?;
-            session.sign = Some(SignOp {
-                key_index,
-                input: OpInput::for_mechanism(&mechanism),
-                mechanism,
-                stage: Stage::Fresh,
-                context_pin: None,
-            });
-            Ok(())
-        })
-    }
-
-    /// `C_Sign` (single part) with `capacity` bytes of output room (`None` =
-    /// length query).
-    pub fn sign(
-        &self,
-        handle: CK_SESSION_HANDLE,
-        data: &[u8],
-        capacity: Option<usize>,
-    ) -> Result<Output> {
-        self.with_session(handle, |session, state, _| {
-            let op = session
-                .sign
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            if op.stage != Stage::Fresh {
-                return Err(Error::OperationActive);
-            }
-            let key = key_of(state, op.key_index)?;
-            if let Some(early) = Output::check(key.public_key.signature_len(), capacity) {
-                return Ok(early);
-            }
-            if key.always_authenticate && op.context_pin.is_none() {
-                // PKCS#11 §5.2: the operation stays active, unfed, until the
-                // context-specific login.
-                return Err(Error::UserNotLoggedIn);
-            }
-            if !op.input.update(data) {
-                session.sign = None;
-                return Err(Error::DataLenRange);
-            }
-            finish_sign(session, state)
-        })
-    }
-
-    /// `C_SignUpdate`.
-    pub fn sign_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
-        self.with_session(handle, |session, _, _| {
-            let op = session
-                .sign
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            op.stage = Stage::MultiPart;
-            if !op.input.update(data) {
-                session.sign = None;
-                return Err(Error::DataLenRange);
-            }
-            Ok(())
-        })
-    }
-
-    /// `C_SignFinal`.
-    pub fn sign_final(&self, handle: CK_SESSION_HANDLE, capacity: Option<usize>) -> Result<Output> {
-        self.with_session(handle, |session, state, _| {
-            let op = session
-                .sign
-                .as_ref()
-                .ok_or(Error::OperationNotInitialized)?;
-            let needed = key_of(state, op.key_index)?.public_key.signature_len();
-            if let Some(early) = Output::check(needed, capacity) {
-                return Ok(early);
-            }
-            finish_sign(session, state)
-        })
-    }
-
-    // ----- verification (software) ---------------------------------------
-
-    /// `C_VerifyInit`: with the public key (or the private key's public part).
-    pub fn verify_init(
-        &self,
-        handle: CK_SESSION_HANDLE,
-        mechanism: Mechanism,
-        key: CK_OBJECT_HANDLE,
-    ) -> Result<()> {
-        self.with_session(handle, |session, state, _| {
-            if session.verify.is_some() {
-                return Err(Error::OperationActive);
-            }
-            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
-            if !matches!(object.kind, ObjectKind::PublicKey | ObjectKind::PrivateKey) {
-                return Err(Error::KeyTypeInconsistent);
-            }
-            let key_index = object.key_index;
-            check_mechanism_fits(&mechanism, key_of(state, key_index)?, Purpose::Verify)?;
-            session.verify = Some(VerifyOp {
-                key_index,
-                input: OpInput::for_mechanism(&mechanism),
-                mechanism,
-                stage: Stage::Fresh,
-            });
-            Ok(())
-        })
-    }
-
-    /// `C_Verify`.
-    pub fn verify(&self, handle: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
-        self.with_session(handle, |session, state, _| {
-            let mut op = session
-                .verify
-                .take()
-                .ok_or(Error::OperationNotInitialized)?;
-            if op.stage != Stage::Fresh {
-                return Err(Error::OperationActive);
-            }
-            if !op.input.update(data) {
-                return Err(Error::DataLenRange);
-            }
-            check_signature(state, op, signature)
-        })
-    }
-
-    /// `C_VerifyUpdate`.
-    pub fn verify_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
-        self.with_session(handle, |session, _, _| {
-            let op = session
-                .verify
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            op.stage = Stage::MultiPart;
-            if !op.input.update(data) {
-                session.verify = None;
-                return Err(Error::DataLenRange);
-            }
-            Ok(())
-        })
-    }
-
-    /// `C_VerifyFinal`.
-    pub fn verify_final(&self, handle: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
-        self.with_session(handle, |session, state, _| {
-            let op = session
-                .verify
-                .take()
-                .ok_or(Error::OperationNotInitialized)?;
-            check_signature(state, op, signature)
-        })
-    }
-
     // ----- decryption (card) and encryption (software) ---------------------
 
     /// `C_DecryptInit`.
@@ -291,7 +124,13 @@ impl Module {
         })
     }
 
-    /// `C_Decrypt` (single part).
+    /// `C_Decrypt` (single part). The card decrypts once per operation: a
+    /// length query answers the modulus length without it, and a result
+    /// too long for the caller's room is kept for the next call. The
+    /// padding is removed in constant time and checked before the room, and
+    /// every bad padding (PKCS #1 v1.5 here or in the engine, OAEP) ends as
+    /// the same `CKR_ENCRYPTED_DATA_INVALID`: `CKR_BUFFER_TOO_SMALL` comes
+    /// only for a valid block.
     pub fn decrypt(
         &self,
         handle: CK_SESSION_HANDLE,
@@ -606,7 +445,11 @@ fn key_family_fits(mechanism: &Mechanism, key: &PublicKey) -> bool {
 /// and what this key allows (`CKA_ALLOWED_MECHANISMS`,
 /// `CKR_MECHANISM_INVALID`: e.g. RSA-PSS on an OpenPGP key, whose card pads
 /// itself).
-fn check_mechanism_fits(mechanism: &Mechanism, key: &KeyInfo, purpose: Purpose) -> Result<()> {
+pub(super) fn check_mechanism_fits(
+    mechanism: &Mechanism,
+    key: &KeyInfo,
+    purpose: Purpose,
+) -> Result<()> {
     let signing = matches!(purpose, Purpose::Sign | Purpose::Verify);
     if matches!(mechanism, Mechanism::Digest(_)) {
         return Err(Error::MechanismInvalid);
@@ -633,185 +476,4 @@ fn check_mechanism_fits(mechanism: &Mechanism, key: &KeyInfo, purpose: Purpose) 
         }
     }
     Ok(())
-}
-
-fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
-    let op = session
-        .sign
-        .as_ref()
-        .ok_or(Error::OperationNotInitialized)?;
-    let key = key_of(state, op.key_index)?.clone();
-    if key.always_authenticate && op.context_pin.is_none() {
-        // PKCS#11 §5.2: the operation stays active for the context login.
-        return Err(Error::UserNotLoggedIn);
-    }
-    let op = session.sign.take().ok_or(Error::OperationNotInitialized)?;
-    let op_key_index = op.key_index;
-    let counted = key.role == "signature";
-    let SignOp {
-        mechanism,
-        input,
-        context_pin,
-        ..
-    } = op;
-    let data = input.finish();
-    let block: Zeroizing<Vec<u8>>;
-    let request = match &mechanism {
-        Mechanism::RsaPkcs => SignInput::RsaPkcs1(&data),
-        Mechanism::HashRsaPkcs(alg) => {
-            block = Zeroizing::new(alg.digest_info(&data));
-            SignInput::RsaPkcs1(&block)
-        }
-        Mechanism::RsaX509 => {
-            let k = key.public_key.signature_len();
-            if data.len() > k {
-                return Err(Error::DataLenRange);
-            }
-            let mut padded_block = Zeroizing::new(vec![0u8; k - data.len()]);
-            padded_block.extend_from_slice(&data);
-            block = padded_block;
-            SignInput::RsaRaw(&block)
-        }
-        Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) => {
-            if data.len() != params.hash.output_len() {
-                return Err(Error::DataLenRange);
-            }
-            block = Zeroizing::new(
-                crypto::pss_encode(
-                    &data,
-                    params.hash,
-                    params.mgf,
-                    params.salt_len,
-                    key.public_key.bits(),
-                )
-                .ok_or(Error::MechanismParamInvalid)?,
-            );
-            SignInput::RsaRaw(&block)
-        }
-        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => {
-            if data.is_empty() {
-                return Err(Error::DataLenRange);
-            }
-            SignInput::Ecdsa(&data)
-        }
-        Mechanism::EdDsa => SignInput::EdDsa(&data),
-        _ => return Err(Error::MechanismInvalid),
-    };
-    if let SignInput::RsaPkcs1(input) = request {
-        if input.len() + 11 > key.public_key.signature_len() {
-            return Err(Error::DataLenRange);
-        }
-    }
-    // Right after this process's own context-specific VERIFY for the key,
-    // the card wants nothing before the signature: no SELECT, no second
-    // VERIFY (if anything came in between, the card refuses and the full
-    // sequence follows).
-    let context_fresh = context_pin.is_none() || state.context_verified == Some(key.reference);
-    let mut sign_only = |app: &dyn CardApp, channel: &mut Channel| app.sign(channel, &key, request);
-    let resumed: Option<&mut CardStep<'_, Vec<u8>>> = context_fresh.then_some(&mut sign_only);
-    let signature = card_operation_resuming(state, resumed, |app, channel| {
-        if let Some(pin) = &context_pin {
-            app.verify_pin_for_key(channel, &key, pin)?;
-        }
-        app.sign(channel, &key, request)
-    });
-    let signature = match signature {
-        Ok(signature) if key.recalled => {
-            prove_recalled_key(state, op_key_index, &request, signature)?
-        }
-        Ok(signature) => signature,
-        Err(Error::DeviceError) if key.recalled => return Err(drop_stale_cache(state)),
-        Err(err) => return Err(note_lost_login(state, err)),
-    };
-    if counted {
-        count_signature(state);
-    }
-    Ok(Output::Done(Zeroizing::new(signature)))
-}
-
-/// The first signature with a key whose public data came from the disk
-/// cache proves the cache right for that key (RSA signatures are already
-/// checked by the engine); one that does not verify means the card's key
-/// changed: the cache entry goes and the token is read again from the card.
-fn prove_recalled_key(
-    state: &mut SlotState,
-    key_index: usize,
-    request: &SignInput<'_>,
-    signature: Vec<u8>,
-) -> Result<Vec<u8>> {
-    let key = key_of(state, key_index)?;
-    let valid = match request {
-        SignInput::Ecdsa(hash) => crypto::verify_ecdsa(&key.public_key, hash, &signature),
-        SignInput::EdDsa(message) => crypto::verify_eddsa(&key.public_key, message, &signature),
-        SignInput::RsaPkcs1(_) | SignInput::RsaRaw(_) => true,
-    };
-    if !valid {
-        return Err(drop_stale_cache(state));
-    }
-    if let Some(key) = state
-        .token
-        .as_mut()
-        .and_then(|token| token.info.keys.get_mut(key_index))
-    {
-        key.recalled = false;
-    }
-    Ok(signature)
-}
-
-/// The card does not hold the key its cache entry describes: the entry is
-/// removed and the token ends as if the card had been pulled, so the next
-/// call reads the card afresh.
-fn drop_stale_cache(state: &mut SlotState) -> Error {
-    log::warn!("the card's keys differ from its cache entry; reading the card again");
-    if let Some(token) = state.token.as_ref() {
-        token.forget_cached();
-    }
-    state.drop_token();
-    Error::DeviceRemoved
-}
-
-/// The card counted a signature with its signature key: so does the
-/// read-only counter object (OpenPGP DO `93`).
-fn count_signature(state: &mut SlotState) {
-    if let Some(token) = state.token.as_mut() {
-        if let Some(counter) = token.info.signature_counter.as_mut() {
-            *counter = counter.saturating_add(1);
-            let value = *counter;
-            token::set_signature_counter(&mut token.objects, value);
-        }
-    }
-}
-
-fn check_signature(state: &SlotState, op: VerifyOp, signature: &[u8]) -> Result<()> {
-    let key = &key_of(state, op.key_index)?.public_key;
-    if signature.len() != key.signature_len() {
-        return Err(Error::SignatureLenRange);
-    }
-    let data = op.input.finish();
-    let valid = match &op.mechanism {
-        Mechanism::RsaPkcs => crypto::verify_rsa_pkcs1(key, &data, signature),
-        Mechanism::HashRsaPkcs(alg) => {
-            crypto::verify_rsa_pkcs1(key, &alg.digest_info(&data), signature)
-        }
-        Mechanism::RsaX509 => {
-            let k = key.signature_len();
-            data.len() <= k
-                && crypto::rsa_public_raw(key, signature).is_some_and(|recovered| {
-                    recovered[k - data.len()..] == data[..]
-                        && recovered[..k - data.len()].iter().all(|&b| b == 0)
-                })
-        }
-        Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) => {
-            params.mgf == params.hash
-                && crypto::verify_rsa_pss(key, &data, params.hash, params.salt_len, signature)
-        }
-        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => crypto::verify_ecdsa(key, &data, signature),
-        Mechanism::EdDsa => crypto::verify_eddsa(key, &data, signature),
-        _ => return Err(Error::MechanismInvalid),
-    };
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::SignatureInvalid)
-    }
 }

@@ -164,7 +164,13 @@ impl Module {
             }
             check_pin(state, old)?;
             check_pin(state, new)?;
-            pin_operation(state, |app, channel| app.change_pin(channel, old, new))
+            pin_operation(state, |app, channel| app.change_pin(channel, old, new))?;
+            // The copy kept to restore a lost login follows the card's PIN
+            // (the old one would spend a try at the next re-login).
+            if let Some(kept) = state.user_pin.as_mut().filter(|_| state.logged_in) {
+                *kept = Zeroizing::new(new.to_vec());
+            }
+            Ok(())
         })
     }
 

@@ -47,6 +47,10 @@ pub enum AppError {
     /// The card application cannot do this.
     #[error("not supported by this card: {0}")]
     Unsupported(&'static str),
+    /// The card's signature does not verify with the key's public key (a
+    /// faulty card, another application answering, or a key that changed).
+    #[error("the card's signature does not verify with the key")]
+    WrongSignature,
 }
 
 /// What the card says about the user PIN.
@@ -216,7 +220,8 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
         unblock_code: &[u8],
         new: &[u8],
     ) -> Result<(), AppError>;
-    /// Signs with a private key. ECDSA results come back as `r || s`.
+    /// Signs with a private key. ECDSA results come back as `r || s`; the
+    /// module checks every result with the key's public key.
     fn sign(
         &self,
         channel: &mut Channel,

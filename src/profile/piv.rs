@@ -473,9 +473,11 @@ impl CardApp for PivApp {
             (PublicKey::Rsa { modulus, .. }, SignInput::RsaPkcs1(data)) => {
                 let block =
                     crypto::pkcs1_v15_sign_pad(data, modulus.len()).ok_or(AppError::DataLength)?;
-                self.rsa_sign(channel, key, &block)
+                Ok(self.raw_rsa(channel, key, &block)?.to_vec())
             }
-            (PublicKey::Rsa { .. }, SignInput::RsaRaw(block)) => self.rsa_sign(channel, key, block),
+            (PublicKey::Rsa { .. }, SignInput::RsaRaw(block)) => {
+                Ok(self.raw_rsa(channel, key, block)?.to_vec())
+            }
             (PublicKey::Ec { curve, .. }, SignInput::Ecdsa(hash)) => {
                 let input = crypto::ecdsa_fit_hash(hash, curve.field_len());
                 let der = self.general_authenticate(channel, key, &input)?;
@@ -658,21 +660,6 @@ impl PivApp {
                 .position(|slot| slot.reference == key.reference)
         });
         Some(keys)
-    }
-
-    /// An RSA signature over a prepared block, checked with the public key
-    /// before it is returned: a faulty card never yields a wrong signature.
-    fn rsa_sign(
-        &self,
-        channel: &mut Channel,
-        key: &KeyInfo,
-        block: &[u8],
-    ) -> Result<Vec<u8>, AppError> {
-        let signature = self.raw_rsa(channel, key, block)?;
-        match crypto::rsa_public_raw(&key.public_key, &signature) {
-            Some(recovered) if recovered == block => Ok(signature.to_vec()),
-            _ => Err(CardError::Malformed("the card's RSA signature does not verify").into()),
-        }
     }
 
     /// The card's raw RSA private-key operation on a block as long as the

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::apdu::{put_tlv, read_tlv, sw, tlv, Command};
 use crate::frame::{Applet, Frame, INS_SELECT};
 use crate::log::LoggedApdu;
-use crate::misbehave::Misbehaviour;
+use crate::misbehave::{forged_signature, Misbehaviour};
 use keys::{role_certificate_der, PgpPrivateKey};
 pub use keys::{KeyRole, PgpKeyType, PgpPublicKey};
 
@@ -1071,6 +1071,7 @@ impl SimOpenPgpCard {
             self.pw1_81 = false;
         }
         let signature = self.key(KeyRole::Signature)?.sign(&cmd.data)?;
+        let signature = self.forged_or(KeyRole::Signature, signature);
         self.signature_counter = (self.signature_counter + 1).min(0xFF_FFFF);
         Ok(signature)
     }
@@ -1085,7 +1086,21 @@ impl SimOpenPgpCard {
         if !self.pw1_82 {
             return Err(sw::SECURITY_STATUS);
         }
-        key.sign(&cmd.data)
+        let signature = key.sign(&cmd.data)?;
+        Ok(self.forged_or(KeyRole::Authentication, signature))
+    }
+
+    /// `signature`, or with [`Misbehaviour::forged_signatures`] an EC or
+    /// EdDSA signature of the same length with r = s = 1.
+    fn forged_or(&self, role: KeyRole, signature: Vec<u8>) -> Vec<u8> {
+        let ec_or_eddsa = self
+            .key(role)
+            .is_ok_and(|key| key.key_type() != PgpKeyType::Rsa2048);
+        if self.frame.misbehaviour.forged_signatures && ec_or_eddsa {
+            forged_signature(signature.len() / 2)
+        } else {
+            signature
+        }
     }
 
     /// PSO:DECIPHER (spec 3.4 §7.2.11) with the decryption key, after PW1

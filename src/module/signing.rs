@@ -1,0 +1,378 @@
+//! Signatures (PKCS#11 §5.12–5.13): made by the card and checked with the
+//! key's public key before the caller sees them; verification in software.
+
+use super::operations::{check_mechanism_fits, private_key_for, Purpose};
+use super::{
+    card_operation_resuming, find_object, key_of, note_lost_login, CardStep, Module, SlotState,
+};
+use crate::cert::PublicKey;
+use crate::crypto;
+use crate::error::{Error, Result};
+use crate::iso7816::Channel;
+use crate::mechanism::Mechanism;
+use crate::profile::{AppError, CardApp, SignInput};
+use crate::session::{OpInput, Output, Session, SignOp, Stage, VerifyOp};
+use crate::token::{self, ObjectKind};
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
+
+impl Module {
+    // ----- signing -------------------------------------------------------
+
+    /// `C_SignInit`.
+    pub fn sign_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.sign.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let key_index = private_key_for(state, key, &mechanism, Purpose::Sign)?;
+            session.sign = Some(SignOp {
+                key_index,
+                input: OpInput::for_mechanism(&mechanism),
+                mechanism,
+                stage: Stage::Fresh,
+                context_pin: None,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Sign` (single part) with `capacity` bytes of output room (`None` =
+    /// length query).
+    pub fn sign(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .sign
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            if op.stage != Stage::Fresh {
+                return Err(Error::OperationActive);
+            }
+            let key = key_of(state, op.key_index)?;
+            if let Some(early) = Output::check(key.public_key.signature_len(), capacity) {
+                return Ok(early);
+            }
+            if key.always_authenticate && op.context_pin.is_none() {
+                // PKCS#11 §5.2: the operation stays active, unfed, until the
+                // context-specific login.
+                return Err(Error::UserNotLoggedIn);
+            }
+            if !op.input.update(data) {
+                session.sign = None;
+                return Err(Error::DataLenRange);
+            }
+            finish_sign(session, state)
+        })
+    }
+
+    /// `C_SignUpdate`.
+    pub fn sign_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .sign
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            op.stage = Stage::MultiPart;
+            if !op.input.update(data) {
+                session.sign = None;
+                return Err(Error::DataLenRange);
+            }
+            Ok(())
+        })
+    }
+
+    /// `C_SignFinal`.
+    pub fn sign_final(&self, handle: CK_SESSION_HANDLE, capacity: Option<usize>) -> Result<Output> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .sign
+                .as_ref()
+                .ok_or(Error::OperationNotInitialized)?;
+            let needed = key_of(state, op.key_index)?.public_key.signature_len();
+            if let Some(early) = Output::check(needed, capacity) {
+                return Ok(early);
+            }
+            finish_sign(session, state)
+        })
+    }
+
+    // ----- verification (software) ---------------------------------------
+
+    /// `C_VerifyInit`: with the public key (or the private key's public part).
+    pub fn verify_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        mechanism: Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.verify.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
+            if !matches!(object.kind, ObjectKind::PublicKey | ObjectKind::PrivateKey) {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            let key_index = object.key_index;
+            check_mechanism_fits(&mechanism, key_of(state, key_index)?, Purpose::Verify)?;
+            session.verify = Some(VerifyOp {
+                key_index,
+                input: OpInput::for_mechanism(&mechanism),
+                mechanism,
+                stage: Stage::Fresh,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_Verify`.
+    pub fn verify(&self, handle: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            let mut op = session
+                .verify
+                .take()
+                .ok_or(Error::OperationNotInitialized)?;
+            if op.stage != Stage::Fresh {
+                return Err(Error::OperationActive);
+            }
+            if !op.input.update(data) {
+                return Err(Error::DataLenRange);
+            }
+            check_signature(state, op, signature)
+        })
+    }
+
+    /// `C_VerifyUpdate`.
+    pub fn verify_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            let op = session
+                .verify
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            op.stage = Stage::MultiPart;
+            if !op.input.update(data) {
+                session.verify = None;
+                return Err(Error::DataLenRange);
+            }
+            Ok(())
+        })
+    }
+
+    /// `C_VerifyFinal`.
+    pub fn verify_final(&self, handle: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            let op = session
+                .verify
+                .take()
+                .ok_or(Error::OperationNotInitialized)?;
+            check_signature(state, op, signature)
+        })
+    }
+}
+
+fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
+    let op = session
+        .sign
+        .as_ref()
+        .ok_or(Error::OperationNotInitialized)?;
+    let key = key_of(state, op.key_index)?.clone();
+    if key.always_authenticate && op.context_pin.is_none() {
+        // PKCS#11 §5.2: the operation stays active for the context login.
+        return Err(Error::UserNotLoggedIn);
+    }
+    let op = session.sign.take().ok_or(Error::OperationNotInitialized)?;
+    let op_key_index = op.key_index;
+    let counted = key.role == "signature";
+    let SignOp {
+        mechanism,
+        input,
+        context_pin,
+        ..
+    } = op;
+    let data = input.finish();
+    let block: Zeroizing<Vec<u8>>;
+    let request = match &mechanism {
+        Mechanism::RsaPkcs => SignInput::RsaPkcs1(&data),
+        Mechanism::HashRsaPkcs(alg) => {
+            block = Zeroizing::new(alg.digest_info(&data));
+            SignInput::RsaPkcs1(&block)
+        }
+        Mechanism::RsaX509 => {
+            let k = key.public_key.signature_len();
+            if data.len() > k {
+                return Err(Error::DataLenRange);
+            }
+            let mut padded_block = Zeroizing::new(vec![0u8; k - data.len()]);
+            padded_block.extend_from_slice(&data);
+            block = padded_block;
+            SignInput::RsaRaw(&block)
+        }
+        Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) => {
+            if data.len() != params.hash.output_len() {
+                return Err(Error::DataLenRange);
+            }
+            block = Zeroizing::new(
+                crypto::pss_encode(
+                    &data,
+                    params.hash,
+                    params.mgf,
+                    params.salt_len,
+                    key.public_key.bits(),
+                )
+                .ok_or(Error::MechanismParamInvalid)?,
+            );
+            SignInput::RsaRaw(&block)
+        }
+        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => {
+            if data.is_empty() {
+                return Err(Error::DataLenRange);
+            }
+            SignInput::Ecdsa(&data)
+        }
+        Mechanism::EdDsa => SignInput::EdDsa(&data),
+        _ => return Err(Error::MechanismInvalid),
+    };
+    if let SignInput::RsaPkcs1(input) = request {
+        if input.len() + 11 > key.public_key.signature_len() {
+            return Err(Error::DataLenRange);
+        }
+    }
+    // Right after this process's own context-specific VERIFY for the key,
+    // the card wants nothing before the signature: no SELECT, no second
+    // VERIFY (if anything came in between, the card refuses and the full
+    // sequence follows).
+    let context_fresh = context_pin.is_none() || state.context_verified == Some(key.reference);
+    // Every signature is checked with the key's public key before the
+    // caller sees it (a faulty card, another application that answered in
+    // this one's place, a stale cache entry). Without a SELECT first, a
+    // signature that does not verify is taken as another application's
+    // answer: SELECT and the full sequence follow once, in the same
+    // transaction.
+    let checked = |signature: Vec<u8>| -> std::result::Result<Vec<u8>, AppError> {
+        if signature_fits(&key.public_key, &request, &signature) {
+            Ok(signature)
+        } else {
+            Err(AppError::WrongSignature)
+        }
+    };
+    let mut sign_only =
+        |app: &dyn CardApp, channel: &mut Channel| checked(app.sign(channel, &key, request)?);
+    let resumed: Option<&mut CardStep<'_, Vec<u8>>> = context_fresh.then_some(&mut sign_only);
+    let signature = card_operation_resuming(state, resumed, |app, channel| {
+        if let Some(pin) = &context_pin {
+            app.verify_pin_for_key(channel, &key, pin)?;
+        }
+        checked(app.sign(channel, &key, request)?)
+    });
+    let signature = match signature {
+        Ok(signature) => signature,
+        // A key whose public data came from the disk cache and whose
+        // signature does not verify (or fails otherwise): the card's key
+        // changed.
+        Err(Error::DeviceError) if key.recalled => return Err(drop_stale_cache(state)),
+        Err(err) => return Err(note_lost_login(state, err)),
+    };
+    if key.recalled {
+        // The first verified signature proves the cache right for the key.
+        mark_proven(state, op_key_index);
+    }
+    if counted {
+        count_signature(state);
+    }
+    Ok(Output::Done(Zeroizing::new(signature)))
+}
+
+/// Whether `signature` is what the card should have answered to `request`
+/// under `key`: the one place where the module checks a card's signature.
+fn signature_fits(key: &PublicKey, request: &SignInput<'_>, signature: &[u8]) -> bool {
+    match request {
+        SignInput::RsaPkcs1(data) => crypto::verify_rsa_pkcs1(key, data, signature),
+        // A raw RSA block (CKM_RSA_X_509, host-built PSS): the public
+        // operation gives it back exactly.
+        SignInput::RsaRaw(block) => {
+            crypto::rsa_public_raw(key, signature).is_some_and(|recovered| recovered == *block)
+        }
+        SignInput::Ecdsa(hash) => crypto::verify_ecdsa(key, hash, signature),
+        SignInput::EdDsa(message) => crypto::verify_eddsa(key, message, signature),
+    }
+}
+
+/// A key whose public data came from the disk cache signed and the
+/// signature verified: the cache was right for that key.
+fn mark_proven(state: &mut SlotState, key_index: usize) {
+    if let Some(key) = state
+        .token
+        .as_mut()
+        .and_then(|token| token.info.keys.get_mut(key_index))
+    {
+        key.recalled = false;
+    }
+}
+
+/// The card does not hold the key its cache entry describes: the entry is
+/// removed and the token ends as if the card had been pulled, so the next
+/// call reads the card afresh.
+fn drop_stale_cache(state: &mut SlotState) -> Error {
+    log::warn!("the card's keys differ from its cache entry; reading the card again");
+    if let Some(token) = state.token.as_ref() {
+        token.forget_cached();
+    }
+    state.drop_token();
+    Error::DeviceRemoved
+}
+
+/// The card counted a signature with its signature key: so does the
+/// read-only counter object (OpenPGP DO `93`).
+fn count_signature(state: &mut SlotState) {
+    if let Some(token) = state.token.as_mut() {
+        if let Some(counter) = token.info.signature_counter.as_mut() {
+            *counter = counter.saturating_add(1);
+            let value = *counter;
+            token::set_signature_counter(&mut token.objects, value);
+        }
+    }
+}
+
+fn check_signature(state: &SlotState, op: VerifyOp, signature: &[u8]) -> Result<()> {
+    let key = &key_of(state, op.key_index)?.public_key;
+    if signature.len() != key.signature_len() {
+        return Err(Error::SignatureLenRange);
+    }
+    let data = op.input.finish();
+    let valid = match &op.mechanism {
+        Mechanism::RsaPkcs => crypto::verify_rsa_pkcs1(key, &data, signature),
+        Mechanism::HashRsaPkcs(alg) => {
+            crypto::verify_rsa_pkcs1(key, &alg.digest_info(&data), signature)
+        }
+        Mechanism::RsaX509 => {
+            let k = key.signature_len();
+            data.len() <= k
+                && crypto::rsa_public_raw(key, signature).is_some_and(|recovered| {
+                    recovered[k - data.len()..] == data[..]
+                        && recovered[..k - data.len()].iter().all(|&b| b == 0)
+                })
+        }
+        Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) => {
+            params.mgf == params.hash
+                && crypto::verify_rsa_pss(key, &data, params.hash, params.salt_len, signature)
+        }
+        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => crypto::verify_ecdsa(key, &data, signature),
+        Mechanism::EdDsa => crypto::verify_eddsa(key, &data, signature),
+        _ => return Err(Error::MechanismInvalid),
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::SignatureInvalid)
+    }
+}
