@@ -39,11 +39,16 @@ failed=()
 printf '\n%-32s %12s %10s %s\n' target executions exec/s result
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target" "seeds/$target"
+    # Inputs that once found a bug (fuzz/regressions/<target>/) run first.
+    corpora=("corpus/$target" "seeds/$target")
+    if [ -d "regressions/$target" ]; then
+        corpora+=("regressions/$target")
+    fi
     log="$scratch/$target.log"
     status=ok
     # -timeout: one input may take at most 10 s; -rss_limit_mb: 2 GiB;
     # -max_len: card answers are short, certificates a few KiB.
-    if ! cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+    if ! cargo +nightly fuzz run "$target" "${corpora[@]}" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -max_len=16384 -print_final_stats=1 >"$log" 2>&1; then
         status=FAILED
@@ -53,8 +58,9 @@ for target in "${targets[@]}"; do
     per_second=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
     printf '%-32s %12s %10s %s\n' "$target" "${executions:-?}" "${per_second:-?}" "$status"
     if [ "$status" != ok ]; then
-        echo "---- $target: end of its output"
-        tail -n 60 "$log"
+        echo "---- $target: what failed, and the end of its output"
+        grep -m 1 -A 1 'panicked at' "$log" || true
+        tail -n 40 "$log"
         echo "----"
     fi
 done
