@@ -16,9 +16,19 @@ cd "$(dirname "$0")"
 seconds=${1:-5}
 shift || true
 
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    echo "== installing the nightly toolchain"
+    rustup toolchain install nightly --profile minimal
+fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "== installing cargo-fuzz"
     cargo install cargo-fuzz --locked
+fi
+
+# As the main tree: the committed lock file, or fail.
+if ! cargo +nightly metadata --locked --format-version 1 >/dev/null; then
+    echo "fuzz/Cargo.lock is stale: run 'cargo +nightly fuzz build' and commit it" >&2
+    exit 1
 fi
 
 echo "== building the fuzz targets (nightly)"
