@@ -3,9 +3,10 @@
 //! enumeration that a token's first use (`C_GetTokenInfo`, object search)
 //! runs.
 //!
-//! A fake link counts the APDUs it is sent and panics beyond [`MAX_APDUS`]:
-//! a card that can make the module send that many for one operation has
-//! found a loop the card drives without a bound.
+//! A fake link counts the commands it is sent (GET RESPONSE aside: the
+//! `channel` target bounds those per command) and panics beyond
+//! [`MAX_APDUS`]: a card that can make the module send that many for one
+//! operation has found a loop the card drives without a bound.
 
 use p11card::iso7816::Channel;
 use p11card::module::padded;
@@ -15,8 +16,8 @@ use p11card::transport::{Transmit, TransportError};
 use std::collections::{HashMap, VecDeque};
 use std::sync::OnceLock;
 
-/// Most APDUs one engine call (or one channel command) may cost before a
-/// fake link calls it an unbounded card-driven loop.
+/// Most commands one engine call (or APDUs one channel command) may cost
+/// before a fake link calls it an unbounded card-driven loop.
 pub const MAX_APDUS: usize = 1000;
 
 /// Panics (a fuzz finding) when `sent` APDUs exceed [`MAX_APDUS`].
@@ -26,6 +27,15 @@ pub fn check_apdu_bound(sent: usize, what: &str) {
         "unbounded card-driven loop: the card made the module send more than \
          {MAX_APDUS} APDUs for {what}"
     );
+}
+
+/// Counts one command of an enumeration and checks the bound; GET RESPONSE
+/// (INS `C0`) is the channel's per-command loop, bounded on its own.
+fn count_command(sent: &mut usize, command: &[u8]) {
+    if command.get(1) != Some(&0xC0) {
+        *sent += 1;
+        check_apdu_bound(*sent, "one enumeration");
+    }
 }
 
 /// Cuts fuzz input into card answers: each a big-endian `u16` length and
@@ -170,8 +180,7 @@ impl<'a> ReplayCard<'a> {
 
 impl Transmit for ReplayCard<'_> {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        self.sent += 1;
-        check_apdu_bound(self.sent, "one enumeration");
+        count_command(&mut self.sent, command);
         if (self.fuzzed)(command) {
             if let Some(answer) = self.fuzz_answers.pop_front() {
                 return Ok(answer);
@@ -215,9 +224,8 @@ impl ScriptedCard {
 }
 
 impl Transmit for ScriptedCard {
-    fn transmit(&mut self, _command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        self.sent += 1;
-        check_apdu_bound(self.sent, "one enumeration");
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        count_command(&mut self.sent, command);
         self.answers.pop_front().ok_or(TransportError::CardRemoved)
     }
 

@@ -19,8 +19,9 @@ use zeroize::Zeroizing;
 const MAX_RESPONSE_DATA: usize = 1 << 20;
 
 /// The most GET RESPONSE commands the channel sends for one command: a
-/// 64 KiB certificate in pieces of 64 bytes, when cards send up to 256.
-const MAX_GET_RESPONSE_ROUNDS: usize = 1024;
+/// 64 KiB object in the 256-byte pieces a short APDU carries (no object the
+/// module reads comes near that; extended-length answers need far fewer).
+const MAX_GET_RESPONSE_ROUNDS: usize = 256;
 
 /// How the channel frames commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
