@@ -31,6 +31,7 @@ mod applet;
 mod backend;
 mod card;
 mod frame;
+mod hostile;
 mod keys;
 mod log;
 mod misbehave;
@@ -41,6 +42,7 @@ pub use backend::{SimBackend, SimCard, SimTransport, DEFAULT_READER};
 pub use card::{tags, SimPivCard, CHUID_GUID, DEFAULT_ATR, PIV_AID};
 pub use keys::{ca_certificate_der, KeyType, SimPublicKey, Slot};
 pub use log::LoggedApdu;
+pub use hostile::{HostileBackend, HostileCard, HostilePlan, HostileRng, Mischief};
 pub use misbehave::{Misbehaviour, Truncation};
 pub use openpgp::{
     KeyRole, PgpKeyType, PgpPublicKey, SimOpenPgpCard, DEFAULT_MANUFACTURER, DEFAULT_OPENPGP_ATR,

@@ -1,0 +1,767 @@
+//! A hostile card: seeded, reproducible mischief between the module and an
+//! honest simulated PIV card, for whole-module fuzzing through the C ABI.
+//!
+//! [`HostileCard`] sits in front of one reader of a [`SimBackend`]. Its
+//! [`backend`](HostileCard::backend) is what the module gets. While a
+//! [`HostilePlan`] is active, each APDU (and each transaction) may, with
+//! the plan's odds, meet one of the plan's [`Mischief`] kinds; otherwise it
+//! reaches the honest card. A second PIV application with other keys (the
+//! *impostor*) stands in for "another application on the same card".
+//!
+//! The card also watches the module: it reports a registered secret (a PIN)
+//! found in any command but VERIFY, CHANGE REFERENCE DATA and RESET RETRY
+//! COUNTER, a PIN command that reaches the impostor, and a call that sends
+//! more APDUs than [`HostileCard::APDU_LIMIT`] (a card-driven loop without
+//! a bound); it counts the honest card's PIN tries spent, and follows its
+//! PIN through CHANGE REFERENCE DATA.
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use p11card::transport::{
+    CardTransport, PinPadVerify, ReaderBackend, ReaderStatus, Transmit, TransportError,
+};
+
+use crate::apdu::Command;
+use crate::backend::{SimBackend, SimCard};
+use crate::card::SimPivCard;
+use crate::keys::{KeyType, Slot};
+
+/// A small, seedable pseudo-random generator (SplitMix64): the same seed
+/// gives the same mischief, on every machine.
+#[derive(Debug, Clone)]
+pub struct HostileRng(u64);
+
+impl HostileRng {
+    /// A generator started from `seed`.
+    pub fn new(seed: u64) -> Self {
+        HostileRng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`0` when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+
+    /// A number in `low..=high`.
+    pub fn between(&mut self, low: u64, high: u64) -> u64 {
+        low + self.below(high - low + 1)
+    }
+
+    /// True with odds `1 / one_in`.
+    pub fn one_in(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+
+    /// One element of a non-empty slice.
+    ///
+    /// # Panics
+    /// If `items` is empty.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// One kind of mischief the hostile card can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mischief {
+    /// The command is processed; the response is replaced by random bytes.
+    RandomData,
+    /// The command is processed; the response is cut short.
+    Truncated,
+    /// The command is processed; data bytes are dropped or added before a
+    /// status word that says all is well.
+    WrongLength,
+    /// The command is processed; the status word is a random one.
+    RandomStatus,
+    /// The command is processed, but its answer comes only after `61xx`
+    /// without data to GET RESPONSE (a few times, many times, or for ever;
+    /// `6100` often).
+    Storm61,
+    /// `6Cxx` to a command and to each resend of it, each time another Le
+    /// (a few times, many times, or for ever).
+    Storm6C,
+    /// Random data and `61xx`, again for every GET RESPONSE: a response
+    /// without end (or a long one).
+    EndlessChaining,
+    /// The other application answers this command.
+    ForeignAnswer,
+    /// For a few commands, GET DATA reads the other application's objects:
+    /// contents change between reads.
+    ChangingContents,
+    /// Between transactions, "another process" selects the other
+    /// application.
+    ForeignSelect,
+    /// The card is reset (before a transaction, as another process would,
+    /// or in the middle of one).
+    Reset,
+    /// The card is pulled out, and put back a little later.
+    Removal,
+}
+
+impl Mischief {
+    /// Every kind.
+    pub const ALL: [Mischief; 12] = [
+        Mischief::RandomData,
+        Mischief::Truncated,
+        Mischief::WrongLength,
+        Mischief::RandomStatus,
+        Mischief::Storm61,
+        Mischief::Storm6C,
+        Mischief::EndlessChaining,
+        Mischief::ForeignAnswer,
+        Mischief::ChangingContents,
+        Mischief::ForeignSelect,
+        Mischief::Reset,
+        Mischief::Removal,
+    ];
+
+    /// The kind's name in `snake_case` (as `HOSTILE_SKIP` takes it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mischief::RandomData => "random_data",
+            Mischief::Truncated => "truncated",
+            Mischief::WrongLength => "wrong_length",
+            Mischief::RandomStatus => "random_status",
+            Mischief::Storm61 => "storm_61",
+            Mischief::Storm6C => "storm_6c",
+            Mischief::EndlessChaining => "endless_chaining",
+            Mischief::ForeignAnswer => "foreign_answer",
+            Mischief::ChangingContents => "changing_contents",
+            Mischief::ForeignSelect => "foreign_select",
+            Mischief::Reset => "reset",
+            Mischief::Removal => "removal",
+        }
+    }
+
+    /// The kind called `name` (see [`name`](Self::name)).
+    pub fn from_name(name: &str) -> Option<Mischief> {
+        Mischief::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Whether the kind strikes at the start of a transaction (else at an
+    /// APDU).
+    fn at_transaction(self) -> bool {
+        matches!(self, Mischief::ForeignSelect | Mischief::Reset)
+    }
+}
+
+/// What a hostile card does for a while: which kinds of mischief, and how
+/// often (each APDU and each transaction meets one with odds 1 in
+/// `one_in`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostilePlan {
+    /// The kinds of mischief; one is picked at random each time.
+    pub kinds: Vec<Mischief>,
+    /// The odds, 1 in this many (at least 1).
+    pub one_in: u64,
+}
+
+impl HostilePlan {
+    /// One to three kinds out of `allowed`, at odds from 1 in 2 to 1 in 40.
+    pub fn random(rng: &mut HostileRng, allowed: &[Mischief]) -> HostilePlan {
+        let count = rng.between(1, 3);
+        let mut kinds = Vec::new();
+        for _ in 0..count {
+            if allowed.is_empty() {
+                break;
+            }
+            let kind = *rng.pick(allowed);
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        HostilePlan {
+            kinds,
+            one_in: *rng.pick(&[2, 4, 8, 15, 40]),
+        }
+    }
+}
+
+/// A response that continues over several commands.
+#[derive(Debug, Clone)]
+enum Storm {
+    /// `61xx` without data to every GET RESPONSE; then the real answer.
+    MoreData { sw2: u8, answer: Vec<u8> },
+    /// Data and `61xx` to every GET RESPONSE.
+    Chain,
+    /// `6Cxx` to every command with this INS; then the command goes
+    /// through.
+    WrongLe { ins: u8 },
+}
+
+/// Which application gets the commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Honest,
+    Impostor,
+}
+
+const INS_VERIFY: u8 = 0x20;
+const INS_CHANGE_REFERENCE: u8 = 0x24;
+const INS_RESET_RETRY: u8 = 0x2C;
+const INS_SELECT: u8 = 0xA4;
+const INS_GET_DATA: u8 = 0xCB;
+const INS_GET_RESPONSE: u8 = 0xC0;
+const KEY_REF_PIN: u8 = 0x80;
+/// The SELECT of the PIV application (SP 800-73-4 Part 2 §3.1.1).
+const SELECT_PIV: [u8; 14] = [
+    0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00,
+];
+/// Events kept for a failure report.
+const JOURNAL_LEN: usize = 24;
+
+#[derive(Debug)]
+struct State {
+    rng: HostileRng,
+    plan: Option<HostilePlan>,
+    backend: SimBackend,
+    reader: String,
+    honest: SimCard,
+    impostor: SimPivCard,
+    route: Route,
+    /// The storm on now, and how many more pieces (`None`: for ever).
+    storm: Option<(Storm, Option<u64>)>,
+    /// GET DATA answered by the impostor for this many more APDUs.
+    swapped_reads: u64,
+    /// The card is out; put back after this many more reader listings.
+    out_for: Option<u64>,
+    secrets: Vec<Vec<u8>>,
+    card_pin: Vec<u8>,
+    tries_spent: u64,
+    call_apdus: u64,
+    violations: Vec<String>,
+    journal: Vec<String>,
+}
+
+impl State {
+    fn note(&mut self, event: String) {
+        if self.journal.len() == JOURNAL_LEN {
+            self.journal.remove(0);
+        }
+        self.journal.push(event);
+    }
+
+    /// Picks a mischief for this moment (APDU or transaction start), if the
+    /// plan's odds say so.
+    fn roll(&mut self, at_transaction: bool) -> Option<Mischief> {
+        let plan = self.plan.as_ref()?;
+        let kinds: Vec<Mischief> = plan
+            .kinds
+            .iter()
+            .copied()
+            .filter(|kind| kind.at_transaction() == at_transaction || *kind == Mischief::Reset)
+            .collect();
+        let one_in = plan.one_in.max(1);
+        if kinds.is_empty() || !self.rng.one_in(one_in) {
+            return None;
+        }
+        Some(*self.rng.pick(&kinds))
+    }
+
+    /// How long a storm lasts: a few rounds, many, or for ever (`None`).
+    fn storm_length(&mut self) -> Option<u64> {
+        match self.rng.below(20) {
+            0..=11 => Some(self.rng.between(1, 8)),
+            12..=16 => Some(self.rng.between(9, 300)),
+            _ => None,
+        }
+    }
+
+    fn reset_card(&mut self) {
+        self.honest.reset();
+        self.impostor.power_on();
+        self.route = Route::Honest;
+        self.storm = None;
+    }
+
+    fn put_card_back(&mut self) {
+        if self.out_for.take().is_some() {
+            self.backend.insert(&self.reader, self.honest.clone());
+            self.route = Route::Honest;
+            self.note("card put back".into());
+        }
+    }
+
+    fn impostor_answer(&mut self, command: &[u8]) -> Vec<u8> {
+        self.impostor.process(command)
+    }
+
+    fn carries_secret(&self, command: &[u8]) -> bool {
+        let data = command.get(5..).unwrap_or_default();
+        self.secrets
+            .iter()
+            .any(|secret| !secret.is_empty() && data.windows(secret.len()).any(|w| w == secret))
+    }
+
+    /// The PIN checks on a command about to be answered by `route`.
+    fn watch(&mut self, command: &[u8], route: Route) {
+        if !self.carries_secret(command) {
+            return;
+        }
+        let ins = command[1];
+        if ![INS_VERIFY, INS_CHANGE_REFERENCE, INS_RESET_RETRY].contains(&ins) {
+            self.violations.push(format!(
+                "pin-in-command: a PIN in a command with INS {ins:02X} (header {:02X?})",
+                &command[..4]
+            ));
+        } else if route == Route::Impostor {
+            self.violations.push(format!(
+                "pin-to-other-application: INS {ins:02X} with a PIN reached the other \
+                 application (selected by another process since the module's last SELECT)"
+            ));
+        }
+    }
+
+    /// The storm's answer to `command`, if a storm is on and `command`
+    /// continues it.
+    fn storm_answer(&mut self, command: &[u8]) -> Option<Vec<u8>> {
+        let (storm, left) = self.storm.take()?;
+        let ins = command.get(1).copied().unwrap_or(0);
+        let continues = match storm {
+            Storm::MoreData { .. } | Storm::Chain => ins == INS_GET_RESPONSE,
+            Storm::WrongLe { ins: stormy } => ins == stormy,
+        };
+        if !continues {
+            return None;
+        }
+        match (storm, left) {
+            (Storm::MoreData { answer, .. }, Some(0)) => Some(answer),
+            (Storm::Chain, Some(0)) => Some(vec![0x01, 0x90, 0x00]),
+            (Storm::WrongLe { .. }, Some(0)) => None,
+            (storm, left) => {
+                let piece = self.storm_piece(&storm);
+                self.storm = Some((storm, left.map(|n| n - 1)));
+                Some(piece)
+            }
+        }
+    }
+
+    /// Lets a storm end at its next piece.
+    fn end_storm(&mut self) {
+        if let Some((_, left)) = self.storm.as_mut() {
+            *left = Some(0);
+        }
+    }
+
+    fn storm_piece(&mut self, storm: &Storm) -> Vec<u8> {
+        match storm {
+            Storm::MoreData { sw2, .. } => vec![0x61, *sw2],
+            Storm::Chain => {
+                let len = self.rng.between(1, 255) as usize;
+                let mut piece = self.rng.bytes(len);
+                piece.extend_from_slice(&[0x61, self.rng.next_u64() as u8]);
+                piece
+            }
+            Storm::WrongLe { .. } => vec![0x6C, self.rng.next_u64() as u8],
+        }
+    }
+
+    /// The honest card's PIN bookkeeping around a command it processes.
+    fn before_honest(&mut self, command: &[u8]) -> Option<u8> {
+        let is_pin_command = command.len() > 5
+            && [INS_VERIFY, INS_CHANGE_REFERENCE].contains(&command[1])
+            && command[3] == KEY_REF_PIN;
+        is_pin_command.then(|| self.honest.with(|c| c.pin_tries_left()))
+    }
+
+    fn after_honest(&mut self, command: &[u8], tries_before: Option<u8>, response: &[u8]) {
+        let Some(before) = tries_before else { return };
+        let after = self.honest.with(|c| c.pin_tries_left());
+        if after < before {
+            self.tries_spent += u64::from(before - after);
+        }
+        let changed = command[1] == INS_CHANGE_REFERENCE && response.ends_with(&[0x90, 0x00]);
+        if let (true, Ok(parsed)) = (changed, Command::parse(command)) {
+            if let Some(new) = parsed.data.get(8..16) {
+                self.card_pin = new.iter().copied().take_while(|&b| b != 0xFF).collect();
+            }
+        }
+    }
+}
+
+/// The other application: a PIV card with keys of the default card's
+/// types, but other keys (built once: test keys are slow to load).
+fn impostor_template() -> &'static SimPivCard {
+    static TEMPLATE: OnceLock<SimPivCard> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        SimPivCard::new()
+            .with_serial(87_654_321)
+            .with_key_from(Slot::Authentication, KeyType::Rsa2048, Slot::Signature)
+            .with_key_from(Slot::Signature, KeyType::EccP256, Slot::CardAuthentication)
+            .with_key_from(Slot::KeyManagement, KeyType::EccP384, Slot::Authentication)
+            .with_key_from(Slot::CardAuthentication, KeyType::EccP256, Slot::Signature)
+    })
+}
+
+/// A hostile card in front of an honest one: see the [module](self) docs.
+/// Cloning it clones the handle.
+#[derive(Debug, Clone)]
+pub struct HostileCard {
+    state: Arc<Mutex<State>>,
+}
+
+impl HostileCard {
+    /// More APDUs than this in one call is a card-driven loop without a
+    /// bound; the card then turns calm so that the call can end.
+    pub const APDU_LIMIT: u64 = 5000;
+
+    /// A hostile card in front of `honest` (a PIV card in `reader` of
+    /// `backend`, whose PIN is `pin`), with its mischief seeded by `seed`.
+    /// It starts calm. The other application holds keys of the same types
+    /// as the default card's, but other ones.
+    ///
+    /// # Panics
+    /// If `honest` is not a PIV card.
+    pub fn new(backend: SimBackend, reader: &str, honest: SimCard, pin: &str, seed: u64) -> Self {
+        honest.with(|_| ());
+        let mut impostor = impostor_template().clone();
+        impostor.process(&SELECT_PIV);
+        let state = State {
+            rng: HostileRng::new(seed),
+            plan: None,
+            backend,
+            reader: reader.to_owned(),
+            honest,
+            impostor,
+            route: Route::Honest,
+            storm: None,
+            swapped_reads: 0,
+            out_for: None,
+            secrets: Vec::new(),
+            card_pin: pin.as_bytes().to_vec(),
+            tries_spent: 0,
+            call_apdus: 0,
+            violations: Vec::new(),
+            journal: Vec::new(),
+        };
+        HostileCard {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The readers, as the module should see them.
+    pub fn backend(&self) -> HostileBackend {
+        HostileBackend { card: self.clone() }
+    }
+
+    /// The other application's public key in `slot` (a signature under it
+    /// is a signature by the wrong key).
+    pub fn impostor_public_key(&self, slot: Slot) -> Option<crate::SimPublicKey> {
+        self.lock().impostor.public_key(slot)
+    }
+
+    /// Starts misbehaving as `plan` says.
+    pub fn set_plan(&self, plan: HostilePlan) {
+        let mut state = self.lock();
+        state.note(format!("plan {plan:?}"));
+        state.plan = Some(plan);
+    }
+
+    /// Stops all mischief: storms end, the card is back in its reader, the
+    /// honest application answers.
+    pub fn calm(&self) {
+        let mut state = self.lock();
+        state.plan = None;
+        state.end_storm();
+        state.swapped_reads = 0;
+        state.put_card_back();
+    }
+
+    /// Registers a secret (a PIN) to look for in every command.
+    pub fn watch_secret(&self, secret: &[u8]) {
+        let mut state = self.lock();
+        if !state.secrets.iter().any(|s| s == secret) {
+            state.secrets.push(secret.to_vec());
+        }
+    }
+
+    /// The honest card's PIN now, followed through CHANGE REFERENCE DATA.
+    pub fn card_pin(&self) -> Vec<u8> {
+        self.lock().card_pin.clone()
+    }
+
+    /// PIN tries the honest card counted down so far.
+    pub fn tries_spent(&self) -> u64 {
+        self.lock().tries_spent
+    }
+
+    /// Starts counting the APDUs of a new call.
+    pub fn begin_call(&self) {
+        self.lock().call_apdus = 0;
+    }
+
+    /// The APDUs sent since [`begin_call`](Self::begin_call).
+    pub fn call_apdus(&self) -> u64 {
+        self.lock().call_apdus
+    }
+
+    /// The violations seen since the last call of this method.
+    pub fn take_violations(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().violations)
+    }
+
+    /// The last mischief done, oldest first (for a failure report).
+    pub fn journal(&self) -> Vec<String> {
+        self.lock().journal.clone()
+    }
+
+    /// One command through the hostile card.
+    fn transmit(
+        &self,
+        link: &mut dyn Transmit,
+        command: &[u8],
+    ) -> Result<Vec<u8>, TransportError> {
+        let mut state = self.lock();
+        state.call_apdus += 1;
+        if state.call_apdus == Self::APDU_LIMIT + 1 {
+            let event = state.journal.last().cloned().unwrap_or_default();
+            state.violations.push(format!(
+                "bounded-loop: more than {} APDUs in one call (last mischief: {event})",
+                Self::APDU_LIMIT
+            ));
+            state.plan = None;
+            state.end_storm();
+        }
+        let ins = command.get(1).copied().unwrap_or(0);
+        if ins == INS_SELECT {
+            state.route = Route::Honest;
+        }
+        if let Some(answer) = state.storm_answer(command) {
+            return Ok(answer);
+        }
+        let route = if state.swapped_reads > 0 {
+            state.swapped_reads -= 1;
+            if ins == INS_GET_DATA {
+                Route::Impostor
+            } else {
+                state.route
+            }
+        } else {
+            state.route
+        };
+        let mischief = state.roll(false);
+        if let Some(kind) = mischief {
+            state.note(format!("{} at INS {ins:02X}", kind.name()));
+        }
+        match mischief {
+            Some(Mischief::EndlessChaining) => {
+                let length = state.storm_length();
+                state.storm = Some((Storm::Chain, length));
+                return Ok(state.storm_piece(&Storm::Chain));
+            }
+            Some(Mischief::Storm6C) => {
+                let length = state.storm_length();
+                let storm = Storm::WrongLe { ins };
+                let piece = state.storm_piece(&storm);
+                state.storm = Some((storm, length));
+                return Ok(piece);
+            }
+            Some(Mischief::Removal) => {
+                state.backend.remove(&state.reader);
+                state.out_for = Some(state.rng.below(4));
+                state.storm = None;
+                return Err(TransportError::CardRemoved);
+            }
+            Some(Mischief::Reset) => state.reset_card(),
+            Some(Mischief::ChangingContents) => {
+                state.swapped_reads = state.rng.between(1, 8);
+            }
+            _ => {}
+        }
+        let route = if mischief == Some(Mischief::ForeignAnswer) {
+            Route::Impostor
+        } else {
+            route
+        };
+        // A PIN command the other application "answers" at random is not
+        // handed to it: it accepts any PIN.
+        if mischief == Some(Mischief::ForeignAnswer) && state.carries_secret(command) {
+            return Ok(vec![0x90, 0x00]);
+        }
+        state.watch(command, route);
+        let mut response = match route {
+            Route::Impostor => state.impostor_answer(command),
+            Route::Honest => {
+                let tries_before = state.before_honest(command);
+                let response = link.transmit(command)?;
+                state.after_honest(command, tries_before, &response);
+                response
+            }
+        };
+        if mischief == Some(Mischief::Storm61) {
+            let sw2 = if state.rng.one_in(3) {
+                0
+            } else {
+                state.rng.next_u64() as u8
+            };
+            let length = state.storm_length();
+            let storm = Storm::MoreData {
+                sw2,
+                answer: response,
+            };
+            let piece = state.storm_piece(&storm);
+            state.storm = Some((storm, length));
+            return Ok(piece);
+        }
+        let rng = &mut state.rng;
+        match mischief {
+            Some(Mischief::RandomData) => {
+                let len = rng.below(300) as usize;
+                response = rng.bytes(len);
+                if rng.one_in(2) {
+                    response.extend_from_slice(&[0x90, 0x00]);
+                }
+            }
+            Some(Mischief::Truncated) => {
+                let keep = rng.below(response.len() as u64) as usize;
+                response.truncate(keep);
+            }
+            Some(Mischief::WrongLength) => {
+                let data_len = response.len().saturating_sub(2);
+                let mut data = response[..data_len].to_vec();
+                if rng.one_in(2) && data_len > 0 {
+                    data.truncate(rng.below(data_len as u64) as usize);
+                } else {
+                    let extra = rng.between(1, 64) as usize;
+                    data.extend(rng.bytes(extra));
+                }
+                data.extend_from_slice(&[0x90, 0x00]);
+                response = data;
+            }
+            Some(Mischief::RandomStatus) => {
+                if rng.one_in(2) {
+                    response.clear();
+                }
+                let len = response.len().saturating_sub(2);
+                response.truncate(len);
+                response.extend_from_slice(&(rng.next_u64() as u16).to_be_bytes());
+            }
+            _ => {}
+        }
+        Ok(response)
+    }
+
+    /// Mischief at the start of a transaction; `Err` fails the transaction.
+    fn begin_transaction(&self) {
+        let mut state = self.lock();
+        match state.roll(true) {
+            Some(Mischief::ForeignSelect) => {
+                state.note("foreign_select between transactions".into());
+                state.impostor.process(&SELECT_PIV);
+                state.route = Route::Impostor;
+            }
+            Some(Mischief::Reset) => {
+                state.note("reset between transactions".into());
+                state.reset_card();
+            }
+            _ => {}
+        }
+    }
+
+    /// A reader listing: a pulled card comes back after a few.
+    fn count_listing(&self) {
+        let mut state = self.lock();
+        match state.out_for {
+            Some(0) => state.put_card_back(),
+            Some(n) => state.out_for = Some(n - 1),
+            None => {}
+        }
+    }
+
+    fn inner_backend(&self) -> SimBackend {
+        self.lock().backend.clone()
+    }
+}
+
+/// The readers of a [`HostileCard`]'s backend, with the hostile card in its
+/// reader (a [`ReaderBackend`] for the module).
+#[derive(Debug, Clone)]
+pub struct HostileBackend {
+    card: HostileCard,
+}
+
+impl ReaderBackend for HostileBackend {
+    fn readers(&self) -> Result<Vec<ReaderStatus>, TransportError> {
+        self.card.count_listing();
+        self.card.inner_backend().readers()
+    }
+
+    fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, TransportError> {
+        let inner = self.card.inner_backend().connect(reader)?;
+        Ok(Box::new(HostileTransport {
+            inner,
+            card: self.card.clone(),
+        }))
+    }
+}
+
+struct HostileTransport {
+    inner: Box<dyn CardTransport>,
+    card: HostileCard,
+}
+
+impl CardTransport for HostileTransport {
+    fn atr(&self) -> &[u8] {
+        self.inner.atr()
+    }
+
+    fn has_pin_pad(&self) -> bool {
+        self.inner.has_pin_pad()
+    }
+
+    fn transaction(
+        &mut self,
+        body: &mut dyn FnMut(&mut dyn Transmit),
+    ) -> Result<(), TransportError> {
+        self.card.begin_transaction();
+        let card = self.card.clone();
+        self.inner.transaction(&mut |link| {
+            body(&mut HostileLink { link, card: &card });
+        })
+    }
+}
+
+struct HostileLink<'a> {
+    link: &'a mut dyn Transmit,
+    card: &'a HostileCard,
+}
+
+impl Transmit for HostileLink<'_> {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.card.transmit(self.link, command)
+    }
+
+    fn extended_length(&self) -> Option<bool> {
+        self.link.extended_length()
+    }
+
+    fn note_extended_length(&mut self, works: bool) {
+        self.link.note_extended_length(works);
+    }
+
+    fn verify_pin_pad(&mut self, request: &PinPadVerify) -> Result<Vec<u8>, TransportError> {
+        self.link.verify_pin_pad(request)
+    }
+}
