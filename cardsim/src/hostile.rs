@@ -24,7 +24,7 @@ use p11card::transport::{
 use crate::apdu::Command;
 use crate::backend::{SimBackend, SimCard};
 use crate::card::SimPivCard;
-use crate::keys::{KeyType, Slot};
+use crate::keys::{KeyType, SimPublicKey, Slot};
 
 /// A small, seedable pseudo-random generator (SplitMix64): the same seed
 /// gives the same mischief, on every machine.
@@ -246,6 +246,8 @@ struct State {
     secrets: Vec<Vec<u8>>,
     card_pin: Vec<u8>,
     tries_spent: u64,
+    /// Tries spent on PIN commands whose real answer the module never saw.
+    tries_masked: u64,
     call_apdus: u64,
     violations: Vec<String>,
     journal: Vec<String>,
@@ -298,10 +300,6 @@ impl State {
             self.route = Route::Honest;
             self.note("card put back".into());
         }
-    }
-
-    fn impostor_answer(&mut self, command: &[u8]) -> Vec<u8> {
-        self.impostor.process(command)
     }
 
     fn carries_secret(&self, command: &[u8]) -> bool {
@@ -382,8 +380,11 @@ impl State {
         is_pin_command.then(|| self.honest.with(|c| c.pin_tries_left()))
     }
 
-    fn after_honest(&mut self, command: &[u8], tries_before: Option<u8>, response: &[u8]) {
-        let Some(before) = tries_before else { return };
+    /// Returns whether the command cost a PIN try.
+    fn after_honest(&mut self, command: &[u8], tries_before: Option<u8>, response: &[u8]) -> bool {
+        let Some(before) = tries_before else {
+            return false;
+        };
         let after = self.honest.with(|c| c.pin_tries_left());
         if after < before {
             self.tries_spent += u64::from(before - after);
@@ -394,6 +395,7 @@ impl State {
                 self.card_pin = new.iter().copied().take_while(|&b| b != 0xFF).collect();
             }
         }
+        after < before
     }
 }
 
@@ -448,6 +450,7 @@ impl HostileCard {
             secrets: Vec::new(),
             card_pin: pin.as_bytes().to_vec(),
             tries_spent: 0,
+            tries_masked: 0,
             call_apdus: 0,
             violations: Vec::new(),
             journal: Vec::new(),
@@ -468,7 +471,7 @@ impl HostileCard {
 
     /// The other application's public key in `slot` (a signature under it
     /// is a signature by the wrong key).
-    pub fn impostor_public_key(&self, slot: Slot) -> Option<crate::SimPublicKey> {
+    pub fn impostor_public_key(&self, slot: Slot) -> Option<SimPublicKey> {
         self.lock().impostor.public_key(slot)
     }
 
@@ -507,6 +510,13 @@ impl HostileCard {
         self.lock().tries_spent
     }
 
+    /// PIN tries the honest card counted down on commands whose answer the
+    /// module did not see as the card gave it (so it could not know the PIN
+    /// was wrong, and may use it once more).
+    pub fn tries_masked(&self) -> u64 {
+        self.lock().tries_masked
+    }
+
     /// Starts counting the APDUs of a new call.
     pub fn begin_call(&self) {
         self.lock().call_apdus = 0;
@@ -528,11 +538,7 @@ impl HostileCard {
     }
 
     /// One command through the hostile card.
-    fn transmit(
-        &self,
-        link: &mut dyn Transmit,
-        command: &[u8],
-    ) -> Result<Vec<u8>, TransportError> {
+    fn transmit(&self, link: &mut dyn Transmit, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         let mut state = self.lock();
         state.call_apdus += 1;
         if state.call_apdus == Self::APDU_LIMIT + 1 {
@@ -601,15 +607,17 @@ impl HostileCard {
             return Ok(vec![0x90, 0x00]);
         }
         state.watch(command, route);
+        let mut cost_a_try = false;
         let mut response = match route {
-            Route::Impostor => state.impostor_answer(command),
+            Route::Impostor => state.impostor.process(command),
             Route::Honest => {
                 let tries_before = state.before_honest(command);
                 let response = link.transmit(command)?;
-                state.after_honest(command, tries_before, &response);
+                cost_a_try = state.after_honest(command, tries_before, &response);
                 response
             }
         };
+        let honest_answer = cost_a_try.then(|| response.clone());
         if mischief == Some(Mischief::Storm61) {
             let sw2 = if state.rng.one_in(3) {
                 0
@@ -623,6 +631,7 @@ impl HostileCard {
             };
             let piece = state.storm_piece(&storm);
             state.storm = Some((storm, length));
+            state.tries_masked += u64::from(cost_a_try);
             return Ok(piece);
         }
         let rng = &mut state.rng;
@@ -659,6 +668,9 @@ impl HostileCard {
                 response.extend_from_slice(&(rng.next_u64() as u16).to_be_bytes());
             }
             _ => {}
+        }
+        if honest_answer.is_some_and(|answer| answer != response) {
+            state.tries_masked += 1;
         }
         Ok(response)
     }
@@ -763,5 +775,123 @@ impl Transmit for HostileLink<'_> {
 
     fn verify_pin_pad(&mut self, request: &PinPadVerify) -> Result<Vec<u8>, TransportError> {
         self.link.verify_pin_pad(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DEFAULT_READER;
+
+    const PIN: &str = "123456";
+
+    fn hostile(plan: Option<HostilePlan>) -> (HostileCard, SimCard) {
+        let (backend, honest) = SimBackend::with_card(SimPivCard::new());
+        let card = HostileCard::new(backend, DEFAULT_READER, honest.clone(), PIN, 7);
+        if let Some(plan) = plan {
+            card.set_plan(plan);
+        }
+        (card, honest)
+    }
+
+    fn always(kind: Mischief) -> Option<HostilePlan> {
+        Some(HostilePlan {
+            kinds: vec![kind],
+            one_in: 1,
+        })
+    }
+
+    /// Sends `commands` in one transaction through the hostile backend.
+    fn exchange(card: &HostileCard, commands: &[&[u8]]) -> Vec<Result<Vec<u8>, TransportError>> {
+        let mut transport = card.backend().connect(DEFAULT_READER).unwrap();
+        let mut answers = Vec::new();
+        let outcome = transport.transaction(&mut |link| {
+            answers = commands.iter().map(|c| link.transmit(c)).collect();
+        });
+        assert!(matches!(outcome, Ok(()) | Err(TransportError::CardRemoved)));
+        answers
+    }
+
+    fn sw(answer: &Result<Vec<u8>, TransportError>) -> u16 {
+        let bytes = answer.as_ref().expect("an answer");
+        u16::from_be_bytes([bytes[bytes.len() - 2], bytes[bytes.len() - 1]])
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_numbers() {
+        let (mut a, mut b) = (HostileRng::new(42), HostileRng::new(42));
+        let first: Vec<u64> = (0..8).map(|_| a.next_u64()).collect();
+        assert_eq!(first, (0..8).map(|_| b.next_u64()).collect::<Vec<_>>());
+        assert_ne!(first, (0..8).map(|_| a.next_u64()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_calm_hostile_card_is_the_honest_card() {
+        let (card, honest) = hostile(None);
+        assert_eq!(sw(&exchange(&card, &[&SELECT_PIV])[0]), 0x9000);
+        assert_eq!(honest.apdu_count(), 1);
+    }
+
+    #[test]
+    fn a_61xx_storm_ends_with_the_real_answer_once_calm() {
+        let (card, _) = hostile(always(Mischief::Storm61));
+        let get_response: &[u8] = &[0x00, 0xC0, 0x00, 0x00, 0x00];
+        let answers = exchange(&card, &[&SELECT_PIV]);
+        assert_eq!(answers[0].as_ref().unwrap().len(), 2, "61xx without data");
+        assert_eq!(answers[0].as_ref().unwrap()[0], 0x61);
+        card.calm();
+        let answers = exchange(&card, &[get_response]);
+        assert_eq!(sw(&answers[0]), 0x9000);
+        assert_eq!(
+            answers[0].as_ref().unwrap()[0],
+            0x61,
+            "the application template"
+        );
+    }
+
+    #[test]
+    fn a_pin_outside_verify_and_a_pin_to_the_other_application_are_reported() {
+        let (card, _) = hostile(None);
+        card.watch_secret(PIN.as_bytes());
+        let mut get_data = vec![0x00, 0xCB, 0x3F, 0xFF, 0x08];
+        get_data.extend_from_slice(b"123456\xFF\xFF");
+        exchange(&card, &[&get_data]);
+        let found = card.take_violations();
+        assert!(found[0].starts_with("pin-in-command"), "{found:?}");
+        let mut verify = vec![0x00, 0x20, 0x00, 0x80, 0x08];
+        verify.extend_from_slice(b"123456\xFF\xFF");
+        // Another process selected the other application.
+        card.lock().route = Route::Impostor;
+        exchange(&card, &[&verify]);
+        let found = card.take_violations();
+        assert!(
+            found[0].starts_with("pin-to-other-application"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn the_card_pin_and_tries_are_followed() {
+        let (card, honest) = hostile(None);
+        let mut change = vec![0x00, 0x24, 0x00, 0x80, 0x10];
+        change.extend_from_slice(b"123456\xFF\xFF654321\xFF\xFF");
+        let mut wrong = vec![0x00, 0x20, 0x00, 0x80, 0x08];
+        wrong.extend_from_slice(b"999999\xFF\xFF");
+        let answers = exchange(&card, &[&SELECT_PIV, &change, &wrong]);
+        assert_eq!(sw(&answers[1]), 0x9000);
+        assert_eq!(card.card_pin(), b"654321");
+        assert_eq!(card.tries_spent(), 1);
+        assert_eq!(honest.with(|c| c.pin_tries_left()), 2);
+    }
+
+    #[test]
+    fn a_pulled_card_comes_back_when_calm() {
+        let (card, honest) = hostile(always(Mischief::Removal));
+        let answers = exchange(&card, &[&SELECT_PIV]);
+        assert!(matches!(answers[0], Err(TransportError::CardRemoved)));
+        assert!(!honest.is_present());
+        card.calm();
+        assert!(honest.is_present());
+        assert_eq!(sw(&exchange(&card, &[&SELECT_PIV])[0]), 0x9000);
     }
 }

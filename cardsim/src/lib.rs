@@ -5,7 +5,9 @@
 //! Part 2), [`SimOpenPgpCard`] an OpenPGP card application (OpenPGP Smart
 //! Card Application spec 3.4). Both hold embedded test keys and
 //! certificates, are configurable per test, able to misbehave on purpose
-//! ([`Misbehaviour`]), and log every APDU ([`LoggedApdu`]). [`SimBackend`]
+//! ([`Misbehaviour`]), and log every APDU ([`LoggedApdu`]). A
+//! [`HostileCard`] puts seeded, reproducible mischief between the module
+//! and a PIV card, for whole-module fuzzing. [`SimBackend`]
 //! puts such cards ([`SimCard`], holding a [`SimApplet`] of either kind) into
 //! simulated readers behind p11card's
 //! [`ReaderBackend`](p11card::transport::ReaderBackend).
@@ -40,9 +42,9 @@ mod openpgp;
 pub use applet::SimApplet;
 pub use backend::{SimBackend, SimCard, SimTransport, DEFAULT_READER};
 pub use card::{tags, SimPivCard, CHUID_GUID, DEFAULT_ATR, PIV_AID};
+pub use hostile::{HostileBackend, HostileCard, HostilePlan, HostileRng, Mischief};
 pub use keys::{ca_certificate_der, KeyType, SimPublicKey, Slot};
 pub use log::LoggedApdu;
-pub use hostile::{HostileBackend, HostileCard, HostilePlan, HostileRng, Mischief};
 pub use misbehave::{Misbehaviour, Truncation};
 pub use openpgp::{
     KeyRole, PgpKeyType, PgpPublicKey, SimOpenPgpCard, DEFAULT_MANUFACTURER, DEFAULT_OPENPGP_ATR,
