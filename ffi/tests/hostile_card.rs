@@ -11,7 +11,10 @@
 //!   to free a hung call);
 //! - `bounded-loop`: no call sends more than `HostileCard::APDU_LIMIT` APDUs;
 //! - `slot-usable`: after the mischief stops, token info, login and a
-//!   verified signature work on the same module;
+//!   verified signature work on the same module (a second try is allowed;
+//!   `stuck-unrecognized` and `stale-public-key` name two ways to fail it:
+//!   the card taken for an unknown one, a key's public key read from the
+//!   other application and kept);
 //! - `wrong-signature`, `wrong-decryption`, `wrong-derivation`: a result
 //!   returned with `CKR_OK` is right for the key the caller chose (checked
 //!   with the honest card's public key);
@@ -884,6 +887,11 @@ impl Round {
         let slot = self.slot;
         let mut info = unsafe { std::mem::zeroed::<CK_TOKEN_INFO>() };
         let rv = self.call("C_GetTokenInfo", || ck!(C_GetTokenInfo(slot, &mut info)));
+        if rv == CKR_TOKEN_NOT_RECOGNIZED {
+            let detail = "C_GetTokenInfo: CKR_TOKEN_NOT_RECOGNIZED, the PIV card is taken \
+                          for one without a known application until it is reinserted";
+            return Err(("stuck-unrecognized", detail.into()));
+        }
         if rv != CKR_OK {
             return Err(failed("C_GetTokenInfo", rv));
         }
@@ -948,6 +956,11 @@ impl Round {
             Err(rv) => {
                 let origin = self.public_key_origin(slot);
                 let (invariant, detail) = failed(&format!("C_Sign {kind:?} with {slot:?}"), rv);
+                let invariant = if origin == "the card's" {
+                    invariant
+                } else {
+                    "stale-public-key"
+                };
                 Err((
                     invariant,
                     format!("{detail}; the module's public key: {origin}"),
