@@ -492,6 +492,14 @@ impl HostileCard {
         state.put_card_back();
     }
 
+    /// Takes the card out of its reader and puts it back, as a person
+    /// would.
+    pub fn reinsert(&self) {
+        let state = self.lock();
+        state.backend.remove(&state.reader);
+        state.backend.insert(&state.reader, state.honest.clone());
+    }
+
     /// Registers a secret (a PIN) to look for in every command.
     pub fn watch_secret(&self, secret: &[u8]) {
         let mut state = self.lock();

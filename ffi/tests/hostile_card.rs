@@ -859,9 +859,11 @@ impl Round {
     /// attempt may fail once (e.g. on a command chain the mischief left
     /// open on the card); that is a note. A second failure is a violation.
     fn honest_round(&mut self) {
+        self.unblock_if_blocked();
         let Err((invariant, first)) = self.honest_attempt() else {
             return;
         };
+        self.unblock_if_blocked();
         if let Err((invariant, detail)) = self.honest_attempt() {
             let detail = format!("{detail} (the try before: {first})");
             self.violation(invariant, "honest round", detail);
@@ -909,13 +911,6 @@ impl Round {
             return Err(failed("C_OpenSession", rv));
         }
         self.sessions = vec![(session, false)];
-        if self.tries_left() == 0 {
-            // Blocked by wrong PINs (each counted above, as the caller's or
-            // as a pin-tries violation): unblock it on the card with the PUK.
-            self.unblock_pin();
-            let detail = "the PIN was blocked; unblocked with the PUK".to_owned();
-            self.note("pin-blocked", "honest round", detail);
-        }
         let pin = self.pin();
         let rv = self.call("C_Login", || login(session, CKU_USER, &pin));
         if rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN {
@@ -970,6 +965,20 @@ impl Round {
         self.call("C_CloseSession", || ck!(C_CloseSession(session)));
         self.sessions.clear();
         outcome
+    }
+
+    /// A PIN blocked by wrong PINs (each counted, as the caller's or as a
+    /// pin-tries violation) is unblocked with the PUK by another program,
+    /// and the card taken out and put back, since the module refuses a PIN
+    /// it saw blocked without asking the card again.
+    fn unblock_if_blocked(&mut self) {
+        if self.tries_left() > 0 {
+            return;
+        }
+        self.unblock_pin();
+        self.hostile.reinsert();
+        let detail = "the PIN was blocked; unblocked with the PUK, card reinserted".into();
+        self.note("pin-blocked", "honest round", detail);
     }
 
     /// RESET RETRY COUNTER with the default PUK straight on the card,
