@@ -17,7 +17,10 @@
 //!   other application and kept);
 //! - `wrong-signature`, `wrong-decryption`, `wrong-derivation`: a result
 //!   returned with `CKR_OK` is right for the key the caller chose (checked
-//!   with the honest card's public key);
+//!   with the honest card's public key; a signature by the other
+//!   application's key is a note, `foreign-certificate`, when the card
+//!   answered that key's certificate read from the other application and
+//!   the module shows the caller that public key);
 //! - `pin-in-command`, `pin-to-other-application`: PINs only in VERIFY /
 //!   CHANGE REFERENCE DATA / RESET RETRY COUNTER, and only to the
 //!   application the module selected;
@@ -629,16 +632,28 @@ impl Round {
         signature.truncate(len.min(1024) as usize);
         if !kind.verifies(&public, &message, &signature) {
             let foreign = self.hostile.impostor_public_key(slot);
-            let whose = match foreign {
-                Some(other) if kind.verifies(&other, &message, &signature) => {
-                    "it is a valid signature by the OTHER application's key"
-                }
-                _ => "it is no valid signature by any key",
+            let by_the_other =
+                foreign.is_some_and(|other| kind.verifies(&other, &message, &signature));
+            let whose = if by_the_other {
+                "it is a valid signature by the OTHER application's key"
+            } else {
+                "it is no valid signature by any key"
             };
             let detail = format!(
                 "{kind:?} with key {slot:?} returned CKR_OK and {} bytes; {whose}",
                 signature.len()
             );
+            // The card answered the key's certificate read from the other
+            // application, so the module shows that key: the signature is
+            // right for the key the caller chose, whose public key it sees.
+            if by_the_other && self.public_key_origin(slot) == "the OTHER application's" {
+                self.note(
+                    "foreign-certificate",
+                    &format!("#{} C_Sign", self.calls),
+                    detail,
+                );
+                return;
+            }
             self.violation(
                 "wrong-signature",
                 &format!("#{} C_Sign", self.calls),
