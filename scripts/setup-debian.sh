@@ -9,7 +9,7 @@ packages=(
     pcscd vsmartcard-vpcd pcsc-tools
     opensc opensc-pkcs11 openssl xxd binutils
     gnutls-bin libnss3-tools libengine-pkcs11-openssl p11-kit
-    openssh-server libpam-pkcs11 pamtester python3
+    openssh-server libpam-pkcs11 pamtester python3 python3-pykcs11
 )
 
 as_root=()

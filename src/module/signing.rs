@@ -10,8 +10,8 @@ use crate::crypto;
 use crate::error::{Error, Result};
 use crate::iso7816::Channel;
 use crate::mechanism::Mechanism;
-use crate::profile::{AppError, CardApp, SignInput};
-use crate::session::{OpInput, Output, Session, SignOp, Stage, VerifyOp};
+use crate::profile::{AppError, CardApp, KeyInfo, SignInput};
+use crate::session::{Fed, OpInput, OperationKind, Output, Session, SignOp, Stage, VerifyOp};
 use crate::token::{self, ObjectKind};
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
@@ -43,7 +43,9 @@ impl Module {
     }
 
     /// `C_Sign` (single part) with `capacity` bytes of output room (`None` =
-    /// length query).
+    /// length query). Ends the operation unless it answers a length query
+    /// or `CKR_BUFFER_TOO_SMALL`, a refusal for want of the context login
+    /// included (PKCS#11 3.0 §5.13).
     pub fn sign(
         &self,
         handle: CK_SESSION_HANDLE,
@@ -51,58 +53,58 @@ impl Module {
         capacity: Option<usize>,
     ) -> Result<Output> {
         self.with_session(handle, |session, state, _| {
-            let op = session
-                .sign
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            if op.stage != Stage::Fresh {
-                return Err(Error::OperationActive);
-            }
-            let key = key_of(state, op.key_index)?;
-            if let Some(early) = Output::check(key.public_key.signature_len(), capacity) {
-                return Ok(early);
-            }
-            if key.always_authenticate && op.context_pin.is_none() {
-                // PKCS#11 §5.2: the operation stays active, unfed, until the
-                // context-specific login.
-                return Err(Error::UserNotLoggedIn);
-            }
-            if !op.input.update(data) {
-                session.sign = None;
-                return Err(Error::DataLenRange);
-            }
-            finish_sign(session, state)
+            session.step(OperationKind::Sign, |session| {
+                let op = session
+                    .sign
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                if op.stage != Stage::Fresh {
+                    return Err(Error::OperationActive);
+                }
+                let key = key_of(state, op.key_index)?;
+                if let Some(early) = Output::check(key.public_key.signature_len(), capacity) {
+                    return Ok(early);
+                }
+                if !op.input.update(data) {
+                    return Err(Error::DataLenRange);
+                }
+                self.finish_sign(session, state)
+            })
         })
     }
 
-    /// `C_SignUpdate`.
+    /// `C_SignUpdate`; an error ends the operation.
     pub fn sign_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
         self.with_session(handle, |session, _, _| {
-            let op = session
-                .sign
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            op.stage = Stage::MultiPart;
-            if !op.input.update(data) {
-                session.sign = None;
-                return Err(Error::DataLenRange);
-            }
-            Ok(())
+            session.step(OperationKind::Sign, |session| {
+                let op = session
+                    .sign
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                op.stage = Stage::MultiPart;
+                if !op.input.update(data) {
+                    return Err(Error::DataLenRange);
+                }
+                Ok(Fed)
+            })
         })
+        .map(|Fed| ())
     }
 
-    /// `C_SignFinal`.
+    /// `C_SignFinal`: ends the operation as `C_Sign` does.
     pub fn sign_final(&self, handle: CK_SESSION_HANDLE, capacity: Option<usize>) -> Result<Output> {
         self.with_session(handle, |session, state, _| {
-            let op = session
-                .sign
-                .as_ref()
-                .ok_or(Error::OperationNotInitialized)?;
-            let needed = key_of(state, op.key_index)?.public_key.signature_len();
-            if let Some(early) = Output::check(needed, capacity) {
-                return Ok(early);
-            }
-            finish_sign(session, state)
+            session.step(OperationKind::Sign, |session| {
+                let op = session
+                    .sign
+                    .as_ref()
+                    .ok_or(Error::OperationNotInitialized)?;
+                let needed = key_of(state, op.key_index)?.public_key.signature_len();
+                if let Some(early) = Output::check(needed, capacity) {
+                    return Ok(early);
+                }
+                self.finish_sign(session, state)
+            })
         })
     }
 
@@ -135,73 +137,92 @@ impl Module {
         })
     }
 
-    /// `C_Verify`.
+    /// `C_Verify`: the verdict ends the operation.
     pub fn verify(&self, handle: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
         self.with_session(handle, |session, state, _| {
-            let mut op = session
-                .verify
-                .take()
-                .ok_or(Error::OperationNotInitialized)?;
-            if op.stage != Stage::Fresh {
-                return Err(Error::OperationActive);
-            }
-            if !op.input.update(data) {
-                return Err(Error::DataLenRange);
-            }
-            check_signature(state, op, signature)
+            session.step(OperationKind::Verify, |session| {
+                let op = session
+                    .verify
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                if op.stage != Stage::Fresh {
+                    return Err(Error::OperationActive);
+                }
+                if !op.input.update(data) {
+                    return Err(Error::DataLenRange);
+                }
+                let op = session
+                    .verify
+                    .take()
+                    .ok_or(Error::OperationNotInitialized)?;
+                check_signature(state, op, signature)
+            })
         })
     }
 
-    /// `C_VerifyUpdate`.
+    /// `C_VerifyUpdate`; an error ends the operation.
     pub fn verify_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
         self.with_session(handle, |session, _, _| {
-            let op = session
-                .verify
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            op.stage = Stage::MultiPart;
-            if !op.input.update(data) {
-                session.verify = None;
-                return Err(Error::DataLenRange);
-            }
-            Ok(())
+            session.step(OperationKind::Verify, |session| {
+                let op = session
+                    .verify
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                op.stage = Stage::MultiPart;
+                if !op.input.update(data) {
+                    return Err(Error::DataLenRange);
+                }
+                Ok(Fed)
+            })
+        })
+        .map(|Fed| ())
+    }
+
+    /// `C_VerifyFinal`: the verdict ends the operation.
+    pub fn verify_final(&self, handle: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            session.step(OperationKind::Verify, |session| {
+                let op = session
+                    .verify
+                    .take()
+                    .ok_or(Error::OperationNotInitialized)?;
+                check_signature(state, op, signature)
+            })
         })
     }
 
-    /// `C_VerifyFinal`.
-    pub fn verify_final(&self, handle: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
-        self.with_session(handle, |session, state, _| {
-            let op = session
-                .verify
-                .take()
-                .ok_or(Error::OperationNotInitialized)?;
-            check_signature(state, op, signature)
-        })
+    /// Makes the signature the session's operation asks for (the operation
+    /// ends here, whatever the outcome).
+    fn finish_sign(&self, session: &mut Session, state: &mut SlotState) -> Result<Output> {
+        let op = session.sign.take().ok_or(Error::OperationNotInitialized)?;
+        let key = key_of(state, op.key_index)?.clone();
+        let SignOp {
+            key_index,
+            mechanism,
+            input,
+            context_pin,
+            ..
+        } = op;
+        let context_pin = self.context_pin(&key, context_pin, state)?;
+        sign_on_card(state, key_index, &key, &mechanism, input, context_pin)
     }
 }
 
-fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
-    let op = session
-        .sign
-        .as_ref()
-        .ok_or(Error::OperationNotInitialized)?;
-    let key = key_of(state, op.key_index)?.clone();
-    if key.always_authenticate && op.context_pin.is_none() {
-        // PKCS#11 §5.2: the operation stays active for the context login.
-        return Err(Error::UserNotLoggedIn);
-    }
-    let op = session.sign.take().ok_or(Error::OperationNotInitialized)?;
-    let op_key_index = op.key_index;
+/// Signs `input` (fed to an operation with `mechanism`) with `key` on the
+/// card, the key's context PIN first when it has one, and checks the
+/// signature before handing it out.
+fn sign_on_card(
+    state: &mut SlotState,
+    op_key_index: usize,
+    key: &KeyInfo,
+    mechanism: &Mechanism,
+    input: OpInput,
+    context_pin: Option<Zeroizing<Vec<u8>>>,
+) -> Result<Output> {
     let counted = key.role == "signature";
-    let SignOp {
-        mechanism,
-        input,
-        context_pin,
-        ..
-    } = op;
     let data = input.finish();
     let block: Zeroizing<Vec<u8>>;
-    let request = match &mechanism {
+    let request = match mechanism {
         Mechanism::RsaPkcs => SignInput::RsaPkcs1(&data),
         Mechanism::HashRsaPkcs(alg) => {
             block = Zeroizing::new(alg.digest_info(&data));
@@ -234,10 +255,14 @@ fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
             SignInput::RsaRaw(&block)
         }
         Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => {
+            let PublicKey::Ec { curve, .. } = &key.public_key else {
+                return Err(Error::KeyTypeInconsistent);
+            };
             if data.is_empty() {
                 return Err(Error::DataLenRange);
             }
-            SignInput::Ecdsa(&data)
+            block = Zeroizing::new(crypto::ecdsa_fit_hash(&data, curve.order_len()));
+            SignInput::Ecdsa(&block)
         }
         Mechanism::EdDsa => SignInput::EdDsa(&data),
         _ => return Err(Error::MechanismInvalid),
@@ -266,13 +291,13 @@ fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
         }
     };
     let mut sign_only =
-        |app: &dyn CardApp, channel: &mut Channel| checked(app.sign(channel, &key, request)?);
+        |app: &dyn CardApp, channel: &mut Channel| checked(app.sign(channel, key, request)?);
     let resumed: Option<&mut CardStep<'_, Vec<u8>>> = context_fresh.then_some(&mut sign_only);
     let signature = card_operation_resuming(state, resumed, |app, channel| {
         if let Some(pin) = &context_pin {
-            app.verify_pin_for_key(channel, &key, pin)?;
+            app.verify_pin_for_key(channel, key, pin)?;
         }
-        checked(app.sign(channel, &key, request)?)
+        checked(app.sign(channel, key, request)?)
     });
     let signature = match signature {
         Ok(signature) => signature,
