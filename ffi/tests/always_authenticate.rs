@@ -178,3 +178,51 @@ fn a_length_query_needs_no_context_login() {
     );
     assert_eq!(len, 64);
 }
+
+/// `ssh-agent` (OpenSSH 9.2): `C_SignInit` on 9C, then no context login
+/// (its helper cannot ask for a PIN) and no `C_Sign` either, straight to
+/// `C_SignInit` on the next key. An operation still waiting for its
+/// context login, with nothing fed, gives way to the new one; any other
+/// active operation is still `CKR_OPERATION_ACTIVE`.
+#[test]
+fn an_init_abandoned_for_want_of_the_context_login_gives_way_to_the_next_init() {
+    let (harness, card) = Harness::new();
+    let session = harness.user_session();
+    sign_9c_init(session);
+    let next = private_key(session, Slot::CardAuthentication);
+    let mut mech = Mech::new(CKM_ECDSA_SHA256);
+    assert_eq!(ck!(C_SignInit(session, mech.ptr(), next)), CKR_OK);
+    // 9E's operation is not waiting for anything: it stays.
+    assert_eq!(
+        ck!(C_SignInit(session, mech.ptr(), next)),
+        CKR_OPERATION_ACTIVE
+    );
+    let signature = sign_more(session, MESSAGE).expect("C_Sign with 9E");
+    assert!(check::ecdsa(
+        &card_public_key(&card, Slot::CardAuthentication),
+        &Hash::Sha256.digest(MESSAGE),
+        &signature
+    ));
+    // Once fed, or once the context login came, 9C's operation stays.
+    sign_9c_init(session);
+    assert_eq!(
+        ck!(C_SignUpdate(
+            session,
+            MESSAGE.as_ptr() as *mut u8,
+            MESSAGE.len() as CK_ULONG
+        )),
+        CKR_OK
+    );
+    assert_eq!(
+        ck!(C_SignInit(session, mech.ptr(), next)),
+        CKR_OPERATION_ACTIVE
+    );
+    assert_eq!(ck3!(C_SessionCancel(session, CKF_SIGN)), CKR_OK);
+    sign_9c_init(session);
+    assert_eq!(login(session, CKU_CONTEXT_SPECIFIC, PIN), CKR_OK);
+    assert_eq!(
+        ck!(C_SignInit(session, mech.ptr(), next)),
+        CKR_OPERATION_ACTIVE
+    );
+    assert!(sign_more(session, MESSAGE).is_ok());
+}

@@ -101,7 +101,16 @@ impl Module {
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
         self.with_session(handle, |session, state, _| {
-            if session.decrypt.is_some() {
+            let abandoned = |op: &DecryptOp| {
+                op.result.is_none()
+                    && super::signing::awaits_context_login(
+                        state,
+                        op.key_index,
+                        Stage::Fresh,
+                        &op.context_pin,
+                    )
+            };
+            if session.decrypt.as_ref().is_some_and(|op| !abandoned(op)) {
                 return Err(Error::OperationActive);
             }
             if !matches!(

@@ -27,7 +27,9 @@ impl Module {
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
         self.with_session(handle, |session, state, _| {
-            if session.sign.is_some() {
+            if session.sign.as_ref().is_some_and(|op| {
+                !awaits_context_login(state, op.key_index, op.stage, &op.context_pin)
+            }) {
                 return Err(Error::OperationActive);
             }
             let key_index = private_key_for(state, key, &mechanism, Purpose::Sign)?;
@@ -206,6 +208,24 @@ impl Module {
         let context_pin = self.context_pin(&key, context_pin, state)?;
         sign_on_card(state, key_index, &key, &mechanism, input, context_pin)
     }
+}
+
+/// Whether an active operation is one a program gave up on before it
+/// began: its key wants the context-specific login, which has not come,
+/// and nothing was fed to it. `ssh-agent` (OpenSSH 9.2) calls `C_SignInit`
+/// on such a key, cannot ask for the PIN, and goes on to its next key
+/// without ending the operation; a new Init takes the place of such an
+/// operation instead of failing with `CKR_OPERATION_ACTIVE` (as OpenSC's
+/// module also fails), which would leave the program no key at all.
+pub(super) fn awaits_context_login(
+    state: &SlotState,
+    key_index: usize,
+    stage: Stage,
+    context_pin: &Option<Zeroizing<Vec<u8>>>,
+) -> bool {
+    stage == Stage::Fresh
+        && context_pin.is_none()
+        && key_of(state, key_index).is_ok_and(|key| key.always_authenticate)
 }
 
 /// Signs `input` (fed to an operation with `mechanism`) with `key` on the
