@@ -934,7 +934,7 @@ fn functions_a_read_only_card_token_does_not_offer_answer_the_spec_code() {
     let slot = harness.slot();
     let session = harness.user_session();
     let key = private_key(session, Slot::Authentication);
-    let (b, u) = (ptr::null_mut::<u8>(), ptr::null_mut::<CK_ULONG>());
+    let b = ptr::null_mut::<u8>();
     let a = ptr::null_mut::<CK_ATTRIBUTE>();
     let mut label = [b' '; 32];
     let mut new_object: CK_OBJECT_HANDLE = 0;
