@@ -6,7 +6,10 @@
 #      check that include/p11card.h matches the exported functions,
 #   4. the release cdylib: exported symbols, pkcs11-tool with no reader,
 #   5. the real stack: pcscd + vpcd + an independent virtual PIV card
-#      (tests/realstack/run.sh).
+#      (tests/realstack/run.sh),
+#   6. every fuzz target for a few seconds (fuzz/run.sh; nightly toolchain).
+# The hostile-card test (ffi/tests/hostile_card.rs) runs in step 3 with a
+# fixed seed, so a CI failure replays; HOSTILE_SEED=... overrides it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +28,7 @@ step "tests (cargo test)"
 # The C-ABI tests also load the built cdylib, which cargo test alone does
 # not produce.
 cargo build --workspace --locked
-cargo test --workspace --locked
+HOSTILE_SEED=${HOSTILE_SEED:-20261202} cargo test --workspace --locked
 
 step "release build"
 cargo build --release --locked -p p11card-pkcs11
@@ -33,5 +36,8 @@ scripts/check-release.sh target/release/libp11card_pkcs11.so
 
 step "real stack"
 tests/realstack/run.sh target/release/libp11card_pkcs11.so
+
+step "fuzzing (every target 5 s)"
+fuzz/run.sh 5
 
 printf '\nall tests passed\n'

@@ -70,6 +70,10 @@ pub struct Config {
     /// only.
     #[serde(default)]
     pub pin_cache_ignore_user_consent: bool,
+    /// In a privileged process, the only owner whose profile files (and
+    /// their directories) are read: the system configuration's.
+    #[serde(skip)]
+    profile_owner: Option<u32>,
 }
 
 /// Where an ordinary process looks for the configuration file when
@@ -161,6 +165,9 @@ impl Config {
         // holds files the user can change.
         config.cache = Some(false);
         config.cache_dir = None;
+        // Profiles say where PINs go: only the owner of the system
+        // configuration may have written them.
+        config.profile_owner = Some(system_owner);
         config
     }
 
@@ -181,8 +188,12 @@ impl Config {
 
     /// Applies the profile settings: extra directories, disabled profiles.
     pub fn apply_to(&self, profiles: &mut ProfileSet) {
+        let read = |path: &Path| match self.profile_owner {
+            Some(owner) => guarded_fs::read_owned_file(path, owner, MAX_SYSTEM_FILE_LEN),
+            None => std::fs::read_to_string(path).map_err(|err| err.to_string()),
+        };
         for dir in &self.profile_dirs {
-            for (file, reason) in profiles.add_dir(dir) {
+            for (file, reason) in profiles.add_dir_with(dir, &read) {
                 log::warn!("card profile {file} ignored: {reason}");
             }
         }
@@ -424,6 +435,46 @@ mod tests {
             let nobody = crate::guarded_fs::tests::NOBODY;
             std::os::unix::fs::chown(&system, Some(nobody), None).unwrap();
             assert_eq!(load().log_level, None, "file owned by nobody");
+        }
+    }
+
+    #[test]
+    fn a_privileged_process_reads_only_profiles_its_system_owner_wrote() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = crate::guarded_fs::tests::TempDir::new("profiles");
+        let dir = tmp.0.join("cardprofiles");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = include_str!("../cardprofiles/piv.toml")
+            .replace("name = \"piv\"", "name = \"planted\"");
+        std::fs::write(dir.join("planted.toml"), text).unwrap();
+        let owner = guarded_fs::effective_uid();
+        let loaded = |config: &Config| {
+            let mut profiles = ProfileSet::embedded();
+            config.apply_to(&mut profiles);
+            profiles.profiles().iter().any(|p| p.name == "planted")
+        };
+        let privileged = Config {
+            profile_dirs: vec![dir.clone()],
+            profile_owner: Some(owner),
+            ..Config::default()
+        };
+        assert!(loaded(&privileged), "the owner's own profile is read");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(!loaded(&privileged), "a directory others can write");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if crate::guarded_fs::tests::running_as_root() {
+            let nobody = crate::guarded_fs::tests::NOBODY;
+            std::os::unix::fs::chown(dir.join("planted.toml"), Some(nobody), None).unwrap();
+            assert!(!loaded(&privileged), "a profile file of another user");
+            let ordinary = Config {
+                profile_dirs: vec![dir],
+                ..Config::default()
+            };
+            assert!(
+                loaded(&ordinary),
+                "an ordinary process reads its own choice"
+            );
         }
     }
 }

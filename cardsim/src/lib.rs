@@ -5,7 +5,9 @@
 //! Part 2), [`SimOpenPgpCard`] an OpenPGP card application (OpenPGP Smart
 //! Card Application spec 3.4). Both hold embedded test keys and
 //! certificates, are configurable per test, able to misbehave on purpose
-//! ([`Misbehaviour`]), and log every APDU ([`LoggedApdu`]). [`SimBackend`]
+//! ([`Misbehaviour`]), and log every APDU ([`LoggedApdu`]). A
+//! [`HostileCard`] puts seeded, reproducible mischief between the module
+//! and a PIV card, for whole-module fuzzing. [`SimBackend`]
 //! puts such cards ([`SimCard`], holding a [`SimApplet`] of either kind) into
 //! simulated readers behind p11card's
 //! [`ReaderBackend`](p11card::transport::ReaderBackend).
@@ -31,6 +33,7 @@ mod applet;
 mod backend;
 mod card;
 mod frame;
+mod hostile;
 mod keys;
 mod log;
 mod misbehave;
@@ -39,6 +42,7 @@ mod openpgp;
 pub use applet::SimApplet;
 pub use backend::{SimBackend, SimCard, SimTransport, DEFAULT_READER};
 pub use card::{tags, SimPivCard, CHUID_GUID, DEFAULT_ATR, PIV_AID};
+pub use hostile::{HostileBackend, HostileCard, HostilePlan, HostileRng, Mischief};
 pub use keys::{ca_certificate_der, KeyType, SimPublicKey, Slot};
 pub use log::LoggedApdu;
 pub use misbehave::{Misbehaviour, Truncation, WrongKey};

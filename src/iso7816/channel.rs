@@ -19,8 +19,9 @@ use zeroize::Zeroizing;
 const MAX_RESPONSE_DATA: usize = 1 << 20;
 
 /// The most GET RESPONSE commands the channel sends for one command: a
-/// 64 KiB certificate in pieces of 64 bytes, when cards send up to 256.
-const MAX_GET_RESPONSE_ROUNDS: usize = 1024;
+/// 64 KiB object in the 256-byte pieces a short APDU carries (no object the
+/// module reads comes near that; extended-length answers need far fewer).
+const MAX_GET_RESPONSE_ROUNDS: usize = 256;
 
 /// How the channel frames commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -166,6 +167,15 @@ impl<'a> Channel<'a> {
             get_response.le = Some(remaining);
             get_response.sensitive = sensitive;
             let next = self.exchange(&get_response, false)?;
+            if !matches!(next.sw.sw1(), 0x90 | 0x61 | 0x62 | 0x63) {
+                // The status of a refused GET RESPONSE is not the status of
+                // the command it continues (a SELECT answered `61xx` and
+                // then `6D00` did not find the application absent): the
+                // exchange broke.
+                return Err(CardError::Malformed(
+                    "card refuses GET RESPONSE after announcing data",
+                ));
+            }
             if next.data.is_empty() && next.sw.bytes_remaining().is_some() {
                 return Err(CardError::Malformed(
                     "card announces more response data but sends none",
@@ -396,6 +406,14 @@ mod tests {
             ("00C00000 02", "9000"),
         ]);
         assert_eq!(&read_le_256(&mut script)[..], &[1, 2]);
+    }
+
+    #[test]
+    fn a_refused_get_response_is_a_broken_exchange_not_the_commands_status() {
+        let mut script = Script::new(&[("00A40400 00", "6F 6110"), ("00C00000 10", "6D00")]);
+        let mut channel = Channel::new(&mut script, ChannelOptions::default());
+        let result = channel.execute(&Command::new(0, 0xA4, 4, 0).expect_response());
+        assert!(matches!(result, Err(CardError::Malformed(_))), "{result:?}");
     }
 
     fn read_le_256(link: &mut dyn Transmit) -> Zeroizing<Vec<u8>> {

@@ -3,17 +3,19 @@
 
 use super::operations::{check_mechanism_fits, private_key_for, Purpose};
 use super::{
-    card_operation_resuming, find_object, key_of, note_lost_login, CardStep, Module, SlotState,
+    card_operation, card_operation_resuming, find_object, key_of, note_lost_login, CardStep,
+    Module, SlotState,
 };
 use crate::cert::PublicKey;
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::iso7816::Channel;
 use crate::mechanism::Mechanism;
-use crate::profile::{AppError, CardApp, KeyInfo, SignInput};
+use crate::profile::{AppError, CardApp, KeyInfo, NoRecall, SignInput};
 use crate::session::{Fed, OpInput, OperationKind, Output, Session, SignOp, Stage, VerifyOp};
 use crate::token::{self, ObjectKind};
 use cryptoki_sys::*;
+use std::cell::Cell;
 use zeroize::Zeroizing;
 
 impl Module {
@@ -303,8 +305,11 @@ fn sign_on_card(
     // signature that does not verify is taken as another application's
     // answer: SELECT and the full sequence follow once, in the same
     // transaction.
+    let wrong_signature = Cell::new(false);
     let checked = |signature: Vec<u8>| -> std::result::Result<Vec<u8>, AppError> {
-        if signature_fits(&key.public_key, &request, &signature) {
+        let fits = signature_fits(&key.public_key, &request, &signature);
+        wrong_signature.set(!fits);
+        if fits {
             Ok(signature)
         } else {
             Err(AppError::WrongSignature)
@@ -325,6 +330,9 @@ fn sign_on_card(
         // signature does not verify (or fails otherwise): the card's key
         // changed.
         Err(Error::DeviceError) if key.recalled => return Err(drop_stale_cache(state)),
+        Err(Error::DeviceError) if wrong_signature.get() => {
+            return Err(recheck_public_key(state, key))
+        }
         Err(err) => return Err(note_lost_login(state, err)),
     };
     if key.recalled {
@@ -349,6 +357,38 @@ fn signature_fits(key: &PublicKey, request: &SignInput<'_>, signature: &[u8]) ->
         }
         SignInput::Ecdsa(hash) => crypto::verify_ecdsa(key, hash, signature),
         SignInput::EdDsa(message) => crypto::verify_eddsa(key, message, signature),
+    }
+}
+
+/// A signature that does not verify even after a SELECT: the card erred,
+/// or the public key this process read from it earlier is not the card's
+/// (another application answered that read, or the card's contents changed
+/// since). The key's public data is read from the card once more: when it
+/// differs, the token ends as if the card had been pulled, so the next call
+/// reads the card afresh; when it is the same, the card erred.
+fn recheck_public_key(state: &mut SlotState, key: &KeyInfo) -> Error {
+    let on_card = card_operation(state, |app, channel| {
+        let mut info = app.read_card(channel, &NoRecall)?;
+        if !info.keys_complete {
+            info.keys
+                .extend(app.read_remaining_keys(channel, info.key_slots_read)?);
+        }
+        Ok(info
+            .keys
+            .into_iter()
+            .find(|found| found.reference == key.reference)
+            .map(|found| found.public_key))
+    });
+    match on_card {
+        Ok(Some(public_key)) if public_key == key.public_key => Error::DeviceError,
+        Ok(_) => {
+            log::warn!(
+                "the card's public key differs from the one read before; reading the card again"
+            );
+            state.drop_token();
+            Error::DeviceRemoved
+        }
+        Err(err) => err,
     }
 }
 

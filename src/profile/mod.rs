@@ -503,6 +503,18 @@ impl ProfileSet {
     /// Adds the `*.toml` profiles of `dir`; a profile with the name of an
     /// existing one replaces it. Returns the files that were not valid.
     pub fn add_dir(&mut self, dir: &Path) -> Vec<(String, String)> {
+        self.add_dir_with(dir, &|path| {
+            std::fs::read_to_string(path).map_err(|err| err.to_string())
+        })
+    }
+
+    /// [`ProfileSet::add_dir`], reading each file with `read` (which may
+    /// refuse it, e.g. for its owner).
+    pub fn add_dir_with(
+        &mut self,
+        dir: &Path,
+        read: &dyn Fn(&Path) -> Result<String, String>,
+    ) -> Vec<(String, String)> {
         let mut rejected = Vec::new();
         let Ok(entries) = std::fs::read_dir(dir) else {
             rejected.push((dir.display().to_string(), "cannot read directory".into()));
@@ -514,9 +526,7 @@ impl ProfileSet {
             if path.extension().is_none_or(|ext| ext != "toml") {
                 continue;
             }
-            let parsed = std::fs::read_to_string(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| Profile::from_toml(&text));
+            let parsed = read(&path).and_then(|text| Profile::from_toml(&text));
             match parsed {
                 Ok(profile) => {
                     self.profiles.retain(|p| p.name != profile.name);
