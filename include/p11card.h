@@ -357,7 +357,7 @@ CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession,
                           CK_OBJECT_HANDLE hAuthenticationKey);
 
 /**
- * `C_CreateObject`: not offered by this token.
+ * `C_CreateObject`: the card takes no new objects.
  */
 CK_RV C_CreateObject(CK_SESSION_HANDLE hSession,
                      CK_ATTRIBUTE *pTemplate,
@@ -365,7 +365,7 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE hSession,
                      CK_OBJECT_HANDLE *phObject);
 
 /**
- * `C_CopyObject`: not offered by this token.
+ * `C_CopyObject`: no object is copyable.
  */
 CK_RV C_CopyObject(CK_SESSION_HANDLE hSession,
                    CK_OBJECT_HANDLE hObject,
@@ -374,7 +374,7 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession,
                    CK_OBJECT_HANDLE *phNewObject);
 
 /**
- * `C_SetAttributeValue`: not offered by this token.
+ * `C_SetAttributeValue`: no object is modifiable.
  */
 CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession,
                           CK_OBJECT_HANDLE hObject,
@@ -382,7 +382,7 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession,
                           CK_ULONG ulCount);
 
 /**
- * `C_EncryptUpdate`: not offered by this token.
+ * `C_EncryptUpdate`: the encryption mechanisms are single-part only.
  */
 CK_RV C_EncryptUpdate(CK_SESSION_HANDLE hSession,
                       CK_BYTE *pPart,
@@ -391,14 +391,14 @@ CK_RV C_EncryptUpdate(CK_SESSION_HANDLE hSession,
                       CK_ULONG *pulEncryptedPartLen);
 
 /**
- * `C_EncryptFinal`: not offered by this token.
+ * `C_EncryptFinal`: the encryption mechanisms are single-part only.
  */
 CK_RV C_EncryptFinal(CK_SESSION_HANDLE hSession,
                      CK_BYTE *pLastEncryptedPart,
                      CK_ULONG *pulLastEncryptedPartLen);
 
 /**
- * `C_DecryptUpdate`: not offered by this token.
+ * `C_DecryptUpdate`: the decryption mechanisms are single-part only.
  */
 CK_RV C_DecryptUpdate(CK_SESSION_HANDLE hSession,
                       CK_BYTE *pEncryptedPart,
@@ -407,27 +407,27 @@ CK_RV C_DecryptUpdate(CK_SESSION_HANDLE hSession,
                       CK_ULONG *pulPartLen);
 
 /**
- * `C_DecryptFinal`: not offered by this token.
+ * `C_DecryptFinal`: the decryption mechanisms are single-part only.
  */
 CK_RV C_DecryptFinal(CK_SESSION_HANDLE hSession,
                      CK_BYTE *pLastPart,
                      CK_ULONG *pulLastPartLen);
 
 /**
- * `C_DigestKey`: not offered by this token.
+ * `C_DigestKey`: a readable secret key (from `C_DeriveKey`).
  */
 CK_RV C_DigestKey(CK_SESSION_HANDLE hSession,
                   CK_OBJECT_HANDLE hKey);
 
 /**
- * `C_SignRecoverInit`: not offered by this token.
+ * `C_SignRecoverInit`: no mechanism signs with recovery.
  */
 CK_RV C_SignRecoverInit(CK_SESSION_HANDLE hSession,
                         CK_MECHANISM *pMechanism,
                         CK_OBJECT_HANDLE hKey);
 
 /**
- * `C_SignRecover`: not offered by this token.
+ * `C_SignRecover`: never initialised.
  */
 CK_RV C_SignRecover(CK_SESSION_HANDLE hSession,
                     CK_BYTE *pData,
@@ -436,14 +436,14 @@ CK_RV C_SignRecover(CK_SESSION_HANDLE hSession,
                     CK_ULONG *pulSignatureLen);
 
 /**
- * `C_VerifyRecoverInit`: not offered by this token.
+ * `C_VerifyRecoverInit`: no mechanism verifies with recovery.
  */
 CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE hSession,
                           CK_MECHANISM *pMechanism,
                           CK_OBJECT_HANDLE hKey);
 
 /**
- * `C_VerifyRecover`: not offered by this token.
+ * `C_VerifyRecover`: never initialised.
  */
 CK_RV C_VerifyRecover(CK_SESSION_HANDLE hSession,
                       CK_BYTE *pSignature,
@@ -488,7 +488,7 @@ CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession,
                             CK_ULONG *pulPartLen);
 
 /**
- * `C_GenerateKey`: not offered by this token.
+ * `C_GenerateKey`: the token makes no keys.
  */
 CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession,
                     CK_MECHANISM *pMechanism,
@@ -497,7 +497,7 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession,
                     CK_OBJECT_HANDLE *phKey);
 
 /**
- * `C_GenerateKeyPair`: not offered by this token.
+ * `C_GenerateKeyPair`: the token generates no key pairs (yet).
  */
 CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession,
                         CK_MECHANISM *pMechanism,
@@ -509,7 +509,7 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession,
                         CK_OBJECT_HANDLE *phPrivateKey);
 
 /**
- * `C_WrapKey`: not offered by this token.
+ * `C_WrapKey`: no mechanism wraps keys.
  */
 CK_RV C_WrapKey(CK_SESSION_HANDLE hSession,
                 CK_MECHANISM *pMechanism,
@@ -519,7 +519,7 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession,
                 CK_ULONG *pulWrappedKeyLen);
 
 /**
- * `C_UnwrapKey`: not offered by this token.
+ * `C_UnwrapKey`: no mechanism unwraps keys.
  */
 CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession,
                   CK_MECHANISM *pMechanism,

@@ -5,11 +5,11 @@
 set -euo pipefail
 
 packages=(
-    build-essential pkg-config libpcsclite-dev libclang-dev
+    build-essential pkg-config libpcsclite-dev libclang-dev iproute2
     pcscd vsmartcard-vpcd pcsc-tools
     opensc opensc-pkcs11 openssl xxd binutils
     gnutls-bin libnss3-tools libengine-pkcs11-openssl p11-kit
-    openssh-server libpam-pkcs11 pamtester python3
+    openssh-server libpam-pkcs11 pamtester python3 python3-pykcs11 python3-cryptography
 )
 
 as_root=()

@@ -59,6 +59,13 @@ impl Curve {
         }
     }
 
+    /// Length of the group order in bytes. Both curves' orders are a
+    /// whole number of bytes long (256 and 384 bits), so the leftmost bits
+    /// of a hash that FIPS 186-4 §6.4 keeps are its leftmost bytes.
+    pub fn order_len(self) -> usize {
+        self.field_len()
+    }
+
     /// The curve for a named-curve OID.
     pub fn from_oid(oid: &der::asn1::ObjectIdentifier) -> Option<Curve> {
         match oid.to_string().as_str() {

@@ -61,6 +61,15 @@ pub struct Config {
     /// (default 24).
     #[serde(default)]
     pub cache_max_age_hours: Option<u64>,
+    /// Present the logged-in user's PIN right before each operation with a
+    /// key that wants the PIN before every use (`CKA_ALWAYS_AUTHENTICATE`:
+    /// PIV 9C, an OpenPGP signature key), for programs that cannot do the
+    /// context-specific login. Off by default: it lets any program of the
+    /// logged-in user sign with such a key without the user's consent to
+    /// each signature. A privileged process takes it from the system file
+    /// only.
+    #[serde(default)]
+    pub pin_cache_ignore_user_consent: bool,
     /// In a privileged process, the only owner whose profile files (and
     /// their directories) are read: the system configuration's.
     #[serde(skip)]
@@ -337,7 +346,8 @@ mod tests {
 
     fn write_user_config(dir: &Path) {
         let user = format!(
-            "profile_dirs = [{:?}]\nlog_level = \"debug\"\nlog_file = {:?}\ncache = true\ncache_dir = {:?}\n",
+            "profile_dirs = [{:?}]\nlog_level = \"debug\"\nlog_file = {:?}\ncache = true\ncache_dir = {:?}\n\
+             pin_cache_ignore_user_consent = true\n",
             dir.join("user-profiles"),
             dir.join("user.log"),
             dir.join("user-cache"),
@@ -362,6 +372,7 @@ mod tests {
         assert_eq!(config.log_file, Some(tmp.0.join("env.log")));
         assert_eq!(config.cache, Some(true));
         assert_eq!(config.cache_dir, Some(tmp.0.join("env-cache")));
+        assert!(config.pin_cache_ignore_user_consent);
     }
 
     #[cfg(unix)]
@@ -385,11 +396,16 @@ mod tests {
         assert_eq!(without_file.log_file, None);
         assert_eq!(without_file.cache, Some(false));
         assert!(without_file.cache_store().is_none(), "no disk cache");
+        assert!(
+            !without_file.pin_cache_ignore_user_consent,
+            "the user's file cannot waive consent"
+        );
 
         std::fs::write(
             &system,
             "profile_dirs = [\"/etc/p11card/cardprofiles\"]\nlog_level = \"warn\"\n\
-             log_file = \"/var/log/p11card.log\"\ncache = true\ncache_dir = \"/var/cache/p11card\"\n",
+             log_file = \"/var/log/p11card.log\"\ncache = true\ncache_dir = \"/var/cache/p11card\"\n\
+             pin_cache_ignore_user_consent = true\n",
         )
         .unwrap();
         std::fs::set_permissions(&system, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -406,6 +422,7 @@ mod tests {
         assert_eq!(with_file.cache, Some(false), "the cache stays off");
         assert_eq!(with_file.cache_dir, None);
         assert!(with_file.cache_store().is_none());
+        assert!(with_file.pin_cache_ignore_user_consent, "root's file can");
 
         // A system file others could have written is not read.
         std::fs::set_permissions(&system, std::fs::Permissions::from_mode(0o666)).unwrap();

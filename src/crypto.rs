@@ -333,8 +333,10 @@ fn shift_left(buffer: &mut [u8], amount: u32) {
 }
 
 /// Fits a hash to an ECDSA group order of `order_len` bytes: left-pads a
-/// shorter one with zeros, keeps the leftmost bytes of a longer one
-/// (FIPS 186-4 §6.4), as cards want exactly the order's length.
+/// shorter one with zeros (the same integer), keeps the leftmost bytes of a
+/// longer one (FIPS 186-4 §6.4, for orders a whole number of bytes long),
+/// as cards want exactly the order's length. The module fits every ECDSA
+/// input here, once, for the card and for each check of a signature.
 pub fn ecdsa_fit_hash(hash: &[u8], order_len: usize) -> Vec<u8> {
     if hash.len() >= order_len {
         hash[..order_len].to_vec()
@@ -449,7 +451,7 @@ pub fn verify_ecdsa(key: &PublicKey, hash: &[u8], signature: &[u8]) -> bool {
     let PublicKey::Ec { curve, point } = key else {
         return false;
     };
-    let fitted = ecdsa_fit_hash(hash, curve.field_len());
+    let fitted = ecdsa_fit_hash(hash, curve.order_len());
     match curve {
         Curve::P256 => {
             let (Ok(key), Ok(sig)) = (

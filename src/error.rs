@@ -48,6 +48,7 @@ ck_errors! {
     HostMemory => CKR_HOST_MEMORY,
     KeyFunctionNotPermitted => CKR_KEY_FUNCTION_NOT_PERMITTED,
     KeyHandleInvalid => CKR_KEY_HANDLE_INVALID,
+    KeyIndigestible => CKR_KEY_INDIGESTIBLE,
     KeyTypeInconsistent => CKR_KEY_TYPE_INCONSISTENT,
     MechanismInvalid => CKR_MECHANISM_INVALID,
     MechanismParamInvalid => CKR_MECHANISM_PARAM_INVALID,

@@ -438,14 +438,8 @@ pub fn allowed_for(key: &crate::profile::KeyInfo) -> Vec<CK_MECHANISM_TYPE> {
 }
 
 /// The mechanisms a token with these keys offers (`C_GetMechanismList`):
-/// those some key allows, and the digests. `None` (no token recognised):
-/// every mechanism the module knows.
-pub fn for_keys(
-    keys: Option<&[crate::profile::KeyInfo]>,
-) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
-    let Some(keys) = keys else {
-        return supported();
-    };
+/// those some key allows, and the digests.
+pub fn for_keys(keys: &[crate::profile::KeyInfo]) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
     let allowed: Vec<Vec<CK_MECHANISM_TYPE>> = keys.iter().map(allowed_for).collect();
     supported()
         .into_iter()

@@ -150,6 +150,80 @@ impl Session {
     }
 }
 
+/// The cryptographic operations a session can have active, one of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationKind {
+    /// `C_SignInit` … `C_Sign`/`C_SignFinal`.
+    Sign,
+    /// `C_VerifyInit` … `C_Verify`/`C_VerifyFinal`.
+    Verify,
+    /// `C_EncryptInit` … `C_Encrypt`/`C_EncryptFinal`.
+    Encrypt,
+    /// `C_DecryptInit` … `C_Decrypt`/`C_DecryptFinal`.
+    Decrypt,
+    /// `C_DigestInit` … `C_Digest`/`C_DigestFinal`.
+    Digest,
+}
+
+impl Session {
+    /// Ends the session's operation of this kind (its secrets are zeroized).
+    pub(crate) fn end(&mut self, kind: OperationKind) {
+        match kind {
+            OperationKind::Sign => self.sign = None,
+            OperationKind::Verify => self.verify = None,
+            OperationKind::Encrypt => self.encrypt = None,
+            OperationKind::Decrypt => self.decrypt = None,
+            OperationKind::Digest => self.digest = None,
+        }
+    }
+
+    /// Runs one call of the operation `kind` under PKCS#11's rule for when
+    /// an operation ends (3.0 §5.2 and §5.9–§5.13): any error ends it (a
+    /// failed `*Update` too), and so does a result; only a length query and
+    /// `CKR_BUFFER_TOO_SMALL` leave a final call's operation active, and a
+    /// successful `*Update` continues it. The one place this rule lives.
+    pub(crate) fn step<T: Outcome>(
+        &mut self,
+        kind: OperationKind,
+        call: impl FnOnce(&mut Session) -> crate::error::Result<T>,
+    ) -> crate::error::Result<T> {
+        let result = call(self);
+        if !result.as_ref().is_ok_and(Outcome::continues) {
+            self.end(kind);
+        }
+        result
+    }
+}
+
+/// What a successful call leaves of its operation.
+pub(crate) trait Outcome {
+    /// The operation is still active after this result.
+    fn continues(&self) -> bool;
+}
+
+/// A successful `*Update`: the operation goes on.
+#[derive(Debug)]
+pub(crate) struct Fed;
+
+impl Outcome for Fed {
+    fn continues(&self) -> bool {
+        true
+    }
+}
+
+/// A verdict (`C_Verify`, `C_VerifyFinal`): the operation is over.
+impl Outcome for () {
+    fn continues(&self) -> bool {
+        false
+    }
+}
+
+impl Outcome for Output {
+    fn continues(&self) -> bool {
+        matches!(self, Output::Length(_) | Output::TooSmall(_))
+    }
+}
+
 /// What an output-producing call returns, following the PKCS#11 two-call
 /// convention (§5.2).
 #[derive(Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! guard, and checked conversions of C pointers.
 
 use cryptoki_sys::*;
-use p11card::session::Output;
+use p11card::session::{OperationKind, Output};
 use p11card::{Error, Module, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, RwLock};
@@ -28,6 +28,18 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<CK_RV>) -> CK_RV {
         Ok(Err(err)) => err.rv(),
         Err(_) => CKR_GENERAL_ERROR,
     }
+}
+
+/// A call's arguments as the C ABI read them; a bad one (`CKR_ARGUMENTS_BAD`)
+/// ends the session's operation of `kind`, as any error of that call would
+/// (PKCS#11 3.0 §5.9–§5.13).
+pub(crate) fn operation_args<T>(
+    module: &Module,
+    session: CK_SESSION_HANDLE,
+    kind: OperationKind,
+    args: Result<T>,
+) -> Result<T> {
+    args.inspect_err(|_| module.end_operation(session, kind))
 }
 
 /// Like [`guard`] for bodies that either succeed or fail.

@@ -3,9 +3,11 @@
 //! computed here.
 
 use crate::abi::{
-    capacity, deliver, guard, input, mechanism, module, output, run, template, write_out,
+    capacity, deliver, guard, input, mechanism, module, operation_args, output, run, template,
+    write_out,
 };
 use cryptoki_sys::*;
+use p11card::session::OperationKind;
 use p11card::Error;
 
 /// `C_SignInit`.
@@ -35,15 +37,15 @@ pub unsafe extern "C" fn C_Sign(
     guard(|| {
         let module = module()?;
         // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
-        unsafe {
-            let room = capacity(pSignature, pulSignatureLen)?;
-            let data = input(pData, ulDataLen)?;
-            deliver(
-                module.sign(hSession, data, room)?,
-                pSignature,
-                pulSignatureLen,
-            )
-        }
+        let args = unsafe {
+            capacity(pSignature, pulSignatureLen)
+                .and_then(|room| Ok((room, input(pData, ulDataLen)?)))
+        };
+        let (room, data) = operation_args(&module, hSession, OperationKind::Sign, args)?;
+        let output = module.sign(hSession, data, room)?;
+        // SAFETY: `pulSignatureLen` was checked; `pSignature` has the room
+        // it said.
+        unsafe { deliver(output, pSignature, pulSignatureLen) }
     })
 }
 
@@ -57,7 +59,8 @@ pub unsafe extern "C" fn C_SignUpdate(
     run(|| {
         let module = module()?;
         // SAFETY: pPart covers ulPartLen bytes, per PKCS#11.
-        let part = unsafe { input(pPart, ulPartLen)? };
+        let part = unsafe { input(pPart, ulPartLen) };
+        let part = operation_args(&module, hSession, OperationKind::Sign, part)?;
         module.sign_update(hSession, part)
     })
 }
@@ -71,15 +74,12 @@ pub unsafe extern "C" fn C_SignFinal(
 ) -> CK_RV {
     guard(|| {
         let module = module()?;
-        // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
-        unsafe {
-            let room = capacity(pSignature, pulSignatureLen)?;
-            deliver(
-                module.sign_final(hSession, room)?,
-                pSignature,
-                pulSignatureLen,
-            )
-        }
+        // SAFETY: buffers as PKCS#11 defines them; checked by the helper.
+        let room = unsafe { capacity(pSignature, pulSignatureLen) };
+        let room = operation_args(&module, hSession, OperationKind::Sign, room)?;
+        let output = module.sign_final(hSession, room)?;
+        // SAFETY: as above.
+        unsafe { deliver(output, pSignature, pulSignatureLen) }
     })
 }
 
@@ -110,8 +110,10 @@ pub unsafe extern "C" fn C_Verify(
     run(|| {
         let module = module()?;
         // SAFETY: both buffers cover their lengths, per PKCS#11.
-        let (data, signature) =
-            unsafe { (input(pData, ulDataLen)?, input(pSignature, ulSignatureLen)?) };
+        let args = unsafe {
+            input(pData, ulDataLen).and_then(|data| Ok((data, input(pSignature, ulSignatureLen)?)))
+        };
+        let (data, signature) = operation_args(&module, hSession, OperationKind::Verify, args)?;
         module.verify(hSession, data, signature)
     })
 }
@@ -126,7 +128,8 @@ pub unsafe extern "C" fn C_VerifyUpdate(
     run(|| {
         let module = module()?;
         // SAFETY: pPart covers ulPartLen bytes, per PKCS#11.
-        let part = unsafe { input(pPart, ulPartLen)? };
+        let part = unsafe { input(pPart, ulPartLen) };
+        let part = operation_args(&module, hSession, OperationKind::Verify, part)?;
         module.verify_update(hSession, part)
     })
 }
@@ -141,7 +144,8 @@ pub unsafe extern "C" fn C_VerifyFinal(
     run(|| {
         let module = module()?;
         // SAFETY: pSignature covers ulSignatureLen bytes, per PKCS#11.
-        let signature = unsafe { input(pSignature, ulSignatureLen)? };
+        let signature = unsafe { input(pSignature, ulSignatureLen) };
+        let signature = operation_args(&module, hSession, OperationKind::Verify, signature)?;
         module.verify_final(hSession, signature)
     })
 }
@@ -173,15 +177,14 @@ pub unsafe extern "C" fn C_Decrypt(
     guard(|| {
         let module = module()?;
         // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
-        unsafe {
-            let room = capacity(pData, pulDataLen)?;
-            let ciphertext = input(pEncryptedData, ulEncryptedDataLen)?;
-            deliver(
-                module.decrypt(hSession, ciphertext, room)?,
-                pData,
-                pulDataLen,
-            )
-        }
+        let args = unsafe {
+            capacity(pData, pulDataLen)
+                .and_then(|room| Ok((room, input(pEncryptedData, ulEncryptedDataLen)?)))
+        };
+        let (room, ciphertext) = operation_args(&module, hSession, OperationKind::Decrypt, args)?;
+        let output = module.decrypt(hSession, ciphertext, room)?;
+        // SAFETY: `pulDataLen` was checked; `pData` has the room it said.
+        unsafe { deliver(output, pData, pulDataLen) }
     })
 }
 
@@ -212,15 +215,15 @@ pub unsafe extern "C" fn C_Encrypt(
     guard(|| {
         let module = module()?;
         // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
-        unsafe {
-            let room = capacity(pEncryptedData, pulEncryptedDataLen)?;
-            let data = input(pData, ulDataLen)?;
-            deliver(
-                module.encrypt(hSession, data, room)?,
-                pEncryptedData,
-                pulEncryptedDataLen,
-            )
-        }
+        let args = unsafe {
+            capacity(pEncryptedData, pulEncryptedDataLen)
+                .and_then(|room| Ok((room, input(pData, ulDataLen)?)))
+        };
+        let (room, data) = operation_args(&module, hSession, OperationKind::Encrypt, args)?;
+        let output = module.encrypt(hSession, data, room)?;
+        // SAFETY: `pulEncryptedDataLen` was checked; `pEncryptedData` has
+        // the room it said.
+        unsafe { deliver(output, pEncryptedData, pulEncryptedDataLen) }
     })
 }
 
@@ -250,11 +253,13 @@ pub unsafe extern "C" fn C_Digest(
     guard(|| {
         let module = module()?;
         // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
-        unsafe {
-            let room = capacity(pDigest, pulDigestLen)?;
-            let data = input(pData, ulDataLen)?;
-            deliver(module.digest(hSession, data, room)?, pDigest, pulDigestLen)
-        }
+        let args = unsafe {
+            capacity(pDigest, pulDigestLen).and_then(|room| Ok((room, input(pData, ulDataLen)?)))
+        };
+        let (room, data) = operation_args(&module, hSession, OperationKind::Digest, args)?;
+        let output = module.digest(hSession, data, room)?;
+        // SAFETY: `pulDigestLen` was checked; `pDigest` has the room it said.
+        unsafe { deliver(output, pDigest, pulDigestLen) }
     })
 }
 
@@ -268,7 +273,8 @@ pub unsafe extern "C" fn C_DigestUpdate(
     run(|| {
         let module = module()?;
         // SAFETY: pPart covers ulPartLen bytes, per PKCS#11.
-        let part = unsafe { input(pPart, ulPartLen)? };
+        let part = unsafe { input(pPart, ulPartLen) };
+        let part = operation_args(&module, hSession, OperationKind::Digest, part)?;
         module.digest_update(hSession, part)
     })
 }
@@ -282,11 +288,12 @@ pub unsafe extern "C" fn C_DigestFinal(
 ) -> CK_RV {
     guard(|| {
         let module = module()?;
-        // SAFETY: buffers as PKCS#11 defines them; checked by the helpers.
-        unsafe {
-            let room = capacity(pDigest, pulDigestLen)?;
-            deliver(module.digest_final(hSession, room)?, pDigest, pulDigestLen)
-        }
+        // SAFETY: buffers as PKCS#11 defines them; checked by the helper.
+        let room = unsafe { capacity(pDigest, pulDigestLen) };
+        let room = operation_args(&module, hSession, OperationKind::Digest, room)?;
+        let output = module.digest_final(hSession, room)?;
+        // SAFETY: as above.
+        unsafe { deliver(output, pDigest, pulDigestLen) }
     })
 }
 

@@ -153,7 +153,8 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut std::ffi::c_void) -> CK_RV
                 settings.cache_store(),
             ),
         };
-        let mut module = Module::new(backend, profiles);
+        let mut module = Module::new(backend, profiles)
+            .ignoring_user_consent(settings.pin_cache_ignore_user_consent);
         if let Some(store) = cache {
             module = module.with_cache(store);
         }

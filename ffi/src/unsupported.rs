@@ -1,8 +1,12 @@
-//! Functions a read-only smart-card token does not offer. Each still checks
-//! that the library is initialised, then answers with the spec's code.
+//! Functions a read-only smart-card token does not offer, or offers only as
+//! far as its card allows. Those the module does not implement at all
+//! answer `CKR_FUNCTION_NOT_SUPPORTED` once the library is initialised;
+//! the others check the session, the object and the read-only state first
+//! and answer the code PKCS#11 gives for the first check that fails.
 
-use crate::abi::{guard, module};
+use crate::abi::{guard, module, run, template};
 use cryptoki_sys::*;
+use p11card::Error;
 use std::ffi::c_void;
 
 fn not_supported() -> CK_RV {
@@ -54,7 +58,7 @@ pub unsafe extern "C" fn C_SetOperationState(
     not_supported()
 }
 
-/// `C_CreateObject`: not offered by this token.
+/// `C_CreateObject`: the card takes no new objects.
 #[no_mangle]
 pub unsafe extern "C" fn C_CreateObject(
     hSession: CK_SESSION_HANDLE,
@@ -62,11 +66,18 @@ pub unsafe extern "C" fn C_CreateObject(
     ulCount: CK_ULONG,
     phObject: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, pTemplate, ulCount, phObject);
-    not_supported()
+    run(|| {
+        let module = module()?;
+        // SAFETY: pTemplate holds ulCount attributes, per PKCS#11.
+        let wanted = unsafe { template(pTemplate, ulCount)? };
+        if phObject.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        module.create_object(hSession, &wanted)
+    })
 }
 
-/// `C_CopyObject`: not offered by this token.
+/// `C_CopyObject`: no object is copyable.
 #[no_mangle]
 pub unsafe extern "C" fn C_CopyObject(
     hSession: CK_SESSION_HANDLE,
@@ -75,11 +86,18 @@ pub unsafe extern "C" fn C_CopyObject(
     ulCount: CK_ULONG,
     phNewObject: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, hObject, pTemplate, ulCount, phNewObject);
-    not_supported()
+    run(|| {
+        let module = module()?;
+        // SAFETY: pTemplate holds ulCount attributes, per PKCS#11.
+        let wanted = unsafe { template(pTemplate, ulCount)? };
+        if phNewObject.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        module.copy_object(hSession, hObject, &wanted)
+    })
 }
 
-/// `C_SetAttributeValue`: not offered by this token.
+/// `C_SetAttributeValue`: no object is modifiable.
 #[no_mangle]
 pub unsafe extern "C" fn C_SetAttributeValue(
     hSession: CK_SESSION_HANDLE,
@@ -87,11 +105,15 @@ pub unsafe extern "C" fn C_SetAttributeValue(
     pTemplate: *mut CK_ATTRIBUTE,
     ulCount: CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, hObject, pTemplate, ulCount);
-    not_supported()
+    run(|| {
+        let module = module()?;
+        // SAFETY: pTemplate holds ulCount attributes, per PKCS#11.
+        unsafe { template(pTemplate, ulCount)? };
+        module.set_attributes(hSession, hObject)
+    })
 }
 
-/// `C_EncryptUpdate`: not offered by this token.
+/// `C_EncryptUpdate`: the encryption mechanisms are single-part only.
 #[no_mangle]
 pub unsafe extern "C" fn C_EncryptUpdate(
     hSession: CK_SESSION_HANDLE,
@@ -100,28 +122,22 @@ pub unsafe extern "C" fn C_EncryptUpdate(
     pEncryptedPart: *mut CK_BYTE,
     pulEncryptedPartLen: *mut CK_ULONG,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pPart,
-        ulPartLen,
-        pEncryptedPart,
-        pulEncryptedPartLen,
-    );
-    not_supported()
+    let _ = (pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen);
+    run(|| module()?.encrypt_multi_part(hSession))
 }
 
-/// `C_EncryptFinal`: not offered by this token.
+/// `C_EncryptFinal`: the encryption mechanisms are single-part only.
 #[no_mangle]
 pub unsafe extern "C" fn C_EncryptFinal(
     hSession: CK_SESSION_HANDLE,
     pLastEncryptedPart: *mut CK_BYTE,
     pulLastEncryptedPartLen: *mut CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, pLastEncryptedPart, pulLastEncryptedPartLen);
-    not_supported()
+    let _ = (pLastEncryptedPart, pulLastEncryptedPartLen);
+    run(|| module()?.encrypt_multi_part(hSession))
 }
 
-/// `C_DecryptUpdate`: not offered by this token.
+/// `C_DecryptUpdate`: the decryption mechanisms are single-part only.
 #[no_mangle]
 pub unsafe extern "C" fn C_DecryptUpdate(
     hSession: CK_SESSION_HANDLE,
@@ -130,46 +146,45 @@ pub unsafe extern "C" fn C_DecryptUpdate(
     pPart: *mut CK_BYTE,
     pulPartLen: *mut CK_ULONG,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pEncryptedPart,
-        ulEncryptedPartLen,
-        pPart,
-        pulPartLen,
-    );
-    not_supported()
+    let _ = (pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen);
+    run(|| module()?.decrypt_multi_part(hSession))
 }
 
-/// `C_DecryptFinal`: not offered by this token.
+/// `C_DecryptFinal`: the decryption mechanisms are single-part only.
 #[no_mangle]
 pub unsafe extern "C" fn C_DecryptFinal(
     hSession: CK_SESSION_HANDLE,
     pLastPart: *mut CK_BYTE,
     pulLastPartLen: *mut CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, pLastPart, pulLastPartLen);
-    not_supported()
+    let _ = (pLastPart, pulLastPartLen);
+    run(|| module()?.decrypt_multi_part(hSession))
 }
 
-/// `C_DigestKey`: not offered by this token.
+/// `C_DigestKey`: a readable secret key (from `C_DeriveKey`).
 #[no_mangle]
 pub unsafe extern "C" fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) -> CK_RV {
-    let _ = (hSession, hKey);
-    not_supported()
+    run(|| module()?.digest_key(hSession, hKey))
 }
 
-/// `C_SignRecoverInit`: not offered by this token.
+/// `C_SignRecoverInit`: no mechanism signs with recovery.
 #[no_mangle]
 pub unsafe extern "C" fn C_SignRecoverInit(
     hSession: CK_SESSION_HANDLE,
     pMechanism: *mut CK_MECHANISM,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, pMechanism, hKey);
-    not_supported()
+    run(|| {
+        let module = module()?;
+        if pMechanism.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        let _ = hKey;
+        module.no_such_mechanism(hSession)
+    })
 }
 
-/// `C_SignRecover`: not offered by this token.
+/// `C_SignRecover`: never initialised.
 #[no_mangle]
 pub unsafe extern "C" fn C_SignRecover(
     hSession: CK_SESSION_HANDLE,
@@ -178,22 +193,28 @@ pub unsafe extern "C" fn C_SignRecover(
     pSignature: *mut CK_BYTE,
     pulSignatureLen: *mut CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, pData, ulDataLen, pSignature, pulSignatureLen);
-    not_supported()
+    let _ = (pData, ulDataLen, pSignature, pulSignatureLen);
+    run(|| module()?.no_such_operation(hSession))
 }
 
-/// `C_VerifyRecoverInit`: not offered by this token.
+/// `C_VerifyRecoverInit`: no mechanism verifies with recovery.
 #[no_mangle]
 pub unsafe extern "C" fn C_VerifyRecoverInit(
     hSession: CK_SESSION_HANDLE,
     pMechanism: *mut CK_MECHANISM,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, pMechanism, hKey);
-    not_supported()
+    run(|| {
+        let module = module()?;
+        if pMechanism.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        let _ = hKey;
+        module.no_such_mechanism(hSession)
+    })
 }
 
-/// `C_VerifyRecover`: not offered by this token.
+/// `C_VerifyRecover`: never initialised.
 #[no_mangle]
 pub unsafe extern "C" fn C_VerifyRecover(
     hSession: CK_SESSION_HANDLE,
@@ -202,8 +223,8 @@ pub unsafe extern "C" fn C_VerifyRecover(
     pData: *mut CK_BYTE,
     pulDataLen: *mut CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, pSignature, ulSignatureLen, pData, pulDataLen);
-    not_supported()
+    let _ = (pSignature, ulSignatureLen, pData, pulDataLen);
+    run(|| module()?.no_such_operation(hSession))
 }
 
 /// `C_DigestEncryptUpdate`: not offered by this token.
@@ -282,7 +303,7 @@ pub unsafe extern "C" fn C_DecryptVerifyUpdate(
     not_supported()
 }
 
-/// `C_GenerateKey`: not offered by this token.
+/// `C_GenerateKey`: the token makes no keys.
 #[no_mangle]
 pub unsafe extern "C" fn C_GenerateKey(
     hSession: CK_SESSION_HANDLE,
@@ -291,11 +312,18 @@ pub unsafe extern "C" fn C_GenerateKey(
     ulCount: CK_ULONG,
     phKey: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, pMechanism, pTemplate, ulCount, phKey);
-    not_supported()
+    run(|| {
+        let module = module()?;
+        // SAFETY: pTemplate holds ulCount attributes, per PKCS#11.
+        let wanted = unsafe { template(pTemplate, ulCount)? };
+        if pMechanism.is_null() || phKey.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        module.make_key(hSession, &[&wanted])
+    })
 }
 
-/// `C_GenerateKeyPair`: not offered by this token.
+/// `C_GenerateKeyPair`: the token generates no key pairs (yet).
 #[no_mangle]
 pub unsafe extern "C" fn C_GenerateKeyPair(
     hSession: CK_SESSION_HANDLE,
@@ -307,20 +335,23 @@ pub unsafe extern "C" fn C_GenerateKeyPair(
     phPublicKey: *mut CK_OBJECT_HANDLE,
     phPrivateKey: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pMechanism,
-        pPublicKeyTemplate,
-        ulPublicKeyAttributeCount,
-        pPrivateKeyTemplate,
-        ulPrivateKeyAttributeCount,
-        phPublicKey,
-        phPrivateKey,
-    );
-    not_supported()
+    run(|| {
+        let module = module()?;
+        // SAFETY: both templates hold their counts of attributes, per PKCS#11.
+        let (public, private) = unsafe {
+            (
+                template(pPublicKeyTemplate, ulPublicKeyAttributeCount)?,
+                template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount)?,
+            )
+        };
+        if pMechanism.is_null() || phPublicKey.is_null() || phPrivateKey.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        module.make_key(hSession, &[&public, &private])
+    })
 }
 
-/// `C_WrapKey`: not offered by this token.
+/// `C_WrapKey`: no mechanism wraps keys.
 #[no_mangle]
 pub unsafe extern "C" fn C_WrapKey(
     hSession: CK_SESSION_HANDLE,
@@ -330,18 +361,17 @@ pub unsafe extern "C" fn C_WrapKey(
     pWrappedKey: *mut CK_BYTE,
     pulWrappedKeyLen: *mut CK_ULONG,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pMechanism,
-        hWrappingKey,
-        hKey,
-        pWrappedKey,
-        pulWrappedKeyLen,
-    );
-    not_supported()
+    let _ = (hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen);
+    run(|| {
+        let module = module()?;
+        if pMechanism.is_null() || pulWrappedKeyLen.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        module.no_such_mechanism(hSession)
+    })
 }
 
-/// `C_UnwrapKey`: not offered by this token.
+/// `C_UnwrapKey`: no mechanism unwraps keys.
 #[no_mangle]
 pub unsafe extern "C" fn C_UnwrapKey(
     hSession: CK_SESSION_HANDLE,
@@ -353,17 +383,16 @@ pub unsafe extern "C" fn C_UnwrapKey(
     ulAttributeCount: CK_ULONG,
     phKey: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pMechanism,
-        hUnwrappingKey,
-        pWrappedKey,
-        ulWrappedKeyLen,
-        pTemplate,
-        ulAttributeCount,
-        phKey,
-    );
-    not_supported()
+    let _ = (hUnwrappingKey, pWrappedKey, ulWrappedKeyLen);
+    run(|| {
+        let module = module()?;
+        // SAFETY: pTemplate holds ulAttributeCount attributes, per PKCS#11.
+        let wanted = unsafe { template(pTemplate, ulAttributeCount)? };
+        if pMechanism.is_null() || phKey.is_null() {
+            return Err(Error::ArgumentsBad);
+        }
+        module.make_key(hSession, &[&wanted])
+    })
 }
 
 /// The 3.0 message-based functions: not offered (no message mechanisms).

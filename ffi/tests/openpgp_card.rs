@@ -642,12 +642,17 @@ fn the_signature_key_wants_the_pin_before_every_signature_when_pw1_lasts_one() {
     let sig = object(session, CKO_PRIVATE_KEY, SIGNATURE);
     let mut mech = Mech::new(CKM_SHA256_RSA_PKCS);
     assert_eq!(ck!(C_SignInit(session, mech.ptr(), sig)), CKR_OK);
-    // PKCS#11 §5.2: without the context-specific login, C_Sign refuses and
-    // the operation stays active.
+    // Without the context-specific login, C_Sign refuses, and the refusal
+    // ends the operation (PKCS#11 3.0 §5.13).
     assert_eq!(
         sign_more(session, b"data").err(),
         Some(CKR_USER_NOT_LOGGED_IN)
     );
+    assert_eq!(
+        login(session, CKU_CONTEXT_SPECIFIC, PIN),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(ck!(C_SignInit(session, mech.ptr(), sig)), CKR_OK);
     assert_eq!(login(session, CKU_CONTEXT_SPECIFIC, PIN), CKR_OK);
     assert!(sign_more(session, b"data").is_ok());
     // Each signature needs its own.

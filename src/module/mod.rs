@@ -16,6 +16,7 @@ use crate::transport::{CardTransport, ReaderBackend, TransportError};
 
 mod operations;
 mod pin;
+mod refusals;
 mod signing;
 mod wipe;
 
@@ -322,6 +323,9 @@ pub struct Module {
     external_locks: Option<ExternalLockFactory>,
     /// The disk cache of the cards' public data, when enabled.
     cache: Option<Arc<CacheStore>>,
+    /// Present the logged-in user's PIN before each use of a key that wants
+    /// it every time, without the context-specific login.
+    ignore_user_consent: bool,
 }
 
 impl std::fmt::Debug for Module {
@@ -360,7 +364,18 @@ impl Module {
             shutting_down: AtomicBool::new(false),
             external_locks: None,
             cache: None,
+            ignore_user_consent: false,
         }
+    }
+
+    /// Presents the logged-in user's PIN right before each operation with
+    /// a key that wants the PIN before every use (`CKA_ALWAYS_AUTHENTICATE`)
+    /// when the caller did no context-specific login: for programs that
+    /// cannot do one. The card's request for the user's consent to each
+    /// signature is then met by the module, not the user.
+    pub fn ignoring_user_consent(mut self, ignore: bool) -> Module {
+        self.ignore_user_consent = ignore;
+        self
     }
 
     /// Keeps the cards' public data (certificates) in `store` between
@@ -394,11 +409,18 @@ impl Module {
         self.slots.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The slot with this ID. An ID the module has not seen yet makes it
+    /// ask PC/SC for the readers once (no APDU) before refusing it, so a
+    /// valid ID works right after `C_Initialize`, without `C_GetSlotList`
+    /// (programs keep slot IDs in their configuration). IDs are given in
+    /// the order PC/SC lists the readers, as `C_GetSlotList` gives them.
     fn slot(&self, id: CK_SLOT_ID) -> Result<Arc<Slot>> {
-        self.slot_table()
-            .into_iter()
-            .find(|slot| slot.id == id)
-            .ok_or(Error::SlotIdInvalid)
+        let known = |module: &Module| module.slot_table().into_iter().find(|slot| slot.id == id);
+        if let Some(slot) = known(self) {
+            return Ok(slot);
+        }
+        self.refresh_readers().map_err(|_| Error::SlotIdInvalid)?;
+        known(self).ok_or(Error::SlotIdInvalid)
     }
 
     /// Asks PC/SC for readers and card presence (no APDU). New readers get
@@ -677,7 +699,7 @@ impl Module {
     pub fn mechanism_list(&self, id: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
         let slot = self.slot(id)?;
         Ok(self
-            .token_mechanisms(&slot)
+            .token_mechanisms(&slot)?
             .into_iter()
             .map(|(m, _)| m)
             .collect())
@@ -690,7 +712,7 @@ impl Module {
         kind: CK_MECHANISM_TYPE,
     ) -> Result<CK_MECHANISM_INFO> {
         let slot = self.slot(id)?;
-        self.token_mechanisms(&slot)
+        self.token_mechanisms(&slot)?
             .into_iter()
             .find(|(m, _)| *m == kind)
             .map(|(_, info)| info)

@@ -9,8 +9,8 @@ use crate::crypto::{self, Hasher};
 use crate::error::{Error, Result};
 use crate::mechanism::{self, Mechanism};
 use crate::profile::KeyInfo;
-use crate::session::{DecryptOp, DigestOp, EncryptOp, Output, Session, Stage};
-use crate::token::{self, Object, ObjectKind, SecretKeyTemplate};
+use crate::session::{DecryptOp, DigestOp, EncryptOp, Fed, OperationKind, Output, Session, Stage};
+use crate::token::{self, AttrValue, Object, ObjectKind, SecretKeyTemplate};
 use cryptoki_sys::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use zeroize::Zeroizing;
@@ -79,19 +79,16 @@ pub(super) fn private_key_for(
 
 impl Module {
     /// The mechanisms of the token in `slot`: those its keys allow, and the
-    /// digests; every mechanism when no token is recognised there.
+    /// digests. An empty slot is `CKR_TOKEN_NOT_PRESENT`, a card no profile
+    /// knows `CKR_TOKEN_NOT_RECOGNIZED` (PKCS#11 3.0 §5.5).
     pub(super) fn token_mechanisms(
         &self,
         slot: &super::Slot,
-    ) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
-        let keys = match self.token_state(slot) {
-            Ok(mut state) => match super::ensure_all_keys(&mut state) {
-                Ok(()) => state.token.as_ref().map(|token| token.info.keys.clone()),
-                Err(_) => None,
-            },
-            Err(_) => None,
-        };
-        mechanism::for_keys(keys.as_deref())
+    ) -> Result<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>> {
+        let mut state = self.token_state(slot)?;
+        super::ensure_all_keys(&mut state)?;
+        let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+        Ok(mechanism::for_keys(&token.info.keys))
     }
 
     // ----- decryption (card) and encryption (software) ---------------------
@@ -104,7 +101,16 @@ impl Module {
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
         self.with_session(handle, |session, state, _| {
-            if session.decrypt.is_some() {
+            let abandoned = |op: &DecryptOp| {
+                op.result.is_none()
+                    && super::signing::awaits_context_login(
+                        state,
+                        op.key_index,
+                        Stage::Fresh,
+                        &op.context_pin,
+                    )
+            };
+            if session.decrypt.as_ref().is_some_and(|op| !abandoned(op)) {
                 return Err(Error::OperationActive);
             }
             if !matches!(
@@ -130,7 +136,7 @@ impl Module {
     /// padding is removed in constant time and checked before the room, and
     /// every bad padding (PKCS #1 v1.5 here or in the engine, OAEP) ends as
     /// the same `CKR_ENCRYPTED_DATA_INVALID`: `CKR_BUFFER_TOO_SMALL` comes
-    /// only for a valid block.
+    /// only for a valid block. Any other outcome ends the operation.
     pub fn decrypt(
         &self,
         handle: CK_SESSION_HANDLE,
@@ -138,71 +144,100 @@ impl Module {
         capacity: Option<usize>,
     ) -> Result<Output> {
         self.with_session(handle, |session, state, _| {
-            let op = session
-                .decrypt
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            let key = key_of(state, op.key_index)?.clone();
-            let k = key.public_key.signature_len();
-            if op.result.is_none() {
-                if capacity.is_none() {
-                    // Length query before the card has done anything: the
-                    // plaintext is at most the modulus length.
-                    return Ok(Output::Length(k));
-                }
-                if ciphertext.len() != k {
-                    session.decrypt = None;
-                    return Err(Error::EncryptedDataLenRange);
-                }
-                if key.always_authenticate && op.context_pin.is_none() {
-                    return Err(Error::UserNotLoggedIn);
-                }
-                let pin = op.context_pin.clone();
-                let pkcs1 = op.mechanism == Mechanism::RsaPkcs;
-                let raw = card_operation(state, |app, channel| {
-                    if let Some(pin) = &pin {
-                        app.verify_pin_for_key(channel, &key, pin)?;
-                    }
-                    if pkcs1 {
-                        // The card (OpenPGP) or the engine removes the padding.
-                        app.decrypt_pkcs1(channel, &key, ciphertext)
-                    } else {
-                        app.decrypt_raw(channel, &key, ciphertext)
-                    }
-                });
-                let raw = match raw {
-                    Ok(raw) => raw,
-                    Err(err) => {
-                        session.decrypt = None;
-                        return Err(note_lost_login(state, err));
-                    }
-                };
-                let plain = match &op.mechanism {
-                    Mechanism::RsaX509 | Mechanism::RsaPkcs => Some(raw),
-                    Mechanism::RsaOaep { hash, mgf, label } => {
-                        crypto::oaep_decode(&raw, *hash, *mgf, label)
-                    }
-                    _ => None,
-                };
-                match plain {
-                    Some(plain) => op.result = Some(plain),
-                    None => {
-                        session.decrypt = None;
-                        return Err(Error::EncryptedDataInvalid);
-                    }
-                }
-            }
-            let needed = op.result.as_ref().map_or(0, |r| r.len());
-            if let Some(early) = Output::check(needed, capacity) {
-                return Ok(early);
-            }
-            let result = session
-                .decrypt
-                .take()
-                .and_then(|op| op.result)
-                .unwrap_or_default();
-            Ok(Output::Done(result))
+            session.step(OperationKind::Decrypt, |session| {
+                self.decrypt_step(session, state, ciphertext, capacity)
+            })
         })
+    }
+
+    fn decrypt_step(
+        &self,
+        session: &mut Session,
+        state: &mut SlotState,
+        ciphertext: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        let op = session
+            .decrypt
+            .as_mut()
+            .ok_or(Error::OperationNotInitialized)?;
+        let key = key_of(state, op.key_index)?.clone();
+        let k = key.public_key.signature_len();
+        if op.result.is_none() {
+            if capacity.is_none() {
+                // Length query before the card has done anything: the
+                // plaintext is at most the modulus length.
+                return Ok(Output::Length(k));
+            }
+            if ciphertext.len() != k {
+                return Err(Error::EncryptedDataLenRange);
+            }
+            let pin = self.context_pin(&key, op.context_pin.take(), state)?;
+            let pkcs1 = op.mechanism == Mechanism::RsaPkcs;
+            let raw = card_operation(state, |app, channel| {
+                if let Some(pin) = &pin {
+                    app.verify_pin_for_key(channel, &key, pin)?;
+                }
+                if pkcs1 {
+                    // The card (OpenPGP) or the engine removes the padding.
+                    app.decrypt_pkcs1(channel, &key, ciphertext)
+                } else {
+                    app.decrypt_raw(channel, &key, ciphertext)
+                }
+            })
+            .map_err(|err| note_lost_login(state, err))?;
+            let plain = match &op.mechanism {
+                Mechanism::RsaX509 | Mechanism::RsaPkcs => Some(raw),
+                Mechanism::RsaOaep { hash, mgf, label } => {
+                    crypto::oaep_decode(&raw, *hash, *mgf, label)
+                }
+                _ => None,
+            };
+            op.result = Some(plain.ok_or(Error::EncryptedDataInvalid)?);
+        }
+        let needed = op.result.as_ref().map_or(0, |r| r.len());
+        if let Some(early) = Output::check(needed, capacity) {
+            return Ok(early);
+        }
+        Ok(Output::Done(op.result.take().unwrap_or_default()))
+    }
+
+    /// `C_DecryptUpdate` and `C_DecryptFinal`: the module's decryption
+    /// mechanisms (RSA) are single-part only, so an active decryption ends
+    /// with `CKR_FUNCTION_NOT_SUPPORTED`.
+    pub fn decrypt_multi_part(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
+        self.single_part_only(handle, OperationKind::Decrypt)
+    }
+
+    /// `C_EncryptUpdate` and `C_EncryptFinal`: as for decryption.
+    pub fn encrypt_multi_part(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
+        self.single_part_only(handle, OperationKind::Encrypt)
+    }
+
+    fn single_part_only(&self, handle: CK_SESSION_HANDLE, kind: OperationKind) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            session.step(kind, |session| {
+                let active = match kind {
+                    OperationKind::Decrypt => session.decrypt.is_some(),
+                    OperationKind::Encrypt => session.encrypt.is_some(),
+                    _ => false,
+                };
+                if !active {
+                    return Err(Error::OperationNotInitialized);
+                }
+                Err(Error::FunctionNotSupported)
+            })
+        })
+    }
+
+    /// Ends the session's operation of this kind, if one is active: for a
+    /// call the C ABI refused before it reached the module (a bad pointer),
+    /// which ends the operation like any other error.
+    pub fn end_operation(&self, handle: CK_SESSION_HANDLE, kind: OperationKind) {
+        let _ = self.with_session(handle, |session, _, _| {
+            session.end(kind);
+            Ok(())
+        });
     }
 
     /// `C_EncryptInit` (RSA public key, software).
@@ -236,7 +271,8 @@ impl Module {
         })
     }
 
-    /// `C_Encrypt` (single part).
+    /// `C_Encrypt` (single part); ends the operation unless it answers a
+    /// length query or `CKR_BUFFER_TOO_SMALL`.
     pub fn encrypt(
         &self,
         handle: CK_SESSION_HANDLE,
@@ -244,35 +280,36 @@ impl Module {
         capacity: Option<usize>,
     ) -> Result<Output> {
         self.with_session(handle, |session, state, _| {
-            let op = session
-                .encrypt
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            let key = &key_of(state, op.key_index)?.public_key;
-            let k = key.signature_len();
-            if let Some(early) = Output::check(k, capacity) {
-                return Ok(early);
-            }
-            let result = match &op.mechanism {
-                Mechanism::RsaX509 => {
-                    if data.len() > k {
-                        None
-                    } else {
-                        let mut block = vec![0u8; k - data.len()];
-                        block.extend_from_slice(data);
-                        crypto::rsa_public_raw(key, &block)
+            session.step(OperationKind::Encrypt, |session| {
+                let op = session
+                    .encrypt
+                    .as_ref()
+                    .ok_or(Error::OperationNotInitialized)?;
+                let key = &key_of(state, op.key_index)?.public_key;
+                let k = key.signature_len();
+                if let Some(early) = Output::check(k, capacity) {
+                    return Ok(early);
+                }
+                let result = match &op.mechanism {
+                    Mechanism::RsaX509 => {
+                        if data.len() > k {
+                            None
+                        } else {
+                            let mut block = vec![0u8; k - data.len()];
+                            block.extend_from_slice(data);
+                            crypto::rsa_public_raw(key, &block)
+                        }
                     }
-                }
-                Mechanism::RsaPkcs => crypto::rsa_encrypt(key, data, None),
-                Mechanism::RsaOaep { hash, label, .. } => {
-                    crypto::rsa_encrypt(key, data, Some((*hash, label)))
-                }
-                _ => None,
-            };
-            session.encrypt = None;
-            result
-                .map(|r| Output::Done(Zeroizing::new(r)))
-                .ok_or(Error::DataLenRange)
+                    Mechanism::RsaPkcs => crypto::rsa_encrypt(key, data, None),
+                    Mechanism::RsaOaep { hash, label, .. } => {
+                        crypto::rsa_encrypt(key, data, Some((*hash, label)))
+                    }
+                    _ => None,
+                };
+                result
+                    .map(|r| Output::Done(Zeroizing::new(r)))
+                    .ok_or(Error::DataLenRange)
+            })
         })
     }
 
@@ -366,7 +403,8 @@ impl Module {
         })
     }
 
-    /// `C_Digest`.
+    /// `C_Digest`; ends the operation unless it answers a length query or
+    /// `CKR_BUFFER_TOO_SMALL`.
     pub fn digest(
         &self,
         handle: CK_SESSION_HANDLE,
@@ -374,57 +412,93 @@ impl Module {
         capacity: Option<usize>,
     ) -> Result<Output> {
         self.with_session(handle, |session, _, _| {
-            let op = session
-                .digest
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            if op.stage != Stage::Fresh {
-                return Err(Error::OperationActive);
-            }
-            if let Some(early) = Output::check(op.alg.output_len(), capacity) {
-                return Ok(early);
-            }
-            let mut op = session
-                .digest
-                .take()
-                .ok_or(Error::OperationNotInitialized)?;
-            op.hasher.update(data);
-            Ok(Output::Done(Zeroizing::new(op.hasher.finish())))
+            session.step(OperationKind::Digest, |session| {
+                let op = session
+                    .digest
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                if op.stage != Stage::Fresh {
+                    return Err(Error::OperationActive);
+                }
+                if let Some(early) = Output::check(op.alg.output_len(), capacity) {
+                    return Ok(early);
+                }
+                let mut op = session
+                    .digest
+                    .take()
+                    .ok_or(Error::OperationNotInitialized)?;
+                op.hasher.update(data);
+                Ok(Output::Done(Zeroizing::new(op.hasher.finish())))
+            })
         })
     }
 
     /// `C_DigestUpdate`.
     pub fn digest_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
         self.with_session(handle, |session, _, _| {
-            let op = session
-                .digest
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            op.stage = Stage::MultiPart;
-            op.hasher.update(data);
-            Ok(())
+            session.step(OperationKind::Digest, |session| {
+                let op = session
+                    .digest
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                op.stage = Stage::MultiPart;
+                op.hasher.update(data);
+                Ok(Fed)
+            })
         })
+        .map(|Fed| ())
     }
 
-    /// `C_DigestFinal`.
+    /// `C_DigestKey`: feeds the value of a secret key (a session key from
+    /// `C_DeriveKey`) to the digest; other keys are
+    /// `CKR_KEY_INDIGESTIBLE`. An error ends the operation.
+    pub fn digest_key(&self, handle: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            session.step(OperationKind::Digest, |session| {
+                if session.digest.is_none() {
+                    return Err(Error::OperationNotInitialized);
+                }
+                let object =
+                    any_object(session, state, key).map_err(|_| Error::KeyHandleInvalid)?;
+                let value = match (object.kind, object.attribute(CKA_VALUE)) {
+                    (ObjectKind::SecretKey, Some(AttrValue::Bytes(value))) => {
+                        Zeroizing::new(value.clone())
+                    }
+                    _ => return Err(Error::KeyIndigestible),
+                };
+                let op = session
+                    .digest
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                op.stage = Stage::MultiPart;
+                op.hasher.update(&value);
+                Ok(Fed)
+            })
+        })
+        .map(|Fed| ())
+    }
+
+    /// `C_DigestFinal`; ends the operation as `C_Digest` does.
     pub fn digest_final(
         &self,
         handle: CK_SESSION_HANDLE,
         capacity: Option<usize>,
     ) -> Result<Output> {
         self.with_session(handle, |session, _, _| {
-            let op = session
-                .digest
-                .as_ref()
-                .ok_or(Error::OperationNotInitialized)?;
-            if let Some(early) = Output::check(op.alg.output_len(), capacity) {
-                return Ok(early);
-            }
-            let op = session
-                .digest
-                .take()
-                .ok_or(Error::OperationNotInitialized)?;
-            Ok(Output::Done(Zeroizing::new(op.hasher.finish())))
+            session.step(OperationKind::Digest, |session| {
+                let op = session
+                    .digest
+                    .as_ref()
+                    .ok_or(Error::OperationNotInitialized)?;
+                if let Some(early) = Output::check(op.alg.output_len(), capacity) {
+                    return Ok(early);
+                }
+                let op = session
+                    .digest
+                    .take()
+                    .ok_or(Error::OperationNotInitialized)?;
+                Ok(Output::Done(Zeroizing::new(op.hasher.finish())))
+            })
         })
     }
 }

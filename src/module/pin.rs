@@ -212,3 +212,26 @@ impl Module {
         })
     }
 }
+
+impl Module {
+    /// The PIN to present right before an operation with `key`: the one
+    /// the context-specific login gave the operation; for a key that wants
+    /// its PIN before every use and got none, the logged-in user's PIN when
+    /// the configuration waives the user's consent
+    /// ([`Module::ignoring_user_consent`]), else `CKR_USER_NOT_LOGGED_IN`.
+    pub(super) fn context_pin(
+        &self,
+        key: &KeyInfo,
+        given: Option<Zeroizing<Vec<u8>>>,
+        state: &SlotState,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        if !key.always_authenticate || given.is_some() {
+            return Ok(given);
+        }
+        let kept = state.user_pin.clone().filter(|_| state.logged_in);
+        match kept {
+            Some(pin) if self.ignore_user_consent => Ok(Some(pin)),
+            _ => Err(Error::UserNotLoggedIn),
+        }
+    }
+}

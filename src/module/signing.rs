@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::iso7816::Channel;
 use crate::mechanism::Mechanism;
 use crate::profile::{AppError, CardApp, KeyInfo, NoRecall, SignInput};
-use crate::session::{OpInput, Output, Session, SignOp, Stage, VerifyOp};
+use crate::session::{Fed, OpInput, OperationKind, Output, Session, SignOp, Stage, VerifyOp};
 use crate::token::{self, ObjectKind};
 use cryptoki_sys::*;
 use std::cell::Cell;
@@ -29,7 +29,9 @@ impl Module {
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
         self.with_session(handle, |session, state, _| {
-            if session.sign.is_some() {
+            if session.sign.as_ref().is_some_and(|op| {
+                !awaits_context_login(state, op.key_index, op.stage, &op.context_pin)
+            }) {
                 return Err(Error::OperationActive);
             }
             let key_index = private_key_for(state, key, &mechanism, Purpose::Sign)?;
@@ -45,7 +47,9 @@ impl Module {
     }
 
     /// `C_Sign` (single part) with `capacity` bytes of output room (`None` =
-    /// length query).
+    /// length query). Ends the operation unless it answers a length query
+    /// or `CKR_BUFFER_TOO_SMALL`, a refusal for want of the context login
+    /// included (PKCS#11 3.0 §5.13).
     pub fn sign(
         &self,
         handle: CK_SESSION_HANDLE,
@@ -53,58 +57,58 @@ impl Module {
         capacity: Option<usize>,
     ) -> Result<Output> {
         self.with_session(handle, |session, state, _| {
-            let op = session
-                .sign
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            if op.stage != Stage::Fresh {
-                return Err(Error::OperationActive);
-            }
-            let key = key_of(state, op.key_index)?;
-            if let Some(early) = Output::check(key.public_key.signature_len(), capacity) {
-                return Ok(early);
-            }
-            if key.always_authenticate && op.context_pin.is_none() {
-                // PKCS#11 §5.2: the operation stays active, unfed, until the
-                // context-specific login.
-                return Err(Error::UserNotLoggedIn);
-            }
-            if !op.input.update(data) {
-                session.sign = None;
-                return Err(Error::DataLenRange);
-            }
-            finish_sign(session, state)
+            session.step(OperationKind::Sign, |session| {
+                let op = session
+                    .sign
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                if op.stage != Stage::Fresh {
+                    return Err(Error::OperationActive);
+                }
+                let key = key_of(state, op.key_index)?;
+                if let Some(early) = Output::check(key.public_key.signature_len(), capacity) {
+                    return Ok(early);
+                }
+                if !op.input.update(data) {
+                    return Err(Error::DataLenRange);
+                }
+                self.finish_sign(session, state)
+            })
         })
     }
 
-    /// `C_SignUpdate`.
+    /// `C_SignUpdate`; an error ends the operation.
     pub fn sign_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
         self.with_session(handle, |session, _, _| {
-            let op = session
-                .sign
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            op.stage = Stage::MultiPart;
-            if !op.input.update(data) {
-                session.sign = None;
-                return Err(Error::DataLenRange);
-            }
-            Ok(())
+            session.step(OperationKind::Sign, |session| {
+                let op = session
+                    .sign
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                op.stage = Stage::MultiPart;
+                if !op.input.update(data) {
+                    return Err(Error::DataLenRange);
+                }
+                Ok(Fed)
+            })
         })
+        .map(|Fed| ())
     }
 
-    /// `C_SignFinal`.
+    /// `C_SignFinal`: ends the operation as `C_Sign` does.
     pub fn sign_final(&self, handle: CK_SESSION_HANDLE, capacity: Option<usize>) -> Result<Output> {
         self.with_session(handle, |session, state, _| {
-            let op = session
-                .sign
-                .as_ref()
-                .ok_or(Error::OperationNotInitialized)?;
-            let needed = key_of(state, op.key_index)?.public_key.signature_len();
-            if let Some(early) = Output::check(needed, capacity) {
-                return Ok(early);
-            }
-            finish_sign(session, state)
+            session.step(OperationKind::Sign, |session| {
+                let op = session
+                    .sign
+                    .as_ref()
+                    .ok_or(Error::OperationNotInitialized)?;
+                let needed = key_of(state, op.key_index)?.public_key.signature_len();
+                if let Some(early) = Output::check(needed, capacity) {
+                    return Ok(early);
+                }
+                self.finish_sign(session, state)
+            })
         })
     }
 
@@ -137,73 +141,110 @@ impl Module {
         })
     }
 
-    /// `C_Verify`.
+    /// `C_Verify`: the verdict ends the operation.
     pub fn verify(&self, handle: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
         self.with_session(handle, |session, state, _| {
-            let mut op = session
-                .verify
-                .take()
-                .ok_or(Error::OperationNotInitialized)?;
-            if op.stage != Stage::Fresh {
-                return Err(Error::OperationActive);
-            }
-            if !op.input.update(data) {
-                return Err(Error::DataLenRange);
-            }
-            check_signature(state, op, signature)
+            session.step(OperationKind::Verify, |session| {
+                let op = session
+                    .verify
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                if op.stage != Stage::Fresh {
+                    return Err(Error::OperationActive);
+                }
+                if !op.input.update(data) {
+                    return Err(Error::DataLenRange);
+                }
+                let op = session
+                    .verify
+                    .take()
+                    .ok_or(Error::OperationNotInitialized)?;
+                check_signature(state, op, signature)
+            })
         })
     }
 
-    /// `C_VerifyUpdate`.
+    /// `C_VerifyUpdate`; an error ends the operation.
     pub fn verify_update(&self, handle: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
         self.with_session(handle, |session, _, _| {
-            let op = session
-                .verify
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            op.stage = Stage::MultiPart;
-            if !op.input.update(data) {
-                session.verify = None;
-                return Err(Error::DataLenRange);
-            }
-            Ok(())
+            session.step(OperationKind::Verify, |session| {
+                let op = session
+                    .verify
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                op.stage = Stage::MultiPart;
+                if !op.input.update(data) {
+                    return Err(Error::DataLenRange);
+                }
+                Ok(Fed)
+            })
+        })
+        .map(|Fed| ())
+    }
+
+    /// `C_VerifyFinal`: the verdict ends the operation.
+    pub fn verify_final(&self, handle: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            session.step(OperationKind::Verify, |session| {
+                let op = session
+                    .verify
+                    .take()
+                    .ok_or(Error::OperationNotInitialized)?;
+                check_signature(state, op, signature)
+            })
         })
     }
 
-    /// `C_VerifyFinal`.
-    pub fn verify_final(&self, handle: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
-        self.with_session(handle, |session, state, _| {
-            let op = session
-                .verify
-                .take()
-                .ok_or(Error::OperationNotInitialized)?;
-            check_signature(state, op, signature)
-        })
+    /// Makes the signature the session's operation asks for (the operation
+    /// ends here, whatever the outcome).
+    fn finish_sign(&self, session: &mut Session, state: &mut SlotState) -> Result<Output> {
+        let op = session.sign.take().ok_or(Error::OperationNotInitialized)?;
+        let key = key_of(state, op.key_index)?.clone();
+        let SignOp {
+            key_index,
+            mechanism,
+            input,
+            context_pin,
+            ..
+        } = op;
+        let context_pin = self.context_pin(&key, context_pin, state)?;
+        sign_on_card(state, key_index, &key, &mechanism, input, context_pin)
     }
 }
 
-fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
-    let op = session
-        .sign
-        .as_ref()
-        .ok_or(Error::OperationNotInitialized)?;
-    let key = key_of(state, op.key_index)?.clone();
-    if key.always_authenticate && op.context_pin.is_none() {
-        // PKCS#11 §5.2: the operation stays active for the context login.
-        return Err(Error::UserNotLoggedIn);
-    }
-    let op = session.sign.take().ok_or(Error::OperationNotInitialized)?;
-    let op_key_index = op.key_index;
+/// Whether an active operation is one a program gave up on before it
+/// began: its key wants the context-specific login, which has not come,
+/// and nothing was fed to it. `ssh-agent` (OpenSSH 9.2) calls `C_SignInit`
+/// on such a key, cannot ask for the PIN, and goes on to its next key
+/// without ending the operation; a new Init takes the place of such an
+/// operation instead of failing with `CKR_OPERATION_ACTIVE` (as OpenSC's
+/// module also fails), which would leave the program no key at all.
+pub(super) fn awaits_context_login(
+    state: &SlotState,
+    key_index: usize,
+    stage: Stage,
+    context_pin: &Option<Zeroizing<Vec<u8>>>,
+) -> bool {
+    stage == Stage::Fresh
+        && context_pin.is_none()
+        && key_of(state, key_index).is_ok_and(|key| key.always_authenticate)
+}
+
+/// Signs `input` (fed to an operation with `mechanism`) with `key` on the
+/// card, the key's context PIN first when it has one, and checks the
+/// signature before handing it out.
+fn sign_on_card(
+    state: &mut SlotState,
+    op_key_index: usize,
+    key: &KeyInfo,
+    mechanism: &Mechanism,
+    input: OpInput,
+    context_pin: Option<Zeroizing<Vec<u8>>>,
+) -> Result<Output> {
     let counted = key.role == "signature";
-    let SignOp {
-        mechanism,
-        input,
-        context_pin,
-        ..
-    } = op;
     let data = input.finish();
     let block: Zeroizing<Vec<u8>>;
-    let request = match &mechanism {
+    let request = match mechanism {
         Mechanism::RsaPkcs => SignInput::RsaPkcs1(&data),
         Mechanism::HashRsaPkcs(alg) => {
             block = Zeroizing::new(alg.digest_info(&data));
@@ -236,10 +277,14 @@ fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
             SignInput::RsaRaw(&block)
         }
         Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => {
+            let PublicKey::Ec { curve, .. } = &key.public_key else {
+                return Err(Error::KeyTypeInconsistent);
+            };
             if data.is_empty() {
                 return Err(Error::DataLenRange);
             }
-            SignInput::Ecdsa(&data)
+            block = Zeroizing::new(crypto::ecdsa_fit_hash(&data, curve.order_len()));
+            SignInput::Ecdsa(&block)
         }
         Mechanism::EdDsa => SignInput::EdDsa(&data),
         _ => return Err(Error::MechanismInvalid),
@@ -271,13 +316,13 @@ fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
         }
     };
     let mut sign_only =
-        |app: &dyn CardApp, channel: &mut Channel| checked(app.sign(channel, &key, request)?);
+        |app: &dyn CardApp, channel: &mut Channel| checked(app.sign(channel, key, request)?);
     let resumed: Option<&mut CardStep<'_, Vec<u8>>> = context_fresh.then_some(&mut sign_only);
     let signature = card_operation_resuming(state, resumed, |app, channel| {
         if let Some(pin) = &context_pin {
-            app.verify_pin_for_key(channel, &key, pin)?;
+            app.verify_pin_for_key(channel, key, pin)?;
         }
-        checked(app.sign(channel, &key, request)?)
+        checked(app.sign(channel, key, request)?)
     });
     let signature = match signature {
         Ok(signature) => signature,
@@ -286,7 +331,7 @@ fn finish_sign(session: &mut Session, state: &mut SlotState) -> Result<Output> {
         // changed.
         Err(Error::DeviceError) if key.recalled => return Err(drop_stale_cache(state)),
         Err(Error::DeviceError) if wrong_signature.get() => {
-            return Err(recheck_public_key(state, &key))
+            return Err(recheck_public_key(state, key))
         }
         Err(err) => return Err(note_lost_login(state, err)),
     };

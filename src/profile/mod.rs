@@ -159,7 +159,8 @@ pub enum SignInput<'a> {
     RsaPkcs1(&'a [u8]),
     /// RSA without padding: a block exactly as long as the modulus.
     RsaRaw(&'a [u8]),
-    /// ECDSA over this hash (any length; the engine fits it to the curve).
+    /// ECDSA over this input: a hash already fitted to the group order
+    /// (`crypto::ecdsa_fit_hash`), exactly the order's length.
     Ecdsa(&'a [u8]),
     /// EdDSA (Ed25519, RFC 8032 PureEdDSA) over this message.
     EdDsa(&'a [u8]),

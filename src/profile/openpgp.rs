@@ -835,8 +835,11 @@ impl CardApp for OpenPgpApp {
                 }
                 data.to_vec()
             }
-            (PublicKey::Ec { curve, .. }, SignInput::Ecdsa(hash)) => {
-                crypto::ecdsa_fit_hash(hash, curve.field_len())
+            (PublicKey::Ec { curve, .. }, SignInput::Ecdsa(input)) => {
+                if input.len() != curve.order_len() {
+                    return Err(AppError::DataLength);
+                }
+                input.to_vec()
             }
             (PublicKey::Ed25519 { .. }, SignInput::EdDsa(message)) => message.to_vec(),
             _ => return Err(AppError::Unsupported("mechanism does not fit the key")),

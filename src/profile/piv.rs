@@ -478,9 +478,11 @@ impl CardApp for PivApp {
             (PublicKey::Rsa { .. }, SignInput::RsaRaw(block)) => {
                 Ok(self.raw_rsa(channel, key, block)?.to_vec())
             }
-            (PublicKey::Ec { curve, .. }, SignInput::Ecdsa(hash)) => {
-                let input = crypto::ecdsa_fit_hash(hash, curve.field_len());
-                let der = self.general_authenticate(channel, key, &input)?;
+            (PublicKey::Ec { curve, .. }, SignInput::Ecdsa(input)) => {
+                if input.len() != curve.order_len() {
+                    return Err(AppError::DataLength);
+                }
+                let der = self.general_authenticate(channel, key, input)?;
                 crypto::ecdsa_der_to_raw(&der, curve.field_len())
                     .ok_or(CardError::Malformed("ECDSA signature is not DER").into())
             }

@@ -13,8 +13,25 @@
 # others (e.g. P11CARD_CARDS=virtpgp). Every suite runs
 # once per card of the family it names in a "# card-families:" line (no such
 # line: piv); P11CARD_SUITES=gnutls runs only suite-gnutls.sh.
+#
+# Where unshare works (root, or user namespaces), the run goes into private
+# mount, PID and network namespaces: its own pcscd socket directory and
+# loopback, so that real-stack runs on one machine (CI jobs, benches/run.sh)
+# neither see nor disturb each other's pcscd, vpcd ports or servers.
+# P11CARD_REALSTACK_ISOLATE=0 runs in the host's namespaces instead.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if [ "${P11CARD_REALSTACK_IN_NS:-}" = "" ] && [ "${P11CARD_REALSTACK_ISOLATE:-1}" != 0 ] &&
+    timeout 10 unshare --mount --pid --fork --mount-proc --net true >/dev/null 2>&1; then
+    P11CARD_REALSTACK_IN_NS=1 exec timeout 7200 unshare --mount --pid --fork --mount-proc --net -- \
+        "${BASH_SOURCE[0]}" "$@"
+fi
+if [ "${P11CARD_REALSTACK_IN_NS:-}" = 1 ]; then
+    timeout 10 ip link set lo up
+    mkdir -p /run/pcscd
+    timeout 10 mount -t tmpfs -o mode=0755 tmpfs /run/pcscd
+fi
 source "$HERE/lib.sh"
 
 MODULE="$(realpath "${1:-$REPO_ROOT/target/release/libp11card_pkcs11.so}")"

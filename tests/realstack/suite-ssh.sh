@@ -97,3 +97,48 @@ check_fn "ssh -I logs in again with the right PIN" ssh_login askpass-right
 timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub9e.pem" >"$SSHDIR/authorized_keys" || true
 check_fn "ssh -I logs in with the 9E key ($(key_kind 9e) $(key_bits 9e))" ssh_login askpass-right
 check_output "sshd accepted the card's ECDSA key" "Accepted publickey for $SSH_USER .* ECDSA SHA256:" cat "$SSHDIR/sshd.log"
+
+# ssh-agent with the module (ssh-add -s, PIN by SSH_ASKPASS), and a server
+# that accepts 9C and 9E. The client offers the agent's keys in the card's
+# order, so the agent tries 9C first: its helper calls C_SignInit, sees
+# CKA_ALWAYS_AUTHENTICATE, cannot ask for the PIN of the context login, and
+# gives up without C_Sign, leaving the operation active. The agent's next
+# C_SignInit (9E) must still work (issue 12; OpenSC's module answers
+# CKR_OPERATION_ACTIVE there and this login fails with it).
+{
+    timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub9c.pem"
+    timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub9e.pem"
+} >"$SSHDIR/authorized_keys" || true
+fingerprint() { timeout "$T" ssh-keygen -l -E sha256 -f <(timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub$1.pem") | cut -d' ' -f2; }
+FP_9C="$(fingerprint 9c || true)"
+FP_9E="$(fingerprint 9e || true)"
+AGENT_SOCK="$SSHDIR/agent.sock"
+timeout 900 ssh-agent -D -a "$AGENT_SOCK" -P "$MODULE" >"$SSHDIR/agent.log" 2>&1 </dev/null &
+AGENT_PID=$!
+on_exit stop_pid "$AGENT_PID"
+wait_socket() { for _ in $(seq 1 100); do [ -S "$1" ] && return 0; sleep 0.1; done; return 1; }
+check_fn "ssh-agent is up" wait_socket "$AGENT_SOCK"
+check_output "ssh-add -s loads the card's keys into ssh-agent" "Card added" \
+    timeout "$T" env SSH_AUTH_SOCK="$AGENT_SOCK" SSH_ASKPASS="$SSHDIR/askpass-right" SSH_ASKPASS_REQUIRE=force \
+    DISPLAY=:0 setsid -w ssh-add -s "$MODULE"
+check_output "ssh-agent holds 4 keys from the card" "^4$" \
+    sh -c "SSH_AUTH_SOCK='$AGENT_SOCK' ssh-add -l | grep -c ."
+ssh_agent_login() {
+    local out
+    out=$(timeout "$T" env SSH_AUTH_SOCK="$AGENT_SOCK" setsid -w ssh -v -F /dev/null -o IdentityFile=none \
+        -o IdentityAgent="$AGENT_SOCK" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o BatchMode=yes -o PreferredAuthentications=publickey -o ConnectTimeout=10 \
+        -p "$SSH_PORT" "$SSH_USER@127.0.0.1" echo logged-in-with-card </dev/null 2>&1) || {
+        printf '%s\n' "$out" | grep -E "Offering|accepts|sign|Authenticated|denied"
+        return 1
+    }
+    printf '%s\n' "$out" | grep -E "Offering|accepts|sign|Authenticated"
+    grep -qx logged-in-with-card <<<"$out" &&
+        # 9C was accepted by the server and refused by the agent...
+        awk -v fp="ECDSA $FP_9C" 'index($0, "Server accepts key: ") && index($0, fp) { seen = 1; next }
+            seen { exit !/signing failed for ECDSA .*agent refused operation/ }
+            END { if (!seen) exit 1 }' <<<"$out" &&
+        # ...and the login went through with 9E.
+        grep -q "Server accepts key: .*ECDSA $FP_9E" <<<"$out"
+}
+check_fn "ssh through ssh-agent logs in with 9E after the agent's 9C signature was refused" ssh_agent_login

@@ -506,20 +506,25 @@ fn authenticates_with_internal_authenticate() {
         app.sign(channel, &aut, SignInput::Ecdsa(&hash))
     });
     assert_eq!(signature.unwrap(), raw.to_vec());
-    // A SHA-512 hash is cut to the curve's order length (FIPS 186-4 §6.4);
-    // a DER answer is converted to r || s.
-    let long = [0x77; 64];
+    // A DER answer is converted to r || s.
     let der = bytes("30 08 02 02 00 81 02 02 12 34");
     let steps = vec![step(
-        &format!("00 88 00 00 00 00 20 {} 00 00", hex(&long[..32])),
+        &format!("00 88 00 00 00 00 20 {} 00 00", hex(&hash)),
         ok(&der),
     )];
     let signature = with_card(&app, steps, |channel| {
-        app.sign(channel, &aut, SignInput::Ecdsa(&long))
+        app.sign(channel, &aut, SignInput::Ecdsa(&hash))
     })
     .unwrap();
     assert_eq!(&signature[30..32], &[0, 0x81]);
     assert_eq!(&signature[62..], &[0x12, 0x34]);
+    // The module fits the hash to the order before the engine sees it; an
+    // input of another length is refused without a command.
+    let long = [0x77; 64];
+    let refused = with_card(&app, vec![], |channel| {
+        app.sign(channel, &aut, SignInput::Ecdsa(&long))
+    });
+    assert!(matches!(refused, Err(AppError::DataLength)), "{refused:?}");
 }
 
 #[test]
