@@ -11,9 +11,12 @@ use flate2::Compression;
 
 use crate::apdu::{put_tlv, read_all, read_tlv, sw, tlv, Command};
 use crate::frame::{Applet, Frame, INS_SELECT};
-use crate::keys::{slot_certificate_der, KeyType, PrivateKey, SimPublicKey, Slot};
+use crate::keys::{
+    retired_certificate_der, slot_certificate_der, KeyType, PrivateKey, SimPublicKey, Slot,
+};
 use crate::log::LoggedApdu;
 use crate::misbehave::{Misbehaviour, WrongKey, FORGED_DER_SIGNATURE};
+use crate::policy::{default_pin_policy, PinPolicy, TouchPolicy};
 
 /// The PIV application identifier, with version (SP 800-73-4 Part 2 §2.2).
 pub const PIV_AID: [u8; 11] = [
@@ -45,7 +48,14 @@ pub mod tags {
     pub const CHUID: u32 = 0x5FC102;
     /// Discovery object (requested as `5C 01 7E`).
     pub const DISCOVERY: u32 = 0x7E;
+    /// Key History object.
+    pub const KEY_HISTORY: u32 = 0x5FC10C;
+    /// Retired X.509 Certificate for Key Management 1 (…20 is `5FC120`).
+    pub const RETIRED_1: u32 = 0x5FC10D;
 }
+
+/// The key reference of retired key management key 1 (…20 is `0x95`).
+pub const RETIRED_1_REFERENCE: u8 = 0x82;
 
 const INS_GET_DATA: u8 = 0xCB;
 const INS_VERIFY: u8 = 0x20;
@@ -55,14 +65,10 @@ const INS_GENERAL_AUTHENTICATE: u8 = 0x87;
 const INS_YK_GET_VERSION: u8 = 0xFD;
 const INS_YK_GET_SERIAL: u8 = 0xF8;
 const INS_YK_GET_METADATA: u8 = 0xF7;
+const KEY_REF_GLOBAL_PIN: u8 = 0x00;
 const KEY_REF_PIN: u8 = 0x80;
 const KEY_REF_PUK: u8 = 0x81;
-/// GET METADATA values (Yubico PIV extension): PIN policy, touch policy,
-/// key origin.
-const PIN_POLICY_NEVER: u8 = 0x01;
-const PIN_POLICY_ONCE: u8 = 0x02;
-const PIN_POLICY_ALWAYS: u8 = 0x03;
-const TOUCH_POLICY_NEVER: u8 = 0x01;
+/// GET METADATA key origin (Yubico PIV extension): generated on the card.
 const ORIGIN_GENERATED: u8 = 0x01;
 
 /// A PIN or PUK with its retry counter.
@@ -149,9 +155,15 @@ struct SlotState {
 #[derive(Debug, Clone)]
 pub struct SimPivCard {
     slots: [SlotState; 4],
+    /// Retired key management keys by key reference (`0x82..=0x95`).
+    retired: BTreeMap<u8, SlotState>,
+    /// PIN and touch policies that differ from the key reference's default.
+    policies: BTreeMap<u8, (PinPolicy, TouchPolicy)>,
     objects: BTreeMap<u32, Vec<u8>>,
     pin: Secret,
     puk: Secret,
+    /// The global PIN (key reference `00`), on cards that have one.
+    global_pin: Option<Secret>,
     serial: u32,
     atr: Vec<u8>,
     yubico: bool,
@@ -174,9 +186,12 @@ impl SimPivCard {
     pub fn new() -> Self {
         let mut card = SimPivCard {
             slots: Default::default(),
+            retired: BTreeMap::new(),
+            policies: BTreeMap::new(),
             objects: BTreeMap::new(),
             pin: Secret::new("123456", 3),
             puk: Secret::new("12345678", 3),
+            global_pin: None,
             serial: 12_345_678,
             atr: DEFAULT_ATR.to_vec(),
             yubico: true,
@@ -283,6 +298,57 @@ impl SimPivCard {
         self
     }
 
+    /// Puts retired key management key `number` (1 to 20; key reference
+    /// `0x81 + number`, certificate container `5FC10C + number`) on the
+    /// card: the embedded test key of `key_type` for `source`, with a test
+    /// certificate `CN=cardsim Retired <number>`. The card then serves a
+    /// Key History object counting its retired keys (unless one is set with
+    /// [`with_object`](Self::with_object)).
+    ///
+    /// # Panics
+    /// If `number` is not 1 to 20.
+    pub fn with_retired_key(mut self, number: u8, key_type: KeyType, source: Slot) -> Self {
+        assert!((1..=20).contains(&number), "retired keys are 1 to 20");
+        let key = PrivateKey::embedded(key_type, source);
+        let state = SlotState {
+            cert: Some(retired_certificate_der(number, &key, source)),
+            key: Some(key),
+            compressed: false,
+        };
+        self.retired.insert(RETIRED_1_REFERENCE + number - 1, state);
+        self
+    }
+
+    /// Removes the certificate of retired key `number` (an off-card
+    /// certificate, in the Key History's words), keeping its key.
+    pub fn without_retired_cert(mut self, number: u8) -> Self {
+        if let Some(state) = self.retired.get_mut(&(RETIRED_1_REFERENCE + number - 1)) {
+            state.cert = None;
+        }
+        self
+    }
+
+    /// Sets the PIN and touch policy of the key with this key reference (GET
+    /// METADATA reports them; GENERAL AUTHENTICATE enforces the PIN policy).
+    pub fn with_policy(mut self, reference: u8, pin: PinPolicy, touch: TouchPolicy) -> Self {
+        self.policies.insert(reference, (pin, touch));
+        self
+    }
+
+    /// Gives the card a global PIN (key reference `00`, 6 to 8 bytes, 3
+    /// tries) that satisfies the PIV access rules as the PIV PIN does; with
+    /// `primary`, the Discovery object's PIN usage policy names it the
+    /// primary PIN (SP 800-73-4 Part 1 §3.3.2: `5F2F 60 20`).
+    pub fn with_global_pin(mut self, pin: &str, primary: bool) -> Self {
+        self.global_pin = Some(Secret::new(pin, 3));
+        let mut discovery = tlv(&[0x4F], &PIV_AID);
+        let primary_byte = if primary { 0x20 } else { 0x10 };
+        put_tlv(&mut discovery, &[0x5F, 0x2F], &[0x60, primary_byte]);
+        self.objects
+            .insert(tags::DISCOVERY, tlv(&[0x7E], &discovery));
+        self
+    }
+
     /// Sets (`Some`) or removes (`None`) a data object, given as the whole
     /// GET DATA response body (`53 L …`, or `7E L …` for Discovery). An
     /// object set here hides the certificate a slot would otherwise serve.
@@ -329,6 +395,28 @@ impl SimPivCard {
             .key
             .as_ref()
             .map(PrivateKey::public)
+    }
+
+    /// The public key of retired key `number`, if the card holds it.
+    pub fn retired_public_key(&self, number: u8) -> Option<SimPublicKey> {
+        self.retired
+            .get(&(RETIRED_1_REFERENCE + number - 1))?
+            .key
+            .as_ref()
+            .map(PrivateKey::public)
+    }
+
+    /// The DER certificate of retired key `number`, if any.
+    pub fn retired_certificate_der(&self, number: u8) -> Option<&[u8]> {
+        self.retired
+            .get(&(RETIRED_1_REFERENCE + number - 1))?
+            .cert
+            .as_deref()
+    }
+
+    /// Global PIN tries left (`None` without a global PIN).
+    pub fn global_pin_tries_left(&self) -> Option<u8> {
+        self.global_pin.as_ref().map(|pin| pin.tries)
     }
 
     /// The key type in `slot`, if it holds a key.
@@ -481,8 +569,16 @@ impl SimPivCard {
         if let Some(body) = self.objects.get(&tag) {
             return Some(body.clone());
         }
-        let slot = Slot::ALL.into_iter().find(|s| s.object_tag() == tag)?;
-        let state = &self.slots[slot.index()];
+        if tag == tags::KEY_HISTORY {
+            return self.key_history();
+        }
+        let state = match Slot::ALL.into_iter().find(|s| s.object_tag() == tag) {
+            Some(slot) => &self.slots[slot.index()],
+            None => {
+                let number = tag.checked_sub(tags::RETIRED_1).filter(|n| *n < 20)? as u8;
+                self.retired.get(&(RETIRED_1_REFERENCE + number))?
+            }
+        };
         let cert = state.cert.as_ref()?;
         let mut content = Vec::new();
         if state.compressed {
@@ -495,49 +591,100 @@ impl SimPivCard {
         Some(tlv(&[0x53], &content))
     }
 
-    /// Yubico GET METADATA of a key slot (INS `F7`, P2 the key reference;
-    /// Yubico PIV extension, firmware 5.3+): `01` algorithm, `02` PIN and
-    /// touch policy, `03` origin, `04` public key. An empty slot answers
-    /// `6A82`; the PIN/PUK/management-key references are not simulated.
+    /// The Key History object (SP 800-73-4 Part 1 §3.3.2) for the retired
+    /// keys: `C1` keys with an on-card certificate, `C2` keys without.
+    fn key_history(&self) -> Option<Vec<u8>> {
+        if self.retired.is_empty() {
+            return None;
+        }
+        let on_card = self.retired.values().filter(|s| s.cert.is_some()).count() as u8;
+        let off_card = self.retired.len() as u8 - on_card;
+        let mut history = tlv(&[0xC1], &[on_card]);
+        put_tlv(&mut history, &[0xC2], &[off_card]);
+        put_tlv(&mut history, &[0xFE], &[]);
+        Some(tlv(&[0x53], &history))
+    }
+
+    /// The key slot (standard or retired) with this key reference.
+    fn key_slot(&self, reference: u8) -> Option<&SlotState> {
+        match Slot::from_key_ref(reference) {
+            Some(slot) => Some(&self.slots[slot.index()]),
+            None => self.retired.get(&reference),
+        }
+    }
+
+    fn policy(&self, reference: u8) -> (PinPolicy, TouchPolicy) {
+        self.policies
+            .get(&reference)
+            .copied()
+            .unwrap_or((default_pin_policy(reference), TouchPolicy::Never))
+    }
+
+    /// Yubico GET METADATA (INS `F7`, P2 the key reference; Yubico PIV
+    /// extension, firmware 5.3+). A key slot: `01` algorithm, `02` PIN and
+    /// touch policy, `03` origin, `04` public key; an empty slot answers
+    /// `6A82`. The PIN and PUK: `01` `FF`, `05` whether the value is the
+    /// default, `06` total and remaining tries. The management key is not
+    /// simulated.
     fn get_metadata(&self, cmd: &Command) -> Result<Vec<u8>, u16> {
-        let slot = match (cmd.p1, Slot::from_key_ref(cmd.p2)) {
-            (0x00, Some(slot)) => slot,
-            _ => return Err(sw::WRONG_P1P2),
-        };
-        let key = self.slots[slot.index()].key.as_ref().ok_or(sw::NOT_FOUND)?;
-        // The PIN policy this card enforces in GENERAL AUTHENTICATE.
-        let pin_policy = match slot {
-            Slot::CardAuthentication => PIN_POLICY_NEVER,
-            Slot::Signature => PIN_POLICY_ALWAYS,
-            Slot::Authentication | Slot::KeyManagement => PIN_POLICY_ONCE,
-        };
+        if cmd.p1 != 0x00 {
+            return Err(sw::WRONG_P1P2);
+        }
+        if let Some((secret, default)) = match cmd.p2 {
+            KEY_REF_PIN => Some((&self.pin, "123456")),
+            KEY_REF_PUK => Some((&self.puk, "12345678")),
+            _ => None,
+        } {
+            let mut metadata = tlv(&[0x01], &[0xFF]);
+            let is_default = pad(default.as_bytes()) == Some(secret.padded);
+            put_tlv(&mut metadata, &[0x05], &[u8::from(is_default)]);
+            put_tlv(&mut metadata, &[0x06], &[secret.max, secret.tries]);
+            return Ok(metadata);
+        }
+        let state = self.key_slot(cmd.p2).ok_or(sw::WRONG_P1P2)?;
+        let key = state.key.as_ref().ok_or(sw::NOT_FOUND)?;
+        let (pin, touch) = self.policy(cmd.p2);
         let mut metadata = tlv(&[0x01], &[key.key_type().algorithm_id()]);
-        put_tlv(&mut metadata, &[0x02], &[pin_policy, TOUCH_POLICY_NEVER]);
+        put_tlv(&mut metadata, &[0x02], &[pin.byte(), touch.byte()]);
         put_tlv(&mut metadata, &[0x03], &[ORIGIN_GENERATED]);
         put_tlv(&mut metadata, &[0x04], &key.metadata_public_key());
         Ok(metadata)
     }
 
-    /// VERIFY (Part 2 §3.2.1) of the PIV application PIN.
+    /// The PIN a VERIFY or CHANGE REFERENCE DATA names: the PIV PIN (`80`)
+    /// or, on cards with one, the global PIN (`00`).
+    fn pin_mut(&mut self, reference: u8) -> Result<&mut Secret, u16> {
+        match reference {
+            KEY_REF_PIN => Ok(&mut self.pin),
+            KEY_REF_GLOBAL_PIN => self.global_pin.as_mut().ok_or(sw::REF_NOT_FOUND),
+            _ => Err(sw::WRONG_P1P2),
+        }
+    }
+
+    /// VERIFY (Part 2 §3.2.1) of the PIV application PIN, or of the
+    /// global PIN on cards with one (either satisfies the access rules).
     fn verify(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
-        if cmd.p2 != KEY_REF_PIN || !matches!(cmd.p1, 0x00 | 0xFF) {
+        if !matches!(cmd.p1, 0x00 | 0xFF) {
             return Err(sw::WRONG_P1P2);
         }
+        let verified = self.pin_verified;
+        let pin = self.pin_mut(cmd.p2)?;
         if cmd.p1 == 0xFF {
             self.pin_verified = false;
             return Ok(Vec::new());
         }
         if cmd.data.is_empty() {
-            return match self.pin_verified {
+            return match verified {
                 true => Ok(Vec::new()),
-                false => Err(self.pin.status()),
+                false => Err(pin.status()),
             };
         }
         if cmd.data.len() != 8 {
             return Err(sw::WRONG_DATA);
         }
+        let checked = pin.check(&cmd.data);
         self.pin_verified = false;
-        self.pin.check(&cmd.data)?;
+        checked?;
         self.pin_verified = true;
         self.pin_always = true;
         Ok(Vec::new())
@@ -547,12 +694,16 @@ impl SimPivCard {
     /// old || new, each padded to 8 bytes.
     fn change_reference(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
         let is_pin = match (cmd.p1, cmd.p2) {
-            (0, KEY_REF_PIN) => true,
+            (0, KEY_REF_PIN | KEY_REF_GLOBAL_PIN) => true,
             (0, KEY_REF_PUK) => false,
             _ => return Err(sw::WRONG_P1P2),
         };
         let (old, new) = split_old_new(&cmd.data)?;
-        let secret = if is_pin { &mut self.pin } else { &mut self.puk };
+        let secret = if is_pin {
+            self.pin_mut(cmd.p2)?
+        } else {
+            &mut self.puk
+        };
         let result = secret.check(old);
         if result.is_ok() {
             secret.padded = new;
@@ -578,8 +729,9 @@ impl SimPivCard {
     /// GENERAL AUTHENTICATE (Part 2 §3.2.4): `7C { 82 00, 81 challenge }`
     /// (sign, or raw RSA) or `7C { 82 00, 85 point }` (ECDH).
     fn general_authenticate(&mut self, cmd: &Command, pin_always: bool) -> Result<Vec<u8>, u16> {
-        let slot = Slot::from_key_ref(cmd.p2).ok_or(sw::WRONG_P1P2)?;
-        let mut key = self.slots[slot.index()]
+        let mut key = self
+            .key_slot(cmd.p2)
+            .ok_or(sw::WRONG_P1P2)?
             .key
             .as_ref()
             .ok_or(sw::REF_NOT_FOUND)?;
@@ -591,10 +743,10 @@ impl SimPivCard {
         if key.key_type().algorithm_id() != cmd.p1 {
             return Err(sw::WRONG_DATA);
         }
-        let allowed = match slot {
-            Slot::CardAuthentication => true,
-            Slot::Signature => self.pin_verified && pin_always,
-            Slot::Authentication | Slot::KeyManagement => self.pin_verified,
+        let allowed = match self.policy(cmd.p2).0 {
+            PinPolicy::Never => true,
+            PinPolicy::Always => self.pin_verified && pin_always,
+            PinPolicy::Once => self.pin_verified,
         };
         if !allowed {
             return Err(sw::SECURITY_STATUS);

@@ -35,10 +35,11 @@ mod keys;
 mod log;
 mod misbehave;
 mod openpgp;
+mod policy;
 
 pub use applet::SimApplet;
 pub use backend::{SimBackend, SimCard, SimTransport, DEFAULT_READER};
-pub use card::{tags, SimPivCard, CHUID_GUID, DEFAULT_ATR, PIV_AID};
+pub use card::{tags, SimPivCard, CHUID_GUID, DEFAULT_ATR, PIV_AID, RETIRED_1_REFERENCE};
 pub use keys::{ca_certificate_der, KeyType, SimPublicKey, Slot};
 pub use log::LoggedApdu;
 pub use misbehave::{Misbehaviour, Truncation, WrongKey};
@@ -46,6 +47,7 @@ pub use openpgp::{
     KeyRole, PgpKeyType, PgpPublicKey, SimOpenPgpCard, DEFAULT_MANUFACTURER, DEFAULT_OPENPGP_ATR,
     DEFAULT_OPENPGP_SERIAL, KEY_CREATION_TIME, OPENPGP_AID_PREFIX,
 };
+pub use policy::{PinPolicy, TouchPolicy};
 
 #[cfg(test)]
 mod tests;
