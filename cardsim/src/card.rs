@@ -11,12 +11,14 @@ use flate2::Compression;
 
 use crate::apdu::{put_tlv, read_all, read_tlv, sw, tlv, Command};
 use crate::frame::{Applet, Frame, INS_SELECT};
-use crate::keys::{
-    retired_certificate_der, slot_certificate_der, KeyType, PrivateKey, SimPublicKey, Slot,
-};
+use crate::keys::{slot_certificate_der, KeyType, PrivateKey, SimPublicKey, Slot};
 use crate::log::LoggedApdu;
 use crate::misbehave::{Misbehaviour, WrongKey, FORGED_DER_SIGNATURE};
-use crate::policy::{default_pin_policy, PinPolicy, TouchPolicy};
+use crate::objects::{chuid_signed_with, default_ccc, default_chuid, default_discovery};
+use crate::policy::{PinPolicy, TouchPolicy};
+use crate::secret::{split_old_new, Secret};
+
+mod extensions;
 
 /// The PIV application identifier, with version (SP 800-73-4 Part 2 §2.2).
 pub const PIV_AID: [u8; 11] = [
@@ -32,12 +34,6 @@ pub const DEFAULT_ATR: [u8; 18] = [
 /// The CHUID's GUID (tag 34).
 pub const CHUID_GUID: [u8; 16] = [
     0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF,
-];
-
-/// The CHUID's FASC-N (tag 30): the SP 800-73 sample, agency 9999.
-const FASC_N: [u8; 25] = [
-    0xD4, 0xE7, 0x39, 0xDA, 0x73, 0x9C, 0xED, 0x39, 0xCE, 0x73, 0x9D, 0x83, 0x68, 0x58, 0x21, 0x08,
-    0x42, 0x10, 0x84, 0x21, 0xC8, 0x42, 0x10, 0xC3, 0xEB,
 ];
 
 /// Data object tags (SP 800-73-4 Part 1 Table 3).
@@ -68,71 +64,6 @@ const INS_YK_GET_METADATA: u8 = 0xF7;
 const KEY_REF_GLOBAL_PIN: u8 = 0x00;
 const KEY_REF_PIN: u8 = 0x80;
 const KEY_REF_PUK: u8 = 0x81;
-/// GET METADATA key origin (Yubico PIV extension): generated on the card.
-const ORIGIN_GENERATED: u8 = 0x01;
-
-/// A PIN or PUK with its retry counter.
-#[derive(Debug, Clone)]
-struct Secret {
-    padded: [u8; 8],
-    tries: u8,
-    max: u8,
-}
-
-impl Secret {
-    fn new(value: &str, max: u8) -> Self {
-        let padded = pad(value.as_bytes())
-            .unwrap_or_else(|| panic!("a PIN or PUK has 6 to 8 bytes, not {value:?}"));
-        let max = max.clamp(1, 15);
-        Secret {
-            padded,
-            tries: max,
-            max,
-        }
-    }
-
-    /// Checks an attempt with retry-counter semantics (Part 2 §3.2.1).
-    fn check(&mut self, attempt: &[u8]) -> Result<(), u16> {
-        if self.tries == 0 {
-            return Err(sw::AUTH_BLOCKED);
-        }
-        if attempt == self.padded {
-            self.tries = self.max;
-            Ok(())
-        } else {
-            self.tries -= 1;
-            Err(sw::tries_left(self.tries))
-        }
-    }
-
-    /// `63Cx`, or `6983` when blocked.
-    fn status(&self) -> u16 {
-        match self.tries {
-            0 => sw::AUTH_BLOCKED,
-            n => sw::tries_left(n),
-        }
-    }
-}
-
-/// Pads a 6..=8-byte PIN with `FF` to 8 bytes.
-fn pad(value: &[u8]) -> Option<[u8; 8]> {
-    let mut out = [0xFF; 8];
-    if !(6..=8).contains(&value.len()) || value.contains(&0xFF) {
-        return None;
-    }
-    out[..value.len()].copy_from_slice(value);
-    Some(out)
-}
-
-/// Checks that `padded` is a 6..=8-byte value followed by `FF` padding.
-fn check_padded(padded: &[u8]) -> Option<[u8; 8]> {
-    let len = padded
-        .iter()
-        .position(|&b| b == 0xFF)
-        .unwrap_or(padded.len());
-    let out = pad(padded.get(..len)?)?;
-    (padded == out).then_some(out)
-}
 
 #[derive(Debug, Clone, Default)]
 struct SlotState {
@@ -298,57 +229,6 @@ impl SimPivCard {
         self
     }
 
-    /// Puts retired key management key `number` (1 to 20; key reference
-    /// `0x81 + number`, certificate container `5FC10C + number`) on the
-    /// card: the embedded test key of `key_type` for `source`, with a test
-    /// certificate `CN=cardsim Retired <number>`. The card then serves a
-    /// Key History object counting its retired keys (unless one is set with
-    /// [`with_object`](Self::with_object)).
-    ///
-    /// # Panics
-    /// If `number` is not 1 to 20.
-    pub fn with_retired_key(mut self, number: u8, key_type: KeyType, source: Slot) -> Self {
-        assert!((1..=20).contains(&number), "retired keys are 1 to 20");
-        let key = PrivateKey::embedded(key_type, source);
-        let state = SlotState {
-            cert: Some(retired_certificate_der(number, &key, source)),
-            key: Some(key),
-            compressed: false,
-        };
-        self.retired.insert(RETIRED_1_REFERENCE + number - 1, state);
-        self
-    }
-
-    /// Removes the certificate of retired key `number` (an off-card
-    /// certificate, in the Key History's words), keeping its key.
-    pub fn without_retired_cert(mut self, number: u8) -> Self {
-        if let Some(state) = self.retired.get_mut(&(RETIRED_1_REFERENCE + number - 1)) {
-            state.cert = None;
-        }
-        self
-    }
-
-    /// Sets the PIN and touch policy of the key with this key reference (GET
-    /// METADATA reports them; GENERAL AUTHENTICATE enforces the PIN policy).
-    pub fn with_policy(mut self, reference: u8, pin: PinPolicy, touch: TouchPolicy) -> Self {
-        self.policies.insert(reference, (pin, touch));
-        self
-    }
-
-    /// Gives the card a global PIN (key reference `00`, 6 to 8 bytes, 3
-    /// tries) that satisfies the PIV access rules as the PIV PIN does; with
-    /// `primary`, the Discovery object's PIN usage policy names it the
-    /// primary PIN (SP 800-73-4 Part 1 §3.3.2: `5F2F 60 20`).
-    pub fn with_global_pin(mut self, pin: &str, primary: bool) -> Self {
-        self.global_pin = Some(Secret::new(pin, 3));
-        let mut discovery = tlv(&[0x4F], &PIV_AID);
-        let primary_byte = if primary { 0x20 } else { 0x10 };
-        put_tlv(&mut discovery, &[0x5F, 0x2F], &[0x60, primary_byte]);
-        self.objects
-            .insert(tags::DISCOVERY, tlv(&[0x7E], &discovery));
-        self
-    }
-
     /// Sets (`Some`) or removes (`None`) a data object, given as the whole
     /// GET DATA response body (`53 L …`, or `7E L …` for Discovery). An
     /// object set here hides the certificate a slot would otherwise serve.
@@ -395,28 +275,6 @@ impl SimPivCard {
             .key
             .as_ref()
             .map(PrivateKey::public)
-    }
-
-    /// The public key of retired key `number`, if the card holds it.
-    pub fn retired_public_key(&self, number: u8) -> Option<SimPublicKey> {
-        self.retired
-            .get(&(RETIRED_1_REFERENCE + number - 1))?
-            .key
-            .as_ref()
-            .map(PrivateKey::public)
-    }
-
-    /// The DER certificate of retired key `number`, if any.
-    pub fn retired_certificate_der(&self, number: u8) -> Option<&[u8]> {
-        self.retired
-            .get(&(RETIRED_1_REFERENCE + number - 1))?
-            .cert
-            .as_deref()
-    }
-
-    /// Global PIN tries left (`None` without a global PIN).
-    pub fn global_pin_tries_left(&self) -> Option<u8> {
-        self.global_pin.as_ref().map(|pin| pin.tries)
     }
 
     /// The key type in `slot`, if it holds a key.
@@ -591,76 +449,6 @@ impl SimPivCard {
         Some(tlv(&[0x53], &content))
     }
 
-    /// The Key History object (SP 800-73-4 Part 1 §3.3.2) for the retired
-    /// keys: `C1` keys with an on-card certificate, `C2` keys without.
-    fn key_history(&self) -> Option<Vec<u8>> {
-        if self.retired.is_empty() {
-            return None;
-        }
-        let on_card = self.retired.values().filter(|s| s.cert.is_some()).count() as u8;
-        let off_card = self.retired.len() as u8 - on_card;
-        let mut history = tlv(&[0xC1], &[on_card]);
-        put_tlv(&mut history, &[0xC2], &[off_card]);
-        put_tlv(&mut history, &[0xFE], &[]);
-        Some(tlv(&[0x53], &history))
-    }
-
-    /// The key slot (standard or retired) with this key reference.
-    fn key_slot(&self, reference: u8) -> Option<&SlotState> {
-        match Slot::from_key_ref(reference) {
-            Some(slot) => Some(&self.slots[slot.index()]),
-            None => self.retired.get(&reference),
-        }
-    }
-
-    fn policy(&self, reference: u8) -> (PinPolicy, TouchPolicy) {
-        self.policies
-            .get(&reference)
-            .copied()
-            .unwrap_or((default_pin_policy(reference), TouchPolicy::Never))
-    }
-
-    /// Yubico GET METADATA (INS `F7`, P2 the key reference; Yubico PIV
-    /// extension, firmware 5.3+). A key slot: `01` algorithm, `02` PIN and
-    /// touch policy, `03` origin, `04` public key; an empty slot answers
-    /// `6A82`. The PIN and PUK: `01` `FF`, `05` whether the value is the
-    /// default, `06` total and remaining tries. The management key is not
-    /// simulated.
-    fn get_metadata(&self, cmd: &Command) -> Result<Vec<u8>, u16> {
-        if cmd.p1 != 0x00 {
-            return Err(sw::WRONG_P1P2);
-        }
-        if let Some((secret, default)) = match cmd.p2 {
-            KEY_REF_PIN => Some((&self.pin, "123456")),
-            KEY_REF_PUK => Some((&self.puk, "12345678")),
-            _ => None,
-        } {
-            let mut metadata = tlv(&[0x01], &[0xFF]);
-            let is_default = pad(default.as_bytes()) == Some(secret.padded);
-            put_tlv(&mut metadata, &[0x05], &[u8::from(is_default)]);
-            put_tlv(&mut metadata, &[0x06], &[secret.max, secret.tries]);
-            return Ok(metadata);
-        }
-        let state = self.key_slot(cmd.p2).ok_or(sw::WRONG_P1P2)?;
-        let key = state.key.as_ref().ok_or(sw::NOT_FOUND)?;
-        let (pin, touch) = self.policy(cmd.p2);
-        let mut metadata = tlv(&[0x01], &[key.key_type().algorithm_id()]);
-        put_tlv(&mut metadata, &[0x02], &[pin.byte(), touch.byte()]);
-        put_tlv(&mut metadata, &[0x03], &[ORIGIN_GENERATED]);
-        put_tlv(&mut metadata, &[0x04], &key.metadata_public_key());
-        Ok(metadata)
-    }
-
-    /// The PIN a VERIFY or CHANGE REFERENCE DATA names: the PIV PIN (`80`)
-    /// or, on cards with one, the global PIN (`00`).
-    fn pin_mut(&mut self, reference: u8) -> Result<&mut Secret, u16> {
-        match reference {
-            KEY_REF_PIN => Ok(&mut self.pin),
-            KEY_REF_GLOBAL_PIN => self.global_pin.as_mut().ok_or(sw::REF_NOT_FOUND),
-            _ => Err(sw::WRONG_P1P2),
-        }
-    }
-
     /// VERIFY (Part 2 §3.2.1) of the PIV application PIN, or of the
     /// global PIN on cards with one (either satisfies the access rules).
     fn verify(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
@@ -806,58 +594,9 @@ fn another_key(key: &PrivateKey) -> PrivateKey {
         .unwrap_or_else(|| key.clone())
 }
 
-/// Splits 16 bytes into the current 8-byte value and a well-formed new one.
-fn split_old_new(data: &[u8]) -> Result<(&[u8], [u8; 8]), u16> {
-    if data.len() != 16 {
-        return Err(sw::WRONG_DATA);
-    }
-    let (old, new) = data.split_at(8);
-    Ok((old, check_padded(new).ok_or(sw::WRONG_DATA)?))
-}
-
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     // Writing into a Vec cannot fail.
     let _ = encoder.write_all(data);
     encoder.finish().unwrap_or_default()
-}
-
-fn default_chuid() -> Vec<u8> {
-    chuid_signed_with(&[])
-}
-
-/// The default CHUID with `signature` as its issuer asymmetric signature
-/// (tag 3E; empty = unsigned).
-fn chuid_signed_with(signature: &[u8]) -> Vec<u8> {
-    let mut chuid = Vec::new();
-    put_tlv(&mut chuid, &[0x30], &FASC_N);
-    put_tlv(&mut chuid, &[0x34], &CHUID_GUID);
-    put_tlv(&mut chuid, &[0x35], b"20301231");
-    put_tlv(&mut chuid, &[0x3E], signature);
-    put_tlv(&mut chuid, &[0xFE], &[]);
-    tlv(&[0x53], &chuid)
-}
-
-fn default_ccc() -> Vec<u8> {
-    let mut ccc = Vec::new();
-    // Card identifier: GSC-RID, manufacturer FF, card type 02, 14-byte ID.
-    let mut card_id = vec![0xA0, 0x00, 0x00, 0x01, 0x16, 0xFF, 0x02];
-    card_id.extend_from_slice(&CHUID_GUID[..14]);
-    put_tlv(&mut ccc, &[0xF0], &card_id);
-    put_tlv(&mut ccc, &[0xF1], &[0x21]);
-    put_tlv(&mut ccc, &[0xF2], &[0x21]);
-    put_tlv(&mut ccc, &[0xF3], &[]);
-    put_tlv(&mut ccc, &[0xF4], &[0x00]);
-    put_tlv(&mut ccc, &[0xF5], &[0x10]);
-    for tag in [0xF6, 0xF7, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE] {
-        put_tlv(&mut ccc, &[tag], &[]);
-    }
-    tlv(&[0x53], &ccc)
-}
-
-fn default_discovery() -> Vec<u8> {
-    let mut discovery = tlv(&[0x4F], &PIV_AID);
-    // PIN usage policy: PIV PIN only, global PIN not supported.
-    put_tlv(&mut discovery, &[0x5F, 0x2F], &[0x40, 0x00]);
-    tlv(&[0x7E], &discovery)
 }

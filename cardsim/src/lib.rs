@@ -34,8 +34,10 @@ mod frame;
 mod keys;
 mod log;
 mod misbehave;
+mod objects;
 mod openpgp;
 mod policy;
+mod secret;
 
 pub use applet::SimApplet;
 pub use backend::{SimBackend, SimCard, SimTransport, DEFAULT_READER};
