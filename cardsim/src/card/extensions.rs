@@ -139,7 +139,12 @@ impl SimPivCard {
             put_tlv(&mut metadata, &[0x06], &[secret.max, secret.tries]);
             return Ok(metadata);
         }
-        let state = self.key_slot(cmd.p2).ok_or(sw::WRONG_P1P2)?;
+        let retired_range = RETIRED_1_REFERENCE..RETIRED_1_REFERENCE + 20;
+        let state = match self.key_slot(cmd.p2) {
+            Some(state) => state,
+            None if retired_range.contains(&cmd.p2) => return Err(sw::NOT_FOUND),
+            None => return Err(sw::WRONG_P1P2),
+        };
         let key = state.key.as_ref().ok_or(sw::NOT_FOUND)?;
         let (pin, touch) = self.policy(cmd.p2);
         let mut metadata = tlv(&[0x01], &[key.key_type().algorithm_id()]);
