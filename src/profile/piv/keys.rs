@@ -161,7 +161,9 @@ impl PivApp {
         if let Some((_, answer)) = answers.iter().find(|(r, _)| *r == reference) {
             return Ok(answer.clone());
         }
-        let answer = match self.learned().metadata {
+        // Not in the `match`: its guard would live through `ask_metadata`.
+        let supported = self.learned().metadata;
+        let answer = match supported {
             Some(false) => SlotAnswer::Unknown,
             _ => self.ask_metadata(channel, reference)?,
         };
