@@ -218,14 +218,19 @@ impl PivApp {
         Ok(())
     }
 
-    /// Reads the Discovery object: when its PIN usage policy names the
-    /// global PIN primary, VERIFY, the PIN state and PIN changes use it. A
-    /// card without the object keeps the profile's PIN.
-    pub(super) fn read_discovery(&self, channel: &mut Channel) -> Result<(), AppError> {
+    /// Reads the Discovery object before the first PIN command (once per
+    /// card; not on profiles without a global PIN): when its PIN usage
+    /// policy names the global PIN primary, VERIFY, the PIN state and PIN
+    /// changes use it. A card without the object keeps the profile's PIN.
+    pub(super) fn learn_pin_reference(&self, channel: &mut Channel) -> Result<(), AppError> {
+        if self.learned().pin_reference_known {
+            return Ok(());
+        }
         let command = Command::new(0x00, INS_GET_DATA, 0x3F, 0xFF)
             .data(tlv::encode(0x5C, &[TAG_DISCOVERY]))
             .expect_long_response();
         let response = channel.execute(&command)?;
+        self.learned().pin_reference_known = true;
         if !response.sw.is_success() {
             return Ok(());
         }

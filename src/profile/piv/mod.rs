@@ -77,6 +77,9 @@ struct Learned {
     pin_max_tries: Option<u8>,
     /// GET METADATA of the PIN was sent once.
     pin_metadata_asked: bool,
+    /// The Discovery object was read (or the profile says there is no
+    /// global PIN): `pin_reference` is the card's.
+    pin_reference_known: bool,
 }
 
 impl PivApp {
@@ -87,6 +90,7 @@ impl PivApp {
             pin_reference: profile.pin.reference,
             pin_max_tries: None,
             pin_metadata_asked: false,
+            pin_reference_known: profile.quirks.no_global_pin,
         };
         PivApp {
             profile,
@@ -347,9 +351,6 @@ impl CardApp for PivApp {
     fn read_card(&self, channel: &mut Channel, recall: &dyn Recall) -> Result<CardInfo, AppError> {
         let chuid = self.get_data(channel, TAG_CHUID)?;
         let serial = chuid.as_deref().and_then(serial_from_chuid);
-        if !self.profile.quirks.no_global_pin {
-            self.read_discovery(channel)?;
-        }
         let mut identity = chuid.filter(|chuid| serial.is_some() && self.cacheable(chuid));
         let remembered = identity
             .as_deref()
@@ -416,6 +417,7 @@ impl CardApp for PivApp {
     }
 
     fn pin_status(&self, channel: &mut Channel) -> Result<PinStatus, AppError> {
+        self.learn_pin_reference(channel)?;
         self.read_pin_tries(channel)?;
         // VERIFY without data reports the state and spends no try.
         let response = channel.execute(&self.verify_command())?;
@@ -442,11 +444,13 @@ impl CardApp for PivApp {
     }
 
     fn verify_pin(&self, channel: &mut Channel, pin: &[u8]) -> Result<(), AppError> {
+        self.learn_pin_reference(channel)?;
         let command = self.verify_command().secret_data(self.padded_pin(pin)?);
         self.profile.pin_command(channel, &command)
     }
 
     fn change_pin(&self, channel: &mut Channel, old: &[u8], new: &[u8]) -> Result<(), AppError> {
+        self.learn_pin_reference(channel)?;
         // SP 800-73-4 Part 2 §3.2.2: CHANGE REFERENCE DATA, old || new.
         let data = super::joined_secret(&[&self.padded_pin(old)?, &self.padded_pin(new)?]);
         let command = Command::new(0x00, INS_CHANGE_REFERENCE_DATA, 0x00, self.pin_reference())
@@ -462,6 +466,7 @@ impl CardApp for PivApp {
     ) -> Result<(), AppError> {
         // SP 800-73-4 Part 2 §3.2.3: RESET RETRY COUNTER, PUK || new PIN,
         // for the PIV PIN only: the PUK does not reset a global PIN.
+        self.learn_pin_reference(channel)?;
         if self.pin_reference() != self.profile.pin.reference {
             return Err(AppError::Unsupported(
                 "resetting the global PIN with the PUK",
@@ -479,6 +484,7 @@ impl CardApp for PivApp {
     }
 
     fn verify_pin_pad(&self, channel: &mut Channel) -> Result<(), AppError> {
+        self.learn_pin_reference(channel)?;
         let pin = &self.profile.pin;
         let block = pin.pad_length.unwrap_or(pin.max_length);
         let mut apdu = vec![0x00, INS_VERIFY, 0x00, self.pin_reference(), block as u8];
