@@ -99,6 +99,8 @@ options:
                           AUTHENTICATE enforces for key REF (9a, 82, ...)
   --global-pin PIN        PIV: a global PIN (6-8 bytes) the Discovery object names
                           the primary PIN
+  --atr HEX               PIV: the card's ATR (hex, ':' or ' ' between bytes
+                          allowed; default a YubiKey 4's)
   -h, --help              this text
 ";
 
@@ -136,6 +138,7 @@ struct Options {
 /// A PIV card feature beyond `--key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PivExtra {
+    Atr(Vec<u8>),
     Retired(u8, KeyType),
     NoCert(Slot),
     Policy(u8, PinPolicy, TouchPolicy),
@@ -313,6 +316,21 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 opts.piv_extras.push(PivExtra::NoCert(slot));
             }
             "--policy" => opts.piv_extras.push(parse_policy(&value()?)?),
+            "--atr" => {
+                let v = value()?;
+                let digits: String = v.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
+                let atr = (0..digits.len())
+                    .step_by(2)
+                    .map(|i| {
+                        digits
+                            .get(i..i + 2)
+                            .and_then(|b| u8::from_str_radix(b, 16).ok())
+                    })
+                    .collect::<Option<Vec<u8>>>()
+                    .filter(|atr| (2..=33).contains(&atr.len()))
+                    .ok_or_else(|| format!("--atr wants 2 to 33 hex bytes, not {v:?}"))?;
+                opts.piv_extras.push(PivExtra::Atr(atr));
+            }
             "--global-pin" => {
                 let pin = value()?;
                 if !(6..=8).contains(&pin.len()) {
@@ -634,6 +652,7 @@ fn build_card(app: App, keys: &[KeyChange], signed_chuid: bool, extras: &[PivExt
             PivExtra::NoCert(slot) => piv.without_cert(*slot),
             PivExtra::Policy(reference, pin, touch) => piv.with_policy(*reference, *pin, *touch),
             PivExtra::GlobalPin(pin) => piv.with_global_pin(pin, true),
+            PivExtra::Atr(atr) => piv.with_atr(atr.clone()),
         };
     }
     let mut pgp = SimOpenPgpCard::new();
@@ -739,6 +758,8 @@ mod tests {
             "9c=once,cached",
             "--global-pin",
             "87654321",
+            "--atr",
+            "3b:95:13",
         ];
         let opts = parse_args(args.map(String::from)).unwrap().unwrap();
         assert_eq!(
@@ -749,12 +770,14 @@ mod tests {
                 PivExtra::NoCert(Slot::CardAuthentication),
                 PivExtra::Policy(0x9C, PinPolicy::Once, TouchPolicy::Cached),
                 PivExtra::GlobalPin("87654321".into()),
+                PivExtra::Atr(vec![0x3B, 0x95, 0x13]),
             ]
         );
         for bad in [
             ["--retired", "21=p256"],
             ["--policy", "9c=sometimes"],
             ["--no-cert", "82"],
+            ["--atr", "3b:9"],
         ] {
             assert!(parse_args(bad.map(String::from)).is_err(), "{bad:?}");
         }
