@@ -14,6 +14,11 @@ use crate::frame::{Applet, Frame, INS_SELECT};
 use crate::keys::{slot_certificate_der, KeyType, PrivateKey, SimPublicKey, Slot};
 use crate::log::LoggedApdu;
 use crate::misbehave::{Misbehaviour, WrongKey, FORGED_DER_SIGNATURE};
+use crate::objects::{chuid_signed_with, default_ccc, default_chuid, default_discovery};
+use crate::policy::{PinPolicy, TouchPolicy};
+use crate::secret::{split_old_new, Secret};
+
+mod extensions;
 
 /// The PIV application identifier, with version (SP 800-73-4 Part 2 §2.2).
 pub const PIV_AID: [u8; 11] = [
@@ -31,12 +36,6 @@ pub const CHUID_GUID: [u8; 16] = [
     0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF,
 ];
 
-/// The CHUID's FASC-N (tag 30): the SP 800-73 sample, agency 9999.
-const FASC_N: [u8; 25] = [
-    0xD4, 0xE7, 0x39, 0xDA, 0x73, 0x9C, 0xED, 0x39, 0xCE, 0x73, 0x9D, 0x83, 0x68, 0x58, 0x21, 0x08,
-    0x42, 0x10, 0x84, 0x21, 0xC8, 0x42, 0x10, 0xC3, 0xEB,
-];
-
 /// Data object tags (SP 800-73-4 Part 1 Table 3).
 pub mod tags {
     /// Card Capability Container.
@@ -45,7 +44,14 @@ pub mod tags {
     pub const CHUID: u32 = 0x5FC102;
     /// Discovery object (requested as `5C 01 7E`).
     pub const DISCOVERY: u32 = 0x7E;
+    /// Key History object.
+    pub const KEY_HISTORY: u32 = 0x5FC10C;
+    /// Retired X.509 Certificate for Key Management 1 (…20 is `5FC120`).
+    pub const RETIRED_1: u32 = 0x5FC10D;
 }
+
+/// The key reference of retired key management key 1 (…20 is `0x95`).
+pub const RETIRED_1_REFERENCE: u8 = 0x82;
 
 const INS_GET_DATA: u8 = 0xCB;
 const INS_VERIFY: u8 = 0x20;
@@ -55,78 +61,9 @@ const INS_GENERAL_AUTHENTICATE: u8 = 0x87;
 const INS_YK_GET_VERSION: u8 = 0xFD;
 const INS_YK_GET_SERIAL: u8 = 0xF8;
 const INS_YK_GET_METADATA: u8 = 0xF7;
+const KEY_REF_GLOBAL_PIN: u8 = 0x00;
 const KEY_REF_PIN: u8 = 0x80;
 const KEY_REF_PUK: u8 = 0x81;
-/// GET METADATA values (Yubico PIV extension): PIN policy, touch policy,
-/// key origin.
-const PIN_POLICY_NEVER: u8 = 0x01;
-const PIN_POLICY_ONCE: u8 = 0x02;
-const PIN_POLICY_ALWAYS: u8 = 0x03;
-const TOUCH_POLICY_NEVER: u8 = 0x01;
-const ORIGIN_GENERATED: u8 = 0x01;
-
-/// A PIN or PUK with its retry counter.
-#[derive(Debug, Clone)]
-struct Secret {
-    padded: [u8; 8],
-    tries: u8,
-    max: u8,
-}
-
-impl Secret {
-    fn new(value: &str, max: u8) -> Self {
-        let padded = pad(value.as_bytes())
-            .unwrap_or_else(|| panic!("a PIN or PUK has 6 to 8 bytes, not {value:?}"));
-        let max = max.clamp(1, 15);
-        Secret {
-            padded,
-            tries: max,
-            max,
-        }
-    }
-
-    /// Checks an attempt with retry-counter semantics (Part 2 §3.2.1).
-    fn check(&mut self, attempt: &[u8]) -> Result<(), u16> {
-        if self.tries == 0 {
-            return Err(sw::AUTH_BLOCKED);
-        }
-        if attempt == self.padded {
-            self.tries = self.max;
-            Ok(())
-        } else {
-            self.tries -= 1;
-            Err(sw::tries_left(self.tries))
-        }
-    }
-
-    /// `63Cx`, or `6983` when blocked.
-    fn status(&self) -> u16 {
-        match self.tries {
-            0 => sw::AUTH_BLOCKED,
-            n => sw::tries_left(n),
-        }
-    }
-}
-
-/// Pads a 6..=8-byte PIN with `FF` to 8 bytes.
-fn pad(value: &[u8]) -> Option<[u8; 8]> {
-    let mut out = [0xFF; 8];
-    if !(6..=8).contains(&value.len()) || value.contains(&0xFF) {
-        return None;
-    }
-    out[..value.len()].copy_from_slice(value);
-    Some(out)
-}
-
-/// Checks that `padded` is a 6..=8-byte value followed by `FF` padding.
-fn check_padded(padded: &[u8]) -> Option<[u8; 8]> {
-    let len = padded
-        .iter()
-        .position(|&b| b == 0xFF)
-        .unwrap_or(padded.len());
-    let out = pad(padded.get(..len)?)?;
-    (padded == out).then_some(out)
-}
 
 #[derive(Debug, Clone, Default)]
 struct SlotState {
@@ -149,9 +86,15 @@ struct SlotState {
 #[derive(Debug, Clone)]
 pub struct SimPivCard {
     slots: [SlotState; 4],
+    /// Retired key management keys by key reference (`0x82..=0x95`).
+    retired: BTreeMap<u8, SlotState>,
+    /// PIN and touch policies that differ from the key reference's default.
+    policies: BTreeMap<u8, (PinPolicy, TouchPolicy)>,
     objects: BTreeMap<u32, Vec<u8>>,
     pin: Secret,
     puk: Secret,
+    /// The global PIN (key reference `00`), on cards that have one.
+    global_pin: Option<Secret>,
     serial: u32,
     atr: Vec<u8>,
     yubico: bool,
@@ -174,9 +117,12 @@ impl SimPivCard {
     pub fn new() -> Self {
         let mut card = SimPivCard {
             slots: Default::default(),
+            retired: BTreeMap::new(),
+            policies: BTreeMap::new(),
             objects: BTreeMap::new(),
             pin: Secret::new("123456", 3),
             puk: Secret::new("12345678", 3),
+            global_pin: None,
             serial: 12_345_678,
             atr: DEFAULT_ATR.to_vec(),
             yubico: true,
@@ -481,8 +427,16 @@ impl SimPivCard {
         if let Some(body) = self.objects.get(&tag) {
             return Some(body.clone());
         }
-        let slot = Slot::ALL.into_iter().find(|s| s.object_tag() == tag)?;
-        let state = &self.slots[slot.index()];
+        if tag == tags::KEY_HISTORY {
+            return self.key_history();
+        }
+        let state = match Slot::ALL.into_iter().find(|s| s.object_tag() == tag) {
+            Some(slot) => &self.slots[slot.index()],
+            None => {
+                let number = tag.checked_sub(tags::RETIRED_1).filter(|n| *n < 20)? as u8;
+                self.retired.get(&(RETIRED_1_REFERENCE + number))?
+            }
+        };
         let cert = state.cert.as_ref()?;
         let mut content = Vec::new();
         if state.compressed {
@@ -495,49 +449,30 @@ impl SimPivCard {
         Some(tlv(&[0x53], &content))
     }
 
-    /// Yubico GET METADATA of a key slot (INS `F7`, P2 the key reference;
-    /// Yubico PIV extension, firmware 5.3+): `01` algorithm, `02` PIN and
-    /// touch policy, `03` origin, `04` public key. An empty slot answers
-    /// `6A82`; the PIN/PUK/management-key references are not simulated.
-    fn get_metadata(&self, cmd: &Command) -> Result<Vec<u8>, u16> {
-        let slot = match (cmd.p1, Slot::from_key_ref(cmd.p2)) {
-            (0x00, Some(slot)) => slot,
-            _ => return Err(sw::WRONG_P1P2),
-        };
-        let key = self.slots[slot.index()].key.as_ref().ok_or(sw::NOT_FOUND)?;
-        // The PIN policy this card enforces in GENERAL AUTHENTICATE.
-        let pin_policy = match slot {
-            Slot::CardAuthentication => PIN_POLICY_NEVER,
-            Slot::Signature => PIN_POLICY_ALWAYS,
-            Slot::Authentication | Slot::KeyManagement => PIN_POLICY_ONCE,
-        };
-        let mut metadata = tlv(&[0x01], &[key.key_type().algorithm_id()]);
-        put_tlv(&mut metadata, &[0x02], &[pin_policy, TOUCH_POLICY_NEVER]);
-        put_tlv(&mut metadata, &[0x03], &[ORIGIN_GENERATED]);
-        put_tlv(&mut metadata, &[0x04], &key.metadata_public_key());
-        Ok(metadata)
-    }
-
-    /// VERIFY (Part 2 §3.2.1) of the PIV application PIN.
+    /// VERIFY (Part 2 §3.2.1) of the PIV application PIN, or of the
+    /// global PIN on cards with one (either satisfies the access rules).
     fn verify(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
-        if cmd.p2 != KEY_REF_PIN || !matches!(cmd.p1, 0x00 | 0xFF) {
+        if !matches!(cmd.p1, 0x00 | 0xFF) {
             return Err(sw::WRONG_P1P2);
         }
+        let verified = self.pin_verified;
+        let pin = self.pin_mut(cmd.p2)?;
         if cmd.p1 == 0xFF {
             self.pin_verified = false;
             return Ok(Vec::new());
         }
         if cmd.data.is_empty() {
-            return match self.pin_verified {
+            return match verified {
                 true => Ok(Vec::new()),
-                false => Err(self.pin.status()),
+                false => Err(pin.status()),
             };
         }
         if cmd.data.len() != 8 {
             return Err(sw::WRONG_DATA);
         }
+        let checked = pin.check(&cmd.data);
         self.pin_verified = false;
-        self.pin.check(&cmd.data)?;
+        checked?;
         self.pin_verified = true;
         self.pin_always = true;
         Ok(Vec::new())
@@ -547,12 +482,16 @@ impl SimPivCard {
     /// old || new, each padded to 8 bytes.
     fn change_reference(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
         let is_pin = match (cmd.p1, cmd.p2) {
-            (0, KEY_REF_PIN) => true,
+            (0, KEY_REF_PIN | KEY_REF_GLOBAL_PIN) => true,
             (0, KEY_REF_PUK) => false,
             _ => return Err(sw::WRONG_P1P2),
         };
         let (old, new) = split_old_new(&cmd.data)?;
-        let secret = if is_pin { &mut self.pin } else { &mut self.puk };
+        let secret = if is_pin {
+            self.pin_mut(cmd.p2)?
+        } else {
+            &mut self.puk
+        };
         let result = secret.check(old);
         if result.is_ok() {
             secret.padded = new;
@@ -578,8 +517,9 @@ impl SimPivCard {
     /// GENERAL AUTHENTICATE (Part 2 §3.2.4): `7C { 82 00, 81 challenge }`
     /// (sign, or raw RSA) or `7C { 82 00, 85 point }` (ECDH).
     fn general_authenticate(&mut self, cmd: &Command, pin_always: bool) -> Result<Vec<u8>, u16> {
-        let slot = Slot::from_key_ref(cmd.p2).ok_or(sw::WRONG_P1P2)?;
-        let mut key = self.slots[slot.index()]
+        let mut key = self
+            .key_slot(cmd.p2)
+            .ok_or(sw::WRONG_P1P2)?
             .key
             .as_ref()
             .ok_or(sw::REF_NOT_FOUND)?;
@@ -591,10 +531,10 @@ impl SimPivCard {
         if key.key_type().algorithm_id() != cmd.p1 {
             return Err(sw::WRONG_DATA);
         }
-        let allowed = match slot {
-            Slot::CardAuthentication => true,
-            Slot::Signature => self.pin_verified && pin_always,
-            Slot::Authentication | Slot::KeyManagement => self.pin_verified,
+        let allowed = match self.policy(cmd.p2).0 {
+            PinPolicy::Never => true,
+            PinPolicy::Always => self.pin_verified && pin_always,
+            PinPolicy::Once => self.pin_verified,
         };
         if !allowed {
             return Err(sw::SECURITY_STATUS);
@@ -654,58 +594,9 @@ fn another_key(key: &PrivateKey) -> PrivateKey {
         .unwrap_or_else(|| key.clone())
 }
 
-/// Splits 16 bytes into the current 8-byte value and a well-formed new one.
-fn split_old_new(data: &[u8]) -> Result<(&[u8], [u8; 8]), u16> {
-    if data.len() != 16 {
-        return Err(sw::WRONG_DATA);
-    }
-    let (old, new) = data.split_at(8);
-    Ok((old, check_padded(new).ok_or(sw::WRONG_DATA)?))
-}
-
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     // Writing into a Vec cannot fail.
     let _ = encoder.write_all(data);
     encoder.finish().unwrap_or_default()
-}
-
-fn default_chuid() -> Vec<u8> {
-    chuid_signed_with(&[])
-}
-
-/// The default CHUID with `signature` as its issuer asymmetric signature
-/// (tag 3E; empty = unsigned).
-fn chuid_signed_with(signature: &[u8]) -> Vec<u8> {
-    let mut chuid = Vec::new();
-    put_tlv(&mut chuid, &[0x30], &FASC_N);
-    put_tlv(&mut chuid, &[0x34], &CHUID_GUID);
-    put_tlv(&mut chuid, &[0x35], b"20301231");
-    put_tlv(&mut chuid, &[0x3E], signature);
-    put_tlv(&mut chuid, &[0xFE], &[]);
-    tlv(&[0x53], &chuid)
-}
-
-fn default_ccc() -> Vec<u8> {
-    let mut ccc = Vec::new();
-    // Card identifier: GSC-RID, manufacturer FF, card type 02, 14-byte ID.
-    let mut card_id = vec![0xA0, 0x00, 0x00, 0x01, 0x16, 0xFF, 0x02];
-    card_id.extend_from_slice(&CHUID_GUID[..14]);
-    put_tlv(&mut ccc, &[0xF0], &card_id);
-    put_tlv(&mut ccc, &[0xF1], &[0x21]);
-    put_tlv(&mut ccc, &[0xF2], &[0x21]);
-    put_tlv(&mut ccc, &[0xF3], &[]);
-    put_tlv(&mut ccc, &[0xF4], &[0x00]);
-    put_tlv(&mut ccc, &[0xF5], &[0x10]);
-    for tag in [0xF6, 0xF7, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE] {
-        put_tlv(&mut ccc, &[tag], &[]);
-    }
-    tlv(&[0x53], &ccc)
-}
-
-fn default_discovery() -> Vec<u8> {
-    let mut discovery = tlv(&[0x4F], &PIV_AID);
-    // PIN usage policy: PIV PIN only, global PIN not supported.
-    put_tlv(&mut discovery, &[0x5F, 0x2F], &[0x40, 0x00]);
-    tlv(&[0x7E], &discovery)
 }

@@ -346,14 +346,6 @@ pub(crate) fn slot_certificate_der(slot: Slot, key: &PrivateKey, source: Slot) -
     {
         return der.clone();
     }
-    let spki_der = key.public().to_spki_der();
-    let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der).expect("SPKI must round-trip");
-    let ca_name = Name::from_str(CA_NAME).expect("fixed CA name must parse");
-    let profile = Profile::Leaf {
-        issuer: ca_name,
-        enable_key_agreement: slot == Slot::KeyManagement && id.1 != KeyType::Rsa2048,
-        enable_key_encipherment: slot == Slot::KeyManagement && id.1 == KeyType::Rsa2048,
-    };
     let subject = format!(
         "CN=cardsim {:02X} {},O=p11card test",
         slot.key_ref(),
@@ -363,10 +355,44 @@ pub(crate) fn slot_certificate_der(slot: Slot, key: &PrivateKey, source: Slot) -
     if source != slot {
         serial.push(source.key_ref());
     }
-    let der = build_cert(profile, &serial, &subject, spki);
+    let der = leaf_certificate(key, &subject, &serial, slot == Slot::KeyManagement);
     cache
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(id, der.clone());
     der
+}
+
+/// The test certificate for a retired key management key (`number` 1 to
+/// 20, key reference `0x81 + number`), subject
+/// `CN=cardsim Retired 1,O=p11card test`; `source` as for a slot.
+pub(crate) fn retired_certificate_der(number: u8, key: &PrivateKey, source: Slot) -> Vec<u8> {
+    let subject = format!("CN=cardsim Retired {number},O=p11card test");
+    let serial = [
+        0x20,
+        number,
+        key.key_type().algorithm_id(),
+        source.key_ref(),
+    ];
+    leaf_certificate(key, &subject, &serial, true)
+}
+
+/// A certificate from the test CA for `key`; a key management key gets
+/// keyAgreement (EC) or keyEncipherment (RSA).
+fn leaf_certificate(
+    key: &PrivateKey,
+    subject: &str,
+    serial: &[u8],
+    key_management: bool,
+) -> Vec<u8> {
+    let spki_der = key.public().to_spki_der();
+    let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der).expect("SPKI must round-trip");
+    let ca_name = Name::from_str(CA_NAME).expect("fixed CA name must parse");
+    let rsa = key.key_type() == KeyType::Rsa2048;
+    let profile = Profile::Leaf {
+        issuer: ca_name,
+        enable_key_agreement: key_management && !rsa,
+        enable_key_encipherment: key_management && rsa,
+    };
+    build_cert(profile, serial, subject, spki)
 }

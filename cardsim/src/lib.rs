@@ -37,11 +37,14 @@ mod hostile;
 mod keys;
 mod log;
 mod misbehave;
+mod objects;
 mod openpgp;
+mod policy;
+mod secret;
 
 pub use applet::SimApplet;
 pub use backend::{SimBackend, SimCard, SimTransport, DEFAULT_READER};
-pub use card::{tags, SimPivCard, CHUID_GUID, DEFAULT_ATR, PIV_AID};
+pub use card::{tags, SimPivCard, CHUID_GUID, DEFAULT_ATR, PIV_AID, RETIRED_1_REFERENCE};
 pub use hostile::{HostileBackend, HostileCard, HostilePlan, HostileRng, Mischief};
 pub use keys::{ca_certificate_der, KeyType, SimPublicKey, Slot};
 pub use log::LoggedApdu;
@@ -50,6 +53,7 @@ pub use openpgp::{
     KeyRole, PgpKeyType, PgpPublicKey, SimOpenPgpCard, DEFAULT_MANUFACTURER, DEFAULT_OPENPGP_ATR,
     DEFAULT_OPENPGP_SERIAL, KEY_CREATION_TIME, OPENPGP_AID_PREFIX,
 };
+pub use policy::{PinPolicy, TouchPolicy};
 
 #[cfg(test)]
 mod tests;

@@ -670,7 +670,16 @@ fn get_metadata_of_empty_or_unknown_slots_and_without_extensions() {
         "a certificate alone is no key"
     );
     assert_eq!(card.process(&get_metadata(0x9B)), [0x6A, 0x86]);
-    assert_eq!(card.process(&get_metadata(0x80)), [0x6A, 0x86]);
+    assert_eq!(
+        card.process(&get_metadata(0x82)),
+        [0x6A, 0x82],
+        "no retired key"
+    );
+    // The PIN: algorithm FF, default value, 3 of 3 tries.
+    assert_eq!(
+        card.process(&get_metadata(0x80)),
+        [0x01, 0x01, 0xFF, 0x05, 0x01, 0x01, 0x06, 0x02, 0x03, 0x03, 0x90, 0x00]
+    );
     assert_eq!(card.process(&[0x00, 0xF7, 0x01, 0x9A, 0x00]), [0x6A, 0x86]);
 
     let mut plain = SimPivCard::new().without_yubico_extensions();
@@ -734,4 +743,80 @@ fn a_slot_can_hold_another_slots_key() {
         again.certificate_der(Slot::CardAuthentication),
         Some(default_der)
     );
+}
+
+#[test]
+fn retired_keys_come_with_a_key_history() {
+    assert_eq!(
+        sw(&selected(SimPivCard::new()).process(&get_data(tags::KEY_HISTORY))),
+        0x6A82,
+        "no retired keys, no Key History"
+    );
+    let mut card = selected(
+        SimPivCard::new()
+            .with_retired_key(1, KeyType::Rsa2048, Slot::KeyManagement)
+            .with_retired_key(2, KeyType::EccP256, Slot::Authentication)
+            .without_retired_cert(2),
+    );
+    let (history, status) = exchange(&mut card, &get_data(tags::KEY_HISTORY));
+    assert_eq!(status, 0x9000);
+    assert_eq!(
+        history,
+        [0x53, 0x08, 0xC1, 0x01, 0x01, 0xC2, 0x01, 0x01, 0xFE, 0x00]
+    );
+    let (object, status) = exchange(&mut card, &get_data(tags::RETIRED_1));
+    assert_eq!(status, 0x9000);
+    assert_eq!(
+        Some(&cert_from_object(&object)[..]),
+        card.retired_certificate_der(1)
+    );
+    assert_eq!(sw(&card.process(&get_data(tags::RETIRED_1 + 1))), 0x6A82);
+    // Retired key 2 signs once the PIN is verified (policy "once").
+    let hash = Sha256::digest(b"retired");
+    let sign = ga(0x11, 0x83, 0x81, &hash);
+    assert_eq!(card.process(&sign), [0x69, 0x82]);
+    assert_eq!(card.process(&verify(b"123456")), [0x90, 0x00]);
+    assert_eq!(sw(&card.process(&sign)), 0x9000);
+    assert_eq!(sw(&card.process(&sign)), 0x9000);
+}
+
+#[test]
+fn pin_policies_are_reported_and_enforced() {
+    let mut card = selected(
+        SimPivCard::new()
+            .with_policy(0x9C, PinPolicy::Once, TouchPolicy::Cached)
+            .with_policy(0x9A, PinPolicy::Always, TouchPolicy::Never),
+    );
+    let (metadata, _) = exchange(&mut card, &get_metadata(0x9C));
+    assert_eq!(metadata[3..7], [0x02, 0x02, 0x02, 0x03]);
+    assert_eq!(card.process(&verify(b"123456")), [0x90, 0x00]);
+    let hash = Sha256::digest(b"policy");
+    let sign_9c = ga(0x11, 0x9C, 0x81, &hash);
+    assert_eq!(sw(&card.process(&sign_9c)), 0x9000);
+    assert_eq!(sw(&card.process(&sign_9c)), 0x9000, "PIN once");
+    let (block, _) = pkcs1_sha256_block(b"policy");
+    let sign_9a = ga(0x07, 0x9A, 0x81, &block);
+    assert_eq!(card.process(&sign_9a), [0x69, 0x82], "PIN always");
+    assert_eq!(card.process(&verify(b"123456")), [0x90, 0x00]);
+    assert_eq!(sw(&card.process(&sign_9a)), 0x9000);
+}
+
+#[test]
+fn a_global_pin_verifies_under_reference_00() {
+    let mut card = selected(SimPivCard::new().with_global_pin("87654321", true));
+    let (discovery, _) = exchange(
+        &mut card,
+        &[0x00, 0xCB, 0x3F, 0xFF, 0x03, 0x5C, 0x01, 0x7E, 0x00],
+    );
+    assert!(discovery.ends_with(&[0x5F, 0x2F, 0x02, 0x60, 0x20]));
+    let mut global = verify(b"87654321");
+    global[3] = 0x00;
+    assert_eq!(card.process(&global[..4]), [0x63, 0xC3]);
+    assert_eq!(card.process(&global), [0x90, 0x00]);
+    assert!(card.pin_verified());
+    let mut wrong = verify(b"123456");
+    wrong[3] = 0x00;
+    assert_eq!(card.process(&wrong), [0x63, 0xC2]);
+    assert_eq!(card.global_pin_tries_left(), Some(2));
+    assert_eq!(card.pin_tries_left(), 3);
 }

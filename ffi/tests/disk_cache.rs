@@ -186,6 +186,16 @@ fn name(command: &[u8]) -> String {
     }
 }
 
+/// GET METADATA of every key slot (9A's RSA answer needs a GET RESPONSE):
+/// the PIN policies on a card that tells them.
+const POLICIES: &[&str] = &[
+    "GET METADATA 9A",
+    "GET RESPONSE",
+    "GET METADATA 9C",
+    "GET METADATA 9D",
+    "GET METADATA 9E",
+];
+
 /// How many certificate containers the card was asked for.
 fn certificate_reads(card: &SimCard) -> usize {
     conversation(card)
@@ -224,7 +234,13 @@ fn a_signed_chuid_serves_the_certificates_from_the_cache() {
 
     fresh_process(&harness, &card);
     let second = list_objects(&harness);
-    assert_eq!(conversation(&card), ["SELECT", "GET DATA 5FC102"]);
+    // The CHUID vouches for the certificates; this card (a YubiKey's
+    // profile) still tells each key's PIN policy, which the cache does not
+    // hold (a card without GET METADATA needs only the first two).
+    assert_eq!(
+        conversation(&card),
+        [&["SELECT", "GET DATA 5FC102"][..], POLICIES].concat()
+    );
     assert_eq!(second, first, "objects and values byte for byte");
     assert_eq!(
         certificate(&second, Slot::Authentication),
@@ -236,7 +252,8 @@ fn a_signed_chuid_serves_the_certificates_from_the_cache() {
     // SELECT and VERIFY without data.
     card.clear_log();
     let info = token_info(harness.slot()).expect("C_GetTokenInfo");
-    assert_eq!(conversation(&card), ["SELECT", "VERIFY"]);
+    // GET METADATA 80: the PIN's maximum tries, once per card.
+    assert_eq!(conversation(&card), ["SELECT", "GET METADATA 80", "VERIFY"]);
     assert_eq!(info.label, padded::<32>("cardsim 9A PIV Authentication"));
     assert_eq!(info.serialNumber, padded::<16>("8899aabbccddeeff"));
 
@@ -248,7 +265,15 @@ fn a_signed_chuid_serves_the_certificates_from_the_cache() {
         (info.label, info.serialNumber)
     );
     assert_eq!(list_objects(&harness), first);
-    assert_eq!(conversation(&card), ["SELECT", "GET DATA 5FC102", "VERIFY"]);
+    assert_eq!(
+        conversation(&card),
+        [
+            &["SELECT", "GET DATA 5FC102"][..],
+            POLICIES,
+            &["GET METADATA 80", "VERIFY"]
+        ]
+        .concat()
+    );
 }
 
 #[test]
@@ -270,6 +295,8 @@ fn an_unsigned_chuid_is_trusted_only_with_matching_key_metadata() {
             "GET METADATA 9C",
             "GET METADATA 9D",
             "GET METADATA 9E",
+            // No retired keys remembered: the Key History must count none.
+            "GET DATA 5FC10C",
         ]
     );
     assert_eq!(second, first);
@@ -525,7 +552,11 @@ fn a_corrupted_entry_is_replaced_by_a_fresh_read() {
         // Rewritten, and good for the next process.
         fresh_process(&harness, &card);
         assert_eq!(list_objects(&harness), first, "{what}");
-        assert_eq!(conversation(&card), ["SELECT", "GET DATA 5FC102"], "{what}");
+        assert_eq!(
+            conversation(&card),
+            [&["SELECT", "GET DATA 5FC102"][..], POLICIES].concat(),
+            "{what}"
+        );
     }
 }
 

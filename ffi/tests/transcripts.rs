@@ -84,6 +84,18 @@ fn login_then_sign_with_the_piv_authentication_key() {
     for (tag, size) in ["0A", "0B", "01"].iter().zip(&sizes) {
         expected.extend(read(tag, size));
     }
+    // This card (a YubiKey's profile) tells each key's PIN policy: GET
+    // METADATA (Yubico INS F7) per key slot; 9A's answer carries its RSA
+    // public key (279 bytes, GET RESPONSE for the rest). Then the Key
+    // History object (5FC10C): none, so no retired key.
+    expected.extend([
+        "00 F7 00 9A 00 -> 6117".to_owned(),
+        "00 C0 00 00 17 -> 9000".to_owned(),
+        "00 F7 00 9C 00 -> 9000".to_owned(),
+        "00 F7 00 9D 00 -> 9000".to_owned(),
+        "00 F7 00 9E 00 -> 9000".to_owned(),
+        "00 CB 3F FF 05 5C 03 5F C1 0C 00 -> 6A82".to_owned(),
+    ]);
     assert_conversation(&card, &expected);
 
     // C_Sign with CKM_SHA256_RSA_PKCS: the module hashes and pads; the card
@@ -244,6 +256,9 @@ fn reading_a_new_card_reads_the_first_certificate_for_token_info_and_the_rest_fo
             // The 9A certificate (Part 1 Table 3): its CN is the token label.
             // Longer than one short response.
             get_data("5F C1 05", "61xx"),
+            // GET METADATA of the PIN (Yubico): its maximum tries, for
+            // CKF_USER_PIN_COUNT_LOW; once per card.
+            "00 F7 00 80 00 -> 9000".to_owned(),
             // VERIFY without data: the PIN's status, 63C3 = not verified,
             // 3 tries left; spends no try (Part 2 §3.2.1).
             "00 20 00 80 -> 63C3".to_owned(),
@@ -252,6 +267,12 @@ fn reading_a_new_card_reads_the_first_certificate_for_token_info_and_the_rest_fo
             get_data("5F C1 0A", "61xx"),
             get_data("5F C1 0B", "61xx"),
             get_data("5F C1 01", "61xx"),
+            // Each key's PIN policy (GET METADATA), then the Key History.
+            "00 F7 00 9A 00 -> 61xx".to_owned(),
+            "00 F7 00 9C 00 -> 9000".to_owned(),
+            "00 F7 00 9D 00 -> 9000".to_owned(),
+            "00 F7 00 9E 00 -> 9000".to_owned(),
+            get_data("5F C1 0C", "6A82"),
         ]
     );
 }

@@ -274,10 +274,9 @@ pub fn enumerate_with(
     if !info.keys_complete {
         // A later transaction: SELECT again, then the remaining key slots.
         app.select(&mut channel).ok()?;
-        let more = app
-            .read_remaining_keys(&mut channel, info.key_slots_read)
+        info.keys = app
+            .read_remaining_keys(&mut channel, &info.keys, info.key_slots_read)
             .ok()?;
-        info.keys.extend(more);
         info.keys_complete = true;
     }
     let objects = objects_for_card(1, &info);

@@ -127,7 +127,7 @@ impl Token {
             flags |= CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW;
         } else if self.pin_failed
             || matches!((tries, self.most_tries), (Some(now), Some(most)) if now < most)
-            || tries.is_some_and(|now| now < USUAL_PIN_TRIES)
+            || tries.is_some_and(|now| now < self.app.pin_max_tries().unwrap_or(USUAL_PIN_TRIES))
         {
             flags |= CKF_USER_PIN_COUNT_LOW;
         }
@@ -136,10 +136,11 @@ impl Token {
 }
 
 /// The PIN tries cards ship with (PIV cards from Yubico and Nitrokey, and
-/// OpenPGP cards, default to 3; SP 800-73-4 leaves it to the issuer). Cards
-/// do not report their maximum, so in a process that has not seen a wrong
-/// PIN itself, fewer tries than this means wrong PINs since the last
-/// success (`CKF_USER_PIN_COUNT_LOW`).
+/// OpenPGP cards, default to 3; SP 800-73-4 leaves it to the issuer). Most
+/// cards do not report their maximum (a YubiKey's GET METADATA does), so in
+/// a process that has not seen a wrong PIN itself, fewer tries than the
+/// maximum (else this) means wrong PINs since the last success
+/// (`CKF_USER_PIN_COUNT_LOW`).
 const USUAL_PIN_TRIES: u8 = 3;
 
 #[derive(Debug, Default)]
@@ -1141,16 +1142,19 @@ fn ensure_all_keys(state: &mut SlotState) -> Result<()> {
         return Ok(());
     }
     let from = token.info.key_slots_read;
-    let more = card_operation(state, |app, channel| app.read_remaining_keys(channel, from))?;
+    let known = token.info.keys.clone();
+    let keys = card_operation(state, |app, channel| {
+        app.read_remaining_keys(channel, &known, from)
+    })?;
     let token = state.token.as_mut().ok_or(Error::TokenNotPresent)?;
-    add_remaining_keys(token, more);
+    add_remaining_keys(token, keys);
     Ok(())
 }
 
-/// Completes a token's keys with the ones a later read found, and stores
-/// the now complete public data in the disk cache.
-fn add_remaining_keys(token: &mut Token, more: Vec<crate::profile::KeyInfo>) {
-    token.info.keys.extend(more);
+/// Completes a token's keys with what a later read found (all of them),
+/// and stores the now complete public data in the disk cache.
+fn add_remaining_keys(token: &mut Token, keys: Vec<crate::profile::KeyInfo>) {
+    token.info.keys = keys;
     token.info.keys_complete = true;
     token.objects = token::objects_for_card(token.slot_id, &token.info);
     token.remember();

@@ -112,12 +112,12 @@ fn login_reading_pending_keys(
         .as_ref()
         .map(|token| &token.info)
         .filter(|info| !info.keys_complete)
-        .map(|info| info.key_slots_read);
+        .map(|info| (info.keys.clone(), info.key_slots_read));
     let mut more = None;
     pin_operation(state, |app, channel| {
         verify(app, channel)?;
-        if let Some(from) = pending {
-            match app.read_remaining_keys(channel, from) {
+        if let Some((known, from)) = &pending {
+            match app.read_remaining_keys(channel, known, *from) {
                 Ok(keys) => more = Some(keys),
                 Err(err) => log::debug!("reading the remaining keys after login failed: {err}"),
             }

@@ -370,8 +370,7 @@ fn recheck_public_key(state: &mut SlotState, key: &KeyInfo) -> Error {
     let on_card = card_operation(state, |app, channel| {
         let mut info = app.read_card(channel, &NoRecall)?;
         if !info.keys_complete {
-            info.keys
-                .extend(app.read_remaining_keys(channel, info.key_slots_read)?);
+            info.keys = app.read_remaining_keys(channel, &info.keys, info.key_slots_read)?;
         }
         Ok(info
             .keys

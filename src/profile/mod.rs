@@ -177,14 +177,21 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     /// has for the card's identity are taken from there instead of the card.
     fn read_card(&self, channel: &mut Channel, recall: &dyn Recall) -> Result<CardInfo, AppError>;
     /// Reads the keys of the profile's key slots from `from_slot` on (after
-    /// a [`CardApp::read_card`] that stopped early).
+    /// a [`CardApp::read_card`] that stopped early and found `known`):
+    /// every key of the card, `known` ones included (the engine may refine
+    /// what it knew, e.g. a key's PIN rule).
     fn read_remaining_keys(
         &self,
         channel: &mut Channel,
+        known: &[KeyInfo],
         from_slot: usize,
     ) -> Result<Vec<KeyInfo>, AppError> {
         let _ = (channel, from_slot);
-        Ok(Vec::new())
+        Ok(known.to_vec())
+    }
+    /// The user PIN's maximum tries, when the card reported them.
+    fn pin_max_tries(&self) -> Option<u8> {
+        None
     }
     /// Reads the PIN state without spending a try.
     fn pin_status(&self, channel: &mut Channel) -> Result<PinStatus, AppError>;

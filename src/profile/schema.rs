@@ -98,6 +98,10 @@ pub struct Quirks {
     /// used only while its slot's public key still matches.
     #[serde(default)]
     pub key_metadata: bool,
+    /// PIV: the card has no global PIN, so the Discovery object (whose PIN
+    /// usage policy could name the global PIN primary) is not read.
+    #[serde(default)]
+    pub no_global_pin: bool,
 }
 
 /// How the user PIN is checked and formatted, and what unblocks it.

@@ -27,7 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use der::pem::LineEnding;
 use p11card_cardsim::{
-    ca_certificate_der, KeyRole, KeyType, PgpKeyType, SimApplet, SimOpenPgpCard, SimPivCard, Slot,
+    ca_certificate_der, KeyRole, KeyType, PgpKeyType, PinPolicy, SimApplet, SimOpenPgpCard,
+    SimPivCard, SimPublicKey, Slot, TouchPolicy, RETIRED_1_REFERENCE,
 };
 
 /// vpcd's first reader ("Virtual PCD 00 00"), the PIV card's default.
@@ -86,6 +87,20 @@ options:
   --signed-chuid          PIV: give the CHUID an issuer signature (tag 3E), as
                           issued PIV cards have (p11card then caches the card's
                           certificates under it)
+  --retired N=TYPE        PIV: retired key management key N (1-20, key reference
+                          81+N) of TYPE rsa2048|p256|p384 with a certificate, and
+                          a Key History object counting them (repeatable);
+                          --out writes pub8X.pem / cert8X.pem for them
+  --no-cert SLOT          PIV: keep the key of SLOT (9a|9c|9d|9e), drop its
+                          certificate (repeatable)
+  --policy REF=PIN[,TOUCH]
+                          PIV: the PIN policy (never|once|always) and touch policy
+                          (never|always|cached) GET METADATA reports and GENERAL
+                          AUTHENTICATE enforces for key REF (9a, 82, ...)
+  --global-pin PIN        PIV: a global PIN (6-8 bytes) the Discovery object names
+                          the primary PIN
+  --atr HEX               PIV: the card's ATR (hex, ':' or ' ' between bytes
+                          allowed; default a YubiKey 4's)
   -h, --help              this text
 ";
 
@@ -116,6 +131,18 @@ struct Options {
     keys: Vec<KeyChange>,
     /// PIV: a CHUID with an issuer signature.
     signed_chuid: bool,
+    /// PIV: retired keys, certificate-less slots, policies, a global PIN.
+    piv_extras: Vec<PivExtra>,
+}
+
+/// A PIV card feature beyond `--key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PivExtra {
+    Atr(Vec<u8>),
+    Retired(u8, KeyType),
+    NoCert(Slot),
+    Policy(u8, PinPolicy, TouchPolicy),
+    GlobalPin(String),
 }
 
 /// Parses `FIXED` or `FIXED,PER_BYTE` (microseconds).
@@ -169,6 +196,49 @@ fn parse_openpgp_key(text: &str) -> Result<(KeyRole, Option<PgpKeyType>), String
     Ok((role, key_type))
 }
 
+/// Parses `N=TYPE` of `--retired`, e.g. `1=p256`.
+fn parse_retired(text: &str) -> Result<PivExtra, String> {
+    let bad = || format!("--retired wants N=TYPE (1-20 = rsa2048|p256|p384), not {text:?}");
+    let (number, key_type) = text.split_once('=').ok_or_else(bad)?;
+    let number = number
+        .trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|n| (1..=20).contains(n));
+    let key_type = match key_type.trim().to_ascii_lowercase().as_str() {
+        "rsa2048" | "rsa" => KeyType::Rsa2048,
+        "p256" | "eccp256" => KeyType::EccP256,
+        "p384" | "eccp384" => KeyType::EccP384,
+        _ => return Err(bad()),
+    };
+    Ok(PivExtra::Retired(number.ok_or_else(bad)?, key_type))
+}
+
+/// Parses `REF=PIN[,TOUCH]` of `--policy`, e.g. `9c=once` or `9a=always,cached`.
+fn parse_policy(text: &str) -> Result<PivExtra, String> {
+    let bad = || {
+        format!(
+            "--policy wants REF=PIN[,TOUCH] (never|once|always, never|always|cached), not {text:?}"
+        )
+    };
+    let (reference, policies) = text.split_once('=').ok_or_else(bad)?;
+    let reference = u8::from_str_radix(reference.trim(), 16).map_err(|_| bad())?;
+    let (pin, touch) = policies.split_once(',').unwrap_or((policies, "never"));
+    let pin = match pin.trim() {
+        "never" => PinPolicy::Never,
+        "once" => PinPolicy::Once,
+        "always" => PinPolicy::Always,
+        _ => return Err(bad()),
+    };
+    let touch = match touch.trim() {
+        "never" => TouchPolicy::Never,
+        "always" => TouchPolicy::Always,
+        "cached" => TouchPolicy::Cached,
+        _ => return Err(bad()),
+    };
+    Ok(PivExtra::Policy(reference, pin, touch))
+}
+
 /// Parses `SLOT=TYPE`, e.g. `9d=rsa2048` or `9e=none`.
 fn parse_piv_key(text: &str) -> Result<(Slot, Option<KeyType>), String> {
     let bad =
@@ -198,6 +268,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         out: None,
         keys: Vec::new(),
         signed_chuid: false,
+        piv_extras: Vec::new(),
     };
     let mut keys = Vec::new();
     let mut args = args.into_iter();
@@ -235,6 +306,38 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             "--out" => opts.out = Some(PathBuf::from(value()?)),
             "--key" => keys.push(value()?),
             "--signed-chuid" => opts.signed_chuid = true,
+            "--retired" => opts.piv_extras.push(parse_retired(&value()?)?),
+            "--no-cert" => {
+                let v = value()?;
+                let slot = u8::from_str_radix(v.trim(), 16)
+                    .ok()
+                    .and_then(Slot::from_key_ref)
+                    .ok_or_else(|| format!("--no-cert wants 9a|9c|9d|9e, not {v:?}"))?;
+                opts.piv_extras.push(PivExtra::NoCert(slot));
+            }
+            "--policy" => opts.piv_extras.push(parse_policy(&value()?)?),
+            "--atr" => {
+                let v = value()?;
+                let digits: String = v.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
+                let atr = (0..digits.len())
+                    .step_by(2)
+                    .map(|i| {
+                        digits
+                            .get(i..i + 2)
+                            .and_then(|b| u8::from_str_radix(b, 16).ok())
+                    })
+                    .collect::<Option<Vec<u8>>>()
+                    .filter(|atr| (2..=33).contains(&atr.len()))
+                    .ok_or_else(|| format!("--atr wants 2 to 33 hex bytes, not {v:?}"))?;
+                opts.piv_extras.push(PivExtra::Atr(atr));
+            }
+            "--global-pin" => {
+                let pin = value()?;
+                if !(6..=8).contains(&pin.len()) {
+                    return Err("--global-pin wants 6 to 8 bytes".into());
+                }
+                opts.piv_extras.push(PivExtra::GlobalPin(pin));
+            }
             _ => return Err(format!("unknown argument {arg:?} (see --help)")),
         }
     }
@@ -427,6 +530,13 @@ fn key_material(card: &SimApplet) -> Vec<KeyMaterial> {
                     card.certificate_der(slot).map(<[u8]>::to_vec),
                 )
             })
+            .chain((1..=20).map(|number| {
+                (
+                    format!("{:02x}", RETIRED_1_REFERENCE + number - 1),
+                    card.retired_public_key(number).map(|k| k.to_spki_der()),
+                    card.retired_certificate_der(number).map(<[u8]>::to_vec),
+                )
+            }))
             .collect(),
         SimApplet::OpenPgp(card) => KeyRole::ALL
             .into_iter()
@@ -506,10 +616,44 @@ fn quick_ack(stream: &TcpStream) {
 fn quick_ack(_stream: &TcpStream) {}
 
 /// The default card of `app` with the `--key` changes.
-fn build_card(app: App, keys: &[KeyChange], signed_chuid: bool) -> SimApplet {
+/// `card` with retired key `number`: the first embedded test key of the type
+/// that no other key of the card already is.
+fn with_distinct_retired_key(card: SimPivCard, number: u8, key_type: KeyType) -> SimPivCard {
+    let taken = |trial: &SimPivCard, key: &SimPublicKey| {
+        Slot::ALL
+            .iter()
+            .any(|&s| trial.public_key(s).as_ref() == Some(key))
+            || (1..=20)
+                .filter(|&n| n != number)
+                .any(|n| trial.retired_public_key(n).as_ref() == Some(key))
+    };
+    for source in Slot::ALL {
+        let trial = card.clone().with_retired_key(number, key_type, source);
+        let distinct = trial
+            .retired_public_key(number)
+            .is_some_and(|key| !taken(&trial, &key));
+        if distinct {
+            return trial;
+        }
+    }
+    card.with_retired_key(number, key_type, Slot::KeyManagement)
+}
+
+fn build_card(app: App, keys: &[KeyChange], signed_chuid: bool, extras: &[PivExtra]) -> SimApplet {
     let mut piv = SimPivCard::new();
     if signed_chuid {
         piv = piv.with_signed_chuid(&[0x5A; 64]);
+    }
+    for extra in extras {
+        piv = match extra {
+            PivExtra::Retired(number, key_type) => {
+                with_distinct_retired_key(piv, *number, *key_type)
+            }
+            PivExtra::NoCert(slot) => piv.without_cert(*slot),
+            PivExtra::Policy(reference, pin, touch) => piv.with_policy(*reference, *pin, *touch),
+            PivExtra::GlobalPin(pin) => piv.with_global_pin(pin, true),
+            PivExtra::Atr(atr) => piv.with_atr(atr.clone()),
+        };
     }
     let mut pgp = SimOpenPgpCard::new();
     for &change in keys {
@@ -538,7 +682,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let card = build_card(opts.app, &opts.keys, opts.signed_chuid);
+    let card = build_card(opts.app, &opts.keys, opts.signed_chuid, &opts.piv_extras);
     if let Some(dir) = &opts.out {
         match write_public_material(&card, dir) {
             Ok(files) => eprintln!(
@@ -601,6 +745,55 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn piv_extras_parse_and_build_distinct_retired_keys() {
+        let args = [
+            "--retired",
+            "1=p256",
+            "--retired=2=p256",
+            "--no-cert",
+            "9e",
+            "--policy",
+            "9c=once,cached",
+            "--global-pin",
+            "87654321",
+            "--atr",
+            "3b:95:13",
+        ];
+        let opts = parse_args(args.map(String::from)).unwrap().unwrap();
+        assert_eq!(
+            opts.piv_extras,
+            [
+                PivExtra::Retired(1, KeyType::EccP256),
+                PivExtra::Retired(2, KeyType::EccP256),
+                PivExtra::NoCert(Slot::CardAuthentication),
+                PivExtra::Policy(0x9C, PinPolicy::Once, TouchPolicy::Cached),
+                PivExtra::GlobalPin("87654321".into()),
+                PivExtra::Atr(vec![0x3B, 0x95, 0x13]),
+            ]
+        );
+        for bad in [
+            ["--retired", "21=p256"],
+            ["--policy", "9c=sometimes"],
+            ["--no-cert", "82"],
+            ["--atr", "3b:9"],
+        ] {
+            assert!(parse_args(bad.map(String::from)).is_err(), "{bad:?}");
+        }
+        let card = build_card(App::Piv, &[], false, &opts.piv_extras);
+        let card = card.as_piv().unwrap();
+        let mut keys: Vec<_> = Slot::ALL
+            .iter()
+            .filter_map(|&s| card.public_key(s))
+            .collect();
+        keys.extend((1..=2).filter_map(|n| card.retired_public_key(n)));
+        assert_eq!(keys.len(), 6);
+        for (i, key) in keys.iter().enumerate() {
+            assert!(!keys[..i].contains(key), "key {i} twice");
+        }
+        assert!(card.certificate_der(Slot::CardAuthentication).is_none());
+    }
 
     #[test]
     fn data_length_of_each_apdu_case() {
@@ -670,6 +863,7 @@ mod tests {
             App::Piv,
             &[KeyChange::Piv(Slot::CardAuthentication, None)],
             false,
+            &[],
         );
         let files = write_public_material(&card, &dir).unwrap();
         let card = card.as_piv().unwrap();
@@ -696,7 +890,7 @@ mod tests {
             KeyRole::Decryption,
             Some(PgpKeyType::X25519),
         )];
-        let card = build_card(App::OpenPgp, &changes, false);
+        let card = build_card(App::OpenPgp, &changes, false, &[]);
         let files = write_public_material(&card, &dir).unwrap();
         // ca.pem, pubsig.pem, pubdec.pem, pubaut.pem, certaut.pem.
         assert_eq!(files.len(), 5);
@@ -747,7 +941,7 @@ mod tests {
     fn openpgp_card_through_the_bridge() {
         use vpicc::VSmartCard;
         let mut bridge = Bridge {
-            card: build_card(App::OpenPgp, &[], false),
+            card: build_card(App::OpenPgp, &[], false, &[]),
             trace: Trace::Off,
             count: 0,
             delay_us: (0, 0),

@@ -16,8 +16,9 @@ case "$OWNCARD_APP" in
         _owncard_state_default="${VIRTPIV_STATE_DIR:-$TMPBASE/owncard-state}"
         _owncard_out_env="${VIRTPIV_OUT:-}"
         _owncard_port_default=35963
-        # The card's ATR (cardsim's default: a YubiKey 5), to tell it from another card.
-        OWNCARD_ATR="3b:f8:13:00:00:81:31:fe:15:59:75:62:69:6b:65:79:34:d4"
+        # The card's ATR (cardsim's default: a YubiKey 4), to tell it from
+        # another card; OWNCARD_PIV_ATR gives the card another one (--atr).
+        OWNCARD_ATR="${OWNCARD_PIV_ATR:-3b:f8:13:00:00:81:31:fe:15:59:75:62:69:6b:65:79:34:d4}"
         OWNCARD_SELECT="00:A4:04:00:09:A0:00:00:03:08:00:00:10:00"
         OWNCARD_VERIFY_PIN="00:20:00:80:08:31:32:33:34:35:36:FF:FF"
         OWNCARD_KEY_NAMES="9a 9c 9d 9e"

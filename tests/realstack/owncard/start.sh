@@ -11,7 +11,10 @@
 # OWNCARD_READER, OWNCARD_TRACE (default $RUN_DIR/apdu.log; 0 = off, 1 = the card's log),
 # OWNCARD_DELAY_US (or VIRTPIV_DELAY_US) FIXED[,PER_BYTE], OWNCARD_KEYS (cardsim-vpcd --key:
 # e.g. "9d=rsa2048", or for openpgp "dec=x25519 aut=ed25519"), OWNCARD_SIGNED_CHUID=1 (PIV: a
-# CHUID with an issuer signature), OWNCARD_BIN (a prebuilt binary).
+# CHUID with an issuer signature), OWNCARD_PIV_EXTRAS (more cardsim-vpcd options for the PIV
+# card: "--retired 1=p256 --no-cert 9e --policy 9c=once --global-pin 87654321"),
+# OWNCARD_PIV_ATR (another ATR for the PIV card, e.g. 3b:95:13:81:01:80:73:ff:01:00:0b), OWNCARD_BIN
+# (a prebuilt binary).
 # Exits 0 once `opensc-tool` sees the card in "$OWNCARD_READER".
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -104,6 +107,9 @@ else
     [ -n "$delay" ] && args+=(--delay-us "$delay")
     for key in ${OWNCARD_KEYS:-}; do args+=(--key "$key"); done
     [ "${OWNCARD_SIGNED_CHUID:-0}" = 1 ] && args+=(--signed-chuid)
+    # shellcheck disable=SC2206 # words on purpose: "--retired 1=p256 --no-cert 9e"
+    [ -n "${OWNCARD_PIV_EXTRAS:-}" ] && args+=(${OWNCARD_PIV_EXTRAS})
+    [ -n "${OWNCARD_PIV_ATR:-}" ] && args+=(--atr "$OWNCARD_PIV_ATR")
     setsid "$BIN" "${args[@]}" >>"$OWNCARD_RUN_DIR/cardsim-vpcd.log" 2>&1 </dev/null &
     echo $! >"$CARD_PID"
     echo "owncard: started $OWNCARD_APP card $BIN (pid $(cat "$CARD_PID"), port $OWNCARD_VPCD_PORT, trace: ${trace:-off}, public material: $OWNCARD_OUT)"
