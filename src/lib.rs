@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod cache;
 pub mod cert;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod session;
 pub mod token;
 pub mod transport;
 
+pub use api::{Card, Context, Key, Reader};
 pub use error::{Error, Result};
 pub use module::Module;
 pub use process_trust::ProcessTrust;
