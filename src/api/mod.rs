@@ -8,13 +8,13 @@
 //! [`P384Signer`], [`RsaPkcs1v15Signer`] or [`RsaPssSigner`], so it fits
 //! wherever RustCrypto (or a TLS stack built on it) takes a signer.
 //!
-//! Everything goes through [`Module`](crate::Module), the same code the
-//! PKCS#11 C ABI uses: the PIN is kept only there (zeroized at logout), the
+//! Everything goes through [`Module`] (the same code the
+//! PKCS#11 C ABI uses): the PIN is kept only there (zeroized at logout), the
 //! card's signatures are checked against the key's public key before they
 //! are returned, and a login is this process's, as for any PKCS#11 caller.
 //!
 //! ```no_run
-//! use p11card::api::{Context, KeyKind, EcCurve};
+//! use p11card::api::{EcCurve, KeyKind};
 //! use p256::ecdsa::signature::Signer;
 //!
 //! let context = p11card::Context::new();
