@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! P11CARD_PIN=123456 cargo run --example tls_client_auth -- \
-//!     --connect 127.0.0.1:4433 --server-ca server.pem [--server-name localhost] [--key-id 01]
+//!     --connect 127.0.0.1:4433 --server-ca server.pem [--server-name localhost] [--key-id 01] [--tls 1.2|1.3]
 //! ```
 //!
 //! Without `--key-id`, the first key with a certificate that can sign
@@ -30,12 +30,15 @@ struct Options {
     server_ca: String,
     server_name: String,
     key_id: Option<Vec<u8>>,
+    /// The TLS versions to offer (default: 1.3 and 1.2).
+    versions: Vec<&'static rustls::SupportedProtocolVersion>,
 }
 
 fn options() -> Result<Options, Failure> {
     let mut args = std::env::args().skip(1);
     let (mut connect, mut server_ca, mut server_name, mut key_id) =
         (None, None, "localhost".to_string(), None);
+    let mut versions = rustls::DEFAULT_VERSIONS.to_vec();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} wants a value"));
         match flag.as_str() {
@@ -43,6 +46,13 @@ fn options() -> Result<Options, Failure> {
             "--server-ca" => server_ca = Some(value()?),
             "--server-name" => server_name = value()?,
             "--key-id" => key_id = Some(hex(&value()?)?),
+            "--tls" => {
+                versions = match value()?.as_str() {
+                    "1.2" => vec![&rustls::version::TLS12],
+                    "1.3" => vec![&rustls::version::TLS13],
+                    other => return Err(format!("--tls 1.2 or 1.3, not {other}").into()),
+                }
+            }
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -51,6 +61,7 @@ fn options() -> Result<Options, Failure> {
         server_ca: server_ca.ok_or("--server-ca FILE.pem is required")?,
         server_name,
         key_id,
+        versions,
     })
 }
 
@@ -109,7 +120,7 @@ fn main() -> Result<(), Failure> {
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
-    .with_safe_default_protocol_versions()?
+    .with_protocol_versions(&options.versions)?
     .with_root_certificates(roots)
     .with_client_cert_resolver(Arc::new(CardClientCert::new(&key)?));
     let server_name = ServerName::try_from(options.server_name)?;
