@@ -152,9 +152,6 @@ impl Reader {
     /// certificates) the first time. [`Error::NoCard`] for an empty reader,
     /// [`Error::UnknownCard`] for a card no profile recognises.
     pub fn card(&self) -> Result<Card> {
-        if !self.module.slot_list(true, false)?.contains(&self.slot) {
-            return Err(Error::NoCard);
-        }
         Card::open(Arc::clone(&self.module), self.slot, self.name.clone())
     }
 }
