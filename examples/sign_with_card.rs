@@ -1,92 +1,97 @@
-//! Uses the `p11card` crate directly (no C ABI): lists the PC/SC readers and
-//! their tokens, logs in with the PIN from `P11CARD_PIN`, and signs a message
-//! with the card's first signing key.
+//! Uses the `p11card` crate's Rust API (no PKCS#11, no C): lists the PC/SC
+//! readers and their cards, logs in with the PIN from `P11CARD_PIN`, lists
+//! the card's keys, and signs a message with the first key that can sign
+//! without asking for the PIN again, checking the signature with the key's
+//! public key.
 //!
 //! ```sh
 //! P11CARD_PIN=123456 cargo run --example sign_with_card -- "message"
 //! ```
 
-use cryptoki_sys::*;
-use p11card::crypto::HashAlg;
-use p11card::mechanism::Mechanism;
-use p11card::profile::ProfileSet;
-use p11card::session::Output;
-use p11card::token::AttrValue;
-use p11card::transport::pcsc::PcscBackend;
-use p11card::Module;
+use p11card::api::{EcCurve, KeyKind};
+use p11card::{Context, Key};
+use signature::{Keypair, SignatureEncoding, Signer, Verifier};
+use zeroize::Zeroizing;
 
-fn text(field: &[u8]) -> String {
-    String::from_utf8_lossy(field).trim_end().to_string()
+type Failure = Box<dyn std::error::Error>;
+
+/// Signs `message` with `key` as its kind wants; returns the signature.
+fn sign(key: &Key, message: &[u8]) -> Result<Vec<u8>, Failure> {
+    Ok(match key.kind() {
+        KeyKind::Ec(EcCurve::P256) => {
+            let signer = key.p256_signer()?;
+            let signature: p256::ecdsa::Signature = signer.try_sign(message)?;
+            signer.verifying_key().verify(message, &signature)?;
+            signature.to_vec()
+        }
+        KeyKind::Ec(EcCurve::P384) => {
+            let signer = key.p384_signer()?;
+            let signature: p384::ecdsa::Signature = signer.try_sign(message)?;
+            signer.verifying_key().verify(message, &signature)?;
+            signature.to_vec()
+        }
+        KeyKind::Rsa { .. } => {
+            let signer = key.rsa_pkcs1v15_signer::<sha2::Sha256>()?;
+            let signature = signer.try_sign(message)?;
+            signer.verifying_key().verify(message, &signature)?;
+            signature.to_vec()
+        }
+        other => return Err(format!("this example does not sign with {other:?} keys").into()),
+    })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Failure> {
     let message = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "hello from p11card".into());
-    let module = Module::new(Box::new(PcscBackend::new()), ProfileSet::embedded());
-    let slots = module.slot_list(true, true)?;
-    if slots.is_empty() {
-        println!("no card in any reader");
-        return Ok(());
-    }
-    for &slot in &slots {
-        let reader = module.slot_info(slot)?;
-        match module.token_info(slot) {
-            Ok(token) => println!(
-                "slot {slot}: {} — token {:?}, serial {}",
-                text(&reader.slotDescription),
-                text(&token.label),
-                text(&token.serialNumber)
-            ),
-            Err(err) => println!("slot {slot}: {} — {err}", text(&reader.slotDescription)),
-        }
-    }
-    let slot = slots[0];
-    let session = module.open_session(slot, CKF_SERIAL_SESSION)?;
-    let pin = std::env::var("P11CARD_PIN").map_err(|_| "set P11CARD_PIN to the card's PIN")?;
-    module.login(session, CKU_USER, Some(pin.as_bytes()))?;
-
-    module.find_init(
-        session,
-        vec![(CKA_CLASS, CKO_PRIVATE_KEY.to_ne_bytes().to_vec())],
-    )?;
-    let keys = module.find_next(session, 16)?;
-    module.find_final(session)?;
-    for key in keys {
-        let values = module.attributes(
-            session,
-            key,
-            &[CKA_KEY_TYPE, CKA_LABEL, CKA_ALWAYS_AUTHENTICATE],
-        )?;
-        let [Some(AttrValue::Bytes(key_type)), Some(AttrValue::Bytes(label)), Some(AttrValue::Bytes(always))] =
-            values.as_slice()
-        else {
+    let context = Context::new();
+    for reader in context.readers()? {
+        if !reader.has_card() {
+            println!("{}: no card", reader.name());
             continue;
-        };
-        if always.first() == Some(&CK_TRUE) {
-            continue; // needs the PIN again right before use; skip for this demo
         }
-        let mechanism = if key_type.as_slice() == CKK_EC.to_ne_bytes() {
-            Mechanism::EcdsaHash(HashAlg::Sha256)
-        } else {
-            Mechanism::HashRsaPkcs(HashAlg::Sha256)
-        };
-        module.sign_init(session, mechanism, key)?;
-        if let Output::Done(signature) = module.sign(session, message.as_bytes(), Some(1024))? {
-            println!(
-                "signed {:?} with {:?}: {} bytes: {}",
-                message,
-                String::from_utf8_lossy(label),
-                signature.len(),
-                signature
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            );
+        match reader.card().and_then(|card| card.token_info()) {
+            Ok(info) => println!(
+                "{}: {:?}, serial {}, {} {}, PIN tries {:?}",
+                reader.name(),
+                info.label,
+                info.serial,
+                info.manufacturer,
+                info.model,
+                info.pin_tries
+            ),
+            Err(err) => println!("{}: {err}", reader.name()),
         }
-        break;
     }
-    module.logout(session)?;
-    module.close_session(session)?;
+
+    let card = context.first_card()?;
+    let pin = Zeroizing::new(
+        std::env::var("P11CARD_PIN").map_err(|_| "set P11CARD_PIN to the card's PIN")?,
+    );
+    card.login(pin.as_bytes())?;
+    drop(pin);
+
+    let keys = card.keys()?;
+    for key in &keys {
+        let subject = key
+            .certificate()
+            .map_or("(no certificate)", |c| c.subject());
+        println!("key {:?} {:?}: {subject}", key.label(), key.kind());
+    }
+    let key = keys
+        .iter()
+        .find(|key| {
+            key.capabilities()
+                .is_some_and(|caps| caps.sign && !caps.pin_every_use)
+        })
+        .ok_or("no key signs without asking for the PIN again")?;
+    let signature = sign(key, message.as_bytes())?;
+    let hex: String = signature.iter().map(|b| format!("{b:02x}")).collect();
+    println!(
+        "signed {message:?} with {:?}: {} bytes: {hex}",
+        key.label(),
+        signature.len()
+    );
+    card.logout()?;
     Ok(())
 }
