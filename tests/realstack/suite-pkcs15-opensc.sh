@@ -48,14 +48,25 @@ p15_decrypt() {
     cmp "$WORK/p15-plain" "$WORK/p15-dec"
 }
 
-# p15_wrong_pin_costs_one_try: a wrong PIN fails, the card then reports 2
-# tries left (pkcs15-tool), the right PIN restores them.
+# p15_pin_status: the card's answer to VERIFY without data for PIN 1
+# ("63C3" = 3 tries left, not verified).
+p15_pin_status() {
+    timeout "$T" opensc-tool -s 00:20:00:01 2>/dev/null |
+        sed -n 's/.*SW1=0x\([0-9A-Fa-f]*\), SW2=0x\([0-9A-Fa-f]*\).*/\1\2/p' | tr 'a-f' 'A-F'
+}
+
+# p15_wrong_pin_costs_one_try: a wrong PIN fails and leaves 2 of 3 tries,
+# the right PIN restores them.
 p15_wrong_pin_costs_one_try() {
+    local status
+    status="$(p15_pin_status)"
+    [ "$status" = 63C3 ] || { echo "before: $status, not 63C3"; return 1; }
     ! timeout "$T" "${OSC[@]}" --login --pin 000000 -O >/dev/null 2>&1 || return 1
-    timeout "$T" pkcs15-tool --list-pins 2>/dev/null | grep -A12 "User PIN" | grep -q "Tries left *: *2" || {
-        timeout "$T" pkcs15-tool --list-pins; return 1; }
+    status="$(p15_pin_status)"
+    [ "$status" = 63C2 ] || { echo "after a wrong PIN: $status, not 63C2"; return 1; }
     timeout "$T" "${OSC[@]}" --login --pin "$PIN" -O >/dev/null || return 1
-    timeout "$T" pkcs15-tool --list-pins 2>/dev/null | grep -A12 "User PIN" | grep -q "Tries left *: *3"
+    status="$(p15_pin_status)"
+    [ "$status" = 63C3 ] || { echo "after the right PIN: $status, not 63C3"; return 1; }
 }
 
 check_output "opensc: -L shows the MyEID token" "token label *: *p11card MyEID" "${OSC[@]}" -L
@@ -65,10 +76,22 @@ timeout "$T" "${OSC[@]}" -O --login --pin "$PIN" >"$WORK/p15-objects.txt" 2>&1
 check_output "opensc: -O --login lists 2 private keys, 2 public keys, 2 certificates" "^2 2 2\$" \
     bash -c "printf '%s %s %s\n' \$(grep -c '^Private Key Object' '$WORK/p15-objects.txt') \
         \$(grep -c '^Public Key Object' '$WORK/p15-objects.txt') \$(grep -c '^Certificate Object' '$WORK/p15-objects.txt')"
-check_output "opensc: RSA key 01 is RSA 2048, sign + decrypt" "Private Key Object; RSA.*" \
-    grep -A6 "MyEID RSA" "$WORK/p15-objects.txt"
-check_output "opensc: EC key 02 is on P-256" "EC_POINT 256 bits|prime256v1|EC" \
-    grep -A6 "MyEID EC" "$WORK/p15-objects.txt"
+# object_line HEADER LABEL: the object of `-O` with that header and label,
+# on one line, fields separated by "; " (spaces squeezed).
+object_line() {
+    awk -v header="$1" -v label="$2" '
+        /^[A-Z][a-z]+ (Key )?Object/ { if (o && index(o, header) == 1 && index(o, "label: " label ";")) print o; o = "" }
+        { sub(/^ +/, ""); gsub(/ +/, " "); o = o $0 "; " }
+        END { if (index(o, header) == 1 && index(o, "label: " label ";")) print o }' "$WORK/p15-objects.txt"
+}
+check_output "opensc: private key 01 \"MyEID RSA\" is RSA, decrypt + sign" \
+    "ID: 01;.*Usage: decrypt, sign" echo "$(object_line "Private Key Object; RSA" "MyEID RSA")"
+check_output "opensc: public key 01 is RSA 2048 bits" "RSA 2048 bits.*ID: 01" \
+    echo "$(object_line "Public Key Object; RSA" "MyEID RSA")"
+check_output "opensc: private key 02 \"MyEID EC\" is EC, sign" "ID: 02;.*Usage: sign" \
+    echo "$(object_line "Private Key Object; EC" "MyEID EC")"
+check_output "opensc: public key 02 is on P-256" "EC_POINT 256 bits.*EC_PARAMS: 06082a8648ce3d030107" \
+    echo "$(object_line "Public Key Object; EC" "MyEID EC")"
 check_fn "opensc: RSA key 01 signs SHA256-RSA-PKCS, openssl verifies" \
     p15_sign_verify 01 SHA256-RSA-PKCS "$PROV/pub01.pem"
 check_fn "opensc: RSA key 01 signs SHA256-RSA-PKCS-PSS (raw RSA on the card), openssl verifies" \

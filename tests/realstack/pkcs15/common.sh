@@ -1,9 +1,9 @@
 # Shared settings for the simulated MyEID card scripts (sourced, not run).
 # The card: p11card-cardsim's SimMyEidCard (cardsim-vpcd --app myeid) in a
-# third vpcd reader, "Virtual PCD MyEID", at TCP port 35965 (0x8C7D): the
-# standard vpcd readers 35963/35964 stay free for the PIV and OpenPGP cards.
-# pcscd learns that reader from a reader.conf.d directory start.sh writes
-# (pcscd --config DIR), so start.sh starts its own pcscd.
+# vpcd reader of its own, "Virtual PCD MyEID 00 00", at TCP port 35965
+# (0x8C7D; vpcd's standard readers 35963/35964 are the PIV and OpenPGP
+# cards'). pcscd learns that reader from a reader.conf.d directory start.sh
+# writes (pcscd --config DIR), so start.sh starts its own pcscd.
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../owncard/common.sh"
 PKCS15_HOME="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TMPBASE="${TMPDIR:-/tmp}"

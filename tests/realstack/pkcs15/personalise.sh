@@ -65,8 +65,9 @@ done
 rm -f -- "$W/csr.key" "$W"/csr*.pem
 certs_start=$(date +%s.%N)
 for id in 01 02; do
+    case "$id" in 01) label="MyEID RSA" ;; 02) label="MyEID EC" ;; esac
     step "store certificate $id" "${P15I[@]}" --store-certificate "$W/cert$id.pem" --id "$id" \
-        --pin "$PIN" --so-pin "$SO_PIN"
+        --label "$label" --pin "$PIN" --so-pin "$SO_PIN"
 done
 step "finalise (ACTIVATE APPLET)" "${P15I[@]}" --finalize --so-pin "$SO_PIN" --pin "$PIN"
 finished=$(date +%s.%N)

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Starts pcscd (with the vpcd readers and a third one, "Virtual PCD MyEID",
-# port 35965) and the simulated MyEID card (cardsim-vpcd --app myeid).
+# Starts pcscd with one vpcd reader, "Virtual PCD MyEID 00 00" (TCP port
+# 35965; not vpcd's standard 35963/35964, which the PIV and OpenPGP cards
+# use), and the simulated MyEID card (cardsim-vpcd --app myeid) in it.
+# A pcscd that is already running and lacks that reader is not touched:
+# start.sh then fails (run it in private namespaces, as tests/realstack/run.sh
+# does, or stop that pcscd).
 #   ./start.sh [--fresh]  the card personalised by personalise.sh (a fresh copy
 #                         of myeid-personalised.image; the copy takes the changes)
 #   ./start.sh --factory  a factory card (MF only, no PINs), for pkcs15-init
@@ -38,7 +42,10 @@ else
     else
         conf="$MYEID_RUN_DIR/reader.conf.d"
         mkdir -p "$conf"
-        [ -f /etc/reader.conf.d/vpcd ] && cp /etc/reader.conf.d/vpcd "$conf/vpcd"
+        # Only our reader: vpcd's driver keeps its card state per slot number,
+        # so a second reader.conf entry for it in the same pcscd would show our
+        # card in "Virtual PCD 00 00" too.
+        rm -f -- "$conf"/*
         port_hex="$(printf '0x%04X' "$MYEID_VPCD_PORT")"
         printf 'FRIENDLYNAME "%s"\nDEVICENAME /dev/null:%s\nLIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID %s\n' \
             "$MYEID_FRIENDLYNAME" "$port_hex" "$port_hex" >"$conf/myeid"
