@@ -470,7 +470,10 @@ impl Bridge {
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
         if let Err(e) = fs::write(&tmp, card.to_image()).and_then(|()| fs::rename(&tmp, path)) {
-            eprintln!("cardsim-vpcd: cannot save the card image to {}: {e}", path.display());
+            eprintln!(
+                "cardsim-vpcd: cannot save the card image to {}: {e}",
+                path.display()
+            );
         }
     }
 }

@@ -55,8 +55,7 @@ fn unpad_type2(block: &[u8]) -> Result<Vec<u8>, u16> {
 impl SimMyEidCard {
     pub(super) fn manage_security_env(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
         self.env = None;
-        if cmd.p1 != 0x41 || !matches!(cmd.p2, TEMPLATE_SIGN | TEMPLATE_DECIPHER | TEMPLATE_AGREE)
-        {
+        if cmd.p1 != 0x41 || !matches!(cmd.p2, TEMPLATE_SIGN | TEMPLATE_DECIPHER | TEMPLATE_AGREE) {
             return Err(sw::WRONG_P1P2);
         }
         let mut env = SecurityEnv {
@@ -69,7 +68,10 @@ impl SimMyEidCard {
                 (&[0x80], &[alg]) => env.algorithm = Some(alg),
                 (&[0x81], &[hi, lo]) => {
                     let fid = u16::from_be_bytes([hi, lo]);
-                    let path = self.fs.walk(&self.cur_df, &[fid]).ok_or(sw::REF_NOT_FOUND)?;
+                    let path = self
+                        .fs
+                        .walk(&self.cur_df, &[fid])
+                        .ok_or(sw::REF_NOT_FOUND)?;
                     if !self.fs.get(&path).is_some_and(|n| n.is_key()) {
                         return Err(SW_INCOMPATIBLE_FILE);
                     }

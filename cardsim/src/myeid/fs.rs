@@ -128,7 +128,9 @@ impl Node {
                 _ => return Err(sw::WRONG_DATA),
             }
         }
-        let fid = fid.filter(|&f| f != MF && f != 0xFFFF).ok_or(sw::WRONG_DATA)?;
+        let fid = fid
+            .filter(|&f| f != MF && f != 0xFFFF)
+            .ok_or(sw::WRONG_DATA)?;
         node.descriptor = descriptor.ok_or(sw::WRONG_DATA)?;
         match node.descriptor {
             DESC_DF => node.size = 0,
@@ -191,7 +193,9 @@ impl FileSystem {
     /// Inserts a file at `path` as loaded from an image (its parent must exist).
     pub fn insert_loaded(&mut self, path: FilePath, node: Node) -> Result<(), String> {
         match path.split_last() {
-            Some((_, parent)) if !parent.is_empty() && !self.get(parent).is_some_and(Node::is_df) => {
+            Some((_, parent))
+                if !parent.is_empty() && !self.get(parent).is_some_and(Node::is_df) =>
+            {
                 Err(format!("file {path:04X?} comes before its DF"))
             }
             _ => {

@@ -48,7 +48,10 @@ fn unhex(text: &str) -> Result<Vec<u8>, String> {
 }
 
 fn path_text(path: &[u16]) -> String {
-    path.iter().map(|f| format!("{f:04X}")).collect::<Vec<_>>().join("/")
+    path.iter()
+        .map(|f| format!("{f:04X}"))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn parse_path(text: &str) -> Result<FilePath, String> {
@@ -81,7 +84,12 @@ fn key_line(path: &[u16], key: &PrivateKey) -> String {
     match key {
         PrivateKey::Rsa(k) => {
             let primes = k.primes();
-            let part = |i: usize| primes.get(i).map(|p| hex(&p.to_bytes_be())).unwrap_or_default();
+            let part = |i: usize| {
+                primes
+                    .get(i)
+                    .map(|p| hex(&p.to_bytes_be()))
+                    .unwrap_or_default()
+            };
             format!(
                 "key {} rsa n={} e={} d={} p={} q={}",
                 path_text(path),
@@ -171,7 +179,9 @@ impl SimMyEidCard {
     pub fn from_image(image: &str) -> Result<Self, String> {
         let mut lines = image.lines().map(str::trim).filter(|l| !l.is_empty());
         if lines.next() != Some(MAGIC) {
-            return Err(format!("not a MyEID card image (first line is not {MAGIC:?})"));
+            return Err(format!(
+                "not a MyEID card image (first line is not {MAGIC:?})"
+            ));
         }
         let mut card = SimMyEidCard::new();
         let mut fs = FileSystem::default();

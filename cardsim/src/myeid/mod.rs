@@ -153,7 +153,10 @@ impl SimMyEidCard {
 
     /// Whether PIN `reference` is verified.
     pub fn pin_verified(&self, reference: u8) -> bool {
-        self.verified.get(usize::from(reference)).copied().unwrap_or(false)
+        self.verified
+            .get(usize::from(reference))
+            .copied()
+            .unwrap_or(false)
     }
 
     /// Tries left for PIN `reference`, if it exists.
@@ -168,7 +171,10 @@ impl SimMyEidCard {
             .iter()
             .filter_map(|(path, node)| {
                 let key = node.key.as_ref()?;
-                Some((path.iter().map(|f| format!("{f:04X}")).collect(), key.public()))
+                Some((
+                    path.iter().map(|f| format!("{f:04X}")).collect(),
+                    key.public(),
+                ))
             })
             .collect()
     }
@@ -257,15 +263,20 @@ impl SimMyEidCard {
     // -----------------------------------------------------------------------
 
     fn parent_of(path: &[u16]) -> FilePath {
-        path.split_last()
-            .map_or_else(|| vec![MF], |(_, p)| if p.is_empty() { vec![MF] } else { p.to_vec() })
+        path.split_last().map_or_else(
+            || vec![MF],
+            |(_, p)| if p.is_empty() { vec![MF] } else { p.to_vec() },
+        )
     }
 
     fn fids(data: &[u8]) -> Result<Vec<u16>, u16> {
         if data.len() % 2 != 0 {
             return Err(sw::WRONG_LENGTH);
         }
-        Ok(data.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
+        Ok(data
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect())
     }
 
     fn resolve(&self, cmd: &Command) -> Result<Option<FilePath>, u16> {
@@ -328,7 +339,11 @@ impl SimMyEidCard {
             self.cur_df = Self::parent_of(&path);
             self.cur_ef = Some(path);
         }
-        Ok(if cmd.p2 & 0x0C == 0x0C { Vec::new() } else { fcp })
+        Ok(if cmd.p2 & 0x0C == 0x0C {
+            Vec::new()
+        } else {
+            fcp
+        })
     }
 
     fn binary_target(&self, cmd: &Command, op: Op) -> Result<(FilePath, usize), u16> {
@@ -368,7 +383,11 @@ impl SimMyEidCard {
 
     fn create_file(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
         let (fid, node) = Node::from_fcp(&cmd.data)?;
-        let op = if node.is_df() { Op::ReadOrUse } else { Op::UpdateOrCreate };
+        let op = if node.is_df() {
+            Op::ReadOrUse
+        } else {
+            Op::UpdateOrCreate
+        };
         self.check(&self.cur_df, op)?;
         let parent = self.cur_df.clone();
         let is_df = node.is_df();
@@ -428,7 +447,11 @@ impl SimMyEidCard {
         if cmd.data.is_empty() {
             let pin = self.pin_mut(r)?;
             let status = pin.status();
-            return if self.verified[index] { Ok(Vec::new()) } else { Err(status) };
+            return if self.verified[index] {
+                Ok(Vec::new())
+            } else {
+                Err(status)
+            };
         }
         let result = self.pin_mut(r)?.verify(&cmd.data);
         self.verified[index] = result.is_ok();

@@ -2,6 +2,7 @@
 //! conditions, PIN tries, key generation, signing, deciphering, image.
 
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use p256::pkcs8::DecodePublicKey;
 use rsa::{Pkcs1v15Encrypt, Pkcs1v15Sign};
 use sha2::{Digest, Sha256};
 
@@ -38,7 +39,13 @@ fn padded(pin: &[u8]) -> Vec<u8> {
 /// 5015 likewise) with PIN 1 = 123456 (PUK 12345678, 3 and 10 tries).
 fn initialised() -> SimMyEidCard {
     let mut card = SimMyEidCard::new();
-    ok(&mut card, &apdu([0, 0xDA, 0x01, 0xE0], &[0xFF, 0xFF, 0x11, 0x3F, 0xFF, 0x11, 0x3F, 0xFF]));
+    ok(
+        &mut card,
+        &apdu(
+            [0, 0xDA, 0x01, 0xE0],
+            &[0xFF, 0xFF, 0x11, 0x3F, 0xFF, 0x11, 0x3F, 0xFF],
+        ),
+    );
     let mut record = padded(b"123456");
     record.extend(padded(b"12345678"));
     record.extend([3, 10, 0]);
@@ -68,7 +75,10 @@ fn factory_card_selects_mf_and_reports_version_and_capabilities() {
     ok(&mut card, &apdu([0, 0xA4, 0x04, 0x00], &MYEID_AID));
     let fcp = ok(&mut card, &apdu([0, 0xA4, 0x00, 0x00], &[0x3F, 0x00]));
     assert_eq!(fcp[0], 0x62);
-    assert!(fcp.windows(3).any(|w| w == [0x82, 0x01, 0x38]), "DF descriptor");
+    assert!(
+        fcp.windows(3).any(|w| w == [0x82, 0x01, 0x38]),
+        "DF descriptor"
+    );
     assert!(fcp.ends_with(&[0x8A, 0x01, 0x01]), "creation state");
     let info = ok(&mut card, &[0, 0xCA, 0x01, 0xA0, 20]);
     assert_eq!((info.len(), &info[5..8]), (20, &MYEID_VERSION[..]));
@@ -82,12 +92,25 @@ fn files_are_created_written_read_and_deleted_under_their_access_conditions() {
     let mut card = initialised();
     assert_eq!(select_path(&mut card, &[0x50, 0x15]).1, 0x9000);
     // READ NONE, UPDATE PIN 1, DELETE PIN 3.
-    assert_eq!(create(&mut card, 0x4401, 0x01, 16, [0x01, 0x3F, 0xFF]), 0x9000);
-    assert_eq!(create(&mut card, 0x4401, 0x01, 16, [0x01, 0x3F, 0xFF]), 0x6A89);
+    assert_eq!(
+        create(&mut card, 0x4401, 0x01, 16, [0x01, 0x3F, 0xFF]),
+        0x9000
+    );
+    assert_eq!(
+        create(&mut card, 0x4401, 0x01, 16, [0x01, 0x3F, 0xFF]),
+        0x6A89
+    );
     ok(&mut card, &apdu([0, 0xD6, 0, 2], b"abc"));
-    assert_eq!(send(&mut card, &apdu([0, 0xD6, 0, 15], b"xy")).1, 0x6700, "past the end");
+    assert_eq!(
+        send(&mut card, &apdu([0, 0xD6, 0, 15], b"xy")).1,
+        0x6700,
+        "past the end"
+    );
     let (fcp, _) = select_path(&mut card, &[0x50, 0x15, 0x44, 0x01]);
-    assert!(fcp.windows(4).any(|w| w == [0x80, 0x02, 0x00, 0x10]), "size 16");
+    assert!(
+        fcp.windows(4).any(|w| w == [0x80, 0x02, 0x00, 0x10]),
+        "size 16"
+    );
     assert_eq!(ok(&mut card, &[0, 0xB0, 0, 0, 5]), [0, 0, b'a', b'b', b'c']);
     assert_eq!(send(&mut card, &[0, 0xB0, 0, 16, 1]).1, 0x6B00);
 
@@ -108,12 +131,24 @@ fn a_wrong_pin_costs_exactly_one_try_and_blocks_after_the_last() {
     let mut card = initialised();
     ok(&mut card, &apdu([0, 0x44, 0x04, 0x00], &MYEID_AID));
     let verify = |pin: &[u8]| apdu([0, 0x20, 0, 1], &padded(pin));
-    assert_eq!(send(&mut card, &[0, 0x20, 0, 1]).1, 0x63C3, "status: 3 tries");
+    assert_eq!(
+        send(&mut card, &[0, 0x20, 0, 1]).1,
+        0x63C3,
+        "status: 3 tries"
+    );
     assert_eq!(send(&mut card, &verify(b"000000")).1, 0x63C2);
-    assert_eq!(send(&mut card, &[0, 0x20, 0, 1]).1, 0x63C2, "asking costs nothing");
+    assert_eq!(
+        send(&mut card, &[0, 0x20, 0, 1]).1,
+        0x63C2,
+        "asking costs nothing"
+    );
     ok(&mut card, &verify(b"123456"));
     assert_eq!(send(&mut card, &[0, 0x20, 0, 1]).1, 0x9000, "verified");
-    assert_eq!(card.pin_tries_left(1), Some(3), "a right PIN restores the tries");
+    assert_eq!(
+        card.pin_tries_left(1),
+        Some(3),
+        "a right PIN restores the tries"
+    );
     for left in [2, 1, 0] {
         assert_eq!(send(&mut card, &verify(b"000000")).1, 0x63C0 | left);
     }
@@ -128,7 +163,10 @@ fn a_wrong_pin_costs_exactly_one_try_and_blocks_after_the_last() {
     let mut change = padded(b"999999");
     change.extend(padded(b"111111"));
     assert_eq!(send(&mut card, &apdu([0, 0x24, 0, 1], &change)).1, 0x63C2);
-    assert_eq!(send(&mut card, &apdu([0, 0x20, 0, 2], &padded(b"123456"))).1, 0x6A88);
+    assert_eq!(
+        send(&mut card, &apdu([0, 0x20, 0, 2], &padded(b"123456"))).1,
+        0x6A88
+    );
 }
 
 /// Creates key EF `fid` (RSA-2048 or P-256, all uses behind PIN 1) in 5015,
@@ -136,8 +174,15 @@ fn a_wrong_pin_costs_exactly_one_try_and_blocks_after_the_last() {
 fn key_with_env(card: &mut SimMyEidCard, fid: u16, rsa: bool, template: u8, algorithm: u8) {
     select_path(card, &[0x50, 0x15]);
     let (descriptor, size) = if rsa { (0x11, 2048) } else { (0x22, 256) };
-    assert_eq!(create(card, fid, descriptor, size, [0x11, 0x11, 0xFF]), 0x9000);
-    let data: &[u8] = if rsa { &[0x30, 0x05, 0x81, 0x03, 0x01, 0x00, 0x01] } else { &[] };
+    assert_eq!(
+        create(card, fid, descriptor, size, [0x11, 0x11, 0xFF]),
+        0x9000
+    );
+    let data: &[u8] = if rsa {
+        &[0x30, 0x05, 0x81, 0x03, 0x01, 0x00, 0x01]
+    } else {
+        &[]
+    };
     if data.is_empty() {
         ok(card, &[0, 0x46, 0, 0]);
     } else {
@@ -164,10 +209,8 @@ fn ecdsa_signature_verifies_under_the_generated_key_and_needs_the_pin() {
     assert_eq!(send(&mut card, &sign).1, 0x6982);
     ok(&mut card, &apdu([0, 0x20, 0, 1], &padded(b"123456")));
     let der = ok(&mut card, &sign);
-    let point = ok(&mut card, &{
-        select_path(&mut card, &[0x50, 0x15, 0x4B, 0x02]);
-        [0, 0xCA, 0x01, 0x86, 0]
-    });
+    select_path(&mut card, &[0x50, 0x15, 0x4B, 0x02]);
+    let point = ok(&mut card, &[0, 0xCA, 0x01, 0x86, 0]);
     assert_eq!(point[..2], [0x86, 0x41]);
     let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point[2..]).unwrap();
     let sig = p256::ecdsa::Signature::from_der(&der).unwrap();
@@ -209,7 +252,13 @@ fn rsa_signs_with_card_padding_and_deciphers_in_chained_apdus() {
     let cryptogram = public
         .encrypt(&mut OsRng, Pkcs1v15Encrypt, b"secret")
         .unwrap();
-    ok(&mut card, &apdu([0, 0x22, 0x41, 0xB8], &[0x80, 0x01, 0x02, 0x81, 0x02, 0x4B, 0x01]));
+    ok(
+        &mut card,
+        &apdu(
+            [0, 0x22, 0x41, 0xB8],
+            &[0x80, 0x01, 0x02, 0x81, 0x02, 0x4B, 0x01],
+        ),
+    );
     let mut data = vec![0x00];
     data.extend(&cryptogram);
     ok(&mut card, &apdu([0x10, 0x2A, 0x80, 0x86], &data[..200]));
@@ -235,7 +284,10 @@ fn image_round_trip_keeps_files_keys_pins_and_life_cycle() {
     create(&mut card, 0x4401, 0x01, 4, [0x00, 0x3F, 0xFF]);
     ok(&mut card, &apdu([0, 0xD6, 0, 0], b"p15!"));
     ok(&mut card, &apdu([0, 0x44, 0x04, 0x00], &MYEID_AID));
-    assert_eq!(send(&mut card, &apdu([0, 0x20, 0, 1], &padded(b"000000"))).1, 0x63C2);
+    assert_eq!(
+        send(&mut card, &apdu([0, 0x20, 0, 1], &padded(b"000000"))).1,
+        0x63C2
+    );
     assert!(card.take_changed());
     let image = card.to_image();
     let mut loaded = SimMyEidCard::from_image(&image).unwrap();
@@ -246,4 +298,59 @@ fn image_round_trip_keeps_files_keys_pins_and_life_cycle() {
     select_path(&mut loaded, &[0x50, 0x15, 0x44, 0x01]);
     assert_eq!(ok(&mut loaded, &[0, 0xB0, 0, 0, 4]), b"p15!");
     assert!(SimMyEidCard::from_image("not an image").is_err());
+}
+
+/// The card OpenSC's pkcs15-init personalised (tests/realstack/pkcs15/).
+const PERSONALISED: &str = include_str!("../../../tests/realstack/pkcs15/myeid-personalised.image");
+
+#[test]
+fn the_image_pkcs15_init_wrote_loads_and_signs_with_its_ec_key() {
+    let mut card = SimMyEidCard::from_image(PERSONALISED).unwrap();
+    assert!(card.activated());
+    assert_eq!(
+        (card.pin_tries_left(1), card.pin_tries_left(3)),
+        (Some(3), Some(3))
+    );
+    assert_eq!(card.public_keys().len(), 2);
+    // EF.DIR names the PKCS#15 application; the ODF is in 5015.
+    select_path(&mut card, &[0x2F, 0x00]);
+    let dir = ok(&mut card, &[0, 0xB0, 0, 0, 0]);
+    assert!(dir.windows(MYEID_AID.len()).any(|w| w == MYEID_AID));
+    let (_, status) = select_path(&mut card, &[0x50, 0x15, 0x50, 0x31]);
+    assert_eq!(status, 0x9000);
+    // Public key EF 5502 holds the SubjectPublicKeyInfo of key EF 4B02.
+    select_path(&mut card, &[0x50, 0x15, 0x55, 0x02]);
+    let spki = ok(&mut card, &[0, 0xB0, 0, 0, 91]);
+    let key = p256::PublicKey::from_public_key_der(&spki).unwrap();
+    ok(&mut card, &apdu([0, 0x20, 0, 1], &padded(b"123456")));
+    select_path(&mut card, &[0x50, 0x15]);
+    ok(
+        &mut card,
+        &apdu(
+            [0, 0x22, 0x41, 0xB6],
+            &[0x80, 0x01, 0x04, 0x81, 0x02, 0x4B, 0x02],
+        ),
+    );
+    let hash = Sha256::digest(b"personalised");
+    let mut sign = apdu([0, 0x2A, 0x9E, 0x9A], &hash);
+    sign.push(0);
+    let sig = p256::ecdsa::Signature::from_der(&ok(&mut card, &sign)).unwrap();
+    p256::ecdsa::VerifyingKey::from(key)
+        .verify_prehash(&hash, &sig)
+        .unwrap();
+}
+
+#[test]
+fn the_personalised_card_answers_through_a_simulated_reader() {
+    use p11card::transport::ReaderBackend;
+
+    let card = SimMyEidCard::from_image(PERSONALISED).unwrap();
+    let (backend, handle) = crate::SimBackend::with_card(card);
+    let mut transport = backend.connect(crate::DEFAULT_READER).unwrap();
+    let response = transport
+        .with_transaction(|link| link.transmit(&[0x00, 0xCA, 0x01, 0xA0, 20]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(response[5..8], MYEID_VERSION);
+    assert_eq!(handle.apdu_count(), 1);
 }
