@@ -4,6 +4,7 @@
 use crate::card::SimPivCard;
 use crate::log::LoggedApdu;
 use crate::misbehave::Misbehaviour;
+use crate::myeid::SimMyEidCard;
 use crate::openpgp::SimOpenPgpCard;
 
 /// A simulated card of either kind. [`SimCard`](crate::SimCard) holds one;
@@ -17,6 +18,8 @@ pub enum SimApplet {
     Piv(SimPivCard),
     /// An OpenPGP card (OpenPGP card spec 3.4).
     OpenPgp(SimOpenPgpCard),
+    /// An Aventra MyEID card (PKCS#15).
+    MyEid(SimMyEidCard),
 }
 
 impl From<SimPivCard> for SimApplet {
@@ -31,12 +34,19 @@ impl From<SimOpenPgpCard> for SimApplet {
     }
 }
 
+impl From<SimMyEidCard> for SimApplet {
+    fn from(card: SimMyEidCard) -> Self {
+        SimApplet::MyEid(card)
+    }
+}
+
 /// Calls the same method on whichever card it is.
 macro_rules! either {
     ($self:expr, $card:ident => $body:expr) => {
         match $self {
             SimApplet::Piv($card) => $body,
             SimApplet::OpenPgp($card) => $body,
+            SimApplet::MyEid($card) => $body,
         }
     };
 }
@@ -46,7 +56,7 @@ impl SimApplet {
     pub fn as_piv(&self) -> Option<&SimPivCard> {
         match self {
             SimApplet::Piv(card) => Some(card),
-            SimApplet::OpenPgp(_) => None,
+            _ => None,
         }
     }
 
@@ -54,7 +64,7 @@ impl SimApplet {
     pub fn as_piv_mut(&mut self) -> Option<&mut SimPivCard> {
         match self {
             SimApplet::Piv(card) => Some(card),
-            SimApplet::OpenPgp(_) => None,
+            _ => None,
         }
     }
 
@@ -62,7 +72,7 @@ impl SimApplet {
     pub fn as_openpgp(&self) -> Option<&SimOpenPgpCard> {
         match self {
             SimApplet::OpenPgp(card) => Some(card),
-            SimApplet::Piv(_) => None,
+            _ => None,
         }
     }
 
@@ -70,7 +80,15 @@ impl SimApplet {
     pub fn as_openpgp_mut(&mut self) -> Option<&mut SimOpenPgpCard> {
         match self {
             SimApplet::OpenPgp(card) => Some(card),
-            SimApplet::Piv(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The MyEID card, if it is one (mutable).
+    pub fn as_myeid_mut(&mut self) -> Option<&mut SimMyEidCard> {
+        match self {
+            SimApplet::MyEid(card) => Some(card),
+            _ => None,
         }
     }
 

@@ -11,6 +11,7 @@ use crate::applet::SimApplet;
 use crate::card::SimPivCard;
 use crate::log::LoggedApdu;
 use crate::misbehave::Misbehaviour;
+use crate::myeid::SimMyEidCard;
 use crate::openpgp::SimOpenPgpCard;
 
 /// The first reader of [`SimBackend::new`].
@@ -46,6 +47,12 @@ impl From<SimPivCard> for SimCard {
 
 impl From<SimOpenPgpCard> for SimCard {
     fn from(card: SimOpenPgpCard) -> Self {
+        SimCard::new(card)
+    }
+}
+
+impl From<SimMyEidCard> for SimCard {
+    fn from(card: SimMyEidCard) -> Self {
         SimCard::new(card)
     }
 }

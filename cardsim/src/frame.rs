@@ -30,6 +30,8 @@ pub(crate) struct Frame {
     pub log: Vec<LoggedApdu>,
     /// Extended-length APDUs are answered with `6700`.
     pub short_only: bool,
+    /// A class byte besides `00`/`10` the application takes (MyEID: `A0`).
+    pub proprietary_cla: Option<u8>,
 }
 
 impl Frame {
@@ -129,7 +131,7 @@ pub(crate) trait Applet {
         if cmd.extended && self.frame().short_only {
             return Err(sw::WRONG_LENGTH);
         }
-        if cmd.cla & !CLA_CHAIN != 0 {
+        if cmd.cla & !CLA_CHAIN != 0 && Some(cmd.cla) != self.frame().proprietary_cla {
             return Err(sw::CLA_NOT_SUPPORTED);
         }
         if !self.selected() && cmd.ins != INS_SELECT {

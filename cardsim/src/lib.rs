@@ -3,7 +3,8 @@
 //!
 //! [`SimPivCard`] is an in-process PIV card application (NIST SP 800-73-4
 //! Part 2), [`SimOpenPgpCard`] an OpenPGP card application (OpenPGP Smart
-//! Card Application spec 3.4). Both hold embedded test keys and
+//! Card Application spec 3.4), [`SimMyEidCard`] an Aventra MyEID card
+//! (PKCS#15 file system, for OpenSC's `pkcs15-init`). Both hold embedded test keys and
 //! certificates, are configurable per test, able to misbehave on purpose
 //! ([`Misbehaviour`]), and log every APDU ([`LoggedApdu`]). A
 //! [`HostileCard`] puts seeded, reproducible mischief between the module
@@ -37,6 +38,7 @@ mod hostile;
 mod keys;
 mod log;
 mod misbehave;
+mod myeid;
 mod objects;
 mod openpgp;
 mod policy;
@@ -49,6 +51,7 @@ pub use hostile::{HostileBackend, HostileCard, HostilePlan, HostileRng, Mischief
 pub use keys::{ca_certificate_der, KeyType, SimPublicKey, Slot};
 pub use log::LoggedApdu;
 pub use misbehave::{Misbehaviour, Truncation, WrongKey};
+pub use myeid::{SimMyEidCard, MYEID_AID, MYEID_ATR, MYEID_VERSION};
 pub use openpgp::{
     KeyRole, PgpKeyType, PgpPublicKey, SimOpenPgpCard, DEFAULT_MANUFACTURER, DEFAULT_OPENPGP_ATR,
     DEFAULT_OPENPGP_SERIAL, KEY_CREATION_TIME, OPENPGP_AID_PREFIX,

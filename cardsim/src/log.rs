@@ -9,9 +9,17 @@ const SECRET_INS: [u8; 3] = [0x20, 0x24, 0x2C];
 /// PUT DATA of the OpenPGP card's Resetting Code (DO D3): INS P1 P2.
 const PUT_RESETTING_CODE: [u8; 3] = [0xDA, 0x00, 0xD3];
 
+/// Whether `command` is MyEID's PUT DATA of a PIN object (`DA 01 01..0E`).
+fn is_myeid_pin_object(command: &[u8]) -> bool {
+    command[1..3] == [0xDA, 0x01] && (1..=14).contains(&command[3])
+}
+
 /// Whether the data of `command` is a secret (PIN, PUK, Resetting Code).
 fn is_secret(command: &[u8]) -> bool {
-    command.len() > 5 && (SECRET_INS.contains(&command[1]) || command[1..4] == PUT_RESETTING_CODE)
+    command.len() > 5
+        && (SECRET_INS.contains(&command[1])
+            || command[1..4] == PUT_RESETTING_CODE
+            || is_myeid_pin_object(command))
 }
 
 /// One command the card received, and what it answered.

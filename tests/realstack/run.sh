@@ -9,7 +9,10 @@
 # does not skip), then the project's own simulated card bridged to vpcd
 # (tests/realstack/owncard), then the independent virtual OpenPGP card from
 # $P11CARD_VIRTPGP (default ../shared/virtpgp, if present) and the project's
-# own simulated OpenPGP card (owncard-openpgp), unless P11CARD_CARDS lists
+# own simulated OpenPGP card (owncard-openpgp), and the project's simulated
+# MyEID card personalised by OpenSC's pkcs15-init (owncard-myeid, family
+# pkcs15, tests/realstack/pkcs15; P11CARD_PKCS15_PERSONALISE=1 personalises
+# it from scratch instead of loading the saved image), unless P11CARD_CARDS lists
 # others (e.g. P11CARD_CARDS=virtpgp). Every suite runs
 # once per card of the family it names in a "# card-families:" line (no such
 # line: piv); P11CARD_SUITES=gnutls runs only suite-gnutls.sh.
@@ -45,6 +48,7 @@ card_dir() {
         virtpiv) echo "$VIRTPIV" ;;
         owncard | owncard-openpgp) echo "$HERE/owncard" ;;
         virtpgp) echo "$VIRTPGP" ;;
+        owncard-myeid) echo "$HERE/pkcs15" ;;
         *) echo "realstack: unknown card $1" >&2; return 1 ;;
     esac
 }
@@ -53,6 +57,7 @@ card_dir() {
 card_family() {
     case "$1" in
         virtpgp | owncard-openpgp) echo openpgp ;;
+        owncard-myeid) echo pkcs15 ;;
         *) echo piv ;;
     esac
 }
@@ -68,6 +73,7 @@ default_cards="virtpiv"
 [ -x "$HERE/owncard/start.sh" ] && default_cards="virtpiv owncard"
 [ -x "$VIRTPGP/start.sh" ] && default_cards="$default_cards virtpgp"
 grep -q OWNCARD_APP "$HERE/owncard/common.sh" 2>/dev/null && default_cards="$default_cards owncard-openpgp"
+[ -x "$HERE/pkcs15/start.sh" ] && default_cards="$default_cards owncard-myeid"
 read -r -a CARDS <<<"${P11CARD_CARDS:-$default_cards}"
 
 CURRENT_CARD_DIR=""

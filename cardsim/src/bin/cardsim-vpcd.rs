@@ -27,23 +27,27 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use der::pem::LineEnding;
 use p11card_cardsim::{
-    ca_certificate_der, KeyRole, KeyType, PgpKeyType, PinPolicy, SimApplet, SimOpenPgpCard,
-    SimPivCard, SimPublicKey, Slot, TouchPolicy, RETIRED_1_REFERENCE,
+    ca_certificate_der, KeyRole, KeyType, PgpKeyType, PinPolicy, SimApplet, SimMyEidCard,
+    SimOpenPgpCard, SimPivCard, SimPublicKey, Slot, TouchPolicy, RETIRED_1_REFERENCE,
 };
 
 /// vpcd's first reader ("Virtual PCD 00 00"), the PIV card's default.
 const DEFAULT_ADDR: &str = "127.0.0.1:35963";
 /// vpcd's second reader ("Virtual PCD 00 01"), the OpenPGP card's default.
 const DEFAULT_OPENPGP_ADDR: &str = "127.0.0.1:35964";
+/// The MyEID card's default: a third vpcd reader ("Virtual PCD 00 02"),
+/// which a pcscd needs a reader.conf entry for (tests/realstack/pkcs15/).
+const DEFAULT_MYEID_ADDR: &str = "127.0.0.1:35965";
 const DEFAULT_CONNECT_TIMEOUT_S: u64 = 30;
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 const USAGE: &str = "\
 usage: cardsim-vpcd [OPTIONS]
 
-Inserts p11card's simulated PIV card (p11card-cardsim's SimPivCard), or its
-simulated OpenPGP card (SimOpenPgpCard, --app openpgp), into the vpcd virtual
-reader of pcscd (vsmartcard), until stopped (SIGTERM/SIGINT).
+Inserts p11card's simulated PIV card (p11card-cardsim's SimPivCard), its
+simulated OpenPGP card (SimOpenPgpCard, --app openpgp) or its simulated
+Aventra MyEID card (SimMyEidCard, --app myeid) into the vpcd virtual reader
+of pcscd (vsmartcard), until stopped (SIGTERM/SIGINT).
 
 The default PIV card: 9A RSA-2048, 9C ECC P-256, 9D ECC P-384 (certificate
 stored gzip-compressed), 9E ECC P-256, certificates issued by 'CN=cardsim test
@@ -56,13 +60,21 @@ P-256 with a cardholder certificate (DO 7F21) issued by the same CA; PW1
 123456, PW3 12345678 (3 tries each), no Resetting Code, PW1 good for one
 signature per VERIFY; cardholder 'Simulated<<PGP'.
 
-State is in memory only (a new process is a new card).
+The MyEID card starts as a factory card (MF only, no PINs, creation state)
+for OpenSC's pkcs15-init to personalise, or from --image.
+
+State is in memory only (a new process is a new card), except the MyEID
+card's with --image.
 
 options:
-  --app piv|openpgp       which card (default piv)
+  --app piv|openpgp|myeid which card (default piv)
   --addr HOST:PORT        where vpcd listens (default 127.0.0.1:35963, reader
                           'Virtual PCD 00 00', for piv; 127.0.0.1:35964,
-                          'Virtual PCD 00 01', for openpgp)
+                          'Virtual PCD 00 01', for openpgp; 127.0.0.1:35965,
+                          'Virtual PCD 00 02', for myeid)
+  --image FILE            MyEID: load the card from FILE if it exists (a card
+                          image, see SimMyEidCard::to_image) and write every
+                          change of the card's state back to it
   --connect-timeout SECS  how long to retry the first connection (default 30)
   --once                  exit when vpcd closes the connection (default: the
                           card is 'reinserted': reconnect until vpcd is back)
@@ -109,6 +121,7 @@ options:
 enum App {
     Piv,
     OpenPgp,
+    MyEid,
 }
 
 /// One `--key` change.
@@ -133,6 +146,8 @@ struct Options {
     signed_chuid: bool,
     /// PIV: retired keys, certificate-less slots, policies, a global PIN.
     piv_extras: Vec<PivExtra>,
+    /// MyEID: the card image to load and keep up to date.
+    image: Option<PathBuf>,
 }
 
 /// A PIV card feature beyond `--key`.
@@ -162,6 +177,7 @@ fn parse_key(app: App, text: &str) -> Result<KeyChange, String> {
     match app {
         App::Piv => parse_piv_key(text).map(|(slot, t)| KeyChange::Piv(slot, t)),
         App::OpenPgp => parse_openpgp_key(text).map(|(role, t)| KeyChange::OpenPgp(role, t)),
+        App::MyEid => Err("--key: the MyEID card's keys come from pkcs15-init or --image".into()),
     }
 }
 
@@ -269,6 +285,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         keys: Vec::new(),
         signed_chuid: false,
         piv_extras: Vec::new(),
+        image: None,
     };
     let mut keys = Vec::new();
     let mut args = args.into_iter();
@@ -290,7 +307,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 opts.app = match value()?.to_ascii_lowercase().as_str() {
                     "piv" => App::Piv,
                     "openpgp" | "pgp" => App::OpenPgp,
-                    other => return Err(format!("--app wants piv or openpgp, not {other:?}")),
+                    "myeid" => App::MyEid,
+                    other => {
+                        return Err(format!("--app wants piv, openpgp or myeid, not {other:?}"))
+                    }
                 }
             }
             "--addr" => opts.addr = value()?,
@@ -304,6 +324,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             "--trace" => opts.trace = Some(value()?),
             "--delay-us" => opts.delay_us = parse_delay(&value()?)?,
             "--out" => opts.out = Some(PathBuf::from(value()?)),
+            "--image" => opts.image = Some(PathBuf::from(value()?)),
             "--key" => keys.push(value()?),
             "--signed-chuid" => opts.signed_chuid = true,
             "--retired" => opts.piv_extras.push(parse_retired(&value()?)?),
@@ -349,6 +370,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         opts.addr = match opts.app {
             App::Piv => DEFAULT_ADDR,
             App::OpenPgp => DEFAULT_OPENPGP_ADDR,
+            App::MyEid => DEFAULT_MYEID_ADDR,
         }
         .to_owned();
     }
@@ -420,6 +442,8 @@ struct Bridge {
     count: u64,
     /// Modelled card latency: (fixed, per byte) in microseconds.
     delay_us: (u64, u64),
+    /// MyEID: where the card's image is kept up to date.
+    image: Option<PathBuf>,
 }
 
 impl Bridge {
@@ -428,6 +452,28 @@ impl Bridge {
         self.card.power_on();
         if self.trace.enabled() {
             self.trace.line(&format!("EVENT {why}"));
+        }
+    }
+}
+
+impl Bridge {
+    /// Writes the MyEID card's image if its state changed (through a
+    /// temporary file and a rename). A failed write is reported, not fatal.
+    fn save_image(&mut self) {
+        let (Some(path), Some(card)) = (&self.image, self.card.as_myeid_mut()) else {
+            return;
+        };
+        if !card.take_changed() {
+            return;
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        if let Err(e) = fs::write(&tmp, card.to_image()).and_then(|()| fs::rename(&tmp, path)) {
+            eprintln!(
+                "cardsim-vpcd: cannot save the card image to {}: {e}",
+                path.display()
+            );
         }
     }
 }
@@ -452,6 +498,7 @@ impl vpicc::VSmartCard for Bridge {
     fn execute(&mut self, apdu: &[u8]) -> Vec<u8> {
         let started = Instant::now();
         let response = self.card.process(apdu);
+        self.save_image();
         // The card keeps an in-memory log for tests; a long-running bridge
         // must not let it grow without bound.
         self.card.clear_log();
@@ -547,6 +594,11 @@ fn key_material(card: &SimApplet) -> Vec<KeyMaterial> {
                     card.certificate_der(role).map(<[u8]>::to_vec),
                 )
             })
+            .collect(),
+        SimApplet::MyEid(card) => card
+            .public_keys()
+            .into_iter()
+            .map(|(path, key)| (path.to_ascii_lowercase(), Some(key.to_spki_der()), None))
             .collect(),
     }
 }
@@ -667,6 +719,18 @@ fn build_card(app: App, keys: &[KeyChange], signed_chuid: bool, extras: &[PivExt
     match app {
         App::Piv => piv.into(),
         App::OpenPgp => pgp.into(),
+        App::MyEid => SimMyEidCard::new().into(),
+    }
+}
+
+/// The MyEID card of `image` if that file exists, else a factory card.
+fn load_myeid(image: &Path) -> Result<SimApplet, String> {
+    match fs::read_to_string(image) {
+        Ok(text) => SimMyEidCard::from_image(&text)
+            .map(SimApplet::from)
+            .map_err(|e| format!("{}: {e}", image.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(SimMyEidCard::new().into()),
+        Err(e) => Err(format!("cannot read {}: {e}", image.display())),
     }
 }
 
@@ -682,7 +746,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let card = build_card(opts.app, &opts.keys, opts.signed_chuid, &opts.piv_extras);
+    let card = match (&opts.image, opts.app) {
+        (Some(image), App::MyEid) => match load_myeid(image) {
+            Ok(card) => card,
+            Err(e) => {
+                eprintln!("cardsim-vpcd: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        (Some(_), _) => {
+            eprintln!("cardsim-vpcd: --image is for --app myeid");
+            return ExitCode::from(2);
+        }
+        (None, app) => build_card(app, &opts.keys, opts.signed_chuid, &opts.piv_extras),
+    };
     if let Some(dir) = &opts.out {
         match write_public_material(&card, dir) {
             Ok(files) => eprintln!(
@@ -711,6 +788,7 @@ fn main() -> ExitCode {
         trace,
         count: 0,
         delay_us: opts.delay_us,
+        image: opts.image.clone(),
     };
 
     let mut timeout = Some(opts.connect_timeout);
@@ -920,6 +998,7 @@ mod tests {
             trace: Trace::Off,
             count: 0,
             delay_us: (0, 0),
+            image: None,
         };
         let select = [
             0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00,
@@ -945,6 +1024,7 @@ mod tests {
             trace: Trace::Off,
             count: 0,
             delay_us: (0, 0),
+            image: None,
         };
         assert_eq!(bridge.atr(), p11card_cardsim::DEFAULT_OPENPGP_ATR);
         let select = [

@@ -1,0 +1,105 @@
+# card-families: pkcs15
+# OpenSC's own PKCS#11 module (opensc-pkcs11.so) on the simulated MyEID card
+# that OpenSC's pkcs15-init personalised (tests/realstack/pkcs15): the check
+# that the simulated card behaves like a real MyEID card for OpenSC's myeid
+# driver and PKCS#15 layer. Lists slots and objects, counts the APDUs of a
+# cold `-O`, signs with both keys (RSA PKCS#1 v1.5 and PSS, ECDSA) and
+# verifies with openssl against the public keys pkcs15-tool read, deciphers,
+# spends and restores one PIN try, and runs `--test --login`.
+# (sourced by run.sh: MODULE, PROV, WORK, APDU_LOG, PIN, CARD_NAME, HERE are set)
+#
+# The card: user PIN 123456 (auth ID 01, PIN reference 1), PUK 12345678;
+# key 01 RSA-2048 (sign, decrypt), key 02 EC P-256 (sign), each with a
+# certificate from a throw-away test CA.
+
+OPENSC_SO="${OPENSC_SO:-/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so}"
+OSC=(pkcs11-tool --module "$OPENSC_SO")
+head -c 32 /dev/urandom >"$WORK/p15-in32.bin"
+
+# apdus_of COMMAND...: runs it; prints how many APDUs the card saw.
+apdus_of() {
+    local before after
+    before=$(grep -c ' APDU ' "$APDU_LOG" 2>/dev/null || true)
+    timeout "$T" "$@" >/dev/null 2>&1
+    after=$(grep -c ' APDU ' "$APDU_LOG" 2>/dev/null || true)
+    echo $((after - before))
+}
+
+# p15_sign_verify ID MECH PUBKEY: OpenSC's module signs, openssl verifies.
+p15_sign_verify() {
+    local id="$1" mech="$2" pub="$3" sig="$WORK/p15-sig-$1-$2"
+    timeout "$T" "${OSC[@]}" --login --pin "$PIN" --sign --id "$id" -m "$mech" \
+        -i "$WORK/p15-in32.bin" -o "$sig" || return 1
+    case "$mech" in
+        SHA256-RSA-PKCS) openssl dgst -sha256 -verify "$pub" -signature "$sig" "$WORK/p15-in32.bin" ;;
+        SHA256-RSA-PKCS-PSS) openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:-1 \
+            -verify "$pub" -signature "$sig" "$WORK/p15-in32.bin" ;;
+        ECDSA-SHA256) raw_to_der "$sig" "$sig.der"
+            openssl dgst -sha256 -verify "$pub" -signature "$sig.der" "$WORK/p15-in32.bin" ;;
+    esac
+}
+
+# p15_decrypt: openssl encrypts to key 01, OpenSC's module deciphers.
+p15_decrypt() {
+    printf 'MyEID decipher test' >"$WORK/p15-plain"
+    openssl pkeyutl -encrypt -pubin -inkey "$PROV/pub01.pem" -in "$WORK/p15-plain" -out "$WORK/p15-crypt" || return 1
+    timeout "$T" "${OSC[@]}" --login --pin "$PIN" --decrypt --id 01 -m RSA-PKCS \
+        -i "$WORK/p15-crypt" -o "$WORK/p15-dec" || return 1
+    cmp "$WORK/p15-plain" "$WORK/p15-dec"
+}
+
+# p15_pin_status: the card's answer to VERIFY without data for PIN 1
+# ("63C3" = 3 tries left, not verified).
+p15_pin_status() {
+    timeout "$T" opensc-tool -s 00:20:00:01 2>/dev/null |
+        sed -n 's/.*SW1=0x\([0-9A-Fa-f]*\), SW2=0x\([0-9A-Fa-f]*\).*/\1\2/p' | tr 'a-f' 'A-F'
+}
+
+# p15_wrong_pin_costs_one_try: a wrong PIN fails and leaves 2 of 3 tries,
+# the right PIN restores them.
+p15_wrong_pin_costs_one_try() {
+    local status
+    status="$(p15_pin_status)"
+    [ "$status" = 63C3 ] || { echo "before: $status, not 63C3"; return 1; }
+    ! timeout "$T" "${OSC[@]}" --login --pin 000000 -O >/dev/null 2>&1 || return 1
+    status="$(p15_pin_status)"
+    [ "$status" = 63C2 ] || { echo "after a wrong PIN: $status, not 63C2"; return 1; }
+    timeout "$T" "${OSC[@]}" --login --pin "$PIN" -O >/dev/null || return 1
+    status="$(p15_pin_status)"
+    [ "$status" = 63C3 ] || { echo "after the right PIN: $status, not 63C3"; return 1; }
+}
+
+check_output "opensc: -L shows the MyEID token" "token label *: *p11card MyEID" "${OSC[@]}" -L
+cold="$(apdus_of "${OSC[@]}" -O)"
+printf '        opensc -O cold: %s APDUs (p11card target: at most %s)\n' "$cold" "$((cold / 2))"
+timeout "$T" "${OSC[@]}" -O --login --pin "$PIN" >"$WORK/p15-objects.txt" 2>&1
+check_output "opensc: -O --login lists 2 private keys, 2 public keys, 2 certificates" "^2 2 2\$" \
+    bash -c "printf '%s %s %s\n' \$(grep -c '^Private Key Object' '$WORK/p15-objects.txt') \
+        \$(grep -c '^Public Key Object' '$WORK/p15-objects.txt') \$(grep -c '^Certificate Object' '$WORK/p15-objects.txt')"
+# object_line HEADER LABEL: the object of `-O` with that header and label,
+# on one line, fields separated by "; " (spaces squeezed).
+object_line() {
+    awk -v header="$1" -v label="$2" '
+        /^[A-Z][a-z]+ (Key )?Object/ { if (o && index(o, header) == 1 && index(o, "label: " label ";")) print o; o = "" }
+        { sub(/^ +/, ""); gsub(/ +/, " "); o = o $0 "; " }
+        END { if (index(o, header) == 1 && index(o, "label: " label ";")) print o }' "$WORK/p15-objects.txt"
+}
+check_output "opensc: private key 01 \"MyEID RSA\" is RSA, decrypt + sign" \
+    "ID: 01;.*Usage: decrypt, sign" echo "$(object_line "Private Key Object; RSA" "MyEID RSA")"
+check_output "opensc: public key 01 is RSA 2048 bits" "RSA 2048 bits.*ID: 01" \
+    echo "$(object_line "Public Key Object; RSA" "MyEID RSA")"
+check_output "opensc: private key 02 \"MyEID EC\" is EC, sign" "ID: 02;.*Usage: sign" \
+    echo "$(object_line "Private Key Object; EC" "MyEID EC")"
+check_output "opensc: public key 02 is on P-256" "EC_POINT 256 bits.*EC_PARAMS: 06082a8648ce3d030107" \
+    echo "$(object_line "Public Key Object; EC" "MyEID EC")"
+check_fn "opensc: RSA key 01 signs SHA256-RSA-PKCS, openssl verifies" \
+    p15_sign_verify 01 SHA256-RSA-PKCS "$PROV/pub01.pem"
+check_fn "opensc: RSA key 01 signs SHA256-RSA-PKCS-PSS (raw RSA on the card), openssl verifies" \
+    p15_sign_verify 01 SHA256-RSA-PKCS-PSS "$PROV/pub01.pem"
+check_fn "opensc: EC key 02 signs ECDSA-SHA256, openssl verifies" \
+    p15_sign_verify 02 ECDSA-SHA256 "$PROV/pub02.pem"
+check_fn "opensc: RSA key 01 deciphers RSA-PKCS" p15_decrypt
+check_fn "opensc: a wrong PIN costs exactly one try, the right one restores them" p15_wrong_pin_costs_one_try
+check_output "opensc: --test --login" "No errors" "${OSC[@]}" --test --login --pin "$PIN"
+sign=(--login --pin "$PIN" --sign --id 02 -m ECDSA-SHA256 -i "$WORK/p15-in32.bin" -o "$WORK/p15-sig-count")
+printf '        opensc --login --sign (EC key 02): %s APDUs\n' "$(apdus_of "${OSC[@]}" "${sign[@]}")"
