@@ -5,8 +5,9 @@
 #   3. cargo test: unit tests, simulated-card tests, C-ABI tests, and the
 #      check that include/p11card.h matches the exported functions,
 #   4. the release cdylib: exported symbols, pkcs11-tool with no reader,
-#   5. the real stack: pcscd + vpcd + an independent virtual PIV card
-#      (tests/realstack/run.sh),
+#   5. the real stack: pcscd + vpcd + independent virtual PIV and OpenPGP
+#      cards, the project's simulated cards, and a simulated MyEID card
+#      personalised by OpenSC's pkcs15-init (tests/realstack/run.sh),
 #   6. every fuzz target for a few seconds (fuzz/run.sh; nightly toolchain).
 # The hostile-card test (ffi/tests/hostile_card.rs) runs in step 3 with a
 # fixed seed, so a CI failure replays; HOSTILE_SEED=... overrides it.
@@ -35,7 +36,9 @@ cargo build --release --locked -p p11card-pkcs11
 scripts/check-release.sh target/release/libp11card_pkcs11.so
 
 step "real stack"
-tests/realstack/run.sh target/release/libp11card_pkcs11.so
+# The PKCS#15 (MyEID) card is personalised afresh by OpenSC's pkcs15-init.
+P11CARD_PKCS15_PERSONALISE=${P11CARD_PKCS15_PERSONALISE:-1} \
+    tests/realstack/run.sh target/release/libp11card_pkcs11.so
 
 step "fuzzing (every target 5 s)"
 fuzz/run.sh 5
