@@ -9,7 +9,7 @@ pub mod piv;
 pub mod schema;
 
 use crate::cert::PublicKey;
-use crate::iso7816::{CardError, Channel, ChannelOptions, Command, StatusWord};
+use crate::iso7816::{CardError, Channel, ChannelOptions, Command, Status, StatusWord};
 use schema::{parse_hex, ProfileFile, Quirks};
 use std::path::Path;
 use std::sync::Arc;
@@ -440,12 +440,12 @@ impl Profile {
     /// The error for a failed PIN command (VERIFY, CHANGE REFERENCE DATA,
     /// RESET RETRY COUNTER).
     pub fn pin_error(&self, sw: StatusWord) -> AppError {
-        match sw {
-            StatusWord::AUTH_METHOD_BLOCKED => AppError::PinLocked,
-            sw => match self.tries_left(sw) {
+        match sw.meaning() {
+            Status::AuthBlocked => AppError::PinLocked,
+            meaning => match self.tries_left(sw) {
                 Some(0) => AppError::PinLocked,
                 Some(tries) => AppError::PinIncorrect(Some(tries)),
-                None if sw == StatusWord::WRONG_DATA => AppError::PinLength,
+                None if meaning == Status::WrongData => AppError::PinLength,
                 None => CardError::Status(sw).into(),
             },
         }
@@ -604,10 +604,16 @@ impl ProfileSet {
 /// (ISO/IEC 7816-4 §5.6: file not found, function or instruction or class
 /// not supported, wrong parameters for SELECT by name).
 fn is_application_absent(sw: StatusWord) -> bool {
-    matches!(
-        sw.0,
-        0x6A82 | 0x6A81 | 0x6A86 | 0x6D00 | 0x6E00 | 0x6999 | 0x6A87
-    )
+    /// `6999`: applet selection failed (Java Card).
+    const APPLET_SELECT_FAILED: StatusWord = StatusWord(0x6999);
+    sw.is_unsupported_command()
+        || matches!(
+            sw,
+            StatusWord::NOT_FOUND
+                | StatusWord::WRONG_P1P2
+                | StatusWord::LC_INCONSISTENT_WITH_P1P2
+                | APPLET_SELECT_FAILED
+        )
 }
 
 /// The secrets in `parts` one after the other (old PIN || new PIN), in a

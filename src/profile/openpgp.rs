@@ -18,24 +18,37 @@
 use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, SignInput};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
+use crate::iso7816::commands::{self, RetryReset};
 use crate::iso7816::{tlv, CardError, Channel, ChannelOptions, Command, StatusWord};
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
-/// INS codes (spec v3.4 §7.2).
-const INS_SELECT: u8 = 0xA4;
-const INS_SELECT_DATA: u8 = 0xA5;
-const INS_GET_DATA: u8 = 0xCA;
-const INS_GET_NEXT_DATA: u8 = 0xCC;
-const INS_VERIFY: u8 = 0x20;
-const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
-const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
-const INS_PSO: u8 = 0x2A;
-const INS_INTERNAL_AUTHENTICATE: u8 = 0x88;
-const INS_GENERATE_ASYMMETRIC_KEY_PAIR: u8 = 0x47;
+/// GENERATE ASYMMETRIC KEY PAIR P1: read the existing public key (spec
+/// v3.4 §7.2.14).
+const READ_PUBLIC_KEY: u8 = 0x81;
 
 /// Data objects (spec v3.4 §4.4.1).
 const DO_APPLICATION_RELATED_DATA: u16 = 0x006E;
+const DO_DISCRETIONARY_DATA: u32 = 0x73;
+const DO_AID: u32 = 0x4F;
+const DO_HISTORICAL_BYTES: u32 = 0x5F52;
+const DO_EXTENDED_CAPABILITIES: u32 = 0xC0;
+const DO_FINGERPRINTS: u32 = 0xC5;
+const DO_GENERATION_TIMES: u32 = 0xCD;
+const DO_KEY_INFORMATION: u32 = 0xDE;
+const DO_SIGNATURE_COUNTER: u32 = 0x93;
+/// Public key template and its fields (spec v3.4 §7.2.14, Table "Public
+/// key template"): RSA modulus `81` and exponent `82`, EC point `86`.
+const DO_PUBLIC_KEY: u32 = 0x7F49;
+const DO_RSA_MODULUS: u32 = 0x81;
+const DO_RSA_EXPONENT: u32 = 0x82;
+const DO_EC_POINT: u32 = 0x86;
+/// The cipher DO of PSO:DECIPHER for ECDH (spec v3.4 §7.2.11).
+const DO_CIPHER: u32 = 0xA6;
+/// Algorithm attributes of the signature (`C1`), decryption (`C2`) and
+/// authentication (`C3`) keys.
+const DO_ALGORITHM_ATTRIBUTES_FIRST: u32 = 0xC1;
+const DO_ALGORITHM_ATTRIBUTES_LAST: u32 = 0xC3;
 const DO_NAME: u16 = 0x005B;
 const DO_SECURITY_SUPPORT_TEMPLATE: u16 = 0x007A;
 const DO_PW_STATUS: u16 = 0x00C4;
@@ -204,7 +217,7 @@ impl ApplicationData {
     /// Collects the DOs of `6E`, whether a card nests them in the
     /// discretionary data objects (`73`) or not.
     fn parse(data: &[u8]) -> Result<ApplicationData, CardError> {
-        let outer = unwrap_do(data, 0x6E);
+        let outer = unwrap_do(data, u32::from(DO_APPLICATION_RELATED_DATA));
         let mut out = ApplicationData::default();
         let mut elements = tlv::parse_all(outer)?;
         let mut index = 0;
@@ -212,17 +225,20 @@ impl ApplicationData {
             let element = elements[index];
             index += 1;
             match element.tag {
-                0x73 => elements.extend(tlv::parse_all(element.value)?),
-                0x4F => out.aid = element.value.to_vec(),
-                0x5F52 => out.historical = Some(element.value.to_vec()),
-                0xC0 => out.extended_capabilities = element.value.to_vec(),
-                0xC1..=0xC3 => {
-                    out.attributes[(element.tag - 0xC1) as usize] = Some(element.value.to_vec())
+                DO_DISCRETIONARY_DATA => elements.extend(tlv::parse_all(element.value)?),
+                DO_AID => out.aid = element.value.to_vec(),
+                DO_HISTORICAL_BYTES => out.historical = Some(element.value.to_vec()),
+                DO_EXTENDED_CAPABILITIES => out.extended_capabilities = element.value.to_vec(),
+                DO_ALGORITHM_ATTRIBUTES_FIRST..=DO_ALGORITHM_ATTRIBUTES_LAST => {
+                    let index = (element.tag - DO_ALGORITHM_ATTRIBUTES_FIRST) as usize;
+                    out.attributes[index] = Some(element.value.to_vec())
                 }
-                0xC4 => out.pw_status = Some(PwStatus::parse(element.value)?),
-                0xC5 => out.fingerprints = element.value.to_vec(),
-                0xCD => out.timestamps = element.value.to_vec(),
-                0xDE => out.key_information = Some(element.value.to_vec()),
+                tag if tag == u32::from(DO_PW_STATUS) => {
+                    out.pw_status = Some(PwStatus::parse(element.value)?)
+                }
+                DO_FINGERPRINTS => out.fingerprints = element.value.to_vec(),
+                DO_GENERATION_TIMES => out.timestamps = element.value.to_vec(),
+                DO_KEY_INFORMATION => out.key_information = Some(element.value.to_vec()),
                 _ => {}
             }
         }
@@ -434,9 +450,7 @@ impl OpenPgpApp {
     /// GET DATA (spec v3.4 §7.2.6): the DO's value, or `None` if the card
     /// does not have it.
     fn get_data(&self, channel: &mut Channel, tag: u16) -> Result<Option<Vec<u8>>, AppError> {
-        let [p1, p2] = tag.to_be_bytes();
-        let command = Command::new(0x00, INS_GET_DATA, p1, p2).expect_long_response();
-        let response = channel.execute(&command)?;
+        let response = channel.execute(&commands::get_data(tag))?;
         match response.sw {
             StatusWord::SUCCESS => Ok(Some(response.data.to_vec())),
             StatusWord::DATA_NOT_FOUND | StatusWord::NOT_FOUND | StatusWord::WRONG_P1P2 => Ok(None),
@@ -460,9 +474,8 @@ impl OpenPgpApp {
         key: KeyRef,
         algorithm: Algorithm,
     ) -> Result<Option<PublicKey>, AppError> {
-        let command = Command::new(0x00, INS_GENERATE_ASYMMETRIC_KEY_PAIR, 0x81, 0x00)
-            .data(vec![key.crt(), 0x00])
-            .expect_long_response();
+        let command =
+            commands::generate_asymmetric_key_pair(READ_PUBLIC_KEY, vec![key.crt(), 0x00]);
         let response = channel.execute(&command)?;
         match response.sw {
             StatusWord::SUCCESS => {}
@@ -476,7 +489,7 @@ impl OpenPgpApp {
             // must never come up with a key silently missing.
             other => return Err(CardError::Status(other).into()),
         }
-        let template = tlv::find(&response.data, 0x7F49)?
+        let template = tlv::find(&response.data, DO_PUBLIC_KEY)?
             .ok_or(CardError::Malformed("no public key template 7F49"))?;
         let field = |tag| -> Result<&[u8], AppError> {
             Ok(tlv::find(template, tag)?
@@ -499,11 +512,11 @@ impl OpenPgpApp {
         };
         let public = match algorithm {
             Algorithm::Rsa(_) => PublicKey::Rsa {
-                modulus: trim(field(0x81)?),
-                public_exponent: trim(field(0x82)?),
+                modulus: trim(field(DO_RSA_MODULUS)?),
+                public_exponent: trim(field(DO_RSA_EXPONENT)?),
             },
             Algorithm::Ecdsa(curve) | Algorithm::Ecdh(curve) => {
-                let point = field(0x86)?;
+                let point = field(DO_EC_POINT)?;
                 if point.len() != 1 + 2 * curve.field_len() || point[0] != 0x04 {
                     return Err(
                         CardError::Malformed("EC public key is not an uncompressed point").into(),
@@ -515,10 +528,10 @@ impl OpenPgpApp {
                 }
             }
             Algorithm::Ed25519 => PublicKey::Ed25519 {
-                point: raw_25519(field(0x86)?)?,
+                point: raw_25519(field(DO_EC_POINT)?)?,
             },
             Algorithm::X25519 => PublicKey::X25519 {
-                point: raw_25519(field(0x86)?)?,
+                point: raw_25519(field(DO_EC_POINT)?)?,
             },
         };
         Ok(Some(public))
@@ -541,9 +554,7 @@ impl OpenPgpApp {
             return Ok(found);
         }
         for occurrence in 1..occurrences {
-            let [p1, p2] = DO_CARDHOLDER_CERTIFICATE.to_be_bytes();
-            let next = Command::new(0x00, INS_GET_NEXT_DATA, p1, p2).expect_long_response();
-            let response = channel.execute(&next)?;
+            let response = channel.execute(&commands::get_next_data(DO_CARDHOLDER_CERTIFICATE))?;
             let certificate = if response.sw.is_success() {
                 Some(response.data.to_vec())
             } else if self.select_data(channel, occurrence)? {
@@ -563,22 +574,21 @@ impl OpenPgpApp {
     /// SELECT DATA of occurrence `index` of `7F21`; `false` if the card does
     /// not know the command.
     fn select_data(&self, channel: &mut Channel, index: u8) -> Result<bool, AppError> {
-        let command = Command::new(0x00, INS_SELECT_DATA, index, 0x04)
-            .data(vec![0x60, 0x04, 0x5C, 0x02, 0x7F, 0x21]);
+        // Tag path (`60`) of a tag list (`5C`) naming 7F21.
+        let command = commands::select_data(index, vec![0x60, 0x04, 0x5C, 0x02, 0x7F, 0x21]);
         let response = channel.execute(&command)?;
         Ok(response.sw.is_success())
     }
 
     fn verify(&self, channel: &mut Channel, reference: u8, pin: &[u8]) -> Result<(), AppError> {
-        let command = Command::new(0x00, INS_VERIFY, 0x00, reference)
-            .secret_data(Zeroizing::new(pin.to_vec()));
+        let command = commands::verify(reference, Zeroizing::new(pin.to_vec()));
         self.profile.pin_command(channel, &command)
     }
 
     /// VERIFY with P1 = FF (spec v3.4 §7.2.2): resets the access status of
     /// one password. Cards before v3 do not know it; that is not an error.
     fn forget(&self, channel: &mut Channel, reference: u8) -> Result<(), AppError> {
-        let response = channel.execute(&Command::new(0x00, INS_VERIFY, 0xFF, reference))?;
+        let response = channel.execute(&commands::verify_reset(reference))?;
         if !response.sw.is_success() {
             log::debug!("card kept the state of PW {reference:02X}: {}", response.sw);
         }
@@ -591,8 +601,7 @@ impl OpenPgpApp {
         channel: &mut Channel,
         command: Command,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
-        // Its answer may be a decrypted message or a shared secret.
-        let response = channel.execute(&command.expect_long_response().redacted())?;
+        let response = channel.execute(&command)?;
         match response.sw {
             StatusWord::SUCCESS => Ok(response.data),
             StatusWord::SECURITY_STATUS_NOT_SATISFIED => Err(AppError::NotAuthenticated),
@@ -611,17 +620,12 @@ impl CardApp for OpenPgpApp {
         if self.profile.quirks.loses_login_on_select {
             // GET DATA C4 only works while the OpenPGP application is
             // selected: then a SELECT would drop the PIN state.
-            let [p1, p2] = DO_PW_STATUS.to_be_bytes();
-            let probe =
-                channel.execute(&Command::new(0x00, INS_GET_DATA, p1, p2).expect_response())?;
+            let probe = channel.execute(&commands::get_data(DO_PW_STATUS).expect_response())?;
             if probe.sw.is_success() && PwStatus::parse(&probe.data).is_ok() {
                 return Ok(());
             }
         }
-        let command = Command::new(0x00, INS_SELECT, 0x04, 0x00)
-            .data(self.profile.aid.clone())
-            .expect_response();
-        channel.transmit_ok(&command)?;
+        channel.transmit_ok(&commands::select_application(&self.profile.aid))?;
         Ok(())
     }
 
@@ -714,8 +718,11 @@ impl CardApp for OpenPgpApp {
         let signature_counter = self
             .get_data(channel, DO_SECURITY_SUPPORT_TEMPLATE)?
             .and_then(|template| {
-                let inner = unwrap_do(&template, 0x7A);
-                tlv::find(inner, 0x93).ok().flatten().map(<[u8]>::to_vec)
+                let inner = unwrap_do(&template, u32::from(DO_SECURITY_SUPPORT_TEMPLATE));
+                tlv::find(inner, DO_SIGNATURE_COUNTER)
+                    .ok()
+                    .flatten()
+                    .map(<[u8]>::to_vec)
             })
             .filter(|counter| counter.len() <= 4)
             .map(|counter| {
@@ -779,8 +786,7 @@ impl CardApp for OpenPgpApp {
         self.profile.check_pin_length(old)?;
         self.profile.check_pin_length(new)?;
         let data = super::joined_secret(&[old, new]);
-        let command =
-            Command::new(0x00, INS_CHANGE_REFERENCE_DATA, 0x00, PW1_SIGN).secret_data(data);
+        let command = commands::change_reference_data(PW1_SIGN, data);
         self.profile.pin_command(channel, &command)
     }
 
@@ -799,14 +805,17 @@ impl CardApp for OpenPgpApp {
         let pw = self.pw_status(channel)?;
         let command = if pw.rc_tries > 0 {
             let data = super::joined_secret(&[unblock_code, new]);
-            Command::new(0x00, INS_RESET_RETRY_COUNTER, 0x00, PW1_SIGN).secret_data(data)
+            commands::reset_retry_counter(PW1_SIGN, RetryReset::UnblockCodeAndNewPin, data)
         } else {
             if pw.pw3_tries == 0 {
                 return Err(AppError::PinLocked);
             }
             self.verify(channel, PW3, unblock_code)?;
-            Command::new(0x00, INS_RESET_RETRY_COUNTER, 0x02, PW1_SIGN)
-                .secret_data(Zeroizing::new(new.to_vec()))
+            commands::reset_retry_counter(
+                PW1_SIGN,
+                RetryReset::NewPinOnly,
+                Zeroizing::new(new.to_vec()),
+            )
         };
         let response = channel.execute(&command)?;
         if pw.rc_tries == 0 {
@@ -846,14 +855,12 @@ impl CardApp for OpenPgpApp {
         };
         let command = match KeyRef::from_role(&key.role) {
             // PSO: COMPUTE DIGITAL SIGNATURE (spec v3.4 §7.2.10).
-            Some(KeyRef::Signature) => Command::new(0x00, INS_PSO, 0x9E, 0x9A),
+            Some(KeyRef::Signature) => commands::pso_compute_digital_signature(data),
             // INTERNAL AUTHENTICATE (spec v3.4 §7.2.13).
-            Some(KeyRef::Authentication) => {
-                Command::new(0x00, INS_INTERNAL_AUTHENTICATE, 0x00, 0x00)
-            }
+            Some(KeyRef::Authentication) => commands::internal_authenticate(data),
             _ => return Err(AppError::Unsupported("this key does not sign")),
         };
-        let result = self.private_key_operation(channel, command.data(data))?;
+        let result = self.private_key_operation(channel, command)?;
         match &key.public_key {
             PublicKey::Rsa { modulus, .. } => {
                 if result.len() > modulus.len() {
@@ -915,8 +922,7 @@ impl CardApp for OpenPgpApp {
         let mut data = Vec::with_capacity(ciphertext.len() + 1);
         data.push(0x00);
         data.extend_from_slice(ciphertext);
-        let command = Command::new(0x00, INS_PSO, 0x80, 0x86).data(data);
-        match self.private_key_operation(channel, command) {
+        match self.private_key_operation(channel, commands::pso_decipher(data)) {
             Err(AppError::Card(CardError::Status(StatusWord::WRONG_DATA))) => {
                 Err(AppError::BadCiphertext)
             }
@@ -946,10 +952,9 @@ impl CardApp for OpenPgpApp {
             _ => return Err(AppError::Unsupported("ECDH with a non-ECDH key")),
         };
         // PSO: DECIPHER with the cipher DO: A6 { 7F49 { 86 <point> } }.
-        let point = tlv::encode(0x86, peer_point);
-        let data = tlv::encode(0xA6, &tlv::encode(0x7F49, &point));
-        let command = Command::new(0x00, INS_PSO, 0x80, 0x86).data(data);
-        let result = match self.private_key_operation(channel, command) {
+        let point = tlv::encode(DO_EC_POINT, peer_point);
+        let data = tlv::encode(DO_CIPHER, &tlv::encode(DO_PUBLIC_KEY, &point));
+        let result = match self.private_key_operation(channel, commands::pso_decipher(data)) {
             Err(AppError::Card(CardError::Status(StatusWord::WRONG_DATA))) => {
                 return Err(AppError::BadCiphertext)
             }

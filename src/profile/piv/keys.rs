@@ -5,17 +5,17 @@
 
 use super::metadata::{self, public_key_matches, KeyMetadata, SlotAnswer};
 use super::objects::{self, TAG_DISCOVERY, TAG_KEY_HISTORY};
-use super::{
-    chuid_is_signed, key_from_certificate, slot_key, Answers, PivApp, Proof, INS_GET_DATA,
-    INS_GET_METADATA,
-};
-use crate::iso7816::{tlv, CardError, Channel, Command, StatusWord};
+use super::{chuid_is_signed, key_from_certificate, slot_key, tag, Answers, PivApp, Proof};
+use crate::iso7816::{commands, tlv, CardError, Channel, Command, Instruction, StatusWord};
 use crate::profile::{AppError, KeyInfo, KeySlot};
 
 /// Key reference of the global PIN (SP 800-73-4 Part 2 Table 4a).
 const GLOBAL_PIN: u8 = 0x00;
-/// `6A81`: function not supported (ISO 7816-4 §5.6).
-const FUNCTION_NOT_SUPPORTED: StatusWord = StatusWord(0x6A81);
+
+/// GET METADATA (Yubico's PIV extension) of key or PIN `reference`.
+fn get_metadata(reference: u8) -> Command {
+    Command::iso(Instruction::YubicoGetMetadata, 0x00, reference).expect_long_response()
+}
 
 impl PivApp {
     /// Reads the keys of the profile's slots from `from` on, after `keys`
@@ -172,8 +172,7 @@ impl PivApp {
     }
 
     fn ask_metadata(&self, channel: &mut Channel, reference: u8) -> Result<SlotAnswer, AppError> {
-        let command = Command::new(0x00, INS_GET_METADATA, 0x00, reference).expect_long_response();
-        let response = channel.execute(&command)?;
+        let response = channel.execute(&get_metadata(reference))?;
         Ok(match response.sw {
             StatusWord::SUCCESS => {
                 self.learned().metadata = Some(true);
@@ -181,7 +180,7 @@ impl PivApp {
                     .map_or(SlotAnswer::Unknown, SlotAnswer::Key)
             }
             StatusWord::NOT_FOUND | StatusWord::DATA_NOT_FOUND => SlotAnswer::Empty,
-            StatusWord::INS_NOT_SUPPORTED | FUNCTION_NOT_SUPPORTED => {
+            StatusWord::INS_NOT_SUPPORTED | StatusWord::FUNCTION_NOT_SUPPORTED => {
                 self.learned().metadata = Some(false);
                 SlotAnswer::Unknown
             }
@@ -203,14 +202,13 @@ impl PivApp {
             learned.pin_metadata_asked = true;
             learned.pin_reference
         };
-        let command = Command::new(0x00, INS_GET_METADATA, 0x00, reference).expect_long_response();
-        let response = channel.execute(&command)?;
+        let response = channel.execute(&get_metadata(reference))?;
         let mut learned = self.learned();
         match response.sw {
             StatusWord::SUCCESS => {
                 learned.pin_max_tries = metadata::pin_tries(&response.data).map(|(total, _)| total);
             }
-            StatusWord::INS_NOT_SUPPORTED | FUNCTION_NOT_SUPPORTED => {
+            StatusWord::INS_NOT_SUPPORTED | StatusWord::FUNCTION_NOT_SUPPORTED => {
                 learned.metadata = Some(false)
             }
             _ => {}
@@ -226,9 +224,7 @@ impl PivApp {
         if self.learned().pin_reference_known {
             return Ok(());
         }
-        let command = Command::new(0x00, INS_GET_DATA, 0x3F, 0xFF)
-            .data(tlv::encode(0x5C, &[TAG_DISCOVERY]))
-            .expect_long_response();
+        let command = commands::get_data_by_tag_list(tlv::encode(tag::TAG_LIST, &[TAG_DISCOVERY]));
         let response = channel.execute(&command)?;
         self.learned().pin_reference_known = true;
         if !response.sw.is_success() {

@@ -11,24 +11,42 @@ mod objects;
 use super::{AppError, CardApp, CardInfo, KeyInfo, KeySlot, PinStatus, Profile, Recall, SignInput};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
+use crate::iso7816::commands::{self, RetryReset};
 use crate::iso7816::{tlv, CardError, Channel, Command, StatusWord};
 use metadata::SlotAnswer;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
-/// INS codes (SP 800-73-4 Part 2 §3).
-const INS_SELECT: u8 = 0xA4;
-const INS_GET_DATA: u8 = 0xCB;
-const INS_VERIFY: u8 = 0x20;
-const INS_GENERAL_AUTHENTICATE: u8 = 0x87;
-const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
-const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
-/// Yubico's extension (also in Nitrokey's applet): key slot metadata.
-const INS_GET_METADATA: u8 = 0xF7;
-
 /// Data object tags (SP 800-73-4 Part 1 Table 3).
 const TAG_CHUID: u32 = 0x5FC102;
+
+/// BER-TLV tags of SP 800-73-4 (Part 2 §3.1.2 GET DATA, §3.2.4 GENERAL
+/// AUTHENTICATE; Part 1 Appendix A containers, §3.1.2 CHUID).
+mod tag {
+    /// GET DATA: the tag list naming the object.
+    pub const TAG_LIST: u32 = 0x5C;
+    /// GET DATA: the wrapper of an object's value.
+    pub const DATA_OBJECT: u32 = 0x53;
+    /// Certificate container: the certificate.
+    pub const CERTIFICATE: u32 = 0x70;
+    /// Certificate container: CertInfo (bit 0: compressed).
+    pub const CERT_INFO: u32 = 0x71;
+    /// GENERAL AUTHENTICATE: the dynamic authentication template.
+    pub const DYNAMIC_AUTHENTICATION: u32 = 0x7C;
+    /// Dynamic authentication template: the challenge.
+    pub const CHALLENGE: u32 = 0x81;
+    /// Dynamic authentication template: the response.
+    pub const RESPONSE: u32 = 0x82;
+    /// Dynamic authentication template: exponentiation (ECDH peer point).
+    pub const EXPONENTIATION: u32 = 0x85;
+    /// CHUID: the FASC-N.
+    pub const FASC_N: u32 = 0x30;
+    /// CHUID: the GUID.
+    pub const GUID: u32 = 0x34;
+    /// CHUID: the issuer's asymmetric signature.
+    pub const ISSUER_SIGNATURE: u32 = 0x3E;
+}
 
 /// Cryptographic mechanism identifiers (SP 800-78-4 Table 6-2; 0x16 is the
 /// RSA-4096 value, 0xE0 Ed25519 and 0xE1 X25519 the values YubiKey 5.7
@@ -112,9 +130,7 @@ impl PivApp {
     /// or `None` if the object does not exist.
     fn get_data(&self, channel: &mut Channel, tag: u32) -> Result<Option<Vec<u8>>, AppError> {
         let tag_bytes = &tag.to_be_bytes()[1..];
-        let command = Command::new(0x00, INS_GET_DATA, 0x3F, 0xFF)
-            .data(tlv::encode(0x5C, tag_bytes))
-            .expect_long_response();
+        let command = commands::get_data_by_tag_list(tlv::encode(tag::TAG_LIST, tag_bytes));
         let response = channel.execute(&command)?;
         match response.sw {
             StatusWord::SUCCESS => {}
@@ -123,7 +139,7 @@ impl PivApp {
             other => return Err(CardError::Status(other).into()),
         }
         let (outer, _) = tlv::read(&response.data)?;
-        if outer.tag != 0x53 {
+        if outer.tag != tag::DATA_OBJECT {
             return Err(CardError::Malformed("data object without tag 53").into());
         }
         Ok((!outer.value.is_empty()).then(|| outer.value.to_vec()))
@@ -139,9 +155,9 @@ impl PivApp {
         let Some(object) = self.get_data(channel, tag)? else {
             return Ok(None);
         };
-        let cert =
-            tlv::find(&object, 0x70)?.ok_or(CardError::Malformed("no certificate in container"))?;
-        let cert_info = tlv::find(&object, 0x71)?
+        let cert = tlv::find(&object, tag::CERTIFICATE)?
+            .ok_or(CardError::Malformed("no certificate in container"))?;
+        let cert_info = tlv::find(&object, tag::CERT_INFO)?
             .and_then(|v| v.first().copied())
             .unwrap_or(0);
         if cert.is_empty() {
@@ -180,7 +196,7 @@ impl PivApp {
     }
 
     fn verify_command(&self) -> Command {
-        Command::new(0x00, INS_VERIFY, 0x00, self.pin_reference())
+        commands::verify_status(self.pin_reference())
     }
 
     /// GENERAL AUTHENTICATE (SP 800-73-4 Part 2 §3.2.4) with a challenge
@@ -191,37 +207,37 @@ impl PivApp {
         key: &KeyInfo,
         challenge: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
-        self.general_authenticate_with(channel, key, 0x81, challenge)
+        self.general_authenticate_with(channel, key, tag::CHALLENGE, challenge)
     }
 
-    /// GENERAL AUTHENTICATE with `data` under `tag` (81 challenge, 85
+    /// GENERAL AUTHENTICATE with `data` under `data_tag` (81 challenge, 85
     /// exponentiation: the peer's public point for ECDH, Part 2 §3.2.4 and
     /// SP 800-78-4 §7.2); returns the response (tag 82).
     fn general_authenticate_with(
         &self,
         channel: &mut Channel,
         key: &KeyInfo,
-        tag: u32,
+        data_tag: u32,
         data: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
         let algorithm = algorithm_id(&key.public_key)?;
-        let mut template = tlv::encode(0x82, &[]);
-        template.extend_from_slice(&tlv::encode(tag, data));
-        // Its answer may be a decrypted block or a shared secret.
-        let command = Command::new(0x00, INS_GENERAL_AUTHENTICATE, algorithm, key.reference)
-            .data(tlv::encode(0x7C, &template))
-            .expect_long_response()
-            .redacted();
+        let mut template = tlv::encode(tag::RESPONSE, &[]);
+        template.extend_from_slice(&tlv::encode(data_tag, data));
+        let command = commands::general_authenticate(
+            algorithm,
+            key.reference,
+            tlv::encode(tag::DYNAMIC_AUTHENTICATION, &template),
+        );
         let response = channel.execute(&command)?;
         match response.sw {
             StatusWord::SUCCESS => {}
             StatusWord::SECURITY_STATUS_NOT_SATISFIED => return Err(AppError::NotAuthenticated),
             other => return Err(CardError::Status(other).into()),
         }
-        let dynamic = tlv::find(&response.data, 0x7C)?
+        let dynamic = tlv::find(&response.data, tag::DYNAMIC_AUTHENTICATION)?
             .ok_or(CardError::Malformed("no dynamic authentication template"))?;
-        let result =
-            tlv::find(dynamic, 0x82)?.ok_or(CardError::Malformed("no response in template"))?;
+        let result = tlv::find(dynamic, tag::RESPONSE)?
+            .ok_or(CardError::Malformed("no response in template"))?;
         Ok(Zeroizing::new(result.to_vec()))
     }
 }
@@ -230,11 +246,11 @@ impl PivApp {
 /// Part 1 §3.1.2), else of its FASC-N, as hex: the value OpenSC shows, so
 /// `pkcs11:serial=` URIs written for OpenSC keep matching.
 fn serial_from_chuid(chuid: &[u8]) -> Option<String> {
-    let guid = tlv::find(chuid, 0x34)
+    let guid = tlv::find(chuid, tag::GUID)
         .ok()
         .flatten()
         .filter(|g| g.iter().any(|&b| b != 0));
-    let fascn = tlv::find(chuid, 0x30)
+    let fascn = tlv::find(chuid, tag::FASC_N)
         .ok()
         .flatten()
         .filter(|f| f.iter().any(|&b| b != 0));
@@ -263,7 +279,7 @@ type Answers = Vec<(u8, SlotAnswer)>;
 
 /// A CHUID with an issuer signature (tag `3E`, the asymmetric signature).
 fn chuid_is_signed(chuid: &[u8]) -> bool {
-    tlv::find(chuid, 0x3E)
+    tlv::find(chuid, tag::ISSUER_SIGNATURE)
         .ok()
         .flatten()
         .is_some_and(|signature| !signature.is_empty())
@@ -341,10 +357,7 @@ impl CardApp for PivApp {
                 return Ok(());
             }
         }
-        let command = Command::new(0x00, INS_SELECT, 0x04, 0x00)
-            .data(self.profile.aid.clone())
-            .expect_response();
-        channel.transmit_ok(&command)?;
+        channel.transmit_ok(&commands::select_application(&self.profile.aid))?;
         Ok(())
     }
 
@@ -453,8 +466,7 @@ impl CardApp for PivApp {
         self.learn_pin_reference(channel)?;
         // SP 800-73-4 Part 2 §3.2.2: CHANGE REFERENCE DATA, old || new.
         let data = super::joined_secret(&[&self.padded_pin(old)?, &self.padded_pin(new)?]);
-        let command = Command::new(0x00, INS_CHANGE_REFERENCE_DATA, 0x00, self.pin_reference())
-            .secret_data(data);
+        let command = commands::change_reference_data(self.pin_reference(), data);
         self.profile.pin_command(channel, &command)
     }
 
@@ -473,13 +485,11 @@ impl CardApp for PivApp {
             ));
         }
         let data = super::joined_secret(&[&self.padded_puk(unblock_code)?, &self.padded_pin(new)?]);
-        let command = Command::new(
-            0x00,
-            INS_RESET_RETRY_COUNTER,
-            0x00,
+        let command = commands::reset_retry_counter(
             self.profile.pin.reference,
-        )
-        .secret_data(data);
+            RetryReset::UnblockCodeAndNewPin,
+            data,
+        );
         self.profile.pin_command(channel, &command)
     }
 
@@ -487,7 +497,8 @@ impl CardApp for PivApp {
         self.learn_pin_reference(channel)?;
         let pin = &self.profile.pin;
         let block = pin.pad_length.unwrap_or(pin.max_length);
-        let mut apdu = vec![0x00, INS_VERIFY, 0x00, self.pin_reference(), block as u8];
+        let verify = commands::verify_status(self.pin_reference());
+        let mut apdu = vec![verify.cla, verify.ins, verify.p1, verify.p2, block as u8];
         apdu.resize(5 + block, pin.pad_byte.unwrap_or(0xFF));
         let request = crate::transport::PinPadVerify {
             apdu,
@@ -505,8 +516,7 @@ impl CardApp for PivApp {
 
     fn logout(&self, channel: &mut Channel) -> Result<(), AppError> {
         // SP 800-73-4 Part 2 §3.2.1: VERIFY with P1 = FF resets the PIN status.
-        let command = Command::new(0x00, INS_VERIFY, 0xFF, self.pin_reference());
-        let response = channel.execute(&command)?;
+        let response = channel.execute(&commands::verify_reset(self.pin_reference()))?;
         if !response.sw.is_success() {
             log::debug!("card did not reset its PIN state: {}", response.sw);
         }
@@ -568,7 +578,8 @@ impl CardApp for PivApp {
             PublicKey::X25519 { .. } => 32,
             _ => return Err(AppError::Unsupported("ECDH with a non-EC key")),
         };
-        let secret = self.general_authenticate_with(channel, key, 0x85, peer_point)?;
+        let secret =
+            self.general_authenticate_with(channel, key, tag::EXPONENTIATION, peer_point)?;
         if secret.len() != expected {
             return Err(CardError::Malformed("shared secret of the wrong length").into());
         }
@@ -605,6 +616,7 @@ impl PivApp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iso7816::Instruction;
 
     #[test]
     fn decompresses_gzip_and_zlib() {
@@ -660,13 +672,13 @@ mod tests {
         let mut card = Answers(vec![vec![0x6D, 0x00], vec![0x90, 0x00]], Vec::new());
         app.select(&mut Channel::new(&mut card, options)).unwrap();
         assert_eq!(card.1.len(), 2);
-        assert_eq!(card.1[1][1], INS_SELECT);
+        assert_eq!(card.1[1][1], Instruction::Select.code());
         // Without the quirk: SELECT only.
         let plain = PivApp::new(Arc::new(profile("")));
         let mut card = Answers(vec![vec![0x90, 0x00]], Vec::new());
         plain.select(&mut Channel::new(&mut card, options)).unwrap();
         assert_eq!(card.1.len(), 1);
-        assert_eq!(card.1[0][1], INS_SELECT);
+        assert_eq!(card.1[0][1], Instruction::Select.code());
     }
 
     #[test]
