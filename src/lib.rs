@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod cache;
+pub mod card;
 pub mod cert;
 pub mod config;
 pub mod crypto;

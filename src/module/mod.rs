@@ -7,8 +7,8 @@
 //! slot. No lock is held while waiting for PC/SC events.
 
 use crate::cache::{CacheKey, CacheStore, CachedCard, CachedObject};
+use crate::card::{Card, SessionLogin, Transaction};
 use crate::error::{Error, Result};
-use crate::iso7816::{CardError, Channel};
 use crate::profile::{AppError, CardApp, CardInfo, PinStatus, ProfileSet, Recall};
 use crate::session::{FindOp, Session};
 use crate::token::{self, AttrValue, Object};
@@ -145,30 +145,22 @@ const USUAL_PIN_TRIES: u8 = 3;
 
 #[derive(Debug, Default)]
 struct SlotState {
-    card: Option<Box<dyn CardTransport>>,
+    card: Option<Card>,
     token: Option<Token>,
     /// A card is in the reader but no profile recognised it.
     unrecognized: bool,
-    logged_in: bool,
+    /// This process's user login, with the PIN kept to restore a login
+    /// the card lost.
+    login: SessionLogin,
     /// The unblocking code given with `C_Login(CKU_SO)`, kept until
     /// `C_InitPIN` or `C_Logout` (the card can only check it together with
     /// the new PIN).
     so_unblock_code: Option<Zeroizing<Vec<u8>>>,
-    /// The user PIN while this process is logged in, so that a login the
-    /// card lost (another process logged out or reset the card) can be
-    /// restored; zeroized at logout, removal and finalisation.
-    user_pin: Option<Zeroizing<Vec<u8>>>,
     /// The slot's change count when the token was read.
     token_changes: u64,
     /// Bumped whenever the token goes away; sessions carry the value they
     /// were opened with.
     generation: u64,
-    /// This process's last transaction with the card ended with the token's
-    /// application selected (a reset or reconnect clears it).
-    app_selected: bool,
-    /// The last command this process sent the card was a successful
-    /// context-specific VERIFY for this key reference.
-    context_verified: Option<u8>,
 }
 
 impl std::fmt::Debug for dyn CardTransport {
@@ -178,21 +170,22 @@ impl std::fmt::Debug for dyn CardTransport {
 }
 
 impl SlotState {
+    /// Whether this process is logged in.
+    fn logged_in(&self) -> bool {
+        self.login.is_active()
+    }
+
     /// Ends this process's login (the PIN copy is zeroized).
     fn end_login(&mut self) {
-        self.logged_in = false;
-        self.user_pin = None;
+        self.login.end();
     }
 
     fn drop_token(&mut self) {
         self.card = None;
         self.token = None;
         self.unrecognized = false;
-        self.logged_in = false;
+        self.login.end();
         self.so_unblock_code = None;
-        self.user_pin = None;
-        self.app_selected = false;
-        self.context_verified = None;
         self.generation += 1;
     }
 }
@@ -591,15 +584,15 @@ impl Module {
             let Some(app) = self.profiles.identify(&atr, link)? else {
                 return Ok(None);
             };
-            let mut channel = Channel::new(link, app.profile().channel);
+            let mut card = Transaction::new(link, app.profile().channel);
             let recall = CacheRecall {
                 store: self.cache.as_deref(),
                 profile: &app.profile().name,
                 atr: &atr,
             };
-            let mut info = app.read_card(&mut channel, &recall)?;
+            let mut info = app.read_card(&mut card, &recall)?;
             if info.pin.is_none() && with_pin_status {
-                info.pin = Some(app.pin_status(&mut channel)?);
+                info.pin = Some(app.pin_status(&mut card)?);
             }
             Ok(Some((app, info)))
         });
@@ -633,16 +626,14 @@ impl Module {
                     token.record_pin(status);
                 }
                 token.remember();
-                state.logged_in = false;
-                state.card = Some(card);
+                state.login.end();
+                state.card = Some(Card::new(card, true));
                 state.token = Some(token);
-                state.app_selected = true;
-                state.context_verified = None;
                 Ok(())
             }
             Ok(None) => {
                 state.unrecognized = true;
-                state.card = Some(card);
+                state.card = Some(Card::new(card, false));
                 Err(Error::TokenNotRecognized)
             }
             Err(Error::DeviceRemoved) => {
@@ -661,7 +652,7 @@ impl Module {
         if !pin_known {
             // The card was read for something else first: its PIN state
             // once, for the flags (polling costs no APDU after that).
-            let status = card_operation(&mut state, |app, channel| app.pin_status(channel))?;
+            let status = card_operation(&mut state, |app, card| app.pin_status(card))?;
             if let Some(token) = state.token.as_mut() {
                 token.record_pin(status);
             }
@@ -835,9 +826,9 @@ impl Module {
         }
         if let Ok(slot) = self.slot(id) {
             let mut state = slot.lock();
-            if state.logged_in {
+            if state.logged_in() {
                 // Best effort: the card may be gone already.
-                let _ = card_operation(&mut state, |app, channel| app.logout(channel));
+                let _ = card_operation(&mut state, |app, card| app.logout(card));
                 state.end_login();
             }
         }
@@ -854,7 +845,7 @@ impl Module {
     /// `C_GetSessionInfo`.
     pub fn session_info(&self, handle: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
         self.with_session(handle, |session, state, _| {
-            let state_code = match (session.read_write, state.logged_in) {
+            let state_code = match (session.read_write, state.logged_in()) {
                 _ if state.so_unblock_code.is_some() => CKS_RW_SO_FUNCTIONS,
                 (false, false) => CKS_RO_PUBLIC_SESSION,
                 (false, true) => CKS_RO_USER_FUNCTIONS,
@@ -885,17 +876,14 @@ impl Module {
     ) -> Result<()> {
         self.with_session(handle, |session, state, _| match user {
             CKU_USER => {
-                if state.logged_in {
+                if state.logged_in() {
                     return Err(Error::UserAlreadyLoggedIn);
                 }
                 if state.so_unblock_code.is_some() {
                     return Err(Error::UserAnotherAlreadyLoggedIn);
                 }
                 match pin {
-                    Some(pin) => {
-                        verify_user_pin(state, pin)?;
-                        state.user_pin = Some(Zeroizing::new(pin.to_vec()));
-                    }
+                    Some(pin) => verify_user_pin(state, pin)?,
                     // PKCS#11 §5.6: a NULL PIN means the protected
                     // authentication path, here the reader's PIN pad.
                     None => {
@@ -906,7 +894,7 @@ impl Module {
                         verify_user_pin_on_pad(state)?;
                     }
                 }
-                state.logged_in = true;
+                state.login.begin(pin);
                 Ok(())
             }
             CKU_CONTEXT_SPECIFIC => {
@@ -920,7 +908,6 @@ impl Module {
                 verify_context_pin(state, &key, pin)?;
                 let pin = Some(Zeroizing::new(pin.to_vec()));
                 let always = key.always_authenticate;
-                state.context_verified = Some(key.reference).filter(|_| always);
                 if let Some(op) = session.sign.as_mut().filter(|op| op.key_index == key_index) {
                     op.context_pin = pin.filter(|_| always);
                 } else if let Some(op) = session.decrypt.as_mut() {
@@ -949,11 +936,11 @@ impl Module {
             if state.so_unblock_code.take().is_some() {
                 return Ok(());
             }
-            if !state.logged_in {
+            if !state.logged_in() {
                 return Err(Error::UserNotLoggedIn);
             }
             state.end_login();
-            card_operation(state, |app, channel| app.logout(channel))
+            card_operation(state, |app, card| app.logout(card))
         })
     }
 
@@ -1143,8 +1130,8 @@ fn ensure_all_keys(state: &mut SlotState) -> Result<()> {
     }
     let from = token.info.key_slots_read;
     let known = token.info.keys.clone();
-    let keys = card_operation(state, |app, channel| {
-        app.read_remaining_keys(channel, &known, from)
+    let keys = card_operation(state, |app, card| {
+        app.read_remaining_keys(card, &known, from)
     })?;
     let token = state.token.as_mut().ok_or(Error::TokenNotPresent)?;
     add_remaining_keys(token, keys);
@@ -1162,7 +1149,7 @@ fn add_remaining_keys(token: &mut Token, keys: Vec<crate::profile::KeyInfo>) {
 
 /// The objects this process may see: private ones only after `C_Login`.
 fn visible_objects(state: &SlotState) -> impl Iterator<Item = &Object> {
-    let logged_in = state.logged_in;
+    let logged_in = state.logged_in();
     state
         .token
         .iter()
@@ -1184,111 +1171,54 @@ fn key_of(state: &SlotState, index: usize) -> Result<&crate::profile::KeyInfo> {
         .ok_or(Error::KeyHandleInvalid)
 }
 
-/// Commands sent to a card inside one transaction.
-type CardStep<'a, R> =
-    dyn FnMut(&dyn CardApp, &mut Channel) -> std::result::Result<R, AppError> + 'a;
-
 /// Runs one card operation in one PC/SC transaction, with the application
-/// selected first. A card that was removed takes the token with it.
+/// selected first (the card layer's [`Card::run`]). A card that was removed
+/// takes the token with it.
 fn card_operation<R>(
     state: &mut SlotState,
-    op: impl FnMut(&dyn CardApp, &mut Channel) -> std::result::Result<R, AppError>,
+    op: impl FnMut(&dyn CardApp, &mut Transaction) -> std::result::Result<R, AppError>,
 ) -> Result<R> {
-    card_operation_resuming(state, None, op)
+    let SlotState {
+        card, token, login, ..
+    } = state;
+    let (Some(card), Some(token)) = (card.as_mut(), token.as_ref()) else {
+        return Err(Error::DeviceRemoved);
+    };
+    let result = card.run(token.app.as_ref(), login, op);
+    removed_takes_token(state, result)
 }
 
-/// [`card_operation`], first trying `resumed` without a SELECT when this
-/// process's last transaction left the application selected (saving the
-/// SELECT). Only for commands that spend no PIN try and whose answer is
-/// checked, since another process may have selected another application
-/// in between: a refusal by the card falls back to SELECT and `op` in the
-/// same transaction.
-fn card_operation_resuming<R>(
+/// Runs a private-key operation with `key` through the card layer's
+/// [`Card::private_key_operation`]: `op` gets the proof that the card
+/// accepts it (the context VERIFY with `context_pin`, this process's login,
+/// or a key without PIN).
+fn private_key_operation<R>(
     state: &mut SlotState,
-    mut resumed: Option<&mut CardStep<'_, R>>,
-    mut op: impl FnMut(&dyn CardApp, &mut Channel) -> std::result::Result<R, AppError>,
+    key: &crate::profile::KeyInfo,
+    context_pin: Option<&[u8]>,
+    entry: crate::card::Entry,
+    op: impl FnMut(
+        &dyn CardApp,
+        &mut Transaction,
+        &crate::card::Verified,
+    ) -> std::result::Result<R, AppError>,
 ) -> Result<R> {
-    // While this process is logged in, a card that lost the PIN (another
-    // process logged out, or reset the card) gets it again, once.
-    let relogin_pin = state.user_pin.clone().filter(|_| state.logged_in);
-    let mut relogin_failed = false;
-    state.context_verified = None;
-    for _attempt in 0..2 {
-        let selected = std::mem::replace(&mut state.app_selected, false);
-        let (Some(card), Some(token)) = (state.card.as_mut(), state.token.as_ref()) else {
-            return Err(Error::DeviceRemoved);
-        };
-        let app = token.app.as_ref();
-        let mut ends_selected = false;
-        let outcome = card.with_transaction(|link| {
-            let mut channel = Channel::new(link, app.profile().channel);
-            if let Some(resumed) = resumed.as_deref_mut().filter(|_| selected) {
-                match resumed(app, &mut channel) {
-                    Ok(value) => {
-                        ends_selected = true;
-                        return Ok(value);
-                    }
-                    // A refusal or a signature under another key (another
-                    // application may be selected, or the card wants the
-                    // PIN again): SELECT and the full sequence. A malformed
-                    // answer stays an error.
-                    Err(
-                        err @ (AppError::Card(CardError::Status(_))
-                        | AppError::NotAuthenticated
-                        | AppError::WrongSignature),
-                    ) => {
-                        log::debug!("resuming without SELECT failed ({err}); selecting");
-                    }
-                    Err(err) => return Err(err),
-                }
-            }
-            app.select(&mut channel)?;
-            ends_selected = true;
-            match (op(app, &mut channel), &relogin_pin) {
-                (Err(AppError::NotAuthenticated), Some(pin)) => {
-                    match app.verify_pin(&mut channel, pin) {
-                        Ok(()) => op(app, &mut channel),
-                        Err(AppError::PinIncorrect(_) | AppError::PinLocked) => {
-                            relogin_failed = true;
-                            Err(AppError::NotAuthenticated)
-                        }
-                        Err(other) => Err(other),
-                    }
-                }
-                (result, _) => result,
-            }
-        });
-        if relogin_failed {
-            // The PIN changed elsewhere: stop using the stale copy at once,
-            // so it costs the user no more than that one try.
-            state.end_login();
-        }
-        let transport_error = match outcome {
-            Ok(Ok(value)) => {
-                state.app_selected = ends_selected;
-                return Ok(value);
-            }
-            Ok(Err(AppError::Card(crate::iso7816::CardError::Transport(err)))) => err,
-            Ok(Err(err)) => {
-                state.app_selected = ends_selected;
-                return Err(err.into());
-            }
-            Err(err) => err,
-        };
-        match transport_error {
-            // Another process reset the card; the transport has reconnected:
-            // try once more (the login is restored as above).
-            TransportError::CardReset => {}
-            TransportError::CardRemoved
-            | TransportError::ReaderGone
-            | TransportError::NoService => {
-                state.drop_token();
-                return Err(Error::DeviceRemoved);
-            }
-            other => return Err(other.into()),
-        }
+    let SlotState {
+        card, token, login, ..
+    } = state;
+    let (Some(card), Some(token)) = (card.as_mut(), token.as_ref()) else {
+        return Err(Error::DeviceRemoved);
+    };
+    let result = card.private_key_operation(token.app.as_ref(), login, key, context_pin, entry, op);
+    removed_takes_token(state, result)
+}
+
+/// A card operation that ended with the card gone ends the token.
+fn removed_takes_token<R>(state: &mut SlotState, result: Result<R>) -> Result<R> {
+    if matches!(result, Err(Error::DeviceRemoved)) {
+        state.drop_token();
     }
-    Err(Error::DeviceError)
+    result
 }
 
 /// A card that says the PIN is not verified although the module thought it

@@ -16,10 +16,11 @@
 //! - the digital signature counter (`93` in `7A`).
 
 use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, SignInput};
+use crate::card::{Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
 use crate::iso7816::commands::{self, RetryReset};
-use crate::iso7816::{tlv, CardError, Channel, ChannelOptions, Command, StatusWord};
+use crate::iso7816::{tlv, CardError, ChannelOptions, Command, StatusWord};
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
@@ -441,16 +442,16 @@ impl OpenPgpApp {
     }
 
     /// Sets the channel's framing to what the card takes.
-    fn frame(&self, channel: &mut Channel) {
-        channel.set_options(ChannelOptions {
+    fn frame(&self, card: &mut Transaction) {
+        card.set_options(ChannelOptions {
             extended_length: self.state().extended,
         });
     }
 
     /// GET DATA (spec v3.4 §7.2.6): the DO's value, or `None` if the card
     /// does not have it.
-    fn get_data(&self, channel: &mut Channel, tag: u16) -> Result<Option<Vec<u8>>, AppError> {
-        let response = channel.execute(&commands::get_data(tag))?;
+    fn get_data(&self, card: &mut Transaction, tag: u16) -> Result<Option<Vec<u8>>, AppError> {
+        let response = card.execute(&commands::get_data(tag))?;
         match response.sw {
             StatusWord::SUCCESS => Ok(Some(response.data.to_vec())),
             StatusWord::DATA_NOT_FOUND | StatusWord::NOT_FOUND | StatusWord::WRONG_P1P2 => Ok(None),
@@ -458,9 +459,9 @@ impl OpenPgpApp {
         }
     }
 
-    fn pw_status(&self, channel: &mut Channel) -> Result<PwStatus, AppError> {
+    fn pw_status(&self, card: &mut Transaction) -> Result<PwStatus, AppError> {
         let data = self
-            .get_data(channel, DO_PW_STATUS)?
+            .get_data(card, DO_PW_STATUS)?
             .ok_or(CardError::Malformed("no PW status bytes"))?;
         Ok(PwStatus::parse(&data)?)
     }
@@ -470,13 +471,13 @@ impl OpenPgpApp {
     /// empty.
     fn read_public_key(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: KeyRef,
         algorithm: Algorithm,
     ) -> Result<Option<PublicKey>, AppError> {
         let command =
             commands::generate_asymmetric_key_pair(READ_PUBLIC_KEY, vec![key.crt(), 0x00]);
-        let response = channel.execute(&command)?;
+        let response = card.execute(&command)?;
         match response.sw {
             StatusWord::SUCCESS => {}
             // Referenced data not found (an empty slot; some cards say
@@ -543,22 +544,22 @@ impl OpenPgpApp {
     /// occurrences are left out.
     fn read_certificates(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         occurrences: u8,
     ) -> Result<Vec<Vec<u8>>, AppError> {
         let mut found = Vec::new();
-        let selected = occurrences > 1 && self.select_data(channel, 0)?;
-        let first = self.get_data(channel, DO_CARDHOLDER_CERTIFICATE)?;
+        let selected = occurrences > 1 && self.select_data(card, 0)?;
+        let first = self.get_data(card, DO_CARDHOLDER_CERTIFICATE)?;
         found.extend(first);
         if !selected {
             return Ok(found);
         }
         for occurrence in 1..occurrences {
-            let response = channel.execute(&commands::get_next_data(DO_CARDHOLDER_CERTIFICATE))?;
+            let response = card.execute(&commands::get_next_data(DO_CARDHOLDER_CERTIFICATE))?;
             let certificate = if response.sw.is_success() {
                 Some(response.data.to_vec())
-            } else if self.select_data(channel, occurrence)? {
-                self.get_data(channel, DO_CARDHOLDER_CERTIFICATE)?
+            } else if self.select_data(card, occurrence)? {
+                self.get_data(card, DO_CARDHOLDER_CERTIFICATE)?
             } else {
                 break;
             };
@@ -573,22 +574,22 @@ impl OpenPgpApp {
 
     /// SELECT DATA of occurrence `index` of `7F21`; `false` if the card does
     /// not know the command.
-    fn select_data(&self, channel: &mut Channel, index: u8) -> Result<bool, AppError> {
+    fn select_data(&self, card: &mut Transaction, index: u8) -> Result<bool, AppError> {
         // Tag path (`60`) of a tag list (`5C`) naming 7F21.
         let command = commands::select_data(index, vec![0x60, 0x04, 0x5C, 0x02, 0x7F, 0x21]);
-        let response = channel.execute(&command)?;
+        let response = card.execute(&command)?;
         Ok(response.sw.is_success())
     }
 
-    fn verify(&self, channel: &mut Channel, reference: u8, pin: &[u8]) -> Result<(), AppError> {
+    fn verify(&self, card: &mut Transaction, reference: u8, pin: &[u8]) -> Result<(), AppError> {
         let command = commands::verify(reference, Zeroizing::new(pin.to_vec()));
-        self.profile.pin_command(channel, &command)
+        self.profile.pin_command(card, &command)
     }
 
     /// VERIFY with P1 = FF (spec v3.4 §7.2.2): resets the access status of
     /// one password. Cards before v3 do not know it; that is not an error.
-    fn forget(&self, channel: &mut Channel, reference: u8) -> Result<(), AppError> {
-        let response = channel.execute(&commands::verify_reset(reference))?;
+    fn forget(&self, card: &mut Transaction, reference: u8) -> Result<(), AppError> {
+        let response = card.execute(&commands::verify_reset(reference))?;
         if !response.sw.is_success() {
             log::debug!("card kept the state of PW {reference:02X}: {}", response.sw);
         }
@@ -598,10 +599,10 @@ impl OpenPgpApp {
     /// Runs a PSO or INTERNAL AUTHENTICATE and maps its failures.
     fn private_key_operation(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         command: Command,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
-        let response = channel.execute(&command)?;
+        let response = card.execute(&command)?;
         match response.sw {
             StatusWord::SUCCESS => Ok(response.data),
             StatusWord::SECURITY_STATUS_NOT_SATISFIED => Err(AppError::NotAuthenticated),
@@ -615,24 +616,28 @@ impl CardApp for OpenPgpApp {
         &self.profile
     }
 
-    fn select(&self, channel: &mut Channel) -> Result<(), AppError> {
-        self.frame(channel);
+    fn select(&self, card: &mut Transaction) -> Result<(), AppError> {
+        self.frame(card);
         if self.profile.quirks.loses_login_on_select {
             // GET DATA C4 only works while the OpenPGP application is
             // selected: then a SELECT would drop the PIN state.
-            let probe = channel.execute(&commands::get_data(DO_PW_STATUS).expect_response())?;
+            let probe = card.execute(&commands::get_data(DO_PW_STATUS).expect_response())?;
             if probe.sw.is_success() && PwStatus::parse(&probe.data).is_ok() {
                 return Ok(());
             }
         }
-        channel.transmit_ok(&commands::select_application(&self.profile.aid))?;
+        card.transmit_ok(&commands::select_application(&self.profile.aid))?;
         Ok(())
     }
 
-    fn read_card(&self, channel: &mut Channel, _recall: &dyn Recall) -> Result<CardInfo, AppError> {
-        self.frame(channel);
+    fn read_card(
+        &self,
+        card: &mut Transaction,
+        _recall: &dyn Recall,
+    ) -> Result<CardInfo, AppError> {
+        self.frame(card);
         let raw = self
-            .get_data(channel, DO_APPLICATION_RELATED_DATA)?
+            .get_data(card, DO_APPLICATION_RELATED_DATA)?
             .ok_or(CardError::Malformed("no application related data"))?;
         let data = ApplicationData::parse(&raw)?;
         let pw = data
@@ -647,7 +652,7 @@ impl CardApp for OpenPgpApp {
             s.version = major;
             s.single_signature = pw.single_signature;
         });
-        self.frame(channel);
+        self.frame(card);
         log::debug!(
             "OpenPGP card v{major}.{minor}, serial {}, extended length {}",
             data.serial(),
@@ -666,7 +671,7 @@ impl CardApp for OpenPgpApp {
             if data.key_present(key_ref) == Some(false) {
                 continue;
             }
-            let Some(public_key) = self.read_public_key(channel, key_ref, algorithm)? else {
+            let Some(public_key) = self.read_public_key(card, key_ref, algorithm)? else {
                 continue;
             };
             let is_rsa = public_key.is_rsa();
@@ -697,7 +702,7 @@ impl CardApp for OpenPgpApp {
 
         if !keys.is_empty() && data.max_certificate_len() > 0 {
             let occurrences = if major >= 3 { 3 } else { 1 };
-            for der in self.read_certificates(channel, occurrences)? {
+            for der in self.read_certificates(card, occurrences)? {
                 let Ok(certificate) = parse_certificate(&der) else {
                     log::warn!("a cardholder certificate is not usable");
                     continue;
@@ -713,10 +718,10 @@ impl CardApp for OpenPgpApp {
         }
 
         let name = self
-            .get_data(channel, DO_NAME)?
+            .get_data(card, DO_NAME)?
             .and_then(|raw| display_name(&raw));
         let signature_counter = self
-            .get_data(channel, DO_SECURITY_SUPPORT_TEMPLATE)?
+            .get_data(card, DO_SECURITY_SUPPORT_TEMPLATE)?
             .and_then(|template| {
                 let inner = unwrap_do(&template, u32::from(DO_SECURITY_SUPPORT_TEMPLATE));
                 tlv::find(inner, DO_SIGNATURE_COUNTER)
@@ -749,45 +754,45 @@ impl CardApp for OpenPgpApp {
         })
     }
 
-    fn pin_status(&self, channel: &mut Channel) -> Result<PinStatus, AppError> {
-        Ok(self.pw_status(channel)?.pin_status())
+    fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError> {
+        Ok(self.pw_status(card)?.pin_status())
     }
 
-    fn verify_pin(&self, channel: &mut Channel, pin: &[u8]) -> Result<(), AppError> {
+    fn verify_pin(&self, card: &mut Transaction, pin: &[u8]) -> Result<(), AppError> {
         self.profile.check_pin_length(pin)?;
         // PW1 in mode 82 unlocks decryption and authentication; mode 81 the
         // signature key, unless the card wants PW1 before each signature
         // (then that key is always-authenticate and verifies 81 itself).
-        self.verify(channel, PW1, pin)?;
+        self.verify(card, PW1, pin)?;
         let state = self.state();
         if state.has_signature_key && !state.single_signature {
-            self.verify(channel, PW1_SIGN, pin)?;
+            self.verify(card, PW1_SIGN, pin)?;
         }
         Ok(())
     }
 
     fn verify_pin_for_key(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         pin: &[u8],
     ) -> Result<(), AppError> {
         self.profile.check_pin_length(pin)?;
-        self.verify(channel, key.pin_reference, pin)
+        self.verify(card, key.pin_reference, pin)
     }
 
-    fn logout(&self, channel: &mut Channel) -> Result<(), AppError> {
-        self.forget(channel, PW1_SIGN)?;
-        self.forget(channel, PW1)
+    fn logout(&self, card: &mut Transaction) -> Result<(), AppError> {
+        self.forget(card, PW1_SIGN)?;
+        self.forget(card, PW1)
     }
 
-    fn change_pin(&self, channel: &mut Channel, old: &[u8], new: &[u8]) -> Result<(), AppError> {
+    fn change_pin(&self, card: &mut Transaction, old: &[u8], new: &[u8]) -> Result<(), AppError> {
         // Spec v3.4 §7.2.3: CHANGE REFERENCE DATA for PW1 (P2 = 81), old || new.
         self.profile.check_pin_length(old)?;
         self.profile.check_pin_length(new)?;
         let data = super::joined_secret(&[old, new]);
         let command = commands::change_reference_data(PW1_SIGN, data);
-        self.profile.pin_command(channel, &command)
+        self.profile.pin_command(card, &command)
     }
 
     /// With a Resetting Code on the card (its retry counter in `C4` is not
@@ -796,13 +801,13 @@ impl CardApp for OpenPgpApp {
     /// COUNTER with P1 = 02, then PW3's state is reset (spec v3.4 §7.2.4).
     fn unblock_pin(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         unblock_code: &[u8],
         new: &[u8],
     ) -> Result<(), AppError> {
         self.profile.check_pin_length(new)?;
         self.profile.check_puk_length(unblock_code)?;
-        let pw = self.pw_status(channel)?;
+        let pw = self.pw_status(card)?;
         let command = if pw.rc_tries > 0 {
             let data = super::joined_secret(&[unblock_code, new]);
             commands::reset_retry_counter(PW1_SIGN, RetryReset::UnblockCodeAndNewPin, data)
@@ -810,16 +815,16 @@ impl CardApp for OpenPgpApp {
             if pw.pw3_tries == 0 {
                 return Err(AppError::PinLocked);
             }
-            self.verify(channel, PW3, unblock_code)?;
+            self.verify(card, PW3, unblock_code)?;
             commands::reset_retry_counter(
                 PW1_SIGN,
                 RetryReset::NewPinOnly,
                 Zeroizing::new(new.to_vec()),
             )
         };
-        let response = channel.execute(&command)?;
+        let response = card.execute(&command)?;
         if pw.rc_tries == 0 {
-            self.forget(channel, PW3)?;
+            self.forget(card, PW3)?;
         }
         if response.sw.is_success() {
             Ok(())
@@ -832,9 +837,10 @@ impl CardApp for OpenPgpApp {
 
     fn sign(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         input: SignInput<'_>,
+        _proof: &Verified,
     ) -> Result<Vec<u8>, AppError> {
         let data: Vec<u8> = match (&key.public_key, input) {
             (PublicKey::Rsa { modulus, .. }, SignInput::RsaPkcs1(data)) => {
@@ -860,7 +866,7 @@ impl CardApp for OpenPgpApp {
             Some(KeyRef::Authentication) => commands::internal_authenticate(data),
             _ => return Err(AppError::Unsupported("this key does not sign")),
         };
-        let result = self.private_key_operation(channel, command)?;
+        let result = self.private_key_operation(card, command)?;
         match &key.public_key {
             PublicKey::Rsa { modulus, .. } => {
                 if result.len() > modulus.len() {
@@ -893,9 +899,10 @@ impl CardApp for OpenPgpApp {
 
     fn decrypt_raw(
         &self,
-        _channel: &mut Channel,
+        _card: &mut Transaction,
         _key: &KeyInfo,
         _ciphertext: &[u8],
+        _proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
         Err(AppError::Unsupported(
             "OpenPGP cards remove the padding themselves",
@@ -904,9 +911,10 @@ impl CardApp for OpenPgpApp {
 
     fn decrypt_pkcs1(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         ciphertext: &[u8],
+        _proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
         let PublicKey::Rsa { modulus, .. } = &key.public_key else {
             return Err(AppError::Unsupported("RSA decryption with a non-RSA key"));
@@ -922,7 +930,7 @@ impl CardApp for OpenPgpApp {
         let mut data = Vec::with_capacity(ciphertext.len() + 1);
         data.push(0x00);
         data.extend_from_slice(ciphertext);
-        match self.private_key_operation(channel, commands::pso_decipher(data)) {
+        match self.private_key_operation(card, commands::pso_decipher(data)) {
             Err(AppError::Card(CardError::Status(StatusWord::WRONG_DATA))) => {
                 Err(AppError::BadCiphertext)
             }
@@ -932,9 +940,10 @@ impl CardApp for OpenPgpApp {
 
     fn derive(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         peer_point: &[u8],
+        _proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
         let secret_len = match &key.public_key {
             PublicKey::Ec { curve, .. } => {
@@ -954,7 +963,7 @@ impl CardApp for OpenPgpApp {
         // PSO: DECIPHER with the cipher DO: A6 { 7F49 { 86 <point> } }.
         let point = tlv::encode(DO_EC_POINT, peer_point);
         let data = tlv::encode(DO_CIPHER, &tlv::encode(DO_PUBLIC_KEY, &point));
-        let result = match self.private_key_operation(channel, commands::pso_decipher(data)) {
+        let result = match self.private_key_operation(card, commands::pso_decipher(data)) {
             Err(AppError::Card(CardError::Status(StatusWord::WRONG_DATA))) => {
                 return Err(AppError::BadCiphertext)
             }
