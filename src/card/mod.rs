@@ -204,6 +204,11 @@ pub enum Entry {
     Select,
 }
 
+/// The commands of one operation inside a transaction; the flag is `true`
+/// when they run without SELECT.
+type Step<'a, R> =
+    dyn FnMut(&dyn CardApp, &mut Transaction, bool) -> std::result::Result<R, AppError> + 'a;
+
 /// One card in a reader.
 pub struct Card {
     transport: Box<dyn CardTransport>,
@@ -288,11 +293,7 @@ impl Card {
         app: &dyn CardApp,
         login: &mut SessionLogin,
         entry: Entry,
-        step: &mut dyn FnMut(
-            &dyn CardApp,
-            &mut Transaction,
-            bool,
-        ) -> std::result::Result<R, AppError>,
+        step: &mut Step<'_, R>,
     ) -> Result<R> {
         let restore_pin = login.pin().cloned();
         let logged_in = login.is_active();
