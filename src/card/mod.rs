@@ -27,6 +27,12 @@ use zeroize::{Zeroize, Zeroizing};
 /// Proof that the card accepts a private-key operation with the key it was
 /// made for: made only by a successful VERIFY in this transaction, by this
 /// process's login, or for a key that needs no PIN.
+///
+/// Code outside the card layer cannot make one:
+///
+/// ```compile_fail
+/// let proof = p11card::card::Verified { _private: () };
+/// ```
 #[derive(Debug)]
 pub struct Verified {
     _private: (),
