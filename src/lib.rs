@@ -52,6 +52,7 @@
 
 pub mod api;
 pub mod cache;
+pub mod card;
 pub mod cert;
 pub mod config;
 pub mod crypto;

@@ -8,7 +8,7 @@
 //! [`MAX_APDUS`]: a card that can make the module send that many for one
 //! operation has found a loop the card drives without a bound.
 
-use p11card::iso7816::Channel;
+use p11card::card::Transaction;
 use p11card::module::padded;
 use p11card::profile::{CardInfo, NoRecall, ProfileSet, Recall};
 use p11card::token::objects_for_card;
@@ -266,7 +266,7 @@ pub fn enumerate_with(
     recall: &dyn Recall,
 ) -> Option<CardInfo> {
     let app = set.identify(atr, link).ok()??;
-    let mut channel = Channel::new(link, app.profile().channel);
+    let mut channel = Transaction::new(link, app.profile().channel);
     let mut info = app.read_card(&mut channel, recall).ok()?;
     if let Ok(pin) = app.pin_status(&mut channel) {
         info.pin.get_or_insert(pin);

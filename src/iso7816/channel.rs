@@ -10,7 +10,7 @@
 //! command ([`Command::sensitive`]) stay out of the log at every level, and
 //! so do those of the GET RESPONSE, re-send and chain parts it leads to.
 
-use super::{apdu::hex, CardError, Command, Response};
+use super::{apdu::hex, CardError, Command, Response, StatusWord};
 use crate::transport::Transmit;
 use zeroize::Zeroizing;
 
@@ -89,7 +89,10 @@ impl<'a> Channel<'a> {
             // trips; a card or reader that refuses it gets the short form
             // from now on (ISO 7816-4 §5.1: 6700 wrong length, 6D00/6E00).
             match self.exchange(command, true) {
-                Ok(response) if !matches!(response.sw.0, 0x6700 | 0x6D00 | 0x6E00 | 0x6A81) => {
+                Ok(response)
+                    if response.sw != StatusWord::WRONG_LENGTH
+                        && !response.sw.is_unsupported_command() =>
+                {
                     self.link.note_extended_length(true);
                     return self.collect_remaining(response, command.sensitive);
                 }
@@ -163,8 +166,7 @@ impl<'a> Channel<'a> {
                     "card keeps announcing more response data",
                 ));
             }
-            let mut get_response = Command::new(0x00, 0xC0, 0x00, 0x00);
-            get_response.le = Some(remaining);
+            let mut get_response = super::commands::get_response(remaining);
             get_response.sensitive = sensitive;
             let next = self.exchange(&get_response, false)?;
             if !matches!(next.sw.sw1(), 0x90 | 0x61 | 0x62 | 0x63) {
@@ -216,7 +218,6 @@ impl<'a> Channel<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iso7816::StatusWord;
     use crate::transport::TransportError;
     use std::collections::VecDeque;
 

@@ -1,14 +1,19 @@
 //! ISO/IEC 7816-4: command and response APDUs, status words, BER-TLV, and a
-//! [`Channel`] that handles chaining, `61xx` and `6Cxx` for the layers above.
+//! [`Channel`] that handles chaining, `61xx` and `6Cxx` for the layers above;
+//! the instructions ([`Instruction`]) and the commands ([`commands`]) the
+//! engines send, and what status words mean ([`Status`]).
 
 mod apdu;
 mod channel;
+pub mod commands;
+mod instruction;
 mod status;
 pub mod tlv;
 
 pub use apdu::{Command, Response};
 pub use channel::{Channel, ChannelOptions};
-pub use status::StatusWord;
+pub use instruction::Instruction;
+pub use status::{Status, StatusWord};
 
 use crate::transport::TransportError;
 use thiserror::Error;

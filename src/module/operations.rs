@@ -3,7 +3,8 @@
 //! `C_DeriveKey` makes; which key and mechanism serve which purpose
 //! (signatures are in `signing`).
 
-use super::{card_operation, find_object, key_of, note_lost_login, Module, SlotState};
+use super::{find_object, key_of, note_lost_login, private_key_operation, Module, SlotState};
+use crate::card::Entry;
 use crate::cert::PublicKey;
 use crate::crypto::{self, Hasher};
 use crate::error::{Error, Result};
@@ -71,7 +72,7 @@ pub(super) fn private_key_for(
     // A key wanting the PIN right before each use gets it through the
     // context-specific login instead.
     let context_login = info.always_authenticate && purpose != Purpose::Derive;
-    if !info.no_pin && !context_login && !state.logged_in {
+    if !info.no_pin && !context_login && !state.logged_in() {
         return Err(Error::UserNotLoggedIn);
     }
     Ok(object.key_index)
@@ -174,15 +175,13 @@ impl Module {
             }
             let pin = self.context_pin(&key, op.context_pin.take(), state)?;
             let pkcs1 = op.mechanism == Mechanism::RsaPkcs;
-            let raw = card_operation(state, |app, channel| {
-                if let Some(pin) = &pin {
-                    app.verify_pin_for_key(channel, &key, pin)?;
-                }
+            let pin = pin.as_deref().map(|pin| &pin[..]);
+            let raw = private_key_operation(state, &key, pin, Entry::Select, |app, card, proof| {
                 if pkcs1 {
                     // The card (OpenPGP) or the engine removes the padding.
-                    app.decrypt_pkcs1(channel, &key, ciphertext)
+                    app.decrypt_pkcs1(card, &key, ciphertext, proof)
                 } else {
-                    app.decrypt_raw(channel, &key, ciphertext)
+                    app.decrypt_raw(card, &key, ciphertext, proof)
                 }
             })
             .map_err(|err| note_lost_login(state, err))?;
@@ -343,15 +342,17 @@ impl Module {
                 return Err(Error::KeyFunctionNotPermitted);
             }
             check_mechanism_fits(&mechanism, &key, Purpose::Derive)?;
-            if !key.no_pin && !state.logged_in {
+            if !key.no_pin && !state.logged_in() {
                 return Err(Error::UserNotLoggedIn);
             }
             let secret =
-                card_operation(state, |app, channel| app.derive(channel, &key, public_data))
-                    .map_err(|err| match err {
-                        Error::EncryptedDataInvalid => Error::MechanismParamInvalid,
-                        other => note_lost_login(state, other),
-                    })?;
+                private_key_operation(state, &key, None, Entry::Select, |app, card, proof| {
+                    app.derive(card, &key, public_data, proof)
+                })
+                .map_err(|err| match err {
+                    Error::EncryptedDataInvalid => Error::MechanismParamInvalid,
+                    other => note_lost_login(state, other),
+                })?;
             if template
                 .value_len
                 .is_some_and(|len| len == 0 || len > secret.len())

@@ -8,8 +8,8 @@
 //! `C_Logout`, and a wrong PUK is reported by `C_InitPIN`.
 
 use super::{card_operation, Module, SlotState};
+use crate::card::Transaction;
 use crate::error::{Error, Result};
-use crate::iso7816::Channel;
 use crate::profile::{AppError, CardApp, KeyInfo, PinStatus};
 use cryptoki_sys::CK_SESSION_HANDLE;
 use zeroize::Zeroizing;
@@ -19,9 +19,9 @@ use zeroize::Zeroizing;
 /// what the card said about the tries left.
 fn pin_operation(
     state: &mut SlotState,
-    mut op: impl FnMut(&dyn CardApp, &mut Channel) -> std::result::Result<(), AppError>,
+    mut op: impl FnMut(&dyn CardApp, &mut Transaction) -> std::result::Result<(), AppError>,
 ) -> Result<()> {
-    let outcome = card_operation(state, |app, channel| match op(app, channel) {
+    let outcome = card_operation(state, |app, card| match op(app, card) {
         Ok(()) => Ok(Ok(())),
         Err(err @ (AppError::PinIncorrect(_) | AppError::PinLocked)) => Ok(Err(err)),
         Err(other) => Err(other),
@@ -77,15 +77,15 @@ fn check_pin(state: &SlotState, pin: &[u8]) -> Result<()> {
 /// then VERIFYs and records what the card said about its tries.
 pub(super) fn verify_user_pin(state: &mut SlotState, pin: &[u8]) -> Result<()> {
     check_pin(state, pin)?;
-    login_reading_pending_keys(state, |app, channel| app.verify_pin(channel, pin))
+    login_reading_pending_keys(state, |app, card| card.verify_pin(app, pin).map(drop))
 }
 
 /// A context-specific login: the PIN exactly as `key` wants it right
 /// before its next use (OpenPGP: PW1 for one signature).
 pub(super) fn verify_context_pin(state: &mut SlotState, key: &KeyInfo, pin: &[u8]) -> Result<()> {
     check_pin(state, pin)?;
-    pin_operation(state, |app, channel| {
-        app.verify_pin_for_key(channel, key, pin)
+    pin_operation(state, |app, card| {
+        card.verify_pin_for_key(app, key, pin).map(drop)
     })
 }
 
@@ -96,7 +96,7 @@ pub(super) fn verify_user_pin_on_pad(state: &mut SlotState) -> Result<()> {
     if token.pin.blocked {
         return Err(Error::PinLocked);
     }
-    login_reading_pending_keys(state, |app, channel| app.verify_pin_pad(channel))
+    login_reading_pending_keys(state, |app, card| card.verify_pin_pad_login(app).map(drop))
 }
 
 /// A user login (`verify`) that also reads, in its transaction, the keys a
@@ -105,7 +105,7 @@ pub(super) fn verify_user_pin_on_pad(state: &mut SlotState) -> Result<()> {
 /// leaves them for the search; the login stands.
 fn login_reading_pending_keys(
     state: &mut SlotState,
-    verify: impl Fn(&dyn CardApp, &mut Channel) -> std::result::Result<(), AppError>,
+    verify: impl Fn(&dyn CardApp, &mut Transaction) -> std::result::Result<(), AppError>,
 ) -> Result<()> {
     let pending = state
         .token
@@ -114,10 +114,10 @@ fn login_reading_pending_keys(
         .filter(|info| !info.keys_complete)
         .map(|info| (info.keys.clone(), info.key_slots_read));
     let mut more = None;
-    pin_operation(state, |app, channel| {
-        verify(app, channel)?;
+    pin_operation(state, |app, card| {
+        verify(app, card)?;
         if let Some((known, from)) = &pending {
-            match app.read_remaining_keys(channel, known, *from) {
+            match app.read_remaining_keys(card, known, *from) {
                 Ok(keys) => more = Some(keys),
                 Err(err) => log::debug!("reading the remaining keys after login failed: {err}"),
             }
@@ -135,7 +135,7 @@ fn login_reading_pending_keys(
 impl Module {
     /// `C_Login(CKU_SO)`: keeps the unblocking code for `C_InitPIN`.
     pub(super) fn login_so(&self, state: &mut SlotState, code: &[u8]) -> Result<()> {
-        if state.logged_in {
+        if state.logged_in() {
             return Err(Error::UserAnotherAlreadyLoggedIn);
         }
         if state.so_unblock_code.is_some() {
@@ -164,12 +164,10 @@ impl Module {
             }
             check_pin(state, old)?;
             check_pin(state, new)?;
-            pin_operation(state, |app, channel| app.change_pin(channel, old, new))?;
+            pin_operation(state, |app, card| app.change_pin(card, old, new))?;
             // The copy kept to restore a lost login follows the card's PIN
             // (the old one would spend a try at the next re-login).
-            if let Some(kept) = state.user_pin.as_mut().filter(|_| state.logged_in) {
-                *kept = Zeroizing::new(new.to_vec());
-            }
+            state.login.pin_changed(new);
             Ok(())
         })
     }
@@ -191,8 +189,7 @@ impl Module {
                 .profile()
                 .check_pin_length(new)
                 .map_err(Error::from)?;
-            let outcome =
-                card_operation(state, |app, channel| app.unblock_pin(channel, &code, new));
+            let outcome = card_operation(state, |app, card| app.unblock_pin(card, &code, new));
             match outcome {
                 Ok(()) => {
                     if let Some(token) = state.token.as_mut() {
@@ -228,7 +225,7 @@ impl Module {
         if !key.always_authenticate || given.is_some() {
             return Ok(given);
         }
-        let kept = state.user_pin.clone().filter(|_| state.logged_in);
+        let kept = state.login.pin().cloned();
         match kept {
             Some(pin) if self.ignore_user_consent => Ok(Some(pin)),
             _ => Err(Error::UserNotLoggedIn),

@@ -3,15 +3,14 @@
 
 use super::operations::{check_mechanism_fits, private_key_for, Purpose};
 use super::{
-    card_operation, card_operation_resuming, find_object, key_of, note_lost_login, CardStep,
-    Module, SlotState,
+    card_operation, find_object, key_of, note_lost_login, private_key_operation, Module, SlotState,
 };
+use crate::card::Entry;
 use crate::cert::PublicKey;
 use crate::crypto;
 use crate::error::{Error, Result};
-use crate::iso7816::Channel;
 use crate::mechanism::Mechanism;
-use crate::profile::{AppError, CardApp, KeyInfo, NoRecall, SignInput};
+use crate::profile::{AppError, KeyInfo, NoRecall, SignInput};
 use crate::session::{Fed, OpInput, OperationKind, Output, Session, SignOp, Stage, VerifyOp};
 use crate::token::{self, ObjectKind};
 use cryptoki_sys::*;
@@ -294,36 +293,31 @@ fn sign_on_card(
             return Err(Error::DataLenRange);
         }
     }
-    // Right after this process's own context-specific VERIFY for the key,
-    // the card wants nothing before the signature: no SELECT, no second
-    // VERIFY (if anything came in between, the card refuses and the full
-    // sequence follows).
-    let context_fresh = context_pin.is_none() || state.context_verified == Some(key.reference);
     // Every signature is checked with the key's public key before the
     // caller sees it (a faulty card, another application that answered in
-    // this one's place, a stale cache entry). Without a SELECT first, a
+    // this one's place, a stale cache entry). Without a SELECT first (the
+    // card layer's saving, also right after the context VERIFY), a
     // signature that does not verify is taken as another application's
     // answer: SELECT and the full sequence follow once, in the same
     // transaction.
     let wrong_signature = Cell::new(false);
-    let checked = |signature: Vec<u8>| -> std::result::Result<Vec<u8>, AppError> {
-        let fits = signature_fits(&key.public_key, &request, &signature);
-        wrong_signature.set(!fits);
-        if fits {
-            Ok(signature)
-        } else {
-            Err(AppError::WrongSignature)
-        }
-    };
-    let mut sign_only =
-        |app: &dyn CardApp, channel: &mut Channel| checked(app.sign(channel, key, request)?);
-    let resumed: Option<&mut CardStep<'_, Vec<u8>>> = context_fresh.then_some(&mut sign_only);
-    let signature = card_operation_resuming(state, resumed, |app, channel| {
-        if let Some(pin) = &context_pin {
-            app.verify_pin_for_key(channel, key, pin)?;
-        }
-        checked(app.sign(channel, key, request)?)
-    });
+    let context_pin = context_pin.as_deref().map(|pin| &pin[..]);
+    let signature = private_key_operation(
+        state,
+        key,
+        context_pin,
+        Entry::MayResume,
+        |app, card, proof| {
+            let signature = app.sign(card, key, request, proof)?;
+            let fits = signature_fits(&key.public_key, &request, &signature);
+            wrong_signature.set(!fits);
+            if fits {
+                Ok(signature)
+            } else {
+                Err(AppError::WrongSignature)
+            }
+        },
+    );
     let signature = match signature {
         Ok(signature) => signature,
         // A key whose public data came from the disk cache and whose
@@ -367,10 +361,10 @@ fn signature_fits(key: &PublicKey, request: &SignInput<'_>, signature: &[u8]) ->
 /// differs, the token ends as if the card had been pulled, so the next call
 /// reads the card afresh; when it is the same, the card erred.
 fn recheck_public_key(state: &mut SlotState, key: &KeyInfo) -> Error {
-    let on_card = card_operation(state, |app, channel| {
-        let mut info = app.read_card(channel, &NoRecall)?;
+    let on_card = card_operation(state, |app, card| {
+        let mut info = app.read_card(card, &NoRecall)?;
         if !info.keys_complete {
-            info.keys = app.read_remaining_keys(channel, &info.keys, info.key_slots_read)?;
+            info.keys = app.read_remaining_keys(card, &info.keys, info.key_slots_read)?;
         }
         Ok(info
             .keys

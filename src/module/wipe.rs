@@ -19,17 +19,16 @@ fn try_lock<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 
 impl SlotState {
     fn wipe_secrets(&mut self) {
-        self.logged_in = false;
-        self.context_verified = None;
-        wipe(&mut self.user_pin);
+        self.login.wipe();
         wipe(&mut self.so_unblock_code);
     }
 
     fn holds_secrets(&self) -> bool {
-        [&self.user_pin, &self.so_unblock_code]
-            .into_iter()
-            .flatten()
-            .any(|secret| !secret.is_empty())
+        self.login.holds_pin()
+            || self
+                .so_unblock_code
+                .as_ref()
+                .is_some_and(|secret| !secret.is_empty())
     }
 }
 

@@ -8,8 +8,9 @@ pub mod openpgp;
 pub mod piv;
 pub mod schema;
 
+use crate::card::{Transaction, Verified};
 use crate::cert::PublicKey;
-use crate::iso7816::{CardError, Channel, ChannelOptions, Command, StatusWord};
+use crate::iso7816::{CardError, ChannelOptions, Command, Status, StatusWord};
 use schema::{parse_hex, ProfileFile, Quirks};
 use std::path::Path;
 use std::sync::Arc;
@@ -171,22 +172,22 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     /// The profile the engine runs with.
     fn profile(&self) -> &Profile;
     /// Selects the application (first command of each card transaction).
-    fn select(&self, channel: &mut Channel) -> Result<(), AppError>;
+    fn select(&self, card: &mut Transaction) -> Result<(), AppError>;
     /// Reads what the token layer needs: keys, certificates, serial (and the
     /// PIN state where that costs no extra command). Certificates `recall`
     /// has for the card's identity are taken from there instead of the card.
-    fn read_card(&self, channel: &mut Channel, recall: &dyn Recall) -> Result<CardInfo, AppError>;
+    fn read_card(&self, card: &mut Transaction, recall: &dyn Recall) -> Result<CardInfo, AppError>;
     /// Reads the keys of the profile's key slots from `from_slot` on (after
     /// a [`CardApp::read_card`] that stopped early and found `known`):
     /// every key of the card, `known` ones included (the engine may refine
     /// what it knew, e.g. a key's PIN rule).
     fn read_remaining_keys(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         known: &[KeyInfo],
         from_slot: usize,
     ) -> Result<Vec<KeyInfo>, AppError> {
-        let _ = (channel, from_slot);
+        let _ = (card, from_slot);
         Ok(known.to_vec())
     }
     /// The user PIN's maximum tries, when the card reported them.
@@ -194,66 +195,70 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
         None
     }
     /// Reads the PIN state without spending a try.
-    fn pin_status(&self, channel: &mut Channel) -> Result<PinStatus, AppError>;
+    fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError>;
     /// Verifies the user PIN (`C_Login`): afterwards every key that does not
     /// want the PIN right before each use is usable.
-    fn verify_pin(&self, channel: &mut Channel, pin: &[u8]) -> Result<(), AppError>;
+    fn verify_pin(&self, card: &mut Transaction, pin: &[u8]) -> Result<(), AppError>;
     /// Verifies the user PIN entered on the reader's PIN pad.
-    fn verify_pin_pad(&self, channel: &mut Channel) -> Result<(), AppError> {
-        let _ = channel;
+    fn verify_pin_pad(&self, card: &mut Transaction) -> Result<(), AppError> {
+        let _ = card;
         Err(AppError::Unsupported("PIN pad entry"))
     }
     /// Verifies the PIN right before one use of `key` (a context-specific
     /// login for an always-authenticate key).
     fn verify_pin_for_key(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         pin: &[u8],
     ) -> Result<(), AppError> {
         let _ = key;
-        self.verify_pin(channel, pin)
+        self.verify_pin(card, pin)
     }
     /// Drops the card's PIN-verified state.
-    fn logout(&self, channel: &mut Channel) -> Result<(), AppError>;
+    fn logout(&self, card: &mut Transaction) -> Result<(), AppError>;
     /// Changes the user PIN from `old` to `new` (both checked against the
     /// profile's rules before any APDU).
-    fn change_pin(&self, channel: &mut Channel, old: &[u8], new: &[u8]) -> Result<(), AppError>;
+    fn change_pin(&self, card: &mut Transaction, old: &[u8], new: &[u8]) -> Result<(), AppError>;
     /// Sets a new user PIN with the unblocking credential (PIV PUK, OpenPGP
     /// Resetting Code or PW3) and resets its retry counter. A wrong
     /// credential is `PinIncorrect`, a blocked one `PinLocked`.
     fn unblock_pin(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         unblock_code: &[u8],
         new: &[u8],
     ) -> Result<(), AppError>;
-    /// Signs with a private key. ECDSA results come back as `r || s`; the
-    /// module checks every result with the key's public key.
+    /// Signs with a private key, once `proof` shows the card accepts it.
+    /// ECDSA results come back as `r || s`; the module checks every result
+    /// with the key's public key.
     fn sign(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         input: SignInput<'_>,
+        proof: &Verified,
     ) -> Result<Vec<u8>, AppError>;
     /// Raw RSA private-key operation on `ciphertext` (decryption); the caller
     /// removes the padding.
     fn decrypt_raw(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         ciphertext: &[u8],
+        proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError>;
     /// RSA PKCS#1 v1.5 decryption: the message. By default the raw
     /// operation, unpadded on the host; cards that unpad themselves
     /// (OpenPGP) override it.
     fn decrypt_pkcs1(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         ciphertext: &[u8],
+        proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
-        let block = self.decrypt_raw(channel, key, ciphertext)?;
+        let block = self.decrypt_raw(card, key, ciphertext, proof)?;
         crate::crypto::pkcs1_v15_decrypt_unpad(&block).ok_or(AppError::BadCiphertext)
     }
     /// ECDH with the private key and the peer's public point (uncompressed
@@ -261,11 +266,12 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     /// x-coordinate; for X25519 the RFC 7748 output).
     fn derive(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         peer_point: &[u8],
+        proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
-        let _ = (channel, key, peer_point);
+        let _ = (card, key, peer_point, proof);
         Err(AppError::Unsupported("key agreement"))
     }
 }
@@ -440,12 +446,12 @@ impl Profile {
     /// The error for a failed PIN command (VERIFY, CHANGE REFERENCE DATA,
     /// RESET RETRY COUNTER).
     pub fn pin_error(&self, sw: StatusWord) -> AppError {
-        match sw {
-            StatusWord::AUTH_METHOD_BLOCKED => AppError::PinLocked,
-            sw => match self.tries_left(sw) {
+        match sw.meaning() {
+            Status::AuthBlocked => AppError::PinLocked,
+            meaning => match self.tries_left(sw) {
                 Some(0) => AppError::PinLocked,
                 Some(tries) => AppError::PinIncorrect(Some(tries)),
-                None if sw == StatusWord::WRONG_DATA => AppError::PinLength,
+                None if meaning == Status::WrongData => AppError::PinLength,
                 None => CardError::Status(sw).into(),
             },
         }
@@ -453,8 +459,8 @@ impl Profile {
 
     /// Sends a PIN command (VERIFY, CHANGE REFERENCE DATA, RESET RETRY
     /// COUNTER) and turns a failure into its PIN error.
-    pub fn pin_command(&self, channel: &mut Channel, command: &Command) -> Result<(), AppError> {
-        let response = channel.execute(command)?;
+    pub fn pin_command(&self, card: &mut Transaction, command: &Command) -> Result<(), AppError> {
+        let response = card.execute(command)?;
         if response.sw.is_success() {
             Ok(())
         } else {
@@ -587,8 +593,8 @@ impl ProfileSet {
     ) -> Result<Option<Box<dyn CardApp>>, AppError> {
         for profile in self.candidates(atr) {
             let app = profile.engine(atr);
-            let mut channel = Channel::new(link, profile.channel);
-            match app.select(&mut channel) {
+            let mut card = Transaction::new(link, profile.channel);
+            match app.select(&mut card) {
                 Ok(()) => return Ok(Some(app)),
                 // Only a definite "no such application" moves on; any other
                 // answer is a card problem, not an unknown card.
@@ -604,10 +610,16 @@ impl ProfileSet {
 /// (ISO/IEC 7816-4 §5.6: file not found, function or instruction or class
 /// not supported, wrong parameters for SELECT by name).
 fn is_application_absent(sw: StatusWord) -> bool {
-    matches!(
-        sw.0,
-        0x6A82 | 0x6A81 | 0x6A86 | 0x6D00 | 0x6E00 | 0x6999 | 0x6A87
-    )
+    /// `6999`: applet selection failed (Java Card).
+    const APPLET_SELECT_FAILED: StatusWord = StatusWord(0x6999);
+    sw.is_unsupported_command()
+        || matches!(
+            sw,
+            StatusWord::NOT_FOUND
+                | StatusWord::WRONG_P1P2
+                | StatusWord::LC_INCONSISTENT_WITH_P1P2
+                | APPLET_SELECT_FAILED
+        )
 }
 
 /// The secrets in `parts` one after the other (old PIN || new PIN), in a

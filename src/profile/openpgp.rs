@@ -16,26 +16,43 @@
 //! - the digital signature counter (`93` in `7A`).
 
 use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, SignInput};
+use crate::card::{Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
-use crate::iso7816::{tlv, CardError, Channel, ChannelOptions, Command, StatusWord};
+use crate::iso7816::commands::{self, RetryReset};
+use crate::iso7816::{tlv, CardError, ChannelOptions, Command, StatusWord};
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
-/// INS codes (spec v3.4 §7.2).
-const INS_SELECT: u8 = 0xA4;
-const INS_SELECT_DATA: u8 = 0xA5;
-const INS_GET_DATA: u8 = 0xCA;
-const INS_GET_NEXT_DATA: u8 = 0xCC;
-const INS_VERIFY: u8 = 0x20;
-const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
-const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
-const INS_PSO: u8 = 0x2A;
-const INS_INTERNAL_AUTHENTICATE: u8 = 0x88;
-const INS_GENERATE_ASYMMETRIC_KEY_PAIR: u8 = 0x47;
+mod data;
+use data::*;
+
+/// GENERATE ASYMMETRIC KEY PAIR P1: read the existing public key (spec
+/// v3.4 §7.2.14).
+const READ_PUBLIC_KEY: u8 = 0x81;
 
 /// Data objects (spec v3.4 §4.4.1).
 const DO_APPLICATION_RELATED_DATA: u16 = 0x006E;
+const DO_DISCRETIONARY_DATA: u32 = 0x73;
+const DO_AID: u32 = 0x4F;
+const DO_HISTORICAL_BYTES: u32 = 0x5F52;
+const DO_EXTENDED_CAPABILITIES: u32 = 0xC0;
+const DO_FINGERPRINTS: u32 = 0xC5;
+const DO_GENERATION_TIMES: u32 = 0xCD;
+const DO_KEY_INFORMATION: u32 = 0xDE;
+const DO_SIGNATURE_COUNTER: u32 = 0x93;
+/// Public key template and its fields (spec v3.4 §7.2.14, Table "Public
+/// key template"): RSA modulus `81` and exponent `82`, EC point `86`.
+const DO_PUBLIC_KEY: u32 = 0x7F49;
+const DO_RSA_MODULUS: u32 = 0x81;
+const DO_RSA_EXPONENT: u32 = 0x82;
+const DO_EC_POINT: u32 = 0x86;
+/// The cipher DO of PSO:DECIPHER for ECDH (spec v3.4 §7.2.11).
+const DO_CIPHER: u32 = 0xA6;
+/// Algorithm attributes of the signature (`C1`), decryption (`C2`) and
+/// authentication (`C3`) keys.
+const DO_ALGORITHM_ATTRIBUTES_FIRST: u32 = 0xC1;
+const DO_ALGORITHM_ATTRIBUTES_LAST: u32 = 0xC3;
 const DO_NAME: u16 = 0x005B;
 const DO_SECURITY_SUPPORT_TEMPLATE: u16 = 0x007A;
 const DO_PW_STATUS: u16 = 0x00C4;
@@ -45,73 +62,6 @@ const DO_CARDHOLDER_CERTIFICATE: u16 = 0x7F21;
 const PW1_SIGN: u8 = 0x81;
 const PW1: u8 = 0x82;
 const PW3: u8 = 0x83;
-
-/// Algorithm IDs in the algorithm attributes (spec v3.4 §4.4.3.9).
-const ALGO_RSA: u8 = 0x01;
-const ALGO_ECDH: u8 = 0x12;
-const ALGO_ECDSA: u8 = 0x13;
-const ALGO_EDDSA: u8 = 0x16;
-
-/// Curve OIDs (DER contents, no tag) as the algorithm attributes hold them.
-const OID_P256: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
-const OID_P384: &[u8] = &[0x2B, 0x81, 0x04, 0x00, 0x22];
-/// Ed25519: GnuPG's 1.3.6.1.4.1.11591.15.1, or RFC 8410's 1.3.101.112.
-const OID_ED25519: &[&[u8]] = &[
-    &[0x2B, 0x06, 0x01, 0x04, 0x01, 0xDA, 0x47, 0x0F, 0x01],
-    &[0x2B, 0x65, 0x70],
-];
-/// Curve25519 for ECDH: 1.3.6.1.4.1.3029.1.5.1, or RFC 8410's 1.3.101.110.
-const OID_X25519: &[&[u8]] = &[
-    &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01],
-    &[0x2B, 0x65, 0x6E],
-];
-
-/// A key's algorithm, as its attributes (`C1`–`C3`) say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Algorithm {
-    /// RSA with a modulus of this many bits.
-    Rsa(u16),
-    /// ECDSA (signature and authentication keys).
-    Ecdsa(Curve),
-    /// ECDH on a NIST curve (decryption key).
-    Ecdh(Curve),
-    /// EdDSA on Ed25519.
-    Ed25519,
-    /// ECDH on Curve25519 (X25519).
-    X25519,
-}
-
-impl Algorithm {
-    /// Parses algorithm attributes; `None` for algorithms the module does
-    /// not support (P-521, brainpool, secp256k1, Ed448, ...).
-    fn parse(attributes: &[u8]) -> Option<Algorithm> {
-        let (&id, rest) = attributes.split_first()?;
-        if id == ALGO_RSA {
-            let bits = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]);
-            return Some(Algorithm::Rsa(bits));
-        }
-        // ECC: the OID, then an optional import-format byte FF.
-        let oid = match rest.split_last() {
-            Some((0xFF, head)) => head,
-            _ => rest,
-        };
-        let is = |candidates: &[&[u8]]| candidates.contains(&oid);
-        let nist = if oid == OID_P256 {
-            Some(Curve::P256)
-        } else if oid == OID_P384 {
-            Some(Curve::P384)
-        } else {
-            None
-        };
-        match (id, nist) {
-            (ALGO_ECDSA, Some(curve)) => Some(Algorithm::Ecdsa(curve)),
-            (ALGO_ECDH, Some(curve)) => Some(Algorithm::Ecdh(curve)),
-            (ALGO_EDDSA, None) if is(OID_ED25519) => Some(Algorithm::Ed25519),
-            (ALGO_ECDH, None) if is(OID_X25519) => Some(Algorithm::X25519),
-            _ => None,
-        }
-    }
-}
 
 /// The three keys: their role in the profile, control reference template,
 /// and index in `C1`–`C3`, `C5`, `CD` and `DE`.
@@ -150,228 +100,6 @@ impl KeyRef {
             KeyRef::Authentication => 2,
         }
     }
-}
-
-/// The PW status bytes (`C4`, spec v3.4 §4.4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-struct PwStatus {
-    /// PW1 is valid for one PSO:CDS only (byte 1 = `00`).
-    single_signature: bool,
-    /// PW1 tries left.
-    pw1_tries: u8,
-    /// Resetting Code tries left (0: no Resetting Code set, or blocked).
-    rc_tries: u8,
-    /// PW3 tries left.
-    pw3_tries: u8,
-}
-
-impl PwStatus {
-    fn parse(bytes: &[u8]) -> Result<PwStatus, CardError> {
-        if bytes.len() < 7 {
-            return Err(CardError::Malformed("PW status bytes shorter than 7"));
-        }
-        Ok(PwStatus {
-            single_signature: bytes[0] == 0x00,
-            pw1_tries: bytes[4],
-            rc_tries: bytes[5],
-            pw3_tries: bytes[6],
-        })
-    }
-
-    fn pin_status(self) -> PinStatus {
-        PinStatus {
-            tries_left: Some(self.pw1_tries),
-            verified: false,
-            blocked: self.pw1_tries == 0,
-        }
-    }
-}
-
-/// What the Application Related Data (`6E`) says.
-#[derive(Debug, Clone, Default)]
-struct ApplicationData {
-    aid: Vec<u8>,
-    historical: Option<Vec<u8>>,
-    extended_capabilities: Vec<u8>,
-    attributes: [Option<Vec<u8>>; 3],
-    pw_status: Option<PwStatus>,
-    fingerprints: Vec<u8>,
-    timestamps: Vec<u8>,
-    key_information: Option<Vec<u8>>,
-}
-
-impl ApplicationData {
-    /// Collects the DOs of `6E`, whether a card nests them in the
-    /// discretionary data objects (`73`) or not.
-    fn parse(data: &[u8]) -> Result<ApplicationData, CardError> {
-        let outer = unwrap_do(data, 0x6E);
-        let mut out = ApplicationData::default();
-        let mut elements = tlv::parse_all(outer)?;
-        let mut index = 0;
-        while index < elements.len() {
-            let element = elements[index];
-            index += 1;
-            match element.tag {
-                0x73 => elements.extend(tlv::parse_all(element.value)?),
-                0x4F => out.aid = element.value.to_vec(),
-                0x5F52 => out.historical = Some(element.value.to_vec()),
-                0xC0 => out.extended_capabilities = element.value.to_vec(),
-                0xC1..=0xC3 => {
-                    out.attributes[(element.tag - 0xC1) as usize] = Some(element.value.to_vec())
-                }
-                0xC4 => out.pw_status = Some(PwStatus::parse(element.value)?),
-                0xC5 => out.fingerprints = element.value.to_vec(),
-                0xCD => out.timestamps = element.value.to_vec(),
-                0xDE => out.key_information = Some(element.value.to_vec()),
-                _ => {}
-            }
-        }
-        if out.aid.len() < 14 {
-            return Err(CardError::Malformed("no OpenPGP AID in 6E"));
-        }
-        Ok(out)
-    }
-
-    /// The application version (AID bytes 7–8, spec v3.4 §4.2.1).
-    fn version(&self) -> (u8, u8) {
-        (self.aid[6], self.aid[7])
-    }
-
-    /// Manufacturer ID and serial number (AID bytes 9–14) as hex: the token
-    /// serial OpenSC shows, so `pkcs11:serial=` URIs keep matching.
-    fn serial(&self) -> String {
-        self.aid[8..14].iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    fn manufacturer_id(&self) -> u16 {
-        u16::from_be_bytes([self.aid[8], self.aid[9]])
-    }
-
-    fn algorithm(&self, key: KeyRef) -> Option<Algorithm> {
-        self.attributes[key.index()]
-            .as_deref()
-            .and_then(Algorithm::parse)
-    }
-
-    /// Whether the card holds a key in this slot: the key information DO
-    /// (`DE`, v3.3+) if the card has it, else a fingerprint or generation
-    /// time; `None` when nothing tells (keys generated without either).
-    fn key_present(&self, key: KeyRef) -> Option<bool> {
-        if let Some(info) = &self.key_information {
-            let number = key.index() as u8 + 1;
-            return Some(
-                info.chunks(2)
-                    .any(|pair| pair.len() == 2 && pair[0] == number && pair[1] != 0),
-            );
-        }
-        let nonzero = |list: &[u8], width: usize| {
-            list.get(key.index() * width..(key.index() + 1) * width)
-                .is_some_and(|part| part.iter().any(|&b| b != 0))
-        };
-        if nonzero(&self.fingerprints, 20) || nonzero(&self.timestamps, 4) {
-            Some(true)
-        } else {
-            None
-        }
-    }
-
-    /// The card announces cardholder certificates (`C0` bytes 5–6: the
-    /// longest one it takes; v1 cards have none).
-    fn max_certificate_len(&self) -> usize {
-        match self.extended_capabilities.get(4..6) {
-            Some(len) => usize::from(u16::from_be_bytes([len[0], len[1]])),
-            None => 0,
-        }
-    }
-}
-
-/// The value of a constructed DO as GET DATA returns it: cards answer with
-/// the DO's tag and length around the value, or with the value alone.
-fn unwrap_do(data: &[u8], tag: u32) -> &[u8] {
-    match tlv::read(data) {
-        Ok((element, rest)) if element.tag == tag && rest.is_empty() => element.value,
-        _ => data,
-    }
-}
-
-/// The historical bytes of an ATR (ISO/IEC 7816-3 §8.2), if well formed.
-fn atr_historical_bytes(atr: &[u8]) -> Option<&[u8]> {
-    let t0 = *atr.get(1)?;
-    let count = usize::from(t0 & 0x0F);
-    let mut position = 2;
-    let mut presence = t0 >> 4;
-    loop {
-        position += (presence & 1) as usize + ((presence >> 1) & 1) as usize;
-        position += ((presence >> 2) & 1) as usize;
-        if presence & 0x08 == 0 {
-            break;
-        }
-        presence = *atr.get(position)? >> 4;
-        position += 1;
-    }
-    atr.get(position..position + count)
-}
-
-/// Whether historical bytes announce extended Lc/Le: the card capabilities
-/// (compact-TLV tag 7, third byte, bit 7; ISO/IEC 7816-4 §8.1.1.2.7).
-fn announces_extended_length(historical: &[u8]) -> bool {
-    let Some((&category, mut rest)) = historical.split_first() else {
-        return false;
-    };
-    match category {
-        // Category 00: compact-TLV objects, then a 3-byte status indicator.
-        0x00 if rest.len() >= 3 => rest = &rest[..rest.len() - 3],
-        0x80 => {}
-        _ => return false,
-    }
-    while let Some((&header, after)) = rest.split_first() {
-        let len = usize::from(header & 0x0F);
-        let Some(value) = after.get(..len) else {
-            return false;
-        };
-        if header >> 4 == 0x7 {
-            return value.get(2).is_some_and(|b| b & 0x40 != 0);
-        }
-        rest = &after[len..];
-    }
-    false
-}
-
-/// The cardholder name (`5B`, ISO/IEC 7501-1 style: `Surname<<Given<Names`)
-/// as people write it: "Given Names Surname".
-fn display_name(raw: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(raw);
-    let text = text.trim_matches(|c: char| c == '<' || c.is_whitespace() || c == '\0');
-    if text.is_empty() {
-        return None;
-    }
-    let name = match text.split_once("<<") {
-        Some((surname, given)) => format!("{given} {surname}"),
-        None => text.to_owned(),
-    };
-    let words: Vec<&str> = name
-        .split(|c: char| c == '<' || c.is_whitespace())
-        .filter(|w| !w.is_empty())
-        .collect();
-    Some(words.join(" "))
-}
-
-/// Manufacturer names by the ID in the AID (as GnuPG lists them).
-fn manufacturer_name(id: u16) -> Option<&'static str> {
-    Some(match id {
-        0x0001 => "PPC Card Systems",
-        0x0002 => "Prism",
-        0x0003 => "OpenFortress",
-        0x0004 => "Wewid",
-        0x0005 => "ZeitControl",
-        0x0006 => "Yubico",
-        0x0007 => "OpenKMS",
-        0x0008 => "LogoEmail",
-        0x000F => "Nitrokey",
-        0xF517 => "FSIJ",
-        0x0000 | 0xFFFF => "test card",
-        _ => return None,
-    })
 }
 
 /// What the engine learned about the card, for later transactions.
@@ -425,18 +153,16 @@ impl OpenPgpApp {
     }
 
     /// Sets the channel's framing to what the card takes.
-    fn frame(&self, channel: &mut Channel) {
-        channel.set_options(ChannelOptions {
+    fn frame(&self, card: &mut Transaction) {
+        card.set_options(ChannelOptions {
             extended_length: self.state().extended,
         });
     }
 
     /// GET DATA (spec v3.4 §7.2.6): the DO's value, or `None` if the card
     /// does not have it.
-    fn get_data(&self, channel: &mut Channel, tag: u16) -> Result<Option<Vec<u8>>, AppError> {
-        let [p1, p2] = tag.to_be_bytes();
-        let command = Command::new(0x00, INS_GET_DATA, p1, p2).expect_long_response();
-        let response = channel.execute(&command)?;
+    fn get_data(&self, card: &mut Transaction, tag: u16) -> Result<Option<Vec<u8>>, AppError> {
+        let response = card.execute(&commands::get_data(tag))?;
         match response.sw {
             StatusWord::SUCCESS => Ok(Some(response.data.to_vec())),
             StatusWord::DATA_NOT_FOUND | StatusWord::NOT_FOUND | StatusWord::WRONG_P1P2 => Ok(None),
@@ -444,9 +170,9 @@ impl OpenPgpApp {
         }
     }
 
-    fn pw_status(&self, channel: &mut Channel) -> Result<PwStatus, AppError> {
+    fn pw_status(&self, card: &mut Transaction) -> Result<PwStatus, AppError> {
         let data = self
-            .get_data(channel, DO_PW_STATUS)?
+            .get_data(card, DO_PW_STATUS)?
             .ok_or(CardError::Malformed("no PW status bytes"))?;
         Ok(PwStatus::parse(&data)?)
     }
@@ -456,14 +182,13 @@ impl OpenPgpApp {
     /// empty.
     fn read_public_key(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: KeyRef,
         algorithm: Algorithm,
     ) -> Result<Option<PublicKey>, AppError> {
-        let command = Command::new(0x00, INS_GENERATE_ASYMMETRIC_KEY_PAIR, 0x81, 0x00)
-            .data(vec![key.crt(), 0x00])
-            .expect_long_response();
-        let response = channel.execute(&command)?;
+        let command =
+            commands::generate_asymmetric_key_pair(READ_PUBLIC_KEY, vec![key.crt(), 0x00]);
+        let response = card.execute(&command)?;
         match response.sw {
             StatusWord::SUCCESS => {}
             // Referenced data not found (an empty slot; some cards say
@@ -476,7 +201,7 @@ impl OpenPgpApp {
             // must never come up with a key silently missing.
             other => return Err(CardError::Status(other).into()),
         }
-        let template = tlv::find(&response.data, 0x7F49)?
+        let template = tlv::find(&response.data, DO_PUBLIC_KEY)?
             .ok_or(CardError::Malformed("no public key template 7F49"))?;
         let field = |tag| -> Result<&[u8], AppError> {
             Ok(tlv::find(template, tag)?
@@ -499,11 +224,11 @@ impl OpenPgpApp {
         };
         let public = match algorithm {
             Algorithm::Rsa(_) => PublicKey::Rsa {
-                modulus: trim(field(0x81)?),
-                public_exponent: trim(field(0x82)?),
+                modulus: trim(field(DO_RSA_MODULUS)?),
+                public_exponent: trim(field(DO_RSA_EXPONENT)?),
             },
             Algorithm::Ecdsa(curve) | Algorithm::Ecdh(curve) => {
-                let point = field(0x86)?;
+                let point = field(DO_EC_POINT)?;
                 if point.len() != 1 + 2 * curve.field_len() || point[0] != 0x04 {
                     return Err(
                         CardError::Malformed("EC public key is not an uncompressed point").into(),
@@ -515,10 +240,10 @@ impl OpenPgpApp {
                 }
             }
             Algorithm::Ed25519 => PublicKey::Ed25519 {
-                point: raw_25519(field(0x86)?)?,
+                point: raw_25519(field(DO_EC_POINT)?)?,
             },
             Algorithm::X25519 => PublicKey::X25519 {
-                point: raw_25519(field(0x86)?)?,
+                point: raw_25519(field(DO_EC_POINT)?)?,
             },
         };
         Ok(Some(public))
@@ -530,24 +255,22 @@ impl OpenPgpApp {
     /// occurrences are left out.
     fn read_certificates(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         occurrences: u8,
     ) -> Result<Vec<Vec<u8>>, AppError> {
         let mut found = Vec::new();
-        let selected = occurrences > 1 && self.select_data(channel, 0)?;
-        let first = self.get_data(channel, DO_CARDHOLDER_CERTIFICATE)?;
+        let selected = occurrences > 1 && self.select_data(card, 0)?;
+        let first = self.get_data(card, DO_CARDHOLDER_CERTIFICATE)?;
         found.extend(first);
         if !selected {
             return Ok(found);
         }
         for occurrence in 1..occurrences {
-            let [p1, p2] = DO_CARDHOLDER_CERTIFICATE.to_be_bytes();
-            let next = Command::new(0x00, INS_GET_NEXT_DATA, p1, p2).expect_long_response();
-            let response = channel.execute(&next)?;
+            let response = card.execute(&commands::get_next_data(DO_CARDHOLDER_CERTIFICATE))?;
             let certificate = if response.sw.is_success() {
                 Some(response.data.to_vec())
-            } else if self.select_data(channel, occurrence)? {
-                self.get_data(channel, DO_CARDHOLDER_CERTIFICATE)?
+            } else if self.select_data(card, occurrence)? {
+                self.get_data(card, DO_CARDHOLDER_CERTIFICATE)?
             } else {
                 break;
             };
@@ -562,23 +285,22 @@ impl OpenPgpApp {
 
     /// SELECT DATA of occurrence `index` of `7F21`; `false` if the card does
     /// not know the command.
-    fn select_data(&self, channel: &mut Channel, index: u8) -> Result<bool, AppError> {
-        let command = Command::new(0x00, INS_SELECT_DATA, index, 0x04)
-            .data(vec![0x60, 0x04, 0x5C, 0x02, 0x7F, 0x21]);
-        let response = channel.execute(&command)?;
+    fn select_data(&self, card: &mut Transaction, index: u8) -> Result<bool, AppError> {
+        // Tag path (`60`) of a tag list (`5C`) naming 7F21.
+        let command = commands::select_data(index, vec![0x60, 0x04, 0x5C, 0x02, 0x7F, 0x21]);
+        let response = card.execute(&command)?;
         Ok(response.sw.is_success())
     }
 
-    fn verify(&self, channel: &mut Channel, reference: u8, pin: &[u8]) -> Result<(), AppError> {
-        let command = Command::new(0x00, INS_VERIFY, 0x00, reference)
-            .secret_data(Zeroizing::new(pin.to_vec()));
-        self.profile.pin_command(channel, &command)
+    fn verify(&self, card: &mut Transaction, reference: u8, pin: &[u8]) -> Result<(), AppError> {
+        let command = commands::verify(reference, Zeroizing::new(pin.to_vec()));
+        self.profile.pin_command(card, &command)
     }
 
     /// VERIFY with P1 = FF (spec v3.4 §7.2.2): resets the access status of
     /// one password. Cards before v3 do not know it; that is not an error.
-    fn forget(&self, channel: &mut Channel, reference: u8) -> Result<(), AppError> {
-        let response = channel.execute(&Command::new(0x00, INS_VERIFY, 0xFF, reference))?;
+    fn forget(&self, card: &mut Transaction, reference: u8) -> Result<(), AppError> {
+        let response = card.execute(&commands::verify_reset(reference))?;
         if !response.sw.is_success() {
             log::debug!("card kept the state of PW {reference:02X}: {}", response.sw);
         }
@@ -588,11 +310,10 @@ impl OpenPgpApp {
     /// Runs a PSO or INTERNAL AUTHENTICATE and maps its failures.
     fn private_key_operation(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         command: Command,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
-        // Its answer may be a decrypted message or a shared secret.
-        let response = channel.execute(&command.expect_long_response().redacted())?;
+        let response = card.execute(&command)?;
         match response.sw {
             StatusWord::SUCCESS => Ok(response.data),
             StatusWord::SECURITY_STATUS_NOT_SATISFIED => Err(AppError::NotAuthenticated),
@@ -606,29 +327,28 @@ impl CardApp for OpenPgpApp {
         &self.profile
     }
 
-    fn select(&self, channel: &mut Channel) -> Result<(), AppError> {
-        self.frame(channel);
+    fn select(&self, card: &mut Transaction) -> Result<(), AppError> {
+        self.frame(card);
         if self.profile.quirks.loses_login_on_select {
             // GET DATA C4 only works while the OpenPGP application is
             // selected: then a SELECT would drop the PIN state.
-            let [p1, p2] = DO_PW_STATUS.to_be_bytes();
-            let probe =
-                channel.execute(&Command::new(0x00, INS_GET_DATA, p1, p2).expect_response())?;
+            let probe = card.execute(&commands::get_data(DO_PW_STATUS).expect_response())?;
             if probe.sw.is_success() && PwStatus::parse(&probe.data).is_ok() {
                 return Ok(());
             }
         }
-        let command = Command::new(0x00, INS_SELECT, 0x04, 0x00)
-            .data(self.profile.aid.clone())
-            .expect_response();
-        channel.transmit_ok(&command)?;
+        card.transmit_ok(&commands::select_application(&self.profile.aid))?;
         Ok(())
     }
 
-    fn read_card(&self, channel: &mut Channel, _recall: &dyn Recall) -> Result<CardInfo, AppError> {
-        self.frame(channel);
+    fn read_card(
+        &self,
+        card: &mut Transaction,
+        _recall: &dyn Recall,
+    ) -> Result<CardInfo, AppError> {
+        self.frame(card);
         let raw = self
-            .get_data(channel, DO_APPLICATION_RELATED_DATA)?
+            .get_data(card, DO_APPLICATION_RELATED_DATA)?
             .ok_or(CardError::Malformed("no application related data"))?;
         let data = ApplicationData::parse(&raw)?;
         let pw = data
@@ -643,7 +363,7 @@ impl CardApp for OpenPgpApp {
             s.version = major;
             s.single_signature = pw.single_signature;
         });
-        self.frame(channel);
+        self.frame(card);
         log::debug!(
             "OpenPGP card v{major}.{minor}, serial {}, extended length {}",
             data.serial(),
@@ -662,7 +382,7 @@ impl CardApp for OpenPgpApp {
             if data.key_present(key_ref) == Some(false) {
                 continue;
             }
-            let Some(public_key) = self.read_public_key(channel, key_ref, algorithm)? else {
+            let Some(public_key) = self.read_public_key(card, key_ref, algorithm)? else {
                 continue;
             };
             let is_rsa = public_key.is_rsa();
@@ -693,7 +413,7 @@ impl CardApp for OpenPgpApp {
 
         if !keys.is_empty() && data.max_certificate_len() > 0 {
             let occurrences = if major >= 3 { 3 } else { 1 };
-            for der in self.read_certificates(channel, occurrences)? {
+            for der in self.read_certificates(card, occurrences)? {
                 let Ok(certificate) = parse_certificate(&der) else {
                     log::warn!("a cardholder certificate is not usable");
                     continue;
@@ -709,13 +429,16 @@ impl CardApp for OpenPgpApp {
         }
 
         let name = self
-            .get_data(channel, DO_NAME)?
+            .get_data(card, DO_NAME)?
             .and_then(|raw| display_name(&raw));
         let signature_counter = self
-            .get_data(channel, DO_SECURITY_SUPPORT_TEMPLATE)?
+            .get_data(card, DO_SECURITY_SUPPORT_TEMPLATE)?
             .and_then(|template| {
-                let inner = unwrap_do(&template, 0x7A);
-                tlv::find(inner, 0x93).ok().flatten().map(<[u8]>::to_vec)
+                let inner = unwrap_do(&template, u32::from(DO_SECURITY_SUPPORT_TEMPLATE));
+                tlv::find(inner, DO_SIGNATURE_COUNTER)
+                    .ok()
+                    .flatten()
+                    .map(<[u8]>::to_vec)
             })
             .filter(|counter| counter.len() <= 4)
             .map(|counter| {
@@ -742,46 +465,45 @@ impl CardApp for OpenPgpApp {
         })
     }
 
-    fn pin_status(&self, channel: &mut Channel) -> Result<PinStatus, AppError> {
-        Ok(self.pw_status(channel)?.pin_status())
+    fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError> {
+        Ok(self.pw_status(card)?.pin_status())
     }
 
-    fn verify_pin(&self, channel: &mut Channel, pin: &[u8]) -> Result<(), AppError> {
+    fn verify_pin(&self, card: &mut Transaction, pin: &[u8]) -> Result<(), AppError> {
         self.profile.check_pin_length(pin)?;
         // PW1 in mode 82 unlocks decryption and authentication; mode 81 the
         // signature key, unless the card wants PW1 before each signature
         // (then that key is always-authenticate and verifies 81 itself).
-        self.verify(channel, PW1, pin)?;
+        self.verify(card, PW1, pin)?;
         let state = self.state();
         if state.has_signature_key && !state.single_signature {
-            self.verify(channel, PW1_SIGN, pin)?;
+            self.verify(card, PW1_SIGN, pin)?;
         }
         Ok(())
     }
 
     fn verify_pin_for_key(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         pin: &[u8],
     ) -> Result<(), AppError> {
         self.profile.check_pin_length(pin)?;
-        self.verify(channel, key.pin_reference, pin)
+        self.verify(card, key.pin_reference, pin)
     }
 
-    fn logout(&self, channel: &mut Channel) -> Result<(), AppError> {
-        self.forget(channel, PW1_SIGN)?;
-        self.forget(channel, PW1)
+    fn logout(&self, card: &mut Transaction) -> Result<(), AppError> {
+        self.forget(card, PW1_SIGN)?;
+        self.forget(card, PW1)
     }
 
-    fn change_pin(&self, channel: &mut Channel, old: &[u8], new: &[u8]) -> Result<(), AppError> {
+    fn change_pin(&self, card: &mut Transaction, old: &[u8], new: &[u8]) -> Result<(), AppError> {
         // Spec v3.4 §7.2.3: CHANGE REFERENCE DATA for PW1 (P2 = 81), old || new.
         self.profile.check_pin_length(old)?;
         self.profile.check_pin_length(new)?;
         let data = super::joined_secret(&[old, new]);
-        let command =
-            Command::new(0x00, INS_CHANGE_REFERENCE_DATA, 0x00, PW1_SIGN).secret_data(data);
-        self.profile.pin_command(channel, &command)
+        let command = commands::change_reference_data(PW1_SIGN, data);
+        self.profile.pin_command(card, &command)
     }
 
     /// With a Resetting Code on the card (its retry counter in `C4` is not
@@ -790,27 +512,30 @@ impl CardApp for OpenPgpApp {
     /// COUNTER with P1 = 02, then PW3's state is reset (spec v3.4 §7.2.4).
     fn unblock_pin(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         unblock_code: &[u8],
         new: &[u8],
     ) -> Result<(), AppError> {
         self.profile.check_pin_length(new)?;
         self.profile.check_puk_length(unblock_code)?;
-        let pw = self.pw_status(channel)?;
+        let pw = self.pw_status(card)?;
         let command = if pw.rc_tries > 0 {
             let data = super::joined_secret(&[unblock_code, new]);
-            Command::new(0x00, INS_RESET_RETRY_COUNTER, 0x00, PW1_SIGN).secret_data(data)
+            commands::reset_retry_counter(PW1_SIGN, RetryReset::UnblockCodeAndNewPin, data)
         } else {
             if pw.pw3_tries == 0 {
                 return Err(AppError::PinLocked);
             }
-            self.verify(channel, PW3, unblock_code)?;
-            Command::new(0x00, INS_RESET_RETRY_COUNTER, 0x02, PW1_SIGN)
-                .secret_data(Zeroizing::new(new.to_vec()))
+            self.verify(card, PW3, unblock_code)?;
+            commands::reset_retry_counter(
+                PW1_SIGN,
+                RetryReset::NewPinOnly,
+                Zeroizing::new(new.to_vec()),
+            )
         };
-        let response = channel.execute(&command)?;
+        let response = card.execute(&command)?;
         if pw.rc_tries == 0 {
-            self.forget(channel, PW3)?;
+            self.forget(card, PW3)?;
         }
         if response.sw.is_success() {
             Ok(())
@@ -823,9 +548,10 @@ impl CardApp for OpenPgpApp {
 
     fn sign(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         input: SignInput<'_>,
+        _proof: &Verified,
     ) -> Result<Vec<u8>, AppError> {
         let data: Vec<u8> = match (&key.public_key, input) {
             (PublicKey::Rsa { modulus, .. }, SignInput::RsaPkcs1(data)) => {
@@ -846,14 +572,12 @@ impl CardApp for OpenPgpApp {
         };
         let command = match KeyRef::from_role(&key.role) {
             // PSO: COMPUTE DIGITAL SIGNATURE (spec v3.4 §7.2.10).
-            Some(KeyRef::Signature) => Command::new(0x00, INS_PSO, 0x9E, 0x9A),
+            Some(KeyRef::Signature) => commands::pso_compute_digital_signature(data),
             // INTERNAL AUTHENTICATE (spec v3.4 §7.2.13).
-            Some(KeyRef::Authentication) => {
-                Command::new(0x00, INS_INTERNAL_AUTHENTICATE, 0x00, 0x00)
-            }
+            Some(KeyRef::Authentication) => commands::internal_authenticate(data),
             _ => return Err(AppError::Unsupported("this key does not sign")),
         };
-        let result = self.private_key_operation(channel, command.data(data))?;
+        let result = self.private_key_operation(card, command)?;
         match &key.public_key {
             PublicKey::Rsa { modulus, .. } => {
                 if result.len() > modulus.len() {
@@ -886,9 +610,10 @@ impl CardApp for OpenPgpApp {
 
     fn decrypt_raw(
         &self,
-        _channel: &mut Channel,
+        _card: &mut Transaction,
         _key: &KeyInfo,
         _ciphertext: &[u8],
+        _proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
         Err(AppError::Unsupported(
             "OpenPGP cards remove the padding themselves",
@@ -897,9 +622,10 @@ impl CardApp for OpenPgpApp {
 
     fn decrypt_pkcs1(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         ciphertext: &[u8],
+        _proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
         let PublicKey::Rsa { modulus, .. } = &key.public_key else {
             return Err(AppError::Unsupported("RSA decryption with a non-RSA key"));
@@ -915,8 +641,7 @@ impl CardApp for OpenPgpApp {
         let mut data = Vec::with_capacity(ciphertext.len() + 1);
         data.push(0x00);
         data.extend_from_slice(ciphertext);
-        let command = Command::new(0x00, INS_PSO, 0x80, 0x86).data(data);
-        match self.private_key_operation(channel, command) {
+        match self.private_key_operation(card, commands::pso_decipher(data)) {
             Err(AppError::Card(CardError::Status(StatusWord::WRONG_DATA))) => {
                 Err(AppError::BadCiphertext)
             }
@@ -926,9 +651,10 @@ impl CardApp for OpenPgpApp {
 
     fn derive(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         peer_point: &[u8],
+        _proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
         let secret_len = match &key.public_key {
             PublicKey::Ec { curve, .. } => {
@@ -946,10 +672,9 @@ impl CardApp for OpenPgpApp {
             _ => return Err(AppError::Unsupported("ECDH with a non-ECDH key")),
         };
         // PSO: DECIPHER with the cipher DO: A6 { 7F49 { 86 <point> } }.
-        let point = tlv::encode(0x86, peer_point);
-        let data = tlv::encode(0xA6, &tlv::encode(0x7F49, &point));
-        let command = Command::new(0x00, INS_PSO, 0x80, 0x86).data(data);
-        let result = match self.private_key_operation(channel, command) {
+        let point = tlv::encode(DO_EC_POINT, peer_point);
+        let data = tlv::encode(DO_CIPHER, &tlv::encode(DO_PUBLIC_KEY, &point));
+        let result = match self.private_key_operation(card, commands::pso_decipher(data)) {
             Err(AppError::Card(CardError::Status(StatusWord::WRONG_DATA))) => {
                 return Err(AppError::BadCiphertext)
             }

@@ -103,11 +103,11 @@ fn engine(atr: &str) -> OpenPgpApp {
 fn with_card<R>(
     app: &OpenPgpApp,
     steps: Vec<(String, Vec<u8>)>,
-    f: impl FnOnce(&mut Channel) -> R,
+    f: impl FnOnce(&mut Transaction) -> R,
 ) -> R {
     let mut script = Script::new(steps);
     let result = {
-        let mut channel = Channel::new(&mut script, ChannelOptions::default());
+        let mut channel = Transaction::new(&mut script, ChannelOptions::default());
         app.frame(&mut channel);
         f(&mut channel)
     };
@@ -462,25 +462,45 @@ fn signs_a_digest_info_with_pso_cds() {
     let command = format!("00 2A 9E 9A 00 00 33 {} 00 00", hex(&digest_info));
     let steps = vec![step(&command, ok(&signature))];
     let result = with_card(&app, steps, |channel| {
-        app.sign(channel, &sig, SignInput::RsaPkcs1(&digest_info))
+        app.sign(
+            channel,
+            &sig,
+            SignInput::RsaPkcs1(&digest_info),
+            &Verified::for_engine_tests(),
+        )
     });
     assert_eq!(result.unwrap(), signature);
     // An answer that does not verify is passed on: the module checks every
     // signature with the public key (module::signing), whatever the engine.
     let steps = vec![step(&command, ok(&[0x42; 128]))];
     let result = with_card(&app, steps, |channel| {
-        app.sign(channel, &sig, SignInput::RsaPkcs1(&digest_info))
+        app.sign(
+            channel,
+            &sig,
+            SignInput::RsaPkcs1(&digest_info),
+            &Verified::for_engine_tests(),
+        )
     });
     assert_eq!(result.unwrap(), [0x42; 128]);
     // Not logged in: 6982.
     let steps = vec![step(&command, sw(0x6982))];
     let result = with_card(&app, steps, |channel| {
-        app.sign(channel, &sig, SignInput::RsaPkcs1(&digest_info))
+        app.sign(
+            channel,
+            &sig,
+            SignInput::RsaPkcs1(&digest_info),
+            &Verified::for_engine_tests(),
+        )
     });
     assert_eq!(result, Err(AppError::NotAuthenticated));
     // Raw RSA is not something an OpenPGP card does.
     let result = with_card(&app, vec![], |channel| {
-        app.sign(channel, &sig, SignInput::RsaRaw(&[0; 128]))
+        app.sign(
+            channel,
+            &sig,
+            SignInput::RsaRaw(&[0; 128]),
+            &Verified::for_engine_tests(),
+        )
     });
     assert!(matches!(result, Err(AppError::Unsupported(_))));
 }
@@ -503,7 +523,12 @@ fn authenticates_with_internal_authenticate() {
         ok(&raw),
     )];
     let signature = with_card(&app, steps, |channel| {
-        app.sign(channel, &aut, SignInput::Ecdsa(&hash))
+        app.sign(
+            channel,
+            &aut,
+            SignInput::Ecdsa(&hash),
+            &Verified::for_engine_tests(),
+        )
     });
     assert_eq!(signature.unwrap(), raw.to_vec());
     // A DER answer is converted to r || s.
@@ -513,7 +538,12 @@ fn authenticates_with_internal_authenticate() {
         ok(&der),
     )];
     let signature = with_card(&app, steps, |channel| {
-        app.sign(channel, &aut, SignInput::Ecdsa(&hash))
+        app.sign(
+            channel,
+            &aut,
+            SignInput::Ecdsa(&hash),
+            &Verified::for_engine_tests(),
+        )
     })
     .unwrap();
     assert_eq!(&signature[30..32], &[0, 0x81]);
@@ -522,7 +552,12 @@ fn authenticates_with_internal_authenticate() {
     // input of another length is refused without a command.
     let long = [0x77; 64];
     let refused = with_card(&app, vec![], |channel| {
-        app.sign(channel, &aut, SignInput::Ecdsa(&long))
+        app.sign(
+            channel,
+            &aut,
+            SignInput::Ecdsa(&long),
+            &Verified::for_engine_tests(),
+        )
     });
     assert!(matches!(refused, Err(AppError::DataLength)), "{refused:?}");
 }
@@ -542,7 +577,12 @@ fn signs_messages_with_ed25519() {
         ok(&[0x44; 64]),
     )];
     let signature = with_card(&app, steps, |channel| {
-        app.sign(channel, &aut, SignInput::EdDsa(message))
+        app.sign(
+            channel,
+            &aut,
+            SignInput::EdDsa(message),
+            &Verified::for_engine_tests(),
+        )
     });
     assert_eq!(signature.unwrap(), vec![0x44; 64]);
 }
@@ -557,16 +597,16 @@ fn deciphers_rsa_and_the_card_removes_the_padding() {
     let command = format!("00 2A 80 86 81 00 {} 00", hex(&ciphertext));
     let steps = vec![step(&command, ok(b"secret"))];
     let plain = with_card(&app, steps, |channel| {
-        app.decrypt_pkcs1(channel, &dec, &ciphertext)
+        app.decrypt_pkcs1(channel, &dec, &ciphertext, &Verified::for_engine_tests())
     });
     assert_eq!(&plain.unwrap()[..], b"secret");
     let steps = vec![step(&command, sw(0x6A80))];
     let result = with_card(&app, steps, |channel| {
-        app.decrypt_pkcs1(channel, &dec, &ciphertext)
+        app.decrypt_pkcs1(channel, &dec, &ciphertext, &Verified::for_engine_tests())
     });
     assert_eq!(result, Err(AppError::BadCiphertext));
     let result = with_card(&app, vec![], |channel| {
-        app.decrypt_raw(channel, &dec, &ciphertext)
+        app.decrypt_raw(channel, &dec, &ciphertext, &Verified::for_engine_tests())
     });
     assert!(matches!(result, Err(AppError::Unsupported(_))));
 }
@@ -587,10 +627,14 @@ fn agrees_on_keys_with_ecdh() {
         hex(&peer)
     );
     let steps = vec![step(&command, ok(&[0x5E; 32]))];
-    let secret = with_card(&app, steps, |channel| app.derive(channel, &dec, &peer));
+    let secret = with_card(&app, steps, |channel| {
+        app.derive(channel, &dec, &peer, &Verified::for_engine_tests())
+    });
     assert_eq!(&secret.unwrap()[..], &[0x5E; 32]);
     // A point of the wrong size never reaches the card.
-    let result = with_card(&app, vec![], |channel| app.derive(channel, &dec, &[1; 31]));
+    let result = with_card(&app, vec![], |channel| {
+        app.derive(channel, &dec, &[1; 31], &Verified::for_engine_tests())
+    });
     assert_eq!(result, Err(AppError::BadCiphertext));
 
     // NIST curve: a card answering 04 || x || y gives x.
@@ -610,7 +654,9 @@ fn agrees_on_keys_with_ecdh() {
         hex(&peer)
     );
     let steps = vec![step(&command, ok(&point))];
-    let secret = with_card(&app, steps, |channel| app.derive(channel, &dec, &peer));
+    let secret = with_card(&app, steps, |channel| {
+        app.derive(channel, &dec, &peer, &Verified::for_engine_tests())
+    });
     assert_eq!(&secret.unwrap()[..], &[0x0A; 32]);
 }
 

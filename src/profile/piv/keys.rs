@@ -5,17 +5,18 @@
 
 use super::metadata::{self, public_key_matches, KeyMetadata, SlotAnswer};
 use super::objects::{self, TAG_DISCOVERY, TAG_KEY_HISTORY};
-use super::{
-    chuid_is_signed, key_from_certificate, slot_key, Answers, PivApp, Proof, INS_GET_DATA,
-    INS_GET_METADATA,
-};
-use crate::iso7816::{tlv, CardError, Channel, Command, StatusWord};
+use super::{chuid_is_signed, key_from_certificate, slot_key, tag, Answers, PivApp, Proof};
+use crate::card::Transaction;
+use crate::iso7816::{commands, tlv, CardError, Command, Instruction, StatusWord};
 use crate::profile::{AppError, KeyInfo, KeySlot};
 
 /// Key reference of the global PIN (SP 800-73-4 Part 2 Table 4a).
 const GLOBAL_PIN: u8 = 0x00;
-/// `6A81`: function not supported (ISO 7816-4 §5.6).
-const FUNCTION_NOT_SUPPORTED: StatusWord = StatusWord(0x6A81);
+
+/// GET METADATA (Yubico's PIV extension) of key or PIN `reference`.
+fn get_metadata(reference: u8) -> Command {
+    Command::iso(Instruction::YubicoGetMetadata, 0x00, reference).expect_long_response()
+}
 
 impl PivApp {
     /// Reads the keys of the profile's slots from `from` on, after `keys`
@@ -25,7 +26,7 @@ impl PivApp {
     /// many slots were looked at in all.
     pub(super) fn read_keys(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         mut keys: Vec<KeyInfo>,
         from: usize,
         stop_at_first: bool,
@@ -34,7 +35,7 @@ impl PivApp {
             let Some(tag) = slot.certificate_tag else {
                 continue;
             };
-            let Some(der) = self.read_certificate(channel, tag)? else {
+            let Some(der) = self.read_certificate(card, tag)? else {
                 continue;
             };
             // A container this module cannot parse is skipped, not fatal: the
@@ -48,7 +49,7 @@ impl PivApp {
                 return Ok((keys, index + 1));
             }
         }
-        self.complete(channel, &mut keys, &mut Answers::new(), true)?;
+        self.complete(card, &mut keys, &mut Answers::new(), true)?;
         Ok((keys, self.profile.keys.len()))
     }
 
@@ -61,7 +62,7 @@ impl PivApp {
     /// answers already known in this read.
     pub(super) fn complete(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         keys: &mut Vec<KeyInfo>,
         answers: &mut Answers,
         read_retired: bool,
@@ -77,8 +78,7 @@ impl PivApp {
             if known.is_some() && !every_key {
                 continue;
             }
-            let SlotAnswer::Key(found) = self.slot_metadata(channel, answers, slot.reference)?
-            else {
+            let SlotAnswer::Key(found) = self.slot_metadata(card, answers, slot.reference)? else {
                 continue;
             };
             match known {
@@ -87,13 +87,11 @@ impl PivApp {
             }
         }
         if read_retired {
-            keys.extend(self.read_retired(channel)?);
+            keys.extend(self.read_retired(card)?);
         }
         if every_key {
             for key in keys.iter_mut().filter(|k| objects::is_retired(k.reference)) {
-                if let SlotAnswer::Key(found) =
-                    self.slot_metadata(channel, answers, key.reference)?
-                {
+                if let SlotAnswer::Key(found) = self.slot_metadata(card, answers, key.reference)? {
                     found.apply(key);
                 }
             }
@@ -104,8 +102,8 @@ impl PivApp {
     /// The retired keys whose certificate is on the card: as many as the
     /// Key History object says (none without the object), from the
     /// containers in order, at most twenty GET DATA.
-    fn read_retired(&self, channel: &mut Channel) -> Result<Vec<KeyInfo>, AppError> {
-        let wanted = match self.optional_object(channel, TAG_KEY_HISTORY)? {
+    fn read_retired(&self, card: &mut Transaction) -> Result<Vec<KeyInfo>, AppError> {
+        let wanted = match self.optional_object(card, TAG_KEY_HISTORY)? {
             Some(history) => objects::keys_with_on_card_certs(&history),
             None => 0,
         };
@@ -120,7 +118,7 @@ impl PivApp {
             let Some(tag) = slot.certificate_tag else {
                 continue;
             };
-            let der = match self.read_certificate(channel, tag) {
+            let der = match self.read_certificate(card, tag) {
                 Ok(Some(der)) => der,
                 Ok(None) => continue,
                 // A container the card refuses or garbles hides one key, not
@@ -141,10 +139,10 @@ impl PivApp {
     /// value, or `None`.
     fn optional_object(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         tag: u32,
     ) -> Result<Option<Vec<u8>>, AppError> {
-        match self.get_data(channel, tag) {
+        match self.get_data(card, tag) {
             Err(AppError::Card(CardError::Status(_) | CardError::Malformed(_))) => Ok(None),
             other => other,
         }
@@ -154,7 +152,7 @@ impl PivApp {
     /// on a card that answered it with "not supported".
     fn slot_metadata(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         answers: &mut Answers,
         reference: u8,
     ) -> Result<SlotAnswer, AppError> {
@@ -165,15 +163,14 @@ impl PivApp {
         let supported = self.learned().metadata;
         let answer = match supported {
             Some(false) => SlotAnswer::Unknown,
-            _ => self.ask_metadata(channel, reference)?,
+            _ => self.ask_metadata(card, reference)?,
         };
         answers.push((reference, answer.clone()));
         Ok(answer)
     }
 
-    fn ask_metadata(&self, channel: &mut Channel, reference: u8) -> Result<SlotAnswer, AppError> {
-        let command = Command::new(0x00, INS_GET_METADATA, 0x00, reference).expect_long_response();
-        let response = channel.execute(&command)?;
+    fn ask_metadata(&self, card: &mut Transaction, reference: u8) -> Result<SlotAnswer, AppError> {
+        let response = card.execute(&get_metadata(reference))?;
         Ok(match response.sw {
             StatusWord::SUCCESS => {
                 self.learned().metadata = Some(true);
@@ -181,7 +178,7 @@ impl PivApp {
                     .map_or(SlotAnswer::Unknown, SlotAnswer::Key)
             }
             StatusWord::NOT_FOUND | StatusWord::DATA_NOT_FOUND => SlotAnswer::Empty,
-            StatusWord::INS_NOT_SUPPORTED | FUNCTION_NOT_SUPPORTED => {
+            StatusWord::INS_NOT_SUPPORTED | StatusWord::FUNCTION_NOT_SUPPORTED => {
                 self.learned().metadata = Some(false);
                 SlotAnswer::Unknown
             }
@@ -191,7 +188,7 @@ impl PivApp {
 
     /// The PIN's maximum tries from GET METADATA of the PIN (tag `06`),
     /// once per card, on cards whose profile promises GET METADATA.
-    pub(super) fn read_pin_tries(&self, channel: &mut Channel) -> Result<(), AppError> {
+    pub(super) fn read_pin_tries(&self, card: &mut Transaction) -> Result<(), AppError> {
         let reference = {
             let mut learned = self.learned();
             if learned.pin_metadata_asked
@@ -203,14 +200,13 @@ impl PivApp {
             learned.pin_metadata_asked = true;
             learned.pin_reference
         };
-        let command = Command::new(0x00, INS_GET_METADATA, 0x00, reference).expect_long_response();
-        let response = channel.execute(&command)?;
+        let response = card.execute(&get_metadata(reference))?;
         let mut learned = self.learned();
         match response.sw {
             StatusWord::SUCCESS => {
                 learned.pin_max_tries = metadata::pin_tries(&response.data).map(|(total, _)| total);
             }
-            StatusWord::INS_NOT_SUPPORTED | FUNCTION_NOT_SUPPORTED => {
+            StatusWord::INS_NOT_SUPPORTED | StatusWord::FUNCTION_NOT_SUPPORTED => {
                 learned.metadata = Some(false)
             }
             _ => {}
@@ -222,14 +218,12 @@ impl PivApp {
     /// card; not on profiles without a global PIN): when its PIN usage
     /// policy names the global PIN primary, VERIFY, the PIN state and PIN
     /// changes use it. A card without the object keeps the profile's PIN.
-    pub(super) fn learn_pin_reference(&self, channel: &mut Channel) -> Result<(), AppError> {
+    pub(super) fn learn_pin_reference(&self, card: &mut Transaction) -> Result<(), AppError> {
         if self.learned().pin_reference_known {
             return Ok(());
         }
-        let command = Command::new(0x00, INS_GET_DATA, 0x3F, 0xFF)
-            .data(tlv::encode(0x5C, &[TAG_DISCOVERY]))
-            .expect_long_response();
-        let response = channel.execute(&command)?;
+        let command = commands::get_data_by_tag_list(tlv::encode(tag::TAG_LIST, &[TAG_DISCOVERY]));
+        let response = card.execute(&command)?;
         self.learned().pin_reference_known = true;
         if !response.sw.is_success() {
             return Ok(());
@@ -265,7 +259,7 @@ impl PivApp {
     /// escapes the comparison.
     pub(super) fn still_on_card(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         chuid: &[u8],
         keys: &[KeyInfo],
     ) -> Result<Proof, AppError> {
@@ -293,7 +287,7 @@ impl PivApp {
             let remembered = keys.iter().find(|key| key.reference == slot.reference);
             let same = match (
                 remembered,
-                self.slot_metadata(channel, &mut answers, slot.reference)?,
+                self.slot_metadata(card, &mut answers, slot.reference)?,
             ) {
                 (_, SlotAnswer::Unknown)
                 | (
@@ -308,7 +302,7 @@ impl PivApp {
                     .is_some_and(|value| public_key_matches(&key.public_key, &value)),
                 // A key without a certificate: is it still without one?
                 (None, SlotAnswer::Key(_)) => match slot.certificate_tag {
-                    Some(tag) => self.read_certificate(channel, tag)?.is_none(),
+                    Some(tag) => self.read_certificate(card, tag)?.is_none(),
                     None => false,
                 },
                 (Some(_), SlotAnswer::Empty) => false,
@@ -322,7 +316,7 @@ impl PivApp {
             .iter()
             .filter(|key| objects::is_retired(key.reference))
             .collect();
-        let on_card = match self.optional_object(channel, TAG_KEY_HISTORY)? {
+        let on_card = match self.optional_object(card, TAG_KEY_HISTORY)? {
             Some(history) => objects::keys_with_on_card_certs(&history),
             None => 0,
         };
@@ -331,7 +325,7 @@ impl PivApp {
             return Ok(Proof::Changed);
         }
         for key in retired {
-            match self.slot_metadata(channel, &mut answers, key.reference)? {
+            match self.slot_metadata(card, &mut answers, key.reference)? {
                 SlotAnswer::Key(KeyMetadata {
                     key_value: Some(value),
                     ..

@@ -9,26 +9,45 @@ mod metadata;
 mod objects;
 
 use super::{AppError, CardApp, CardInfo, KeyInfo, KeySlot, PinStatus, Profile, Recall, SignInput};
+use crate::card::{Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
-use crate::iso7816::{tlv, CardError, Channel, Command, StatusWord};
+use crate::iso7816::commands::{self, RetryReset};
+use crate::iso7816::{tlv, CardError, Command, StatusWord};
 use metadata::SlotAnswer;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
-/// INS codes (SP 800-73-4 Part 2 §3).
-const INS_SELECT: u8 = 0xA4;
-const INS_GET_DATA: u8 = 0xCB;
-const INS_VERIFY: u8 = 0x20;
-const INS_GENERAL_AUTHENTICATE: u8 = 0x87;
-const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
-const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
-/// Yubico's extension (also in Nitrokey's applet): key slot metadata.
-const INS_GET_METADATA: u8 = 0xF7;
-
 /// Data object tags (SP 800-73-4 Part 1 Table 3).
 const TAG_CHUID: u32 = 0x5FC102;
+
+/// BER-TLV tags of SP 800-73-4 (Part 2 §3.1.2 GET DATA, §3.2.4 GENERAL
+/// AUTHENTICATE; Part 1 Appendix A containers, §3.1.2 CHUID).
+mod tag {
+    /// GET DATA: the tag list naming the object.
+    pub const TAG_LIST: u32 = 0x5C;
+    /// GET DATA: the wrapper of an object's value.
+    pub const DATA_OBJECT: u32 = 0x53;
+    /// Certificate container: the certificate.
+    pub const CERTIFICATE: u32 = 0x70;
+    /// Certificate container: CertInfo (bit 0: compressed).
+    pub const CERT_INFO: u32 = 0x71;
+    /// GENERAL AUTHENTICATE: the dynamic authentication template.
+    pub const DYNAMIC_AUTHENTICATION: u32 = 0x7C;
+    /// Dynamic authentication template: the challenge.
+    pub const CHALLENGE: u32 = 0x81;
+    /// Dynamic authentication template: the response.
+    pub const RESPONSE: u32 = 0x82;
+    /// Dynamic authentication template: exponentiation (ECDH peer point).
+    pub const EXPONENTIATION: u32 = 0x85;
+    /// CHUID: the FASC-N.
+    pub const FASC_N: u32 = 0x30;
+    /// CHUID: the GUID.
+    pub const GUID: u32 = 0x34;
+    /// CHUID: the issuer's asymmetric signature.
+    pub const ISSUER_SIGNATURE: u32 = 0x3E;
+}
 
 /// Cryptographic mechanism identifiers (SP 800-78-4 Table 6-2; 0x16 is the
 /// RSA-4096 value, 0xE0 Ed25519 and 0xE1 X25519 the values YubiKey 5.7
@@ -110,12 +129,10 @@ impl PivApp {
 
     /// GET DATA (SP 800-73-4 Part 2 §3.1.2): the value of the `53` wrapper,
     /// or `None` if the object does not exist.
-    fn get_data(&self, channel: &mut Channel, tag: u32) -> Result<Option<Vec<u8>>, AppError> {
+    fn get_data(&self, card: &mut Transaction, tag: u32) -> Result<Option<Vec<u8>>, AppError> {
         let tag_bytes = &tag.to_be_bytes()[1..];
-        let command = Command::new(0x00, INS_GET_DATA, 0x3F, 0xFF)
-            .data(tlv::encode(0x5C, tag_bytes))
-            .expect_long_response();
-        let response = channel.execute(&command)?;
+        let command = commands::get_data_by_tag_list(tlv::encode(tag::TAG_LIST, tag_bytes));
+        let response = card.execute(&command)?;
         match response.sw {
             StatusWord::SUCCESS => {}
             StatusWord::NOT_FOUND | StatusWord::DATA_NOT_FOUND => return Ok(None),
@@ -123,7 +140,7 @@ impl PivApp {
             other => return Err(CardError::Status(other).into()),
         }
         let (outer, _) = tlv::read(&response.data)?;
-        if outer.tag != 0x53 {
+        if outer.tag != tag::DATA_OBJECT {
             return Err(CardError::Malformed("data object without tag 53").into());
         }
         Ok((!outer.value.is_empty()).then(|| outer.value.to_vec()))
@@ -133,15 +150,15 @@ impl PivApp {
     /// the DER certificate, decompressed when CertInfo says so.
     fn read_certificate(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         tag: u32,
     ) -> Result<Option<Vec<u8>>, AppError> {
-        let Some(object) = self.get_data(channel, tag)? else {
+        let Some(object) = self.get_data(card, tag)? else {
             return Ok(None);
         };
-        let cert =
-            tlv::find(&object, 0x70)?.ok_or(CardError::Malformed("no certificate in container"))?;
-        let cert_info = tlv::find(&object, 0x71)?
+        let cert = tlv::find(&object, tag::CERTIFICATE)?
+            .ok_or(CardError::Malformed("no certificate in container"))?;
+        let cert_info = tlv::find(&object, tag::CERT_INFO)?
             .and_then(|v| v.first().copied())
             .unwrap_or(0);
         if cert.is_empty() {
@@ -180,48 +197,48 @@ impl PivApp {
     }
 
     fn verify_command(&self) -> Command {
-        Command::new(0x00, INS_VERIFY, 0x00, self.pin_reference())
+        commands::verify_status(self.pin_reference())
     }
 
     /// GENERAL AUTHENTICATE (SP 800-73-4 Part 2 §3.2.4) with a challenge
     /// (tag 81); returns the response (tag 82).
     fn general_authenticate(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         challenge: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
-        self.general_authenticate_with(channel, key, 0x81, challenge)
+        self.general_authenticate_with(card, key, tag::CHALLENGE, challenge)
     }
 
-    /// GENERAL AUTHENTICATE with `data` under `tag` (81 challenge, 85
+    /// GENERAL AUTHENTICATE with `data` under `data_tag` (81 challenge, 85
     /// exponentiation: the peer's public point for ECDH, Part 2 §3.2.4 and
     /// SP 800-78-4 §7.2); returns the response (tag 82).
     fn general_authenticate_with(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
-        tag: u32,
+        data_tag: u32,
         data: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
         let algorithm = algorithm_id(&key.public_key)?;
-        let mut template = tlv::encode(0x82, &[]);
-        template.extend_from_slice(&tlv::encode(tag, data));
-        // Its answer may be a decrypted block or a shared secret.
-        let command = Command::new(0x00, INS_GENERAL_AUTHENTICATE, algorithm, key.reference)
-            .data(tlv::encode(0x7C, &template))
-            .expect_long_response()
-            .redacted();
-        let response = channel.execute(&command)?;
+        let mut template = tlv::encode(tag::RESPONSE, &[]);
+        template.extend_from_slice(&tlv::encode(data_tag, data));
+        let command = commands::general_authenticate(
+            algorithm,
+            key.reference,
+            tlv::encode(tag::DYNAMIC_AUTHENTICATION, &template),
+        );
+        let response = card.execute(&command)?;
         match response.sw {
             StatusWord::SUCCESS => {}
             StatusWord::SECURITY_STATUS_NOT_SATISFIED => return Err(AppError::NotAuthenticated),
             other => return Err(CardError::Status(other).into()),
         }
-        let dynamic = tlv::find(&response.data, 0x7C)?
+        let dynamic = tlv::find(&response.data, tag::DYNAMIC_AUTHENTICATION)?
             .ok_or(CardError::Malformed("no dynamic authentication template"))?;
-        let result =
-            tlv::find(dynamic, 0x82)?.ok_or(CardError::Malformed("no response in template"))?;
+        let result = tlv::find(dynamic, tag::RESPONSE)?
+            .ok_or(CardError::Malformed("no response in template"))?;
         Ok(Zeroizing::new(result.to_vec()))
     }
 }
@@ -230,11 +247,11 @@ impl PivApp {
 /// Part 1 §3.1.2), else of its FASC-N, as hex: the value OpenSC shows, so
 /// `pkcs11:serial=` URIs written for OpenSC keep matching.
 fn serial_from_chuid(chuid: &[u8]) -> Option<String> {
-    let guid = tlv::find(chuid, 0x34)
+    let guid = tlv::find(chuid, tag::GUID)
         .ok()
         .flatten()
         .filter(|g| g.iter().any(|&b| b != 0));
-    let fascn = tlv::find(chuid, 0x30)
+    let fascn = tlv::find(chuid, tag::FASC_N)
         .ok()
         .flatten()
         .filter(|f| f.iter().any(|&b| b != 0));
@@ -263,7 +280,7 @@ type Answers = Vec<(u8, SlotAnswer)>;
 
 /// A CHUID with an issuer signature (tag `3E`, the asymmetric signature).
 fn chuid_is_signed(chuid: &[u8]) -> bool {
-    tlv::find(chuid, 0x3E)
+    tlv::find(chuid, tag::ISSUER_SIGNATURE)
         .ok()
         .flatten()
         .is_some_and(|signature| !signature.is_empty())
@@ -328,12 +345,12 @@ impl CardApp for PivApp {
         &self.profile
     }
 
-    fn select(&self, channel: &mut Channel) -> Result<(), AppError> {
+    fn select(&self, card: &mut Transaction) -> Result<(), AppError> {
         if self.profile.quirks.loses_login_on_select {
             // VERIFY without data answers 9000/63Cx/6983 only from the PIV
             // application: then it is still selected and a SELECT would
             // drop the PIN state.
-            let probe = channel.execute(&self.verify_command())?;
+            let probe = card.execute(&self.verify_command())?;
             if probe.sw == StatusWord::SUCCESS
                 || probe.sw == StatusWord::AUTH_METHOD_BLOCKED
                 || self.profile.tries_left(probe.sw).is_some()
@@ -341,15 +358,12 @@ impl CardApp for PivApp {
                 return Ok(());
             }
         }
-        let command = Command::new(0x00, INS_SELECT, 0x04, 0x00)
-            .data(self.profile.aid.clone())
-            .expect_response();
-        channel.transmit_ok(&command)?;
+        card.transmit_ok(&commands::select_application(&self.profile.aid))?;
         Ok(())
     }
 
-    fn read_card(&self, channel: &mut Channel, recall: &dyn Recall) -> Result<CardInfo, AppError> {
-        let chuid = self.get_data(channel, TAG_CHUID)?;
+    fn read_card(&self, card: &mut Transaction, recall: &dyn Recall) -> Result<CardInfo, AppError> {
+        let chuid = self.get_data(card, TAG_CHUID)?;
         let serial = chuid.as_deref().and_then(serial_from_chuid);
         let mut identity = chuid.filter(|chuid| serial.is_some() && self.cacheable(chuid));
         let remembered = identity
@@ -357,7 +371,7 @@ impl CardApp for PivApp {
             .and_then(|id| recall.certificates(id))
             .and_then(|certificates| self.keys_from_certificates(&certificates));
         let remembered = match (remembered, identity.as_deref()) {
-            (Some(keys), Some(id)) => match self.still_on_card(channel, id, &keys)? {
+            (Some(keys), Some(id)) => match self.still_on_card(card, id, &keys)? {
                 Proof::Current(answers) => Some((keys, answers)),
                 Proof::Changed => None,
                 // The card lacks what the profile promised (a YubiKey 4
@@ -375,13 +389,13 @@ impl CardApp for PivApp {
         let (keys, key_slots_read) = match remembered {
             Some((mut keys, mut answers)) => {
                 // The remembered retired keys stand with the rest.
-                self.complete(channel, &mut keys, &mut answers, false)?;
+                self.complete(card, &mut keys, &mut answers, false)?;
                 (keys, self.profile.keys.len())
             }
             // The token's label is the first certificate's CN (as OpenSC
             // shows it): read key slots up to the first certificate, the
             // rest only when objects are needed.
-            None => self.read_keys(channel, Vec::new(), 0, true)?,
+            None => self.read_keys(card, Vec::new(), 0, true)?,
         };
         let label = keys
             .iter()
@@ -405,22 +419,22 @@ impl CardApp for PivApp {
 
     fn read_remaining_keys(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         known: &[KeyInfo],
         from_slot: usize,
     ) -> Result<Vec<KeyInfo>, AppError> {
-        Ok(self.read_keys(channel, known.to_vec(), from_slot, false)?.0)
+        Ok(self.read_keys(card, known.to_vec(), from_slot, false)?.0)
     }
 
     fn pin_max_tries(&self) -> Option<u8> {
         self.learned().pin_max_tries
     }
 
-    fn pin_status(&self, channel: &mut Channel) -> Result<PinStatus, AppError> {
-        self.learn_pin_reference(channel)?;
-        self.read_pin_tries(channel)?;
+    fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError> {
+        self.learn_pin_reference(card)?;
+        self.read_pin_tries(card)?;
         // VERIFY without data reports the state and spends no try.
-        let response = channel.execute(&self.verify_command())?;
+        let response = card.execute(&self.verify_command())?;
         Ok(match response.sw {
             StatusWord::SUCCESS => PinStatus {
                 tries_left: None,
@@ -443,51 +457,49 @@ impl CardApp for PivApp {
         })
     }
 
-    fn verify_pin(&self, channel: &mut Channel, pin: &[u8]) -> Result<(), AppError> {
-        self.learn_pin_reference(channel)?;
+    fn verify_pin(&self, card: &mut Transaction, pin: &[u8]) -> Result<(), AppError> {
+        self.learn_pin_reference(card)?;
         let command = self.verify_command().secret_data(self.padded_pin(pin)?);
-        self.profile.pin_command(channel, &command)
+        self.profile.pin_command(card, &command)
     }
 
-    fn change_pin(&self, channel: &mut Channel, old: &[u8], new: &[u8]) -> Result<(), AppError> {
-        self.learn_pin_reference(channel)?;
+    fn change_pin(&self, card: &mut Transaction, old: &[u8], new: &[u8]) -> Result<(), AppError> {
+        self.learn_pin_reference(card)?;
         // SP 800-73-4 Part 2 §3.2.2: CHANGE REFERENCE DATA, old || new.
         let data = super::joined_secret(&[&self.padded_pin(old)?, &self.padded_pin(new)?]);
-        let command = Command::new(0x00, INS_CHANGE_REFERENCE_DATA, 0x00, self.pin_reference())
-            .secret_data(data);
-        self.profile.pin_command(channel, &command)
+        let command = commands::change_reference_data(self.pin_reference(), data);
+        self.profile.pin_command(card, &command)
     }
 
     fn unblock_pin(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         unblock_code: &[u8],
         new: &[u8],
     ) -> Result<(), AppError> {
         // SP 800-73-4 Part 2 §3.2.3: RESET RETRY COUNTER, PUK || new PIN,
         // for the PIV PIN only: the PUK does not reset a global PIN.
-        self.learn_pin_reference(channel)?;
+        self.learn_pin_reference(card)?;
         if self.pin_reference() != self.profile.pin.reference {
             return Err(AppError::Unsupported(
                 "resetting the global PIN with the PUK",
             ));
         }
         let data = super::joined_secret(&[&self.padded_puk(unblock_code)?, &self.padded_pin(new)?]);
-        let command = Command::new(
-            0x00,
-            INS_RESET_RETRY_COUNTER,
-            0x00,
+        let command = commands::reset_retry_counter(
             self.profile.pin.reference,
-        )
-        .secret_data(data);
-        self.profile.pin_command(channel, &command)
+            RetryReset::UnblockCodeAndNewPin,
+            data,
+        );
+        self.profile.pin_command(card, &command)
     }
 
-    fn verify_pin_pad(&self, channel: &mut Channel) -> Result<(), AppError> {
-        self.learn_pin_reference(channel)?;
+    fn verify_pin_pad(&self, card: &mut Transaction) -> Result<(), AppError> {
+        self.learn_pin_reference(card)?;
         let pin = &self.profile.pin;
         let block = pin.pad_length.unwrap_or(pin.max_length);
-        let mut apdu = vec![0x00, INS_VERIFY, 0x00, self.pin_reference(), block as u8];
+        let verify = commands::verify_status(self.pin_reference());
+        let mut apdu = vec![verify.cla, verify.ins, verify.p1, verify.p2, block as u8];
         apdu.resize(5 + block, pin.pad_byte.unwrap_or(0xFF));
         let request = crate::transport::PinPadVerify {
             apdu,
@@ -495,7 +507,7 @@ impl CardApp for PivApp {
             max_length: pin.max_length as u8,
             block_length: block as u8,
         };
-        let response = channel.verify_pin_pad(&request)?;
+        let response = card.verify_pin_pad(&request)?;
         if response.sw.is_success() {
             Ok(())
         } else {
@@ -503,10 +515,9 @@ impl CardApp for PivApp {
         }
     }
 
-    fn logout(&self, channel: &mut Channel) -> Result<(), AppError> {
+    fn logout(&self, card: &mut Transaction) -> Result<(), AppError> {
         // SP 800-73-4 Part 2 §3.2.1: VERIFY with P1 = FF resets the PIN status.
-        let command = Command::new(0x00, INS_VERIFY, 0xFF, self.pin_reference());
-        let response = channel.execute(&command)?;
+        let response = card.execute(&commands::verify_reset(self.pin_reference()))?;
         if !response.sw.is_success() {
             log::debug!("card did not reset its PIN state: {}", response.sw);
         }
@@ -515,29 +526,30 @@ impl CardApp for PivApp {
 
     fn sign(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         input: SignInput<'_>,
+        _proof: &Verified,
     ) -> Result<Vec<u8>, AppError> {
         match (&key.public_key, input) {
             (PublicKey::Rsa { modulus, .. }, SignInput::RsaPkcs1(data)) => {
                 let block =
                     crypto::pkcs1_v15_sign_pad(data, modulus.len()).ok_or(AppError::DataLength)?;
-                Ok(self.raw_rsa(channel, key, &block)?.to_vec())
+                Ok(self.raw_rsa(card, key, &block)?.to_vec())
             }
             (PublicKey::Rsa { .. }, SignInput::RsaRaw(block)) => {
-                Ok(self.raw_rsa(channel, key, block)?.to_vec())
+                Ok(self.raw_rsa(card, key, block)?.to_vec())
             }
             (PublicKey::Ec { curve, .. }, SignInput::Ecdsa(input)) => {
                 if input.len() != curve.order_len() {
                     return Err(AppError::DataLength);
                 }
-                let der = self.general_authenticate(channel, key, input)?;
+                let der = self.general_authenticate(card, key, input)?;
                 crypto::ecdsa_der_to_raw(&der, curve.field_len())
                     .ok_or(CardError::Malformed("ECDSA signature is not DER").into())
             }
             (PublicKey::Ed25519 { .. }, SignInput::EdDsa(message)) => {
-                let signature = self.general_authenticate(channel, key, message)?;
+                let signature = self.general_authenticate(card, key, message)?;
                 if signature.len() != 64 {
                     return Err(CardError::Malformed("Ed25519 signature is not 64 bytes").into());
                 }
@@ -549,18 +561,20 @@ impl CardApp for PivApp {
 
     fn decrypt_raw(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         ciphertext: &[u8],
+        _proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
-        self.raw_rsa(channel, key, ciphertext)
+        self.raw_rsa(card, key, ciphertext)
     }
 
     fn derive(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         peer_point: &[u8],
+        _proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
         // SP 800-73-4 Part 2 §3.2.4, key establishment: 7C { 82 00, 85 <point> }.
         let expected = match &key.public_key {
@@ -568,7 +582,7 @@ impl CardApp for PivApp {
             PublicKey::X25519 { .. } => 32,
             _ => return Err(AppError::Unsupported("ECDH with a non-EC key")),
         };
-        let secret = self.general_authenticate_with(channel, key, 0x85, peer_point)?;
+        let secret = self.general_authenticate_with(card, key, tag::EXPONENTIATION, peer_point)?;
         if secret.len() != expected {
             return Err(CardError::Malformed("shared secret of the wrong length").into());
         }
@@ -581,7 +595,7 @@ impl PivApp {
     /// modulus; the result is left-padded back to that length.
     fn raw_rsa(
         &self,
-        channel: &mut Channel,
+        card: &mut Transaction,
         key: &KeyInfo,
         block: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
@@ -591,7 +605,7 @@ impl PivApp {
         if block.len() != modulus.len() || block > modulus.as_slice() {
             return Err(AppError::DataLength);
         }
-        let result = self.general_authenticate(channel, key, block)?;
+        let result = self.general_authenticate(card, key, block)?;
         if result.len() > modulus.len() {
             return Err(CardError::Malformed("RSA result longer than the modulus").into());
         }
@@ -605,6 +619,7 @@ impl PivApp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iso7816::Instruction;
 
     #[test]
     fn decompresses_gzip_and_zlib() {
@@ -654,19 +669,23 @@ mod tests {
         let options = crate::iso7816::ChannelOptions::default();
         // VERIFY without data answers 63C3: PIV is selected, no SELECT.
         let mut card = Answers(vec![vec![0x63, 0xC3]], Vec::new());
-        app.select(&mut Channel::new(&mut card, options)).unwrap();
+        app.select(&mut Transaction::new(&mut card, options))
+            .unwrap();
         assert_eq!(card.1, [vec![0x00, 0x20, 0x00, 0x80]]);
         // 6D00: another application is selected; SELECT PIV follows.
         let mut card = Answers(vec![vec![0x6D, 0x00], vec![0x90, 0x00]], Vec::new());
-        app.select(&mut Channel::new(&mut card, options)).unwrap();
+        app.select(&mut Transaction::new(&mut card, options))
+            .unwrap();
         assert_eq!(card.1.len(), 2);
-        assert_eq!(card.1[1][1], INS_SELECT);
+        assert_eq!(card.1[1][1], Instruction::Select.code());
         // Without the quirk: SELECT only.
         let plain = PivApp::new(Arc::new(profile("")));
         let mut card = Answers(vec![vec![0x90, 0x00]], Vec::new());
-        plain.select(&mut Channel::new(&mut card, options)).unwrap();
+        plain
+            .select(&mut Transaction::new(&mut card, options))
+            .unwrap();
         assert_eq!(card.1.len(), 1);
-        assert_eq!(card.1[0][1], INS_SELECT);
+        assert_eq!(card.1[0][1], Instruction::Select.code());
     }
 
     #[test]
@@ -712,7 +731,7 @@ mod tests {
         let mut card = Answers(Vec::new(), Vec::new());
         let options = crate::iso7816::ChannelOptions::default();
         let proof = app
-            .still_on_card(&mut Channel::new(&mut card, options), &[], &keys)
+            .still_on_card(&mut Transaction::new(&mut card, options), &[], &keys)
             .unwrap();
         assert!(matches!(proof, Proof::Changed));
         assert!(card.1.is_empty());

@@ -1,0 +1,130 @@
+//! Objects (PKCS#11 §5.7): searching and reading the token's objects.
+
+use super::*;
+
+impl Module {
+    // ----- objects -------------------------------------------------------
+
+    /// `C_FindObjectsInit`.
+    pub fn find_init(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        template: Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>,
+    ) -> Result<()> {
+        self.with_session(handle, |session, state, _| {
+            if session.find.is_some() {
+                return Err(Error::OperationActive);
+            }
+            ensure_all_keys(state)?;
+            let results = visible_objects(state)
+                .chain(session.objects.iter())
+                .filter(|object| object.matches(&template))
+                .map(|object| object.handle)
+                .collect();
+            session.find = Some(FindOp {
+                results,
+                position: 0,
+            });
+            Ok(())
+        })
+    }
+
+    /// `C_FindObjects`: up to `max` more handles.
+    pub fn find_next(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        max: usize,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        self.with_session(handle, |session, _, _| {
+            let find = session
+                .find
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
+            let end = find.results.len().min(find.position.saturating_add(max));
+            let batch = find.results[find.position..end].to_vec();
+            find.position = end;
+            Ok(batch)
+        })
+    }
+
+    /// `C_FindObjectsFinal`.
+    pub fn find_final(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
+        self.with_session(handle, |session, _, _| {
+            session
+                .find
+                .take()
+                .map(|_| ())
+                .ok_or(Error::OperationNotInitialized)
+        })
+    }
+
+    /// `C_GetAttributeValue`: for each type, its value, or `None` if the
+    /// object has no such attribute.
+    pub fn attributes(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+        types: &[CK_ATTRIBUTE_TYPE],
+    ) -> Result<Vec<Option<AttrValue>>> {
+        self.with_object(handle, object, |object| {
+            types
+                .iter()
+                .map(|kind| object.attribute(*kind).cloned())
+                .collect()
+        })
+    }
+
+    /// Lets `read` look at an object this session may see (for
+    /// `C_GetAttributeValue` over a template of any length, without a copy
+    /// as long as the template).
+    pub fn with_object<R>(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+        read: impl FnOnce(&Object) -> R,
+    ) -> Result<R> {
+        self.with_session(handle, |session, state, _| {
+            operations::any_object(session, state, object).map(read)
+        })
+    }
+
+    /// `C_GetObjectSize`: the size of the object's readable attributes.
+    pub fn object_size(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<usize> {
+        self.with_session(handle, |session, state, _| {
+            let object = operations::any_object(session, state, object)?;
+            let value_len = match object.attribute(CKA_VALUE) {
+                Some(AttrValue::Bytes(bytes)) => bytes.len(),
+                _ => 0,
+            };
+            Ok(value_len)
+        })
+    }
+}
+
+/// The objects this process may see: private ones only after `C_Login`.
+pub(super) fn visible_objects(state: &SlotState) -> impl Iterator<Item = &Object> {
+    let logged_in = state.logged_in();
+    state
+        .token
+        .iter()
+        .flat_map(|token| token.objects.iter())
+        .filter(move |object| logged_in || !object.private)
+}
+
+pub(super) fn find_object(state: &SlotState, handle: CK_OBJECT_HANDLE) -> Result<&Object> {
+    visible_objects(state)
+        .find(|object| object.handle == handle)
+        .ok_or(Error::ObjectHandleInvalid)
+}
+
+pub(super) fn key_of(state: &SlotState, index: usize) -> Result<&crate::profile::KeyInfo> {
+    state
+        .token
+        .as_ref()
+        .and_then(|token| token.info.keys.get(index))
+        .ok_or(Error::KeyHandleInvalid)
+}

@@ -1,0 +1,362 @@
+//! Tokens (PKCS#11 §5.5): the card application in a slot, read on first
+//! use (from the disk cache where the card proves it current), its PIN
+//! state and flags, its mechanisms.
+
+use super::*;
+
+/// The token in a slot: the card application a profile recognised, what
+/// it reported, the objects built from that, and its PIN state.
+#[derive(Debug)]
+pub(super) struct LoadedToken {
+    pub(super) app: Box<dyn CardApp>,
+    pub(super) info: CardInfo,
+    pub(super) objects: Vec<Object>,
+    pub(super) pin: PinStatus,
+    /// `pin` holds what the card (or this process) said, not a default.
+    pub(super) pin_known: bool,
+    /// A wrong PIN was entered since the last successful login.
+    pub(super) pin_failed: bool,
+    /// The most tries the card reported in this process.
+    pub(super) most_tries: Option<u8>,
+    /// The reader has a PIN pad: the PIN is entered there, not by the host.
+    pub(super) pin_pad: bool,
+    /// The slot the token is in (object handles carry it).
+    pub(super) slot_id: CK_SLOT_ID,
+    /// The disk cache and this card's entry in it, when the card can be
+    /// cached.
+    pub(super) cache: Option<(Arc<CacheStore>, CacheKey)>,
+}
+
+impl LoadedToken {
+    /// Stores the card's certificates in the disk cache once every key slot
+    /// was read from the card (never what the cache itself gave).
+    pub(super) fn remember(&self) {
+        let Some((store, key)) = &self.cache else {
+            return;
+        };
+        if !self.info.keys_complete || self.info.recalled {
+            return;
+        }
+        let objects = self
+            .info
+            .keys
+            .iter()
+            .filter_map(|key| {
+                key.certificate.as_ref().map(|der| CachedObject {
+                    reference: key.reference,
+                    data: der.clone(),
+                })
+            })
+            .collect();
+        store.store(
+            key,
+            &CachedCard {
+                stored_at: std::time::SystemTime::now(),
+                objects,
+            },
+        );
+    }
+
+    /// Drops the card's cache entry (it did not match the card).
+    pub(super) fn forget_cached(&self) {
+        if let Some((store, key)) = &self.cache {
+            store.forget(key);
+        }
+    }
+
+    pub(super) fn record_pin(&mut self, status: PinStatus) {
+        if let Some(tries) = status.tries_left {
+            self.most_tries = Some(self.most_tries.map_or(tries, |most| most.max(tries)));
+        }
+        self.pin = status;
+        self.pin_known = true;
+    }
+
+    pub(super) fn flags(&self) -> CK_FLAGS {
+        let mut flags =
+            CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
+        if self.pin_pad {
+            flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
+        }
+        let tries = self.pin.tries_left;
+        if self.pin.blocked || tries == Some(0) {
+            flags |= CKF_USER_PIN_LOCKED;
+        } else if tries == Some(1) {
+            flags |= CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW;
+        } else if self.pin_failed
+            || matches!((tries, self.most_tries), (Some(now), Some(most)) if now < most)
+            || tries.is_some_and(|now| now < self.app.pin_max_tries().unwrap_or(USUAL_PIN_TRIES))
+        {
+            flags |= CKF_USER_PIN_COUNT_LOW;
+        }
+        flags
+    }
+}
+
+/// The PIN tries cards ship with (PIV cards from Yubico and Nitrokey, and
+/// OpenPGP cards, default to 3; SP 800-73-4 leaves it to the issuer). Most
+/// cards do not report their maximum (a YubiKey's GET METADATA does), so in
+/// a process that has not seen a wrong PIN itself, fewer tries than the
+/// maximum (else this) means wrong PINs since the last success
+/// (`CKF_USER_PIN_COUNT_LOW`).
+pub(super) const USUAL_PIN_TRIES: u8 = 3;
+
+impl Module {
+    /// Locks a slot's state, making sure its token is loaded (reading the
+    /// card if this is the first time) and still in the reader.
+    pub(super) fn token_state<'s>(&self, slot: &'s Slot) -> Result<SlotGuard<'s>> {
+        self.token_state_with(slot, false)
+    }
+
+    /// [`Module::token_state`]; a first read of the card also reads the PIN
+    /// state when `with_pin_status`.
+    pub(super) fn token_state_with<'s>(
+        &self,
+        slot: &'s Slot,
+        with_pin_status: bool,
+    ) -> Result<SlotGuard<'s>> {
+        // Ask PC/SC (no APDU) whether the card is still the one the token
+        // was read from: a pull, a swap or a service restart since the last
+        // call ends the token, its login and its sessions.
+        // A burst of calls asks once: within the backend's window the last
+        // answer stands (a card pulled meanwhile still fails the next
+        // APDU, and PC/SC refuses a handle from before a swap).
+        if !slot.checked_within(self.backend.status_reuse()) {
+            match self.backend.reader_status(&slot.reader) {
+                Ok(Some(status)) => slot.note(true, status.card_present, status.card_events),
+                Ok(None) => slot.note(false, false, slot.card_events.load(Ordering::SeqCst)),
+                Err(_) => {}
+            }
+        }
+        let mut state = slot.lock();
+        let changes = slot.changes.load(Ordering::SeqCst);
+        if (state.token.is_some() || state.card.is_some() || state.unrecognized)
+            && state.token_changes != changes
+        {
+            state.drop_token();
+        }
+        if !slot.present.load(Ordering::SeqCst) {
+            if state.token.is_some() || state.card.is_some() {
+                state.drop_token();
+            }
+            return Err(Error::TokenNotPresent);
+        }
+        if state.token.is_none() {
+            if state.unrecognized {
+                return Err(Error::TokenNotRecognized);
+            }
+            state.token_changes = changes;
+            self.load_token(slot, &mut state, with_pin_status)?;
+        }
+        Ok(state)
+    }
+
+    /// Reads the card in `slot`: identifies its application and reads its
+    /// public data (from the disk cache where the card's identity matches),
+    /// and the PIN state when `with_pin_status` (token info shows it).
+    pub(super) fn load_token(
+        &self,
+        slot: &Slot,
+        state: &mut SlotState,
+        with_pin_status: bool,
+    ) -> Result<()> {
+        let mut card = match self.backend.connect(&slot.reader) {
+            Ok(card) => card,
+            Err(TransportError::CardRemoved | TransportError::ReaderGone) => {
+                slot.present.store(false, Ordering::SeqCst);
+                return Err(Error::TokenNotPresent);
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let atr = card.atr().to_vec();
+        let loaded = card.with_transaction(|link| -> std::result::Result<_, AppError> {
+            let Some(app) = self.profiles.identify(&atr, link)? else {
+                return Ok(None);
+            };
+            let mut card = Transaction::new(link, app.profile().channel);
+            let recall = CacheRecall {
+                store: self.cache.as_deref(),
+                profile: &app.profile().name,
+                atr: &atr,
+            };
+            let mut info = app.read_card(&mut card, &recall)?;
+            if info.pin.is_none() && with_pin_status {
+                info.pin = Some(app.pin_status(&mut card)?);
+            }
+            Ok(Some((app, info)))
+        });
+        let loaded = match loaded {
+            Ok(inner) => inner.map_err(Error::from),
+            Err(err) => Err(Error::from(err)),
+        };
+        match loaded {
+            Ok(Some((app, info))) => {
+                let objects = token::objects_for_card(slot.id, &info);
+                let cache = match (&self.cache, &info.identity) {
+                    (Some(store), Some(identity)) => Some((
+                        Arc::clone(store),
+                        cache_key(&app.profile().name, &atr, identity),
+                    )),
+                    _ => None,
+                };
+                let mut token = LoadedToken {
+                    app,
+                    pin: PinStatus::default(),
+                    pin_known: false,
+                    objects,
+                    pin_failed: false,
+                    most_tries: None,
+                    pin_pad: card.has_pin_pad(),
+                    slot_id: slot.id,
+                    info,
+                    cache,
+                };
+                if let Some(status) = token.info.pin {
+                    token.record_pin(status);
+                }
+                token.remember();
+                state.login.end();
+                state.card = Some(Card::new(card, true));
+                state.token = Some(token);
+                Ok(())
+            }
+            Ok(None) => {
+                state.unrecognized = true;
+                state.card = Some(Card::new(card, false));
+                Err(Error::TokenNotRecognized)
+            }
+            Err(Error::DeviceRemoved) => {
+                slot.present.store(false, Ordering::SeqCst);
+                Err(Error::TokenNotPresent)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `C_GetTokenInfo`.
+    pub fn token_info(&self, id: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
+        let slot = self.slot(id)?;
+        let mut state = self.token_state_with(&slot, true)?;
+        let pin_known = state.token.as_ref().is_some_and(|token| token.pin_known);
+        if !pin_known {
+            // The card was read for something else first: its PIN state
+            // once, for the flags (polling costs no APDU after that).
+            let status = card_operation(&mut state, |app, card| app.pin_status(card))?;
+            if let Some(token) = state.token.as_mut() {
+                token.record_pin(status);
+            }
+        }
+        let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+        let (session_count, rw_session_count) = {
+            let sessions = self.sessions_read();
+            let of_slot = sessions.values().filter(|entry| entry.slot == id);
+            let rw = of_slot.clone().filter(|entry| entry.read_write).count();
+            (of_slot.count() as CK_ULONG, rw as CK_ULONG)
+        };
+        let pin = &token.app.profile().pin;
+        Ok(CK_TOKEN_INFO {
+            label: padded(&token.info.label),
+            manufacturerID: padded(&token.info.manufacturer),
+            model: padded(&token.info.model),
+            serialNumber: padded(&token.info.serial),
+            flags: token.flags(),
+            ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulSessionCount: session_count,
+            ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulRwSessionCount: rw_session_count,
+            ulMaxPinLen: pin.max_length as CK_ULONG,
+            ulMinPinLen: pin.min_length as CK_ULONG,
+            ulTotalPublicMemory: token::UNAVAILABLE,
+            ulFreePublicMemory: token::UNAVAILABLE,
+            ulTotalPrivateMemory: token::UNAVAILABLE,
+            ulFreePrivateMemory: token::UNAVAILABLE,
+            hardwareVersion: CK_VERSION { major: 0, minor: 0 },
+            firmwareVersion: CK_VERSION { major: 0, minor: 0 },
+            utcTime: [b' '; 16],
+        })
+    }
+
+    /// `C_GetMechanismList`.
+    pub fn mechanism_list(&self, id: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
+        let slot = self.slot(id)?;
+        Ok(self
+            .token_mechanisms(&slot)?
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect())
+    }
+
+    /// `C_GetMechanismInfo`.
+    pub fn mechanism_info(
+        &self,
+        id: CK_SLOT_ID,
+        kind: CK_MECHANISM_TYPE,
+    ) -> Result<CK_MECHANISM_INFO> {
+        let slot = self.slot(id)?;
+        self.token_mechanisms(&slot)?
+            .into_iter()
+            .find(|(m, _)| *m == kind)
+            .map(|(_, info)| info)
+            .ok_or(Error::MechanismInvalid)
+    }
+}
+
+/// The disk cache as the engines see it while they read a card.
+pub(super) struct CacheRecall<'a> {
+    pub(super) store: Option<&'a CacheStore>,
+    pub(super) profile: &'a str,
+    pub(super) atr: &'a [u8],
+}
+
+impl Recall for CacheRecall<'_> {
+    fn certificates(&self, identity: &[u8]) -> Option<Vec<(u8, Vec<u8>)>> {
+        let entry = self
+            .store?
+            .load(&cache_key(self.profile, self.atr, identity))?;
+        Some(
+            entry
+                .objects
+                .into_iter()
+                .map(|object| (object.reference, object.data))
+                .collect(),
+        )
+    }
+
+    fn forget(&self, identity: &[u8]) {
+        if let Some(store) = self.store {
+            store.forget(&cache_key(self.profile, self.atr, identity));
+        }
+    }
+}
+
+/// A card's cache entry: its profile, its ATR and what identifies its
+/// public data (PIV: the whole CHUID object).
+pub(super) fn cache_key(profile: &str, atr: &[u8], identity: &[u8]) -> CacheKey {
+    CacheKey::new(&[profile.as_bytes(), atr, identity])
+}
+
+/// Reads the keys a lazy first read of the card left out (once per token):
+/// token info needs only the first certificate, objects need them all.
+pub(super) fn ensure_all_keys(state: &mut SlotState) -> Result<()> {
+    let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+    if token.info.keys_complete {
+        return Ok(());
+    }
+    let from = token.info.key_slots_read;
+    let known = token.info.keys.clone();
+    let keys = card_operation(state, |app, card| {
+        app.read_remaining_keys(card, &known, from)
+    })?;
+    let token = state.token.as_mut().ok_or(Error::TokenNotPresent)?;
+    add_remaining_keys(token, keys);
+    Ok(())
+}
+
+/// Completes a token's keys with what a later read found (all of them),
+/// and stores the now complete public data in the disk cache.
+pub(super) fn add_remaining_keys(token: &mut LoadedToken, keys: Vec<crate::profile::KeyInfo>) {
+    token.info.keys = keys;
+    token.info.keys_complete = true;
+    token.objects = token::objects_for_card(token.slot_id, &token.info);
+    token.remember();
+}
