@@ -2,7 +2,9 @@
 //! and the data object directory (DODF).
 
 use super::ber::{self, Reader};
-use super::common::{parse_objects, CommonObjectAttributes, Identifier, ObjectParts, ObjectValue};
+use super::common::{
+    parse_objects, CommonObjectAttributes, Directory, Identifier, ObjectParts, ObjectValue,
+};
 use super::Pkcs15Error;
 
 /// An X.509 certificate of a CDF.
@@ -51,7 +53,7 @@ impl Certificate {
 /// certificates. Other kinds (attribute, SPKI, PGP, WTLS, X9.68, card
 /// verifiable certificates) are skipped; filler after the objects is
 /// ignored.
-pub fn parse_cdf(data: &[u8]) -> Result<Vec<Certificate>, Pkcs15Error> {
+pub fn parse_cdf(data: &[u8]) -> Result<Directory<Certificate>, Pkcs15Error> {
     parse_objects(data, "CDF", |element| match element.tag {
         0x30 => Certificate::parse(element.value).map(Some),
         _ => Ok(None),
@@ -93,7 +95,7 @@ impl DataObject {
 
 /// Reads a DODF: its opaque data objects. External and OID-typed data
 /// objects are skipped; filler after the objects is ignored.
-pub fn parse_dodf(data: &[u8]) -> Result<Vec<DataObject>, Pkcs15Error> {
+pub fn parse_dodf(data: &[u8]) -> Result<Directory<DataObject>, Pkcs15Error> {
     parse_objects(data, "DODF", |element| match element.tag {
         0x30 => DataObject::parse(element.value).map(Some),
         _ => Ok(None),
@@ -120,7 +122,7 @@ mod tests {
             0xA0, 0x02, 0x30, 0x00, // value: direct [0] (a dummy certificate)
             0xA2, 0x00, // [2] pgpCertificate: skipped
         ];
-        let certificates = parse_cdf(&data).unwrap();
+        let certificates = parse_cdf(&data).unwrap().objects;
         assert_eq!(certificates.len(), 2);
         let user = &certificates[0];
         assert_eq!(user.object.label.as_deref(), Some("Cert"));
@@ -142,8 +144,8 @@ mod tests {
             0xA1, 0x04, 0x30, 0x02, 0xA0, 0x00,
         ];
         assert_eq!(
-            parse_cdf(&data),
-            Err(Pkcs15Error::Missing("CommonCertificateAttributes.iD"))
+            crate::pkcs15::rejected(parse_cdf(&data)),
+            Pkcs15Error::Missing("CommonCertificateAttributes.iD")
         );
     }
 
@@ -158,7 +160,7 @@ mod tests {
             0xA1, 0x06, 0x30, 0x04, 0x04, 0x02, 0x46, 0x01, // value: path 4601
             0xA1, 0x00, // [1] oidDO: skipped
         ];
-        let objects = parse_dodf(&data).unwrap();
+        let objects = parse_dodf(&data).unwrap().objects;
         assert_eq!(objects.len(), 1);
         assert_eq!(objects[0].application_name.as_deref(), Some("app"));
         assert_eq!(objects[0].application_oid.unwrap().to_string(), "1.2.3.4");

@@ -448,18 +448,40 @@ impl<'a> ObjectParts<'a> {
     }
 }
 
+/// The objects of a directory file, and those that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directory<T> {
+    /// The objects read, in the file's order.
+    pub objects: Vec<T>,
+    /// The objects that are well framed but malformed inside: their
+    /// position among the file's elements (from 0), and why. One broken
+    /// object does not hide the others (OpenSC stops at it and drops the
+    /// objects after it).
+    pub rejected: Vec<(usize, Pkcs15Error)>,
+}
+
 /// Reads the objects of a directory file: `parse` maps each top-level
-/// element to an object, or to `None` for kinds that are skipped.
+/// element to an object, or to `None` for kinds that are skipped. Framing
+/// errors (an element that cannot be delimited) and too many elements fail
+/// the whole file.
 pub(crate) fn parse_objects<'a, T>(
     data: &'a [u8],
     what: &'static str,
     mut parse: impl FnMut(Element<'a>) -> Result<Option<T>, Pkcs15Error>,
-) -> Result<Vec<T>, Pkcs15Error> {
-    let mut objects = Vec::new();
-    for element in ber::file_elements(data, what, MAX_OBJECTS)? {
-        if let Some(object) = parse(element)? {
-            objects.push(object);
+) -> Result<Directory<T>, Pkcs15Error> {
+    let mut directory = Directory {
+        objects: Vec::new(),
+        rejected: Vec::new(),
+    };
+    for (position, element) in ber::file_elements(data, what, MAX_OBJECTS)?
+        .into_iter()
+        .enumerate()
+    {
+        match parse(element) {
+            Ok(Some(object)) => directory.objects.push(object),
+            Ok(None) => {}
+            Err(error) => directory.rejected.push((position, error)),
         }
     }
-    Ok(objects)
+    Ok(directory)
 }

@@ -2,7 +2,7 @@
 //! object directory file (EF.ODF).
 
 use super::ber::{self, Reader};
-use super::common::{parse_objects, Path, MAX_AID};
+use super::common::{parse_objects, Directory, Path, MAX_AID};
 use super::Pkcs15Error;
 
 /// The PKCS#15 application's AID (RID `A000000063`, then `PKCS-15`).
@@ -91,7 +91,7 @@ impl Application {
 /// one record of a record file; filler after the templates is ignored.
 /// Elements other than application templates are skipped. Use
 /// [`Application::is_pkcs15`] to find the PKCS#15 application.
-pub fn parse_dir(data: &[u8]) -> Result<Vec<Application>, Pkcs15Error> {
+pub fn parse_dir(data: &[u8]) -> Result<Directory<Application>, Pkcs15Error> {
     parse_objects(data, "EF.DIR", |element| match element.tag {
         0x61 => Application::parse(element.value).map(Some),
         _ => Ok(None),
@@ -152,7 +152,7 @@ pub struct OdfEntry {
 /// after ISO/IEC 7816-15 (tags `[9]` and up), are skipped; filler after
 /// the entries is ignored. At most [`MAX_OBJECTS`](super::MAX_OBJECTS)
 /// entries.
-pub fn parse_odf(data: &[u8]) -> Result<Vec<OdfEntry>, Pkcs15Error> {
+pub fn parse_odf(data: &[u8]) -> Result<Directory<OdfEntry>, Pkcs15Error> {
     parse_objects(data, "EF.ODF", |element| {
         let Some(kind) = DirectoryKind::from_tag(element.tag) else {
             return Ok(None);
@@ -188,7 +188,7 @@ mod tests {
             0xA0, 0x04, 0x04, 0x02, 0x50, 0x32, // tokenInfoPath [0] 5032
             0x00, 0x00, 0x00, // filler
         ];
-        let apps = parse_dir(&data).unwrap();
+        let apps = parse_dir(&data).unwrap().objects;
         assert_eq!(apps.len(), 1);
         let app = &apps[0];
         assert!(app.is_pkcs15());
@@ -208,11 +208,11 @@ mod tests {
     fn dir_template_needs_an_aid() {
         // 61 03 { 50 01 'x' }: a label, no AID.
         assert_eq!(
-            parse_dir(&[0x61, 0x03, 0x50, 0x01, b'x']),
-            Err(Pkcs15Error::Missing("EF.DIR AID"))
+            crate::pkcs15::rejected(parse_dir(&[0x61, 0x03, 0x50, 0x01, b'x'])),
+            Pkcs15Error::Missing("EF.DIR AID")
         );
         // 61 02 { 4F 00 }: an empty AID is no PKCS#15 application.
-        assert!(!parse_dir(&[0x61, 0x02, 0x4F, 0x00]).unwrap()[0].is_pkcs15());
+        assert!(!parse_dir(&[0x61, 0x02, 0x4F, 0x00]).unwrap().objects[0].is_pkcs15());
     }
 
     #[test]
@@ -226,8 +226,8 @@ mod tests {
         ];
         // The empty length INTEGER is an error, not a silent zero.
         assert_eq!(
-            parse_odf(&data),
-            Err(Pkcs15Error::OutOfRange("Path.length"))
+            crate::pkcs15::rejected(parse_odf(&data)),
+            Pkcs15Error::OutOfRange("Path.length")
         );
         let data = [
             0xA0, 0x06, 0x30, 0x04, 0x04, 0x02, 0x44, 0x00, // privateKeys: path 4400
@@ -239,7 +239,7 @@ mod tests {
             0x80, 0x01, 0x20, // length 32
             0xFF, 0xFF, // filler
         ];
-        let entries = parse_odf(&data).unwrap();
+        let entries = parse_odf(&data).unwrap().objects;
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].kind, DirectoryKind::PrivateKeys);
         assert_eq!(entries[0].path.efid_or_path, [0x44, 0x00]);
@@ -256,7 +256,7 @@ mod tests {
             0x4F, 0x04, 0xA0, 0x00, 0x00, 0x01, // aid
             0x04, 0x02, 0xC0, 0x00, // path C000
         ];
-        let entries = parse_odf(&data).unwrap();
+        let entries = parse_odf(&data).unwrap().objects;
         assert_eq!(
             entries[0].path.aid.as_deref(),
             Some(&[0xA0, 0x00, 0x00, 0x01][..])
@@ -268,13 +268,16 @@ mod tests {
     fn odf_path_must_name_a_file() {
         // A0 04 { 30 02 { 02 00 } }: a path with neither efidOrPath nor
         // an extended path.
-        assert!(parse_odf(&[0xA0, 0x05, 0x30, 0x03, 0x02, 0x01, 0x00]).is_err());
+        assert_eq!(
+            crate::pkcs15::rejected(parse_odf(&[0xA0, 0x05, 0x30, 0x03, 0x02, 0x01, 0x00])),
+            Pkcs15Error::Missing("Path.efidOrPath")
+        );
         // 17 bytes of path.
         let mut data = vec![0xA0, 0x15, 0x30, 0x13, 0x04, 0x11];
         data.extend([0x3F; 17]);
         assert_eq!(
-            parse_odf(&data),
-            Err(Pkcs15Error::OutOfRange("Path.efidOrPath"))
+            crate::pkcs15::rejected(parse_odf(&data)),
+            Pkcs15Error::OutOfRange("Path.efidOrPath")
         );
     }
 
@@ -282,7 +285,7 @@ mod tests {
     fn too_many_odf_entries_is_an_error() {
         let entry = [0xA0, 0x06, 0x30, 0x04, 0x04, 0x02, 0x44, 0x00];
         let data = entry.repeat(MAX_OBJECTS);
-        assert_eq!(parse_odf(&data).unwrap().len(), MAX_OBJECTS);
+        assert_eq!(parse_odf(&data).unwrap().objects.len(), MAX_OBJECTS);
         let data = entry.repeat(MAX_OBJECTS + 1);
         assert!(matches!(parse_odf(&data), Err(Pkcs15Error::TooMany { .. })));
     }

@@ -2,7 +2,7 @@
 
 use super::ber::{self, Element, Reader};
 use super::common::{
-    parse_objects, CommonKeyAttributes, CommonObjectAttributes, ObjectParts, ObjectValue,
+    parse_objects, CommonKeyAttributes, CommonObjectAttributes, Directory, ObjectParts, ObjectValue,
 };
 use super::Pkcs15Error;
 
@@ -110,7 +110,7 @@ pub struct PrivateKey {
 
 /// Reads a PrKDF: its RSA and EC keys. Other key kinds (DH, DSA, KEA,
 /// GOST, generic) are skipped; filler after the objects is ignored.
-pub fn parse_prkdf(data: &[u8]) -> Result<Vec<PrivateKey>, Pkcs15Error> {
+pub fn parse_prkdf(data: &[u8]) -> Result<Directory<PrivateKey>, Pkcs15Error> {
     parse_objects(data, "PrKDF", |element| {
         Ok(
             key_object(element, "private key object")?.map(|key| PrivateKey {
@@ -138,7 +138,7 @@ pub struct PublicKey {
 
 /// Reads a PuKDF: its RSA and EC keys. Other key kinds are skipped;
 /// filler after the objects is ignored.
-pub fn parse_pukdf(data: &[u8]) -> Result<Vec<PublicKey>, Pkcs15Error> {
+pub fn parse_pukdf(data: &[u8]) -> Result<Directory<PublicKey>, Pkcs15Error> {
     parse_objects(data, "PuKDF", |element| {
         Ok(
             key_object(element, "public key object")?.map(|key| PublicKey {
@@ -201,14 +201,14 @@ mod tests {
     #[test]
     fn refuses_an_oversized_modulus() {
         assert_eq!(
-            parse_prkdf(&PRKDF),
-            Err(Pkcs15Error::OutOfRange("RSA key attributes.modulusLength"))
+            crate::pkcs15::rejected(parse_prkdf(&PRKDF)),
+            Pkcs15Error::OutOfRange("RSA key attributes.modulusLength")
         );
     }
 
     #[test]
     fn reads_rsa_and_ec_private_keys() {
-        let keys = parse_prkdf(&fixed_prkdf()).unwrap();
+        let keys = parse_prkdf(&fixed_prkdf()).unwrap().objects;
         assert_eq!(keys.len(), 2);
         let rsa = &keys[0];
         assert_eq!(rsa.object.label.as_deref(), Some("RSA"));
@@ -261,8 +261,8 @@ mod tests {
             0xA1, 0x04, 0x30, 0x02, 0x30, 0x00, // value only
         ];
         assert_eq!(
-            parse_prkdf(&key),
-            Err(Pkcs15Error::Missing("RSA key attributes.modulusLength"))
+            crate::pkcs15::rejected(parse_prkdf(&key)),
+            Pkcs15Error::Missing("RSA key attributes.modulusLength")
         );
         // No usage.
         let key = [
@@ -270,16 +270,16 @@ mod tests {
             0xA1, 0x07, 0x30, 0x05, 0x30, 0x00, 0x02, 0x01, 0x10,
         ];
         assert_eq!(
-            parse_prkdf(&key),
-            Err(Pkcs15Error::Missing("CommonKeyAttributes.usage"))
+            crate::pkcs15::rejected(parse_prkdf(&key)),
+            Pkcs15Error::Missing("CommonKeyAttributes.usage")
         );
         // No type attributes.
         let key = [
             0x30, 0x09, 0x30, 0x00, 0x30, 0x05, 0x04, 0x00, 0x03, 0x01, 0x00,
         ];
         assert_eq!(
-            parse_prkdf(&key),
-            Err(Pkcs15Error::Missing("private key object"))
+            crate::pkcs15::rejected(parse_prkdf(&key)),
+            Pkcs15Error::Missing("private key object")
         );
     }
 
@@ -300,7 +300,7 @@ mod tests {
             0xA1, 0x0A, 0x30, 0x08, // PublicECKeyAttributes
             0x30, 0x06, 0x04, 0x04, 0x3F, 0x00, 0x50, 0x15, // value: path
         ];
-        let keys = parse_pukdf(&data).unwrap();
+        let keys = parse_pukdf(&data).unwrap().objects;
         assert_eq!(keys.len(), 2);
         assert_eq!(keys[0].algorithm, KeyAlgorithm::Rsa { modulus_bits: 1024 });
         let ObjectValue::Direct(direct) = &keys[0].value else {

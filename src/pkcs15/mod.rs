@@ -3,7 +3,9 @@
 //!
 //! Pure parsing, no card I/O: each function takes the bytes of one file (or
 //! record) as the card returned them and gives typed values, or a
-//! [`Pkcs15Error`]. The data is untrusted: every length is checked, every
+//! [`Pkcs15Error`]. Directory files give a [`Directory`]: the objects read,
+//! and the position and error of each object that is malformed inside
+//! (a file whose elements cannot be delimited is an error as a whole). The data is untrusted: every length is checked, every
 //! list is bounded ([`MAX_OBJECTS`] objects per file), nothing panics.
 //!
 //! The encoding is read as BER, leniently where cards in use need it and
@@ -43,8 +45,8 @@ mod tests;
 
 pub use certs::{parse_cdf, parse_dodf, Certificate, DataObject};
 pub use common::{
-    AccessControlRule, AccessMode, CommonKeyAttributes, CommonObjectAttributes, Identifier,
-    KeyAccessFlags, KeyUsage, ObjectFlags, ObjectValue, Path, SecurityCondition,
+    AccessControlRule, AccessMode, CommonKeyAttributes, CommonObjectAttributes, Directory,
+    Identifier, KeyAccessFlags, KeyUsage, ObjectFlags, ObjectValue, Path, SecurityCondition,
 };
 pub use dir::{
     parse_dir, parse_odf, Application, DirectoryKind, DiscretionaryData, OdfEntry, PKCS15_AID,
@@ -89,4 +91,14 @@ pub enum Pkcs15Error {
         /// The bound.
         limit: usize,
     },
+}
+
+/// The error of the one object a directory rejected (the others read).
+#[cfg(test)]
+fn rejected<T: std::fmt::Debug>(result: Result<Directory<T>, Pkcs15Error>) -> Pkcs15Error {
+    let directory = result.expect("the file is well framed");
+    match directory.rejected.as_slice() {
+        [(_, error)] => *error,
+        other => panic!("{other:?}"),
+    }
 }

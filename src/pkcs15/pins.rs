@@ -2,7 +2,7 @@
 
 use super::ber::{self, Reader};
 use super::common::{
-    named_bits, parse_objects, CommonObjectAttributes, Identifier, ObjectParts, Path,
+    named_bits, parse_objects, CommonObjectAttributes, Directory, Identifier, ObjectParts, Path,
 };
 use super::Pkcs15Error;
 
@@ -158,7 +158,7 @@ impl Pin {
 /// Reads an AODF: its PIN objects. Other authentication objects
 /// (biometric templates, authentication keys, external) are skipped;
 /// filler after the objects is ignored.
-pub fn parse_aodf(data: &[u8]) -> Result<Vec<Pin>, Pkcs15Error> {
+pub fn parse_aodf(data: &[u8]) -> Result<Directory<Pin>, Pkcs15Error> {
     parse_objects(data, "AODF", |element| match element.tag {
         0x30 => Pin::parse(element.value).map(Some),
         _ => Ok(None),
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn reads_pins() {
-        let pins = parse_aodf(&AODF).unwrap();
+        let pins = parse_aodf(&AODF).unwrap().objects;
         assert_eq!(pins.len(), 2);
         let user = &pins[0];
         assert_eq!(user.object.label.as_deref(), Some("User"));
@@ -233,8 +233,8 @@ mod tests {
         let mut data = AODF.to_vec();
         data[82..86].copy_from_slice(&[0x02, 0x02, 0x00, 0x00]);
         assert_eq!(
-            parse_aodf(&data),
-            Err(Pkcs15Error::Missing("Path.efidOrPath"))
+            crate::pkcs15::rejected(parse_aodf(&data)),
+            Pkcs15Error::Missing("Path.efidOrPath")
         );
     }
 
@@ -262,16 +262,16 @@ mod tests {
             0x03, 0x01, 0x00, 0x0A, 0x01, 0x05, 0x02, 0x01, 0x04, 0x02, 0x01, 0x08,
         ];
         assert_eq!(
-            object(&bad_type),
-            Err(Pkcs15Error::OutOfRange("PinAttributes.pinType"))
+            crate::pkcs15::rejected(object(&bad_type)),
+            Pkcs15Error::OutOfRange("PinAttributes.pinType")
         );
         // storedLength 256.
         let long = [
             0x03, 0x01, 0x00, 0x0A, 0x01, 0x01, 0x02, 0x01, 0x04, 0x02, 0x02, 0x01, 0x00,
         ];
         assert_eq!(
-            object(&long),
-            Err(Pkcs15Error::OutOfRange("PinAttributes.storedLength"))
+            crate::pkcs15::rejected(object(&long)),
+            Pkcs15Error::OutOfRange("PinAttributes.storedLength")
         );
         // A two-byte padChar.
         let pad = [
@@ -279,25 +279,25 @@ mod tests {
             0xFF, 0xFF,
         ];
         assert_eq!(
-            object(&pad),
-            Err(Pkcs15Error::OutOfRange("PinAttributes.padChar"))
+            crate::pkcs15::rejected(object(&pad)),
+            Pkcs15Error::OutOfRange("PinAttributes.padChar")
         );
         // No storedLength.
         let short = [0x03, 0x01, 0x00, 0x0A, 0x01, 0x01, 0x02, 0x01, 0x04];
         assert_eq!(
-            object(&short),
-            Err(Pkcs15Error::Missing("PinAttributes.storedLength"))
+            crate::pkcs15::rejected(object(&short)),
+            Pkcs15Error::Missing("PinAttributes.storedLength")
         );
         // The minimum is read.
         let minimal = [
             0x03, 0x01, 0x00, 0x0A, 0x01, 0x00, 0x02, 0x01, 0x04, 0x02, 0x01, 0x08,
         ];
-        assert_eq!(object(&minimal).unwrap()[0].pin_type, PinType::Bcd);
+        assert_eq!(object(&minimal).unwrap().objects[0].pin_type, PinType::Bcd);
     }
 
     #[test]
     fn skips_other_authentication_objects() {
         // [1] authKey object (skipped), then filler.
-        assert_eq!(parse_aodf(&[0xA1, 0x00, 0x00]).unwrap(), vec![]);
+        assert_eq!(parse_aodf(&[0xA1, 0x00, 0x00]).unwrap().objects, vec![]);
     }
 }
