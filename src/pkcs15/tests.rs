@@ -7,6 +7,11 @@
 //!   `fuzz_pkcs15_tool/a1e04ba21b4b54a1fdc048611c4f890405c9885d`;
 //! - `MYEID_*`: an Aventra MyEID card personalised by OpenSC's
 //!   `pkcs15-init`, `fuzz_pkcs15_tool/ade754cf6e6f55b8873e6d6a12080e7f8b4366ee`;
+//! - `INIT_*`: the files OpenSC's `pkcs15-init` (Debian 12's opensc) wrote
+//!   onto the simulated MyEID card of this project (branch `i14myeid`,
+//!   `tests/realstack/pkcs15/myeid-personalised.image` at d76b09a): user
+//!   PIN, SO PIN, an RSA-2048 and an EC P-256 key generated on the card,
+//!   their public keys and certificates;
 //! - `OPENSC_*`: single directory entries of OpenSC's emulated cards (CAC,
 //!   PIV), `fuzz_pkcs15_decode/<name>` as each constant says.
 //!
@@ -99,6 +104,51 @@ const OPENSC_PUKDF_CAC: &str = "\
 const OPENSC_DODF_PIV: &str = "\
 304f301b0c1943617264204361706162696c69747920436f6e7461696e657230280c19436172642043617061\
 62696c69747920436f6e7461696e6572060b6086480165030701815b00a10630040402db00";
+
+/// `3F00/2F00`.
+const INIT_DIR: &str = "\
+61234F0CA000000063504B43532D3135500D70313163617264204D7945494451043F00501500000000000000\
+00";
+
+/// `3F00/5015/5031`.
+const INIT_ODF: &str = "\
+A00A300804063F0050154402A10A300804063F0050154404A30A300804063F0050154407A40A300804063F00\
+50154403A50A300804063F0050154405A70A300804063F0050154406A80A300804063F005015440100000000\
+00000000";
+
+/// `3F00/5015/5032`.
+const INIT_TOKEN_INFO: &str = "\
+3081B9020100040A000000000012345678900C0C4176656E747261204C74642E800D70313163617264204D79\
+45494403020430A274301B0201010202108105000302020C0609608648016503040101020100301B02010202\
+02108205000302020C0609608648016503040102020100301B0201030202108105000302020C060960864801\
+6503040129020100301B0201040202108205000302020C060960864801650304012A020100A511180F323032\
+36313230323232303835385A";
+
+/// `3F00/5015/4401`.
+const INIT_AODF: &str = "\
+303B301A0C145365637572697479204F6666696365722050494E030206C030030401FFA11830160302000D0A\
+01010201040201080201088001030401FF302F300E0C08557365722050494E030206C03003040101A1183016\
+0302020C0A01010201040201080201088001010401FF0000000000000000";
+
+/// `3F00/5015/4402`.
+const INIT_PRKDF: &str = "\
+306B30120C094D7945494420525341030206C0040101300E04010103020274030203B8020101A0333031302F\
+31153013060355040A0C0C7031316361726420746573743116301406035504030C0D4D794549442052534120\
+6B6579A110300E300804063F0050154B0102020800A06930110C084D79454944204543030206C0040101300E\
+04010203020430030203B8020102A0323030302E31153013060355040A0C0C70313163617264207465737431\
+15301306035504030C0C4D79454944204543206B6579A110300E300804063F0050154B020202010000000000\
+000000";
+
+/// `3F00/5015/4403`.
+const INIT_CDF: &str = "\
+3024300F0C094D7945494420525341030206403003040101A10C300A300804063F00501543013023300E0C08\
+4D79454944204543030206403003040102A10C300A300804063F00501543020000000000000000";
+
+/// `3F00/5015/4404`.
+const INIT_PUKDF: &str = "\
+3032300F0C094D794549442052534103020640300D0401010302008B010100020100A110300E300804063F00\
+5015550102020800A02D300E0C084D7945494420454303020640300D04010203020003010100020100A10C30\
+0A300804063F00501555020000000000000000";
 
 #[test]
 fn vw_card_odf_and_token_info() {
@@ -421,4 +471,145 @@ fn every_parser_survives_every_truncation_and_bit_flip() {
             }
         }
     }
+}
+
+#[test]
+fn myeid_card_personalised_by_pkcs15_init_here() {
+    let apps = parse_dir(&hex(INIT_DIR)).unwrap().objects;
+    assert!(apps[0].is_pkcs15());
+    assert_eq!(apps[0].label.as_deref(), Some("p11card MyEID"));
+    assert_eq!(apps[0].path, Some(hex("3F005015")));
+
+    let odf = parse_odf(&hex(INIT_ODF)).unwrap();
+    assert!(odf.rejected.is_empty());
+    let files: Vec<_> = odf
+        .objects
+        .iter()
+        .map(|entry| (entry.kind, entry.path.efid_or_path.clone()))
+        .collect();
+    assert_eq!(files[0], (DirectoryKind::PrivateKeys, hex("3F0050154402")));
+    assert_eq!(files[1], (DirectoryKind::PublicKeys, hex("3F0050154404")));
+    assert_eq!(files[3], (DirectoryKind::Certificates, hex("3F0050154403")));
+    assert_eq!(files[6], (DirectoryKind::AuthObjects, hex("3F0050154401")));
+
+    let info = parse_token_info(&hex(INIT_TOKEN_INFO)).unwrap();
+    assert_eq!(info.serial_number, Some(hex("00000000001234567890")));
+    assert_eq!(info.manufacturer_id.as_deref(), Some("Aventra Ltd."));
+    assert_eq!(info.label.as_deref(), Some("p11card MyEID"));
+    assert!(!info.supported_algorithms.is_empty());
+
+    let aodf = parse_aodf(&hex(INIT_AODF)).unwrap();
+    assert!(aodf.rejected.is_empty());
+    let [so, user] = aodf.objects.as_slice() else {
+        panic!("{aodf:?}")
+    };
+    assert_eq!(so.object.label.as_deref(), Some("Security Officer PIN"));
+    assert_eq!(so.auth_id, Some(Identifier(vec![0xFF])));
+    // 03 02 00 0D: initialized, needs-padding, soPin.
+    assert_eq!(
+        so.flags,
+        PinFlags {
+            initialized: true,
+            needs_padding: true,
+            so_pin: true,
+            ..PinFlags::default()
+        }
+    );
+    assert_eq!(so.reference, 3);
+    assert_eq!(user.object.label.as_deref(), Some("User PIN"));
+    assert_eq!(user.auth_id, Some(Identifier(vec![0x01])));
+    assert_eq!(
+        user.flags,
+        PinFlags {
+            initialized: true,
+            needs_padding: true,
+            ..PinFlags::default()
+        }
+    );
+    assert_eq!(user.pin_type, PinType::AsciiNumeric);
+    assert_eq!(
+        (user.min_length, user.stored_length, user.max_length),
+        (4, 8, Some(8))
+    );
+    assert_eq!((user.reference, user.pad_char), (1, Some(0xFF)));
+
+    let prkdf = parse_prkdf(&hex(INIT_PRKDF)).unwrap();
+    assert!(prkdf.rejected.is_empty());
+    let [rsa, ec] = prkdf.objects.as_slice() else {
+        panic!("{prkdf:?}")
+    };
+    assert_eq!(rsa.object.label.as_deref(), Some("MyEID RSA"));
+    assert_eq!(rsa.object.auth_id, Some(Identifier(vec![0x01])));
+    assert_eq!(rsa.key.id, Identifier(vec![0x01]));
+    assert_eq!(
+        rsa.key.usage,
+        KeyUsage {
+            decrypt: true,
+            sign: true,
+            sign_recover: true,
+            unwrap: true,
+            ..KeyUsage::default()
+        }
+    );
+    assert!(rsa.key.access_flags.unwrap().local);
+    assert_eq!(rsa.key.key_reference, Some(1));
+    assert_eq!(path_of(&rsa.value).efid_or_path, hex("3F0050154B01"));
+    assert_eq!(rsa.algorithm, KeyAlgorithm::Rsa { modulus_bits: 2048 });
+    assert_eq!(ec.key.id, Identifier(vec![0x02]));
+    assert_eq!(
+        ec.key.usage,
+        KeyUsage {
+            sign: true,
+            sign_recover: true,
+            ..KeyUsage::default()
+        }
+    );
+    assert_eq!(ec.key.key_reference, Some(2));
+    assert_eq!(path_of(&ec.value).efid_or_path, hex("3F0050154B02"));
+    // pkcs15-init writes the field size (OpenSC's extension), not the curve.
+    assert_eq!(
+        ec.algorithm,
+        KeyAlgorithm::Ec {
+            field_bits: Some(256),
+            curve: None
+        }
+    );
+
+    let pukdf = parse_pukdf(&hex(INIT_PUKDF)).unwrap();
+    assert!(pukdf.rejected.is_empty());
+    let [rsa, ec] = pukdf.objects.as_slice() else {
+        panic!("{pukdf:?}")
+    };
+    assert_eq!(rsa.key.id, Identifier(vec![0x01]));
+    assert!(rsa.key.usage.verify && !rsa.key.native);
+    assert_eq!(path_of(&rsa.value).efid_or_path, hex("3F0050155501"));
+    assert_eq!(rsa.algorithm, KeyAlgorithm::Rsa { modulus_bits: 2048 });
+    assert_eq!(ec.key.id, Identifier(vec![0x02]));
+    assert_eq!(path_of(&ec.value).efid_or_path, hex("3F0050155502"));
+    assert_eq!(
+        ec.algorithm,
+        KeyAlgorithm::Ec {
+            field_bits: None,
+            curve: None
+        }
+    );
+
+    let cdf = parse_cdf(&hex(INIT_CDF)).unwrap();
+    assert!(cdf.rejected.is_empty());
+    let ids: Vec<_> = cdf
+        .objects
+        .iter()
+        .map(|c| (c.id.clone(), c.authority))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (Identifier(vec![0x01]), false),
+            (Identifier(vec![0x02]), false)
+        ]
+    );
+    assert_eq!(
+        path_of(&cdf.objects[1].value).efid_or_path,
+        hex("3F0050154302")
+    );
 }
