@@ -20,7 +20,9 @@ pub enum KeyAlgorithm {
     /// EC (`[0] privateECKey`, `[0] publicECKey`).
     Ec {
         /// The field size in bits, where the card gives it (`fieldSize`,
-        /// the INTEGER after the value that OpenSC writes).
+        /// the INTEGER after the value that OpenSC writes). As in OpenSC,
+        /// a first INTEGER there is read as the field size, although
+        /// ISO/IEC 7816-15 would make it a `keyInfo` reference.
         field_bits: Option<u32>,
         /// The named curve, where the card gives it (an OID in the
         /// SEQUENCE after the value: ISO/IEC 7816-15 `keyInfo` parameters,
