@@ -61,6 +61,7 @@ mod guarded_fs;
 pub mod iso7816;
 pub mod mechanism;
 pub mod module;
+pub mod pkcs15;
 pub mod process_trust;
 pub mod profile;
 pub mod session;
