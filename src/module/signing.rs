@@ -241,7 +241,7 @@ fn sign_on_card(
     input: OpInput,
     context_pin: Option<Zeroizing<Vec<u8>>>,
 ) -> Result<Output> {
-    let counted = key.role == "signature";
+    let counted = key.counts_signatures;
     let data = input.finish();
     let block: Zeroizing<Vec<u8>>;
     let request = match mechanism {

@@ -11,6 +11,7 @@ pub mod schema;
 use crate::cert::PublicKey;
 use crate::iso7816::{CardError, Channel, ChannelOptions, Command, StatusWord};
 use schema::{parse_hex, ProfileFile, Quirks};
+pub use schema::{Engine, KeyRole, OpenPgpRole, PivRole};
 use std::path::Path;
 use std::sync::Arc;
 use thiserror::Error;
@@ -73,14 +74,18 @@ pub struct KeyInfo {
     pub id: Vec<u8>,
     /// Shared `CKA_LABEL`.
     pub label: String,
-    /// The profile's role for the key.
-    pub role: String,
+    /// What the key is for, as its engine knows it. The module never looks
+    /// at it: what it needs are the capabilities below.
+    pub role: KeyRole,
     /// The public key.
     pub public_key: PublicKey,
     /// The certificate (DER), if the card holds one.
     pub certificate: Option<Vec<u8>>,
     /// The card wants the PIN right before every use.
     pub always_authenticate: bool,
+    /// The card counts the key's signatures (OpenPGP DO `93`): the module's
+    /// counter object follows each one.
+    pub counts_signatures: bool,
     /// The key works without the PIN.
     pub no_pin: bool,
     /// The PIN reference that guards the key.
@@ -270,15 +275,6 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// The card engines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// PIV (NIST SP 800-73-4).
-    Piv,
-    /// OpenPGP card (OpenPGP Smart Card Application v2.x/v3.x).
-    OpenPgp,
-}
-
 /// An ATR pattern with its mask.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AtrMatch {
@@ -304,7 +300,7 @@ pub struct KeySlot {
     /// The card's key reference.
     pub reference: u8,
     /// The key's role.
-    pub role: String,
+    pub role: KeyRole,
     /// `CKA_ID`.
     pub id: Vec<u8>,
     /// `CKA_LABEL`.
@@ -356,11 +352,10 @@ impl Profile {
     pub fn from_toml(text: &str) -> Result<Profile, String> {
         let file: ProfileFile = toml::from_str(text).map_err(|e| e.to_string())?;
         file.validate()?;
-        let engine = match file.engine.as_str() {
-            "piv" => Engine::Piv,
-            "openpgp" => Engine::OpenPgp,
-            other => return Err(format!("unknown engine {other:?}")),
-        };
+        let engine = schema::engine_schema(&file.engine)
+            .ok_or_else(|| format!("unknown engine {:?}", file.engine))?
+            .engine;
+        let roles = file.key_roles()?;
         let atr = file
             .atr
             .iter()
@@ -376,10 +371,11 @@ impl Profile {
         let keys = file
             .keys
             .iter()
-            .map(|key| {
+            .zip(roles)
+            .map(|(key, role)| {
                 Ok(KeySlot {
                     reference: key.reference,
-                    role: key.role.clone(),
+                    role,
                     id: parse_hex(&key.id)?,
                     label: key.label.clone(),
                     certificate_tag: key.certificate_tag,
@@ -462,7 +458,9 @@ impl Profile {
         }
     }
 
-    fn engine(self: &Arc<Self>, atr: &[u8]) -> Box<dyn CardApp> {
+    /// The engine for a card this profile matched: the constructor column
+    /// of the engine table ([`schema::ENGINES`]).
+    fn open_engine(self: &Arc<Self>, atr: &[u8]) -> Box<dyn CardApp> {
         match self.engine {
             Engine::Piv => Box::new(piv::PivApp::new(Arc::clone(self))),
             Engine::OpenPgp => Box::new(openpgp::OpenPgpApp::new(Arc::clone(self), atr)),
@@ -586,7 +584,7 @@ impl ProfileSet {
         link: &mut dyn crate::transport::Transmit,
     ) -> Result<Option<Box<dyn CardApp>>, AppError> {
         for profile in self.candidates(atr) {
-            let app = profile.engine(atr);
+            let app = profile.open_engine(atr);
             let mut channel = Channel::new(link, profile.channel);
             match app.select(&mut channel) {
                 Ok(()) => return Ok(Some(app)),
@@ -734,6 +732,34 @@ mod tests {
             "mask = \"00 FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF\"\nvalue = \"3B FA 13",
         );
         assert!(Profile::from_toml(&masked).unwrap_err().contains("mask"));
+    }
+
+    #[test]
+    fn key_roles_are_typed_by_the_engine() {
+        let set = ProfileSet::embedded();
+        let roles: Vec<KeyRole> = profile(&set, "piv").keys.iter().map(|k| k.role).collect();
+        assert_eq!(
+            roles,
+            [
+                PivRole::Authentication.into(),
+                PivRole::Signature.into(),
+                PivRole::KeyManagement.into(),
+                PivRole::CardAuthentication.into()
+            ]
+        );
+        let base = include_str!("../../cardprofiles/piv.toml");
+        // A retired key's role is the engine's to give, not a profile's.
+        let retired = base.replace(
+            "role = \"card-authentication\"",
+            "role = \"retired-key-management\"",
+        );
+        let message = Profile::from_toml(&retired).unwrap_err();
+        assert!(message.contains("role"), "{message}");
+        assert!(message.contains("card-authentication"), "{message}");
+        assert!(!PivRole::Authentication.establishes_keys());
+        assert!(PivRole::RetiredKeyManagement.establishes_keys());
+        let names: Vec<&str> = schema::ENGINES.iter().map(|e| e.name).collect();
+        assert_eq!(names, ["piv", "openpgp"]);
     }
 
     #[test]

@@ -15,7 +15,10 @@
 //!   before every signature when `C4` says PW1 is valid for one signature;
 //! - the digital signature counter (`93` in `7A`).
 
-use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, SignInput};
+use super::{
+    AppError, CardApp, CardInfo, KeyInfo, KeyRole, OpenPgpRole, PinStatus, Profile, Recall,
+    SignInput,
+};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
 use crate::iso7816::{tlv, CardError, Channel, ChannelOptions, Command, StatusWord};
@@ -123,12 +126,12 @@ enum KeyRef {
 }
 
 impl KeyRef {
-    fn from_role(role: &str) -> Option<KeyRef> {
+    fn from_role(role: &KeyRole) -> Option<KeyRef> {
         match role {
-            "signature" => Some(KeyRef::Signature),
-            "decryption" => Some(KeyRef::Decryption),
-            "authentication" => Some(KeyRef::Authentication),
-            _ => None,
+            KeyRole::OpenPgp(OpenPgpRole::Signature) => Some(KeyRef::Signature),
+            KeyRole::OpenPgp(OpenPgpRole::Decryption) => Some(KeyRef::Decryption),
+            KeyRole::OpenPgp(OpenPgpRole::Authentication) => Some(KeyRef::Authentication),
+            KeyRole::Piv(_) => None,
         }
     }
 
@@ -674,9 +677,10 @@ impl CardApp for OpenPgpApp {
                 reference: slot.reference,
                 id: slot.id.clone(),
                 label: slot.label.clone(),
-                role: slot.role.clone(),
+                role: slot.role,
                 certificate: None,
                 always_authenticate,
+                counts_signatures: key_ref == KeyRef::Signature,
                 no_pin: false,
                 pin_reference: slot.pin_reference,
                 can_sign: signing_key,
@@ -688,7 +692,9 @@ impl CardApp for OpenPgpApp {
             });
         }
         self.update_state(|s| {
-            s.has_signature_key = keys.iter().any(|k| k.role == "signature");
+            s.has_signature_key = keys
+                .iter()
+                .any(|k| k.role == KeyRole::OpenPgp(OpenPgpRole::Signature));
         });
 
         if !keys.is_empty() && data.max_certificate_len() > 0 {
