@@ -98,7 +98,9 @@ pub struct KeyInfo {
     pub can_derive: bool,
     /// The card applies RSA padding itself (OpenPGP): it signs a DigestInfo
     /// with PKCS#1 v1.5 and returns decrypted messages unpadded, so raw RSA,
-    /// PSS and OAEP are not available with this key.
+    /// PSS and OAEP are not available with this key. Otherwise the card
+    /// does raw RSA and the module pads and unpads
+    /// (`mechanism::host`).
     pub card_pads: bool,
     /// The public data came from the module's cache, not from the card, and
     /// no signature has proven it matches the card's key yet.
@@ -160,9 +162,12 @@ impl Recall for NoRecall {
 /// Data for a private-key signature.
 #[derive(Debug, Clone, Copy)]
 pub enum SignInput<'a> {
-    /// RSA PKCS#1 v1.5: the DigestInfo (or other data) to pad as type 1.
+    /// RSA PKCS#1 v1.5 for a card that pads itself ([`KeyInfo::card_pads`]):
+    /// the DigestInfo (or other data) to pad as type 1, already checked to
+    /// fit the modulus.
     RsaPkcs1(&'a [u8]),
-    /// RSA without padding: a block exactly as long as the modulus.
+    /// RSA without padding: a block exactly as long as the modulus (PKCS#1
+    /// v1.5 and PSS encoded by the module, or the caller's raw block).
     RsaRaw(&'a [u8]),
     /// ECDSA over this input: a hash already fitted to the group order
     /// (`crypto::ecdsa_fit_hash`), exactly the order's length.
@@ -249,17 +254,19 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
         key: &KeyInfo,
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AppError>;
-    /// RSA PKCS#1 v1.5 decryption: the message. By default the raw
-    /// operation, unpadded on the host; cards that unpad themselves
-    /// (OpenPGP) override it.
+    /// RSA PKCS#1 v1.5 decryption by a card that removes the padding
+    /// itself ([`KeyInfo::card_pads`], OpenPGP): the message. Other cards
+    /// do [`CardApp::decrypt_raw`] and the module unpads.
     fn decrypt_pkcs1(
         &self,
         channel: &mut Channel,
         key: &KeyInfo,
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
-        let block = self.decrypt_raw(channel, key, ciphertext)?;
-        crate::crypto::pkcs1_v15_decrypt_unpad(&block).ok_or(AppError::BadCiphertext)
+        let _ = (channel, key, ciphertext);
+        Err(AppError::Unsupported(
+            "the card does not remove RSA padding",
+        ))
     }
     /// ECDH with the private key and the peer's public point (uncompressed
     /// for the NIST curves, 32 bytes for X25519): the shared secret (the

@@ -834,13 +834,9 @@ impl CardApp for OpenPgpApp {
         input: SignInput<'_>,
     ) -> Result<Vec<u8>, AppError> {
         let data: Vec<u8> = match (&key.public_key, input) {
-            (PublicKey::Rsa { modulus, .. }, SignInput::RsaPkcs1(data)) => {
-                // The card pads (PKCS#1 v1.5 type 1): it takes the DigestInfo.
-                if data.len() + 11 > modulus.len() {
-                    return Err(AppError::DataLength);
-                }
-                data.to_vec()
-            }
+            // The card pads (PKCS#1 v1.5 type 1): it takes the DigestInfo,
+            // which the module has checked fits the modulus.
+            (PublicKey::Rsa { .. }, SignInput::RsaPkcs1(data)) => data.to_vec(),
             (PublicKey::Ec { curve, .. }, SignInput::Ecdsa(input)) => {
                 if input.len() != curve.order_len() {
                     return Err(AppError::DataLength);

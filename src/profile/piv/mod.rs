@@ -523,12 +523,8 @@ impl CardApp for PivApp {
         key: &KeyInfo,
         input: SignInput<'_>,
     ) -> Result<Vec<u8>, AppError> {
+        // The card does raw RSA: the module pads (KeyInfo::card_pads false).
         match (&key.public_key, input) {
-            (PublicKey::Rsa { modulus, .. }, SignInput::RsaPkcs1(data)) => {
-                let block =
-                    crypto::pkcs1_v15_sign_pad(data, modulus.len()).ok_or(AppError::DataLength)?;
-                Ok(self.raw_rsa(channel, key, &block)?.to_vec())
-            }
             (PublicKey::Rsa { .. }, SignInput::RsaRaw(block)) => {
                 Ok(self.raw_rsa(channel, key, block)?.to_vec())
             }
