@@ -214,3 +214,141 @@ pub fn check_fits(mechanism: &Mechanism, key: &KeyInfo, purpose: super::Purpose)
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cert::Curve;
+    use crate::crypto::HashAlg;
+    use crate::profile::{OpenPgpRole, PivRole};
+
+    fn key(public_key: PublicKey, card_pads: bool) -> KeyInfo {
+        KeyInfo {
+            reference: 0x9A,
+            id: vec![1],
+            label: "key".into(),
+            role: if card_pads {
+                OpenPgpRole::Signature.into()
+            } else {
+                PivRole::Authentication.into()
+            },
+            public_key,
+            certificate: None,
+            always_authenticate: false,
+            counts_signatures: false,
+            no_pin: false,
+            pin_reference: 0x80,
+            can_sign: true,
+            can_decrypt: true,
+            can_derive: false,
+            card_pads,
+            recalled: false,
+        }
+    }
+
+    fn rsa_1024(card_pads: bool) -> KeyInfo {
+        let modulus = vec![0xC5; 128];
+        let public_exponent = vec![1, 0, 1];
+        key(
+            PublicKey::Rsa {
+                modulus,
+                public_exponent,
+            },
+            card_pads,
+        )
+    }
+
+    /// What the card gets: the request's form and bytes.
+    fn prepared(mechanism: &Mechanism, key: &KeyInfo, data: &[u8]) -> Result<(Form, Vec<u8>)> {
+        let input = card_sign_input(mechanism, key, Zeroizing::new(data.to_vec()))?;
+        let bytes = match input.request() {
+            SignInput::RsaPkcs1(b)
+            | SignInput::RsaRaw(b)
+            | SignInput::Ecdsa(b)
+            | SignInput::EdDsa(b) => b.to_vec(),
+        };
+        Ok((input.form, bytes))
+    }
+
+    #[test]
+    fn pkcs1_goes_to_the_card_as_a_digest_info_or_a_padded_block() {
+        let hash = HashAlg::Sha256.digest(b"data");
+        let digest_info = HashAlg::Sha256.digest_info(&hash);
+        let mechanism = Mechanism::HashRsaPkcs(HashAlg::Sha256);
+        let Ok((Form::DigestInfo, sent)) = prepared(&mechanism, &rsa_1024(true), &hash) else {
+            panic!("a card that pads gets the DigestInfo");
+        };
+        assert_eq!(sent, digest_info);
+        let Ok((Form::RawBlock, block)) = prepared(&mechanism, &rsa_1024(false), &hash) else {
+            panic!("a card doing raw RSA gets a block");
+        };
+        assert_eq!(block.len(), 128);
+        assert_eq!(&block[..3], [0x00, 0x01, 0xFF]);
+        assert!(block.ends_with(&digest_info));
+        // The len + 11 > k rule, once, for both kinds of card.
+        for card_pads in [true, false] {
+            let key = rsa_1024(card_pads);
+            assert!(prepared(&Mechanism::RsaPkcs, &key, &[7; 117]).is_ok());
+            assert_eq!(
+                prepared(&Mechanism::RsaPkcs, &key, &[7; 118]).err(),
+                Some(Error::DataLenRange)
+            );
+        }
+    }
+
+    #[test]
+    fn raw_blocks_and_ecdsa_input_are_fitted_to_the_key() {
+        let Ok((Form::RawBlock, block)) =
+            prepared(&Mechanism::RsaX509, &rsa_1024(false), &[9; 100])
+        else {
+            panic!("a raw block");
+        };
+        assert_eq!(block.len(), 128);
+        assert!(block[..28].iter().all(|&b| b == 0));
+        assert_eq!(
+            prepared(&Mechanism::RsaX509, &rsa_1024(false), &[9; 129]).err(),
+            Some(Error::DataLenRange)
+        );
+        let p256 = key(
+            PublicKey::Ec {
+                curve: Curve::P256,
+                point: vec![4; 65],
+            },
+            false,
+        );
+        let long = HashAlg::Sha512.digest(b"data");
+        let Ok((Form::EcdsaHash, fitted)) = prepared(&Mechanism::Ecdsa, &p256, &long) else {
+            panic!("an ECDSA input");
+        };
+        assert_eq!(fitted, long[..32]);
+        assert_eq!(
+            prepared(&Mechanism::Ecdsa, &p256, &[]).err(),
+            Some(Error::DataLenRange)
+        );
+        assert_eq!(
+            prepared(&Mechanism::Digest(HashAlg::Sha256), &p256, &long).err(),
+            Some(Error::MechanismInvalid)
+        );
+    }
+
+    #[test]
+    fn only_a_card_that_pads_unpads_and_only_pkcs1() {
+        let pads = rsa_1024(true);
+        let raw = rsa_1024(false);
+        assert!(card_unpads(&Mechanism::RsaPkcs, &pads));
+        assert!(!card_unpads(&Mechanism::RsaPkcs, &raw));
+        assert!(!card_unpads(&Mechanism::RsaX509, &pads));
+        let mut block = vec![0x00, 0x02];
+        block.extend([0x55; 119]);
+        block.push(0);
+        block.extend(b"secret");
+        let message = decrypted_message(&Mechanism::RsaPkcs, &raw, Zeroizing::new(block));
+        assert_eq!(message.as_deref().map(Vec::as_slice), Some(&b"secret"[..]));
+        assert!(
+            decrypted_message(&Mechanism::RsaPkcs, &raw, Zeroizing::new(vec![1; 128])).is_none()
+        );
+        // What a card that unpads answered is the message.
+        let answered = decrypted_message(&Mechanism::RsaPkcs, &pads, Zeroizing::new(b"m".to_vec()));
+        assert_eq!(answered.as_deref().map(Vec::as_slice), Some(&b"m"[..]));
+    }
+}

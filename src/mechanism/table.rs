@@ -328,6 +328,10 @@ impl MechanismSpec {
         self.purposes & purpose.flag() != 0
     }
 
+    fn serves_digest(&self) -> bool {
+        self.purposes & CKF_DIGEST != 0
+    }
+
     /// Whether `key` allows the mechanism: a key of its family whose card
     /// does what the mechanism is for (sign, decrypt, derive), and raw RSA
     /// where the mechanism needs it.
@@ -376,8 +380,85 @@ pub fn for_keys(keys: &[KeyInfo]) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>
         .collect()
 }
 
-impl MechanismSpec {
-    fn serves_digest(&self) -> bool {
-        self.purposes & CKF_DIGEST != 0
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mechanism::{Mechanism, PssParams};
+
+    const HASHES: [HashAlg; 5] = [Sha1, Sha224, Sha256, Sha384, Sha512];
+
+    #[test]
+    fn every_typed_mechanism_has_exactly_one_row() {
+        let mut typed = vec![
+            Mechanism::RsaPkcs,
+            Mechanism::RsaX509,
+            Mechanism::RsaOaep {
+                hash: Sha256,
+                mgf: Sha256,
+                label: vec![],
+            },
+            Mechanism::Ecdsa,
+            Mechanism::EdDsa,
+            Mechanism::Ecdh1Derive {
+                public_data: vec![4],
+            },
+        ];
+        let pss = |hash| PssParams {
+            hash,
+            mgf: hash,
+            salt_len: 0,
+        };
+        typed.push(Mechanism::RsaPss(pss(Sha384)));
+        for hash in HASHES {
+            typed.extend([
+                Mechanism::HashRsaPkcs(hash),
+                Mechanism::HashRsaPss(pss(hash)),
+                Mechanism::EcdsaHash(hash),
+                Mechanism::Digest(hash),
+            ]);
+        }
+        for mechanism in &typed {
+            let (scheme, hash) = mechanism.scheme_and_hash();
+            let rows = MECHANISMS
+                .iter()
+                .filter(|spec| spec.scheme == scheme && spec.host_hash == hash)
+                .count();
+            assert_eq!(rows, 1, "{mechanism:?}");
+            assert_ne!(mechanism.kind(), CKM_VENDOR_DEFINED);
+        }
+        assert_eq!(typed.len(), MECHANISMS.len());
+        let mut kinds: Vec<CK_MECHANISM_TYPE> = MECHANISMS.iter().map(|s| s.kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert_eq!(kinds.len(), MECHANISMS.len(), "a mechanism type twice");
+    }
+
+    #[test]
+    fn rows_are_consistent() {
+        for spec in MECHANISMS {
+            let name = format!("{:#x}", spec.kind);
+            assert_eq!(spec.info_flags & spec.purposes, spec.purposes, "{name}");
+            assert_eq!(
+                spec.parameters == Parameters::Pss,
+                spec.scheme == Scheme::RsaPss,
+                "{name}"
+            );
+            if spec.family == KeyFamily::NoKey {
+                assert_eq!(spec.purposes, CKF_DIGEST, "{name}");
+                assert!(spec.host_hash.is_some(), "{name}");
+            } else {
+                assert_ne!(spec.info_flags & CKF_HW, 0, "{name}");
+                assert!(spec.min_key_bits <= spec.max_key_bits, "{name}");
+            }
+        }
+        assert_eq!(digest_hash(CKM_SHA384), Some(Sha384));
+        assert_eq!(digest_hash(CKM_SHA384_RSA_PKCS), None);
+        assert_eq!(
+            parameters_of(CKM_SHA512_RSA_PKCS_PSS),
+            Some(Parameters::Pss)
+        );
+        assert_eq!(parameters_of(CKM_AES_CBC), None);
+        assert!(is_rsa_mechanism(CKM_RSA_PKCS_OAEP));
+        assert!(!is_rsa_mechanism(CKM_ECDSA));
     }
 }

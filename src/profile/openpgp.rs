@@ -131,7 +131,7 @@ impl KeyRef {
             KeyRole::OpenPgp(OpenPgpRole::Signature) => Some(KeyRef::Signature),
             KeyRole::OpenPgp(OpenPgpRole::Decryption) => Some(KeyRef::Decryption),
             KeyRole::OpenPgp(OpenPgpRole::Authentication) => Some(KeyRef::Authentication),
-            KeyRole::Piv(_) => None,
+            _ => None,
         }
     }
 
