@@ -132,10 +132,17 @@ impl Hasher {
     }
 }
 
+/// Whether `len` bytes (a DigestInfo) fit a PKCS#1 v1.5 block of `k`
+/// bytes: at least 8 bytes of padding and 3 of framing (RFC 8017 §9.2 step
+/// 3). The one statement of the rule, for the host and for cards that pad.
+pub fn pkcs1_v15_fits(len: usize, k: usize) -> bool {
+    len.checked_add(11).is_some_and(|needed| needed <= k)
+}
+
 /// EMSA-PKCS1-v1_5 (RFC 8017 §9.2): `00 01 FF.. 00 data`, `k` bytes long.
 /// `None` if `data` is longer than `k - 11`.
 pub fn pkcs1_v15_sign_pad(data: &[u8], k: usize) -> Option<Vec<u8>> {
-    if data.len() + 11 > k {
+    if !pkcs1_v15_fits(data.len(), k) {
         return None;
     }
     let mut block = Vec::with_capacity(k);

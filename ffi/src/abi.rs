@@ -218,13 +218,15 @@ pub(crate) unsafe fn deliver(output: Output, buffer: *mut u8, len: *mut CK_ULONG
 pub(crate) unsafe fn mechanism(
     mechanism: *const CK_MECHANISM,
 ) -> Result<p11card::mechanism::Mechanism> {
-    use p11card::mechanism::{Mechanism, RawParams};
+    use p11card::mechanism::{parameters_of, Mechanism, Parameters, RawParams};
     if mechanism.is_null() {
         return Err(Error::ArgumentsBad);
     }
     // SAFETY: non-NULL; the caller guarantees a readable CK_MECHANISM.
     let mechanism = unsafe { mechanism.read_unaligned() };
     let param_len = length(mechanism.ulParameterLen)?;
+    // What the mechanism table says the parameter is.
+    let takes = parameters_of(mechanism.mechanism);
     let raw = if mechanism.pParameter.is_null() || param_len == 0 {
         if param_len == 0 {
             RawParams::None
@@ -232,15 +234,7 @@ pub(crate) unsafe fn mechanism(
             RawParams::Invalid
         }
     } else if param_len == std::mem::size_of::<CK_RSA_PKCS_PSS_PARAMS>()
-        && matches!(
-            mechanism.mechanism,
-            CKM_RSA_PKCS_PSS
-                | CKM_SHA1_RSA_PKCS_PSS
-                | CKM_SHA224_RSA_PKCS_PSS
-                | CKM_SHA256_RSA_PKCS_PSS
-                | CKM_SHA384_RSA_PKCS_PSS
-                | CKM_SHA512_RSA_PKCS_PSS
-        )
+        && takes == Some(Parameters::Pss)
     {
         // SAFETY: the parameter is as long as the struct it should hold.
         let params =
@@ -251,7 +245,7 @@ pub(crate) unsafe fn mechanism(
             salt_len: params.sLen,
         }
     } else if param_len == std::mem::size_of::<CK_RSA_PKCS_OAEP_PARAMS>()
-        && mechanism.mechanism == CKM_RSA_PKCS_OAEP
+        && takes == Some(Parameters::Oaep)
     {
         // SAFETY: the parameter is as long as the struct it should hold.
         let params =
@@ -266,7 +260,7 @@ pub(crate) unsafe fn mechanism(
             source_data: label,
         }
     } else if param_len == std::mem::size_of::<CK_ECDH1_DERIVE_PARAMS>()
-        && mechanism.mechanism == CKM_ECDH1_DERIVE
+        && takes == Some(Parameters::Ecdh1)
     {
         // SAFETY: the parameter is as long as the struct it should hold.
         let params =
@@ -284,7 +278,7 @@ pub(crate) unsafe fn mechanism(
             public_data: public.map_err(param_error)?,
         }
     } else if param_len == std::mem::size_of::<CK_EDDSA_PARAMS>()
-        && mechanism.mechanism == CKM_EDDSA
+        && takes == Some(Parameters::EdDsa)
     {
         // SAFETY: the parameter is as long as the struct it should hold.
         let params = unsafe { (mechanism.pParameter as *const CK_EDDSA_PARAMS).read_unaligned() };

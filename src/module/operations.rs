@@ -5,11 +5,9 @@
 
 use super::{find_object, key_of, note_lost_login, private_key_operation, Module, SlotState};
 use crate::card::Entry;
-use crate::cert::PublicKey;
-use crate::crypto::{self, Hasher};
+use crate::crypto::Hasher;
 use crate::error::{Error, Result};
-use crate::mechanism::{self, Mechanism};
-use crate::profile::KeyInfo;
+use crate::mechanism::{self, host, Mechanism, Purpose};
 use crate::session::{DecryptOp, DigestOp, EncryptOp, Fed, OperationKind, Output, Session, Stage};
 use crate::token::{self, AttrValue, Object, ObjectKind, SecretKeyTemplate};
 use cryptoki_sys::*;
@@ -35,16 +33,6 @@ pub(super) fn any_object<'a>(
     })
 }
 
-/// What an operation will do with the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Purpose {
-    Sign,
-    Verify,
-    Decrypt,
-    Encrypt,
-    Derive,
-}
-
 /// The index of the private key behind `handle`, if it may serve `purpose`
 /// with `mechanism` in the current login state (checks in the order
 /// PKCS#11 §5.x lists their return codes).
@@ -68,7 +56,7 @@ pub(super) fn private_key_for(
     if !permitted {
         return Err(Error::KeyFunctionNotPermitted);
     }
-    check_mechanism_fits(mechanism, info, purpose)?;
+    host::check_fits(mechanism, info, purpose)?;
     // A key wanting the PIN right before each use gets it through the
     // context-specific login instead.
     let context_login = info.always_authenticate && purpose != Purpose::Derive;
@@ -114,10 +102,7 @@ impl Module {
             if session.decrypt.as_ref().is_some_and(|op| !abandoned(op)) {
                 return Err(Error::OperationActive);
             }
-            if !matches!(
-                mechanism,
-                Mechanism::RsaPkcs | Mechanism::RsaX509 | Mechanism::RsaOaep { .. }
-            ) {
+            if !serves(&mechanism, Purpose::Decrypt) {
                 return Err(Error::MechanismInvalid);
             }
             let key_index = private_key_for(state, key, &mechanism, Purpose::Decrypt)?;
@@ -174,24 +159,17 @@ impl Module {
                 return Err(Error::EncryptedDataLenRange);
             }
             let pin = self.context_pin(&key, op.context_pin.take(), state)?;
-            let pkcs1 = op.mechanism == Mechanism::RsaPkcs;
+            let card_unpads = host::card_unpads(&op.mechanism, &key);
             let pin = pin.as_deref().map(|pin| &pin[..]);
             let raw = private_key_operation(state, &key, pin, Entry::Select, |app, card, proof| {
-                if pkcs1 {
-                    // The card (OpenPGP) or the engine removes the padding.
+                if card_unpads {
                     app.decrypt_pkcs1(card, &key, ciphertext, proof)
                 } else {
                     app.decrypt_raw(card, &key, ciphertext, proof)
                 }
             })
             .map_err(|err| note_lost_login(state, err))?;
-            let plain = match &op.mechanism {
-                Mechanism::RsaX509 | Mechanism::RsaPkcs => Some(raw),
-                Mechanism::RsaOaep { hash, mgf, label } => {
-                    crypto::oaep_decode(&raw, *hash, *mgf, label)
-                }
-                _ => None,
-            };
+            let plain = host::decrypted_message(&op.mechanism, &key, raw);
             op.result = Some(plain.ok_or(Error::EncryptedDataInvalid)?);
         }
         let needed = op.result.as_ref().map_or(0, |r| r.len());
@@ -255,13 +233,10 @@ impl Module {
                 return Err(Error::KeyTypeInconsistent);
             }
             let key_index = object.key_index;
-            if !matches!(
-                mechanism,
-                Mechanism::RsaPkcs | Mechanism::RsaX509 | Mechanism::RsaOaep { .. }
-            ) {
+            if !serves(&mechanism, Purpose::Encrypt) {
                 return Err(Error::MechanismInvalid);
             }
-            check_mechanism_fits(&mechanism, key_of(state, key_index)?, Purpose::Encrypt)?;
+            host::check_fits(&mechanism, key_of(state, key_index)?, Purpose::Encrypt)?;
             session.encrypt = Some(EncryptOp {
                 key_index,
                 mechanism,
@@ -289,23 +264,7 @@ impl Module {
                 if let Some(early) = Output::check(k, capacity) {
                     return Ok(early);
                 }
-                let result = match &op.mechanism {
-                    Mechanism::RsaX509 => {
-                        if data.len() > k {
-                            None
-                        } else {
-                            let mut block = vec![0u8; k - data.len()];
-                            block.extend_from_slice(data);
-                            crypto::rsa_public_raw(key, &block)
-                        }
-                    }
-                    Mechanism::RsaPkcs => crypto::rsa_encrypt(key, data, None),
-                    Mechanism::RsaOaep { hash, label, .. } => {
-                        crypto::rsa_encrypt(key, data, Some((*hash, label)))
-                    }
-                    _ => None,
-                };
-                result
+                host::encrypt(&op.mechanism, key, data)
                     .map(|r| Output::Done(Zeroizing::new(r)))
                     .ok_or(Error::DataLenRange)
             })
@@ -335,13 +294,16 @@ impl Module {
                 return Err(Error::KeyTypeInconsistent);
             }
             let key = key_of(state, object.key_index)?.clone();
-            if !key_family_fits(&mechanism, &key.public_key) {
+            if !mechanism
+                .spec()
+                .is_some_and(|spec| spec.family.fits(&key.public_key))
+            {
                 return Err(Error::KeyTypeInconsistent);
             }
             if !key.can_derive {
                 return Err(Error::KeyFunctionNotPermitted);
             }
-            check_mechanism_fits(&mechanism, &key, Purpose::Derive)?;
+            host::check_fits(&mechanism, &key, Purpose::Derive)?;
             if !key.no_pin && !state.logged_in() {
                 return Err(Error::UserNotLoggedIn);
             }
@@ -504,51 +466,7 @@ impl Module {
     }
 }
 
-/// Whether the mechanism is one for this kind of key at all.
-fn key_family_fits(mechanism: &Mechanism, key: &PublicKey) -> bool {
-    match mechanism {
-        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => matches!(key, PublicKey::Ec { .. }),
-        Mechanism::EdDsa => matches!(key, PublicKey::Ed25519 { .. }),
-        Mechanism::Ecdh1Derive { .. } => {
-            matches!(key, PublicKey::Ec { .. } | PublicKey::X25519 { .. })
-        }
-        other => other.is_rsa() && key.is_rsa(),
-    }
-}
-
-/// Checks a mechanism against a key: its family (`CKR_KEY_TYPE_INCONSISTENT`)
-/// and what this key allows (`CKA_ALLOWED_MECHANISMS`,
-/// `CKR_MECHANISM_INVALID`: e.g. RSA-PSS on an OpenPGP key, whose card pads
-/// itself).
-pub(super) fn check_mechanism_fits(
-    mechanism: &Mechanism,
-    key: &KeyInfo,
-    purpose: Purpose,
-) -> Result<()> {
-    let signing = matches!(purpose, Purpose::Sign | Purpose::Verify);
-    if matches!(mechanism, Mechanism::Digest(_)) {
-        return Err(Error::MechanismInvalid);
-    }
-    if signing && matches!(mechanism, Mechanism::RsaOaep { .. }) {
-        return Err(Error::MechanismInvalid);
-    }
-    let deriving = matches!(mechanism, Mechanism::Ecdh1Derive { .. });
-    if deriving != (purpose == Purpose::Derive)
-        || (matches!(mechanism, Mechanism::EdDsa) && !signing)
-    {
-        return Err(Error::MechanismInvalid);
-    }
-    if !key_family_fits(mechanism, &key.public_key) {
-        return Err(Error::KeyTypeInconsistent);
-    }
-    if !mechanism::allowed_for(key).contains(&mechanism.kind()) {
-        return Err(Error::MechanismInvalid);
-    }
-    if let Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) = mechanism {
-        let em_len = (key.public_key.bits() - 1).div_ceil(8);
-        if em_len < params.hash.output_len() + params.salt_len + 2 {
-            return Err(Error::MechanismParamInvalid);
-        }
-    }
-    Ok(())
+/// Whether the mechanism is one for `purpose` at all.
+fn serves(mechanism: &Mechanism, purpose: Purpose) -> bool {
+    mechanism.spec().is_some_and(|spec| spec.serves(purpose))
 }

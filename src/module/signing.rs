@@ -1,7 +1,7 @@
 //! Signatures (PKCS#11 §5.12–5.13): made by the card and checked with the
 //! key's public key before the caller sees them; verification in software.
 
-use super::operations::{check_mechanism_fits, private_key_for, Purpose};
+use super::operations::private_key_for;
 use super::{
     card_operation, find_object, key_of, note_lost_login, private_key_operation, Module, SlotState,
 };
@@ -9,7 +9,7 @@ use crate::card::Entry;
 use crate::cert::PublicKey;
 use crate::crypto;
 use crate::error::{Error, Result};
-use crate::mechanism::Mechanism;
+use crate::mechanism::{host, Mechanism, Purpose};
 use crate::profile::{AppError, KeyInfo, NoRecall, SignInput};
 use crate::session::{Fed, OpInput, OperationKind, Output, Session, SignOp, Stage, VerifyOp};
 use crate::token::{self, ObjectKind};
@@ -129,7 +129,7 @@ impl Module {
                 return Err(Error::KeyTypeInconsistent);
             }
             let key_index = object.key_index;
-            check_mechanism_fits(&mechanism, key_of(state, key_index)?, Purpose::Verify)?;
+            host::check_fits(&mechanism, key_of(state, key_index)?, Purpose::Verify)?;
             session.verify = Some(VerifyOp {
                 key_index,
                 input: OpInput::for_mechanism(&mechanism),
@@ -240,59 +240,9 @@ fn sign_on_card(
     input: OpInput,
     context_pin: Option<Zeroizing<Vec<u8>>>,
 ) -> Result<Output> {
-    let counted = key.role == "signature";
-    let data = input.finish();
-    let block: Zeroizing<Vec<u8>>;
-    let request = match mechanism {
-        Mechanism::RsaPkcs => SignInput::RsaPkcs1(&data),
-        Mechanism::HashRsaPkcs(alg) => {
-            block = Zeroizing::new(alg.digest_info(&data));
-            SignInput::RsaPkcs1(&block)
-        }
-        Mechanism::RsaX509 => {
-            let k = key.public_key.signature_len();
-            if data.len() > k {
-                return Err(Error::DataLenRange);
-            }
-            let mut padded_block = Zeroizing::new(vec![0u8; k - data.len()]);
-            padded_block.extend_from_slice(&data);
-            block = padded_block;
-            SignInput::RsaRaw(&block)
-        }
-        Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) => {
-            if data.len() != params.hash.output_len() {
-                return Err(Error::DataLenRange);
-            }
-            block = Zeroizing::new(
-                crypto::pss_encode(
-                    &data,
-                    params.hash,
-                    params.mgf,
-                    params.salt_len,
-                    key.public_key.bits(),
-                )
-                .ok_or(Error::MechanismParamInvalid)?,
-            );
-            SignInput::RsaRaw(&block)
-        }
-        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => {
-            let PublicKey::Ec { curve, .. } = &key.public_key else {
-                return Err(Error::KeyTypeInconsistent);
-            };
-            if data.is_empty() {
-                return Err(Error::DataLenRange);
-            }
-            block = Zeroizing::new(crypto::ecdsa_fit_hash(&data, curve.order_len()));
-            SignInput::Ecdsa(&block)
-        }
-        Mechanism::EdDsa => SignInput::EdDsa(&data),
-        _ => return Err(Error::MechanismInvalid),
-    };
-    if let SignInput::RsaPkcs1(input) = request {
-        if input.len() + 11 > key.public_key.signature_len() {
-            return Err(Error::DataLenRange);
-        }
-    }
+    let counted = key.counts_signatures;
+    let prepared = host::card_sign_input(mechanism, key, input.finish())?;
+    let request = prepared.request();
     // Every signature is checked with the key's public key before the
     // caller sees it (a faulty card, another application that answered in
     // this one's place, a stale cache entry). Without a SELECT first (the
@@ -427,27 +377,7 @@ fn check_signature(state: &SlotState, op: VerifyOp, signature: &[u8]) -> Result<
         return Err(Error::SignatureLenRange);
     }
     let data = op.input.finish();
-    let valid = match &op.mechanism {
-        Mechanism::RsaPkcs => crypto::verify_rsa_pkcs1(key, &data, signature),
-        Mechanism::HashRsaPkcs(alg) => {
-            crypto::verify_rsa_pkcs1(key, &alg.digest_info(&data), signature)
-        }
-        Mechanism::RsaX509 => {
-            let k = key.signature_len();
-            data.len() <= k
-                && crypto::rsa_public_raw(key, signature).is_some_and(|recovered| {
-                    recovered[k - data.len()..] == data[..]
-                        && recovered[..k - data.len()].iter().all(|&b| b == 0)
-                })
-        }
-        Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) => {
-            params.mgf == params.hash
-                && crypto::verify_rsa_pss(key, &data, params.hash, params.salt_len, signature)
-        }
-        Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => crypto::verify_ecdsa(key, &data, signature),
-        Mechanism::EdDsa => crypto::verify_eddsa(key, &data, signature),
-        _ => return Err(Error::MechanismInvalid),
-    };
+    let valid = host::verify(&op.mechanism, key, &data, signature)?;
     if valid {
         Ok(())
     } else {

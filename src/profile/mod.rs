@@ -12,6 +12,7 @@ use crate::card::{Transaction, Verified};
 use crate::cert::PublicKey;
 use crate::iso7816::{CardError, ChannelOptions, Command, Status, StatusWord};
 use schema::{parse_hex, ProfileFile, Quirks};
+pub use schema::{Engine, KeyRole, OpenPgpRole, PivRole};
 use std::path::Path;
 use std::sync::Arc;
 use thiserror::Error;
@@ -74,14 +75,18 @@ pub struct KeyInfo {
     pub id: Vec<u8>,
     /// Shared `CKA_LABEL`.
     pub label: String,
-    /// The profile's role for the key.
-    pub role: String,
+    /// What the key is for, as its engine knows it. The module never looks
+    /// at it: what it needs are the capabilities below.
+    pub role: KeyRole,
     /// The public key.
     pub public_key: PublicKey,
     /// The certificate (DER), if the card holds one.
     pub certificate: Option<Vec<u8>>,
     /// The card wants the PIN right before every use.
     pub always_authenticate: bool,
+    /// The card counts the key's signatures (OpenPGP DO `93`): the module's
+    /// counter object follows each one.
+    pub counts_signatures: bool,
     /// The key works without the PIN.
     pub no_pin: bool,
     /// The PIN reference that guards the key.
@@ -94,7 +99,9 @@ pub struct KeyInfo {
     pub can_derive: bool,
     /// The card applies RSA padding itself (OpenPGP): it signs a DigestInfo
     /// with PKCS#1 v1.5 and returns decrypted messages unpadded, so raw RSA,
-    /// PSS and OAEP are not available with this key.
+    /// PSS and OAEP are not available with this key. Otherwise the card
+    /// does raw RSA and the module pads and unpads
+    /// (`mechanism::host`).
     pub card_pads: bool,
     /// The public data came from the module's cache, not from the card, and
     /// no signature has proven it matches the card's key yet.
@@ -156,9 +163,12 @@ impl Recall for NoRecall {
 /// Data for a private-key signature.
 #[derive(Debug, Clone, Copy)]
 pub enum SignInput<'a> {
-    /// RSA PKCS#1 v1.5: the DigestInfo (or other data) to pad as type 1.
+    /// RSA PKCS#1 v1.5 for a card that pads itself ([`KeyInfo::card_pads`]):
+    /// the DigestInfo (or other data) to pad as type 1, already checked to
+    /// fit the modulus.
     RsaPkcs1(&'a [u8]),
-    /// RSA without padding: a block exactly as long as the modulus.
+    /// RSA without padding: a block exactly as long as the modulus (PKCS#1
+    /// v1.5 and PSS encoded by the module, or the caller's raw block).
     RsaRaw(&'a [u8]),
     /// ECDSA over this input: a hash already fitted to the group order
     /// (`crypto::ecdsa_fit_hash`), exactly the order's length.
@@ -248,9 +258,9 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
         ciphertext: &[u8],
         proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError>;
-    /// RSA PKCS#1 v1.5 decryption: the message. By default the raw
-    /// operation, unpadded on the host; cards that unpad themselves
-    /// (OpenPGP) override it.
+    /// RSA PKCS#1 v1.5 decryption by a card that removes the padding
+    /// itself ([`KeyInfo::card_pads`], OpenPGP): the message. Other cards
+    /// do [`CardApp::decrypt_raw`] and the module unpads.
     fn decrypt_pkcs1(
         &self,
         card: &mut Transaction,
@@ -258,8 +268,10 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
         ciphertext: &[u8],
         proof: &Verified,
     ) -> Result<Zeroizing<Vec<u8>>, AppError> {
-        let block = self.decrypt_raw(card, key, ciphertext, proof)?;
-        crate::crypto::pkcs1_v15_decrypt_unpad(&block).ok_or(AppError::BadCiphertext)
+        let _ = (card, key, ciphertext, proof);
+        Err(AppError::Unsupported(
+            "the card does not remove RSA padding",
+        ))
     }
     /// ECDH with the private key and the peer's public point (uncompressed
     /// for the NIST curves, 32 bytes for X25519): the shared secret (the
@@ -274,15 +286,6 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
         let _ = (card, key, peer_point, proof);
         Err(AppError::Unsupported("key agreement"))
     }
-}
-
-/// The card engines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// PIV (NIST SP 800-73-4).
-    Piv,
-    /// OpenPGP card (OpenPGP Smart Card Application v2.x/v3.x).
-    OpenPgp,
 }
 
 /// An ATR pattern with its mask.
@@ -310,7 +313,7 @@ pub struct KeySlot {
     /// The card's key reference.
     pub reference: u8,
     /// The key's role.
-    pub role: String,
+    pub role: KeyRole,
     /// `CKA_ID`.
     pub id: Vec<u8>,
     /// `CKA_LABEL`.
@@ -362,11 +365,10 @@ impl Profile {
     pub fn from_toml(text: &str) -> Result<Profile, String> {
         let file: ProfileFile = toml::from_str(text).map_err(|e| e.to_string())?;
         file.validate()?;
-        let engine = match file.engine.as_str() {
-            "piv" => Engine::Piv,
-            "openpgp" => Engine::OpenPgp,
-            other => return Err(format!("unknown engine {other:?}")),
-        };
+        let engine = schema::engine_schema(&file.engine)
+            .ok_or_else(|| format!("unknown engine {:?}", file.engine))?
+            .engine;
+        let roles = file.key_roles()?;
         let atr = file
             .atr
             .iter()
@@ -382,10 +384,11 @@ impl Profile {
         let keys = file
             .keys
             .iter()
-            .map(|key| {
+            .zip(roles)
+            .map(|(key, role)| {
                 Ok(KeySlot {
                     reference: key.reference,
-                    role: key.role.clone(),
+                    role,
                     id: parse_hex(&key.id)?,
                     label: key.label.clone(),
                     certificate_tag: key.certificate_tag,
@@ -468,7 +471,9 @@ impl Profile {
         }
     }
 
-    fn engine(self: &Arc<Self>, atr: &[u8]) -> Box<dyn CardApp> {
+    /// The engine for a card this profile matched: the constructor column
+    /// of the engine table ([`schema::ENGINES`]).
+    fn open_engine(self: &Arc<Self>, atr: &[u8]) -> Box<dyn CardApp> {
         match self.engine {
             Engine::Piv => Box::new(piv::PivApp::new(Arc::clone(self))),
             Engine::OpenPgp => Box::new(openpgp::OpenPgpApp::new(Arc::clone(self), atr)),
@@ -592,7 +597,7 @@ impl ProfileSet {
         link: &mut dyn crate::transport::Transmit,
     ) -> Result<Option<Box<dyn CardApp>>, AppError> {
         for profile in self.candidates(atr) {
-            let app = profile.engine(atr);
+            let app = profile.open_engine(atr);
             let mut card = Transaction::new(link, profile.channel);
             match app.select(&mut card) {
                 Ok(()) => return Ok(Some(app)),
@@ -746,6 +751,34 @@ mod tests {
             "mask = \"00 FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF\"\nvalue = \"3B FA 13",
         );
         assert!(Profile::from_toml(&masked).unwrap_err().contains("mask"));
+    }
+
+    #[test]
+    fn key_roles_are_typed_by_the_engine() {
+        let set = ProfileSet::embedded();
+        let roles: Vec<KeyRole> = profile(&set, "piv").keys.iter().map(|k| k.role).collect();
+        assert_eq!(
+            roles,
+            [
+                PivRole::Authentication.into(),
+                PivRole::Signature.into(),
+                PivRole::KeyManagement.into(),
+                PivRole::CardAuthentication.into()
+            ]
+        );
+        let base = include_str!("../../cardprofiles/piv.toml");
+        // A retired key's role is the engine's to give, not a profile's.
+        let retired = base.replace(
+            "role = \"card-authentication\"",
+            "role = \"retired-key-management\"",
+        );
+        let message = Profile::from_toml(&retired).unwrap_err();
+        assert!(message.contains("role"), "{message}");
+        assert!(message.contains("card-authentication"), "{message}");
+        assert!(!PivRole::Authentication.establishes_keys());
+        assert!(PivRole::RetiredKeyManagement.establishes_keys());
+        let names: Vec<&str> = schema::ENGINES.iter().map(|e| e.name).collect();
+        assert_eq!(names, ["piv", "openpgp"]);
     }
 
     #[test]

@@ -15,7 +15,10 @@
 //!   before every signature when `C4` says PW1 is valid for one signature;
 //! - the digital signature counter (`93` in `7A`).
 
-use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, SignInput};
+use super::{
+    AppError, CardApp, CardInfo, KeyInfo, KeyRole, OpenPgpRole, PinStatus, Profile, Recall,
+    SignInput,
+};
 use crate::card::{Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
@@ -73,11 +76,11 @@ enum KeyRef {
 }
 
 impl KeyRef {
-    fn from_role(role: &str) -> Option<KeyRef> {
+    fn from_role(role: &KeyRole) -> Option<KeyRef> {
         match role {
-            "signature" => Some(KeyRef::Signature),
-            "decryption" => Some(KeyRef::Decryption),
-            "authentication" => Some(KeyRef::Authentication),
+            KeyRole::OpenPgp(OpenPgpRole::Signature) => Some(KeyRef::Signature),
+            KeyRole::OpenPgp(OpenPgpRole::Decryption) => Some(KeyRef::Decryption),
+            KeyRole::OpenPgp(OpenPgpRole::Authentication) => Some(KeyRef::Authentication),
             _ => None,
         }
     }
@@ -394,9 +397,10 @@ impl CardApp for OpenPgpApp {
                 reference: slot.reference,
                 id: slot.id.clone(),
                 label: slot.label.clone(),
-                role: slot.role.clone(),
+                role: slot.role,
                 certificate: None,
                 always_authenticate,
+                counts_signatures: key_ref == KeyRef::Signature,
                 no_pin: false,
                 pin_reference: slot.pin_reference,
                 can_sign: signing_key,
@@ -408,7 +412,9 @@ impl CardApp for OpenPgpApp {
             });
         }
         self.update_state(|s| {
-            s.has_signature_key = keys.iter().any(|k| k.role == "signature");
+            s.has_signature_key = keys
+                .iter()
+                .any(|k| k.role == KeyRole::OpenPgp(OpenPgpRole::Signature));
         });
 
         if !keys.is_empty() && data.max_certificate_len() > 0 {
@@ -554,13 +560,9 @@ impl CardApp for OpenPgpApp {
         _proof: &Verified,
     ) -> Result<Vec<u8>, AppError> {
         let data: Vec<u8> = match (&key.public_key, input) {
-            (PublicKey::Rsa { modulus, .. }, SignInput::RsaPkcs1(data)) => {
-                // The card pads (PKCS#1 v1.5 type 1): it takes the DigestInfo.
-                if data.len() + 11 > modulus.len() {
-                    return Err(AppError::DataLength);
-                }
-                data.to_vec()
-            }
+            // The card pads (PKCS#1 v1.5 type 1): it takes the DigestInfo,
+            // which the module has checked fits the modulus.
+            (PublicKey::Rsa { .. }, SignInput::RsaPkcs1(data)) => data.to_vec(),
             (PublicKey::Ec { curve, .. }, SignInput::Ecdsa(input)) => {
                 if input.len() != curve.order_len() {
                     return Err(AppError::DataLength);

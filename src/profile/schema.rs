@@ -19,7 +19,7 @@ pub struct ProfileFile {
     pub name: String,
     /// What the profile describes, for humans.
     pub description: String,
-    /// Which card engine drives the card: one of [`ENGINES`].
+    /// Which card engine drives the card: the name of one of [`ENGINES`].
     pub engine: String,
     /// Matching order among profiles: lower first.
     #[serde(default = "default_priority")]
@@ -142,7 +142,8 @@ pub struct KeySpec {
     /// template tag: `0xB6` signature, `0xB8` decryption, `0xA4`
     /// authentication).
     pub reference: u8,
-    /// What the key is for; the engine's [`roles`] name the choices.
+    /// What the key is for: one of the engine's roles ([`PivRole`],
+    /// [`OpenPgpRole`]), typed by [`ProfileFile::key_roles`].
     pub role: String,
     /// PKCS#11 `CKA_ID` (hex), shared by the key, public key and certificate.
     pub id: String,
@@ -164,32 +165,182 @@ pub struct KeySpec {
     pub no_pin: bool,
 }
 
-/// The engines this build knows.
-pub const ENGINES: &[&str] = &["piv", "openpgp"];
+/// The card engines this build knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// PIV (NIST SP 800-73-4).
+    Piv,
+    /// OpenPGP card (OpenPGP Smart Card Application v2.x/v3.x).
+    OpenPgp,
+}
 
-/// The key roles an engine knows.
-pub fn roles(engine: &str) -> &'static [&'static str] {
-    match engine {
-        "piv" => &[
-            "authentication",
-            "signature",
-            "key-management",
-            "card-authentication",
-        ],
-        "openpgp" => &["signature", "decryption", "authentication"],
-        _ => &[],
+/// One engine as profiles name it: the table row that `engine = "..."`
+/// selects. The crate adds the constructor (`Profile::open_engine`).
+#[derive(Debug)]
+pub struct EngineSchema {
+    /// The engine.
+    pub engine: Engine,
+    /// Its name in profiles (`engine = "piv"`).
+    pub name: &'static str,
+    /// Types a key's `role` with the engine's role enum (serde).
+    pub role: fn(&str) -> Result<KeyRole, String>,
+    /// The profile rules only this engine has (the common ones are checked
+    /// by [`ProfileFile::validate`] first); `roles` are the keys' typed
+    /// roles, in the order of `keys`.
+    pub validate: fn(&ProfileFile, &[KeyRole]) -> Result<(), String>,
+}
+
+/// The engines, in the order error messages list them.
+pub const ENGINES: &[EngineSchema] = &[
+    EngineSchema {
+        engine: Engine::Piv,
+        name: "piv",
+        role: typed_role::<PivRole>,
+        validate: validate_piv,
+    },
+    EngineSchema {
+        engine: Engine::OpenPgp,
+        name: "openpgp",
+        role: typed_role::<OpenPgpRole>,
+        validate: validate_openpgp,
+    },
+];
+
+/// The engine a profile names, if this build knows it.
+pub fn engine_schema(name: &str) -> Option<&'static EngineSchema> {
+    ENGINES.iter().find(|schema| schema.name == name)
+}
+
+/// What a key is for, as its engine knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    /// A PIV key.
+    Piv(PivRole),
+    /// An OpenPGP card key.
+    OpenPgp(OpenPgpRole),
+}
+
+impl From<PivRole> for KeyRole {
+    fn from(role: PivRole) -> Self {
+        KeyRole::Piv(role)
     }
 }
 
-/// The OpenPGP control reference template of each role (OpenPGP card spec
-/// v3.4 §7.2.14): the only key references an OpenPGP profile may use.
-pub fn openpgp_reference(role: &str) -> Option<u8> {
-    match role {
-        "signature" => Some(0xB6),
-        "decryption" => Some(0xB8),
-        "authentication" => Some(0xA4),
-        _ => None,
+impl From<OpenPgpRole> for KeyRole {
+    fn from(role: OpenPgpRole) -> Self {
+        KeyRole::OpenPgp(role)
     }
+}
+
+/// The PIV key slots' purposes (SP 800-73-4 Part 1 §3.1, Table 4b).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PivRole {
+    /// PIV Authentication (9A).
+    Authentication,
+    /// Digital Signature (9C).
+    Signature,
+    /// Key Management (9D).
+    KeyManagement,
+    /// Card Authentication (9E).
+    CardAuthentication,
+    /// A retired key management key (82–95): found through the Key History
+    /// object, never named in a profile.
+    #[serde(skip_deserializing)]
+    RetiredKeyManagement,
+}
+
+impl PivRole {
+    /// A key for key establishment (Part 1 §3.3.3): an EC key here does
+    /// ECDH.
+    pub fn establishes_keys(self) -> bool {
+        matches!(self, PivRole::KeyManagement | PivRole::RetiredKeyManagement)
+    }
+}
+
+/// The OpenPGP card's three keys (spec v3.4 §7.2.14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpenPgpRole {
+    /// Signature key (PSO: COMPUTE DIGITAL SIGNATURE; counted in DO `93`).
+    Signature,
+    /// Decryption key (PSO: DECIPHER, ECDH).
+    Decryption,
+    /// Authentication key (INTERNAL AUTHENTICATE).
+    Authentication,
+}
+
+impl OpenPgpRole {
+    /// The control reference template (spec v3.4 §7.2.14): the only key
+    /// reference an OpenPGP profile may give the key.
+    pub fn control_reference(self) -> u8 {
+        match self {
+            OpenPgpRole::Signature => 0xB6,
+            OpenPgpRole::Decryption => 0xB8,
+            OpenPgpRole::Authentication => 0xA4,
+        }
+    }
+}
+
+/// Reads a role name with the engine's role enum `R`.
+fn typed_role<R>(name: &str) -> Result<KeyRole, String>
+where
+    R: serde::de::DeserializeOwned + Into<KeyRole>,
+{
+    use serde::de::value::{Error, StrDeserializer};
+    R::deserialize(StrDeserializer::<Error>::new(name))
+        .map(Into::into)
+        .map_err(|err| err.to_string())
+}
+
+fn validate_piv(file: &ProfileFile, _roles: &[KeyRole]) -> Result<(), String> {
+    match file.keys.iter().find(|key| key.certificate_tag.is_none()) {
+        Some(key) => Err(format!(
+            "key {:#04X}: a PIV key needs certificate_tag",
+            key.reference
+        )),
+        None => Ok(()),
+    }
+}
+
+fn validate_openpgp(file: &ProfileFile, roles: &[KeyRole]) -> Result<(), String> {
+    // OpenPGP card spec v3.4 §7.2.2: PW1 is 81 (signing) or 82
+    // (everything else), PW3 is 83; PINs are sent unpadded.
+    let pin = &file.pin;
+    if !matches!(pin.reference, 0x81 | 0x82) {
+        return Err("pin: an OpenPGP user PIN reference is 0x81 or 0x82".into());
+    }
+    if pin.puk_reference.is_some_and(|r| r != 0x83) {
+        return Err("pin: an OpenPGP puk_reference is PW3, 0x83".into());
+    }
+    if pin.pad_byte.is_some() || pin.pad_length.is_some() {
+        return Err("pin: OpenPGP PINs are not padded".into());
+    }
+    for (key, role) in file.keys.iter().zip(roles) {
+        let name = format!("key {:#04X}", key.reference);
+        if key.certificate_tag.is_some() {
+            return Err(format!(
+                "{name}: certificate_tag is PIV-only (OpenPGP keeps certificates in 7F21)"
+            ));
+        }
+        let KeyRole::OpenPgp(role) = role else {
+            return Err(format!("{name}: not an OpenPGP role"));
+        };
+        if role.control_reference() != key.reference {
+            return Err(format!(
+                "{name}: the OpenPGP {} key's reference is {:#04X}",
+                key.role,
+                role.control_reference()
+            ));
+        }
+        if key.pin_reference.is_some_and(|r| !matches!(r, 0x81 | 0x82)) {
+            return Err(format!("{name}: pin_reference is 0x81 or 0x82"));
+        }
+        if key.no_pin {
+            return Err(format!("{name}: every OpenPGP key needs PW1"));
+        }
+    }
+    Ok(())
 }
 
 /// Decodes hex (spaces and colons allowed).
@@ -218,12 +369,10 @@ impl ProfileFile {
         if self.name.is_empty() {
             return Err("name is empty".into());
         }
-        if !ENGINES.contains(&self.engine.as_str()) {
-            return Err(format!(
-                "engine {:?} is not one of {ENGINES:?}",
-                self.engine
-            ));
-        }
+        let Some(engine) = engine_schema(&self.engine) else {
+            let names: Vec<&str> = ENGINES.iter().map(|schema| schema.name).collect();
+            return Err(format!("engine {:?} is not one of {names:?}", self.engine));
+        };
         let aid = parse_hex(&self.aid).map_err(|e| format!("aid: {e}"))?;
         if !(5..=16).contains(&aid.len()) {
             return Err(format!("aid must be 5 to 16 bytes, not {}", aid.len()));
@@ -258,7 +407,26 @@ impl ProfileFile {
         if self.model.as_ref().is_some_and(|m| m.len() > 16) {
             return Err("model: at most 16 bytes".into());
         }
-        self.validate_keys()
+        let roles = self.validate_keys()?;
+        (engine.validate)(self, &roles)
+    }
+
+    /// The keys' roles, typed by the profile's engine (after
+    /// [`ProfileFile::validate`] accepted the file).
+    pub fn key_roles(&self) -> Result<Vec<KeyRole>, String> {
+        let engine = engine_schema(&self.engine)
+            .ok_or_else(|| format!("unknown engine {:?}", self.engine))?;
+        self.keys
+            .iter()
+            .map(|key| {
+                (engine.role)(&key.role).map_err(|err| {
+                    format!(
+                        "key {:#04X}: role {:?}: {err} (engine {})",
+                        key.reference, key.role, engine.name
+                    )
+                })
+            })
+            .collect()
     }
 
     fn validate_pin(&self) -> Result<(), String> {
@@ -279,27 +447,14 @@ impl ProfileFile {
                 return Err("pin: pad_length needs pad_byte".into());
             }
         }
-        if self.engine == "openpgp" {
-            // OpenPGP card spec v3.4 §7.2.2: PW1 is 81 (signing) or 82
-            // (everything else), PW3 is 83; PINs are sent unpadded.
-            if !matches!(pin.reference, 0x81 | 0x82) {
-                return Err("pin: an OpenPGP user PIN reference is 0x81 or 0x82".into());
-            }
-            if pin.puk_reference.is_some_and(|r| r != 0x83) {
-                return Err("pin: an OpenPGP puk_reference is PW3, 0x83".into());
-            }
-            if pin.pad_byte.is_some() || pin.pad_length.is_some() {
-                return Err("pin: OpenPGP PINs are not padded".into());
-            }
-        }
         Ok(())
     }
 
-    fn validate_keys(&self) -> Result<(), String> {
+    fn validate_keys(&self) -> Result<Vec<KeyRole>, String> {
         if self.keys.is_empty() {
             return Err("keys: at least one key is needed".into());
         }
-        let roles = roles(&self.engine);
+        let roles = self.key_roles()?;
         let mut ids = Vec::new();
         let mut references = Vec::new();
         for key in &self.keys {
@@ -307,12 +462,6 @@ impl ProfileFile {
             let id = parse_hex(&key.id).map_err(|e| format!("{name} id: {e}"))?;
             if id.is_empty() {
                 return Err(format!("{name}: id is empty"));
-            }
-            if !roles.contains(&key.role.as_str()) {
-                return Err(format!(
-                    "{name}: role {:?} is not one of {roles:?} (engine {})",
-                    key.role, self.engine
-                ));
             }
             if key.label.is_empty() {
                 return Err(format!("{name}: label is empty"));
@@ -325,35 +474,9 @@ impl ProfileFile {
                     "{name}: always_authenticate and no_pin exclude each other"
                 ));
             }
-            match self.engine.as_str() {
-                "piv" if key.certificate_tag.is_none() => {
-                    return Err(format!("{name}: a PIV key needs certificate_tag"));
-                }
-                "openpgp" => {
-                    if key.certificate_tag.is_some() {
-                        return Err(format!(
-                            "{name}: certificate_tag is PIV-only (OpenPGP keeps certificates in 7F21)"
-                        ));
-                    }
-                    if openpgp_reference(&key.role) != Some(key.reference) {
-                        return Err(format!(
-                            "{name}: the OpenPGP {} key's reference is {:#04X}",
-                            key.role,
-                            openpgp_reference(&key.role).unwrap_or(0)
-                        ));
-                    }
-                    if key.pin_reference.is_some_and(|r| !matches!(r, 0x81 | 0x82)) {
-                        return Err(format!("{name}: pin_reference is 0x81 or 0x82"));
-                    }
-                    if key.no_pin {
-                        return Err(format!("{name}: every OpenPGP key needs PW1"));
-                    }
-                }
-                _ => {}
-            }
             ids.push(id);
             references.push(key.reference);
         }
-        Ok(())
+        Ok(roles)
     }
 }

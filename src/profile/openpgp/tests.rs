@@ -291,8 +291,15 @@ fn reads_the_card_with_extended_apdus() {
             blocked: false
         })
     );
-    let roles: Vec<&str> = info.keys.iter().map(|k| k.role.as_str()).collect();
-    assert_eq!(roles, ["signature", "decryption", "authentication"]);
+    let roles: Vec<KeyRole> = info.keys.iter().map(|k| k.role).collect();
+    assert_eq!(
+        roles,
+        [
+            OpenPgpRole::Signature.into(),
+            OpenPgpRole::Decryption.into(),
+            OpenPgpRole::Authentication.into()
+        ]
+    );
     let ids: Vec<&[u8]> = info.keys.iter().map(|k| k.id.as_slice()).collect();
     assert_eq!(ids, [&[1u8][..], &[2], &[3]]);
 
@@ -379,16 +386,17 @@ fn ready_engine(single_signature: bool) -> OpenPgpApp {
 }
 
 fn key(role: &str, public_key: PublicKey) -> KeyInfo {
-    let (reference, pin) = match role {
-        "signature" => (0xB6, 0x81),
-        "decryption" => (0xB8, 0x82),
-        _ => (0xA4, 0x82),
+    let (reference, pin, typed) = match role {
+        "signature" => (0xB6, 0x81, OpenPgpRole::Signature),
+        "decryption" => (0xB8, 0x82, OpenPgpRole::Decryption),
+        _ => (0xA4, 0x82, OpenPgpRole::Authentication),
     };
     KeyInfo {
         reference,
         id: vec![1],
         label: role.into(),
-        role: role.into(),
+        role: typed.into(),
+        counts_signatures: role == "signature",
         card_pads: public_key.is_rsa(),
         recalled: false,
         public_key,

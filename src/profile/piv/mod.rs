@@ -8,7 +8,9 @@ mod keys;
 mod metadata;
 mod objects;
 
-use super::{AppError, CardApp, CardInfo, KeyInfo, KeySlot, PinStatus, Profile, Recall, SignInput};
+use super::{
+    AppError, CardApp, CardInfo, KeyInfo, KeyRole, KeySlot, PinStatus, Profile, Recall, SignInput,
+};
 use crate::card::{Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
@@ -303,10 +305,12 @@ fn slot_key(slot: &KeySlot, public_key: PublicKey, certificate: Option<Vec<u8>>)
         reference: slot.reference,
         id: slot.id.clone(),
         label: slot.label.clone(),
-        role: slot.role.clone(),
+        role: slot.role,
         public_key,
         certificate,
         always_authenticate: slot.always_authenticate.unwrap_or(false),
+        // PIV cards keep no signature counter.
+        counts_signatures: false,
         no_pin: slot.no_pin,
         pin_reference: slot.pin_reference,
         can_sign: !is_x25519,
@@ -314,7 +318,7 @@ fn slot_key(slot: &KeySlot, public_key: PublicKey, certificate: Option<Vec<u8>>)
         // SP 800-73-4 Part 1 §3.3.3: the key management key is the one for
         // key establishment (ECDH on EC cards).
         can_derive: key_agreement
-            && (slot.role == "key-management" || slot.role == objects::RETIRED_ROLE),
+            && matches!(slot.role, KeyRole::Piv(role) if role.establishes_keys()),
         card_pads: false,
         recalled: false,
     }
@@ -531,12 +535,8 @@ impl CardApp for PivApp {
         input: SignInput<'_>,
         _proof: &Verified,
     ) -> Result<Vec<u8>, AppError> {
+        // The card does raw RSA: the module pads (KeyInfo::card_pads false).
         match (&key.public_key, input) {
-            (PublicKey::Rsa { modulus, .. }, SignInput::RsaPkcs1(data)) => {
-                let block =
-                    crypto::pkcs1_v15_sign_pad(data, modulus.len()).ok_or(AppError::DataLength)?;
-                Ok(self.raw_rsa(card, key, &block)?.to_vec())
-            }
             (PublicKey::Rsa { .. }, SignInput::RsaRaw(block)) => {
                 Ok(self.raw_rsa(card, key, block)?.to_vec())
             }

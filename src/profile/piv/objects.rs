@@ -5,7 +5,7 @@
 //! primary.
 
 use crate::iso7816::tlv;
-use crate::profile::KeySlot;
+use crate::profile::{KeySlot, PivRole};
 
 /// The Key History object.
 pub(super) const TAG_KEY_HISTORY: u32 = 0x5FC10C;
@@ -17,8 +17,6 @@ pub(super) const RETIRED_KEYS: u8 = 20;
 const RETIRED_FIRST_REFERENCE: u8 = 0x82;
 /// The certificate container of retired key 1 (Part 1 Table 3).
 const RETIRED_FIRST_CONTAINER: u32 = 0x5FC10D;
-/// The role of a retired key: key management as 9D, PIN once.
-pub(super) const RETIRED_ROLE: &str = "retired-key-management";
 
 /// The key slot of retired key `index` (0 for key reference `82`, up to
 /// 19 for `95`), with the `CKA_ID` and label OpenSC's PIV emulation gives
@@ -28,7 +26,8 @@ pub(super) fn retired_slot(index: u8, pin_reference: u8) -> KeySlot {
     let number = index + 5;
     KeySlot {
         reference: RETIRED_FIRST_REFERENCE + index,
-        role: RETIRED_ROLE.into(),
+        // Key management as 9D, PIN once.
+        role: PivRole::RetiredKeyManagement.into(),
         id: vec![(number / 10) << 4 | (number % 10)],
         label: format!("Retired KEY MAN {}", index + 1),
         certificate_tag: Some(RETIRED_FIRST_CONTAINER + u32::from(index)),
