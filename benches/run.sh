@@ -514,7 +514,9 @@ for job, name in [("ecdsa_p256_9e", "ECDSA P-256 (9E)"), ("rsa2048_pkcs1_9a", "R
     if kv and "p11card" in variants:
         p11card_only(f"module overhead per `C_SignInit`+`C_Sign`, {name}, simulated card (criterion median)",
                      f"**{us(kv['module_paired_ns'])}** (C_Sign {us(kv['c_sign_ns'])} − card "
-                     f"{us(kv['card_ns'])} = {us(kv['module_unpaired_ns'])})")
+                     f"{us(kv['card_ns'])} = {us(kv['module_unpaired_ns'])}); of it the software "
+                     f"check of the card's signature {us(kv.get('check_ns', 'nan'))}, without it "
+                     f"**{us(float(kv['module_paired_ns']) - float(kv.get('check_ns', 'nan')))}**")
 for kv in threads:
     if "p11card" in variants:
         p11card_only(f"steady rate, {kv['threads']} thread(s), {kv['job']}, simulated card",

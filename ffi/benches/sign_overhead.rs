@@ -322,6 +322,51 @@ fn private_key(session: CK_SESSION_HANDLE, id: u8) -> CK_OBJECT_HANDLE {
     found[0]
 }
 
+/// The public key of the certificate with `CKA_ID` `id`, as the module
+/// checks the card's signatures with it.
+fn certificate_public_key(session: CK_SESSION_HANDLE, id: u8) -> p11card::cert::PublicKey {
+    let class: CK_OBJECT_CLASS = CKO_CERTIFICATE;
+    let mut id = [id];
+    let mut template = [
+        CK_ATTRIBUTE {
+            type_: CKA_CLASS,
+            pValue: &class as *const CK_OBJECT_CLASS as *mut c_void,
+            ulValueLen: std::mem::size_of::<CK_OBJECT_CLASS>() as CK_ULONG,
+        },
+        CK_ATTRIBUTE {
+            type_: CKA_ID,
+            pValue: id.as_mut_ptr() as *mut c_void,
+            ulValueLen: 1,
+        },
+    ];
+    ok(
+        ck!(C_FindObjectsInit(session, template.as_mut_ptr(), 2)),
+        "C_FindObjectsInit",
+    );
+    let mut found: CK_OBJECT_HANDLE = 0;
+    let mut count: CK_ULONG = 0;
+    ok(
+        ck!(C_FindObjects(session, &mut found, 1, &mut count)),
+        "C_FindObjects",
+    );
+    ok(ck!(C_FindObjectsFinal(session)), "C_FindObjectsFinal");
+    assert_eq!(count, 1, "certificates with CKA_ID {:02x}", id[0]);
+    let mut value = vec![0u8; 4096];
+    let mut attribute = CK_ATTRIBUTE {
+        type_: CKA_VALUE,
+        pValue: value.as_mut_ptr() as *mut c_void,
+        ulValueLen: value.len() as CK_ULONG,
+    };
+    ok(
+        ck!(C_GetAttributeValue(session, found, &mut attribute, 1)),
+        "C_GetAttributeValue",
+    );
+    value.truncate(attribute.ulValueLen as usize);
+    p11card::cert::parse_certificate(&value)
+        .expect("the simulated card's certificate parses")
+        .public_key
+}
+
 /// `C_SignInit` + one `C_Sign` into a buffer already big enough (what an
 /// application that knows the key size does: no length query).
 fn sign_once(
@@ -444,6 +489,25 @@ fn bench_sign(c: &mut Criterion, module: &Module, jobs: &[Job]) -> Vec<(Job, Vec
                 elapsed.saturating_sub(in_card)
             })
         });
+    }
+    group.finish();
+
+    // The software check of the card's signature that every C_Sign makes
+    // (issue 11): measured alone, so the overhead can be given without it.
+    let mut group = c.benchmark_group("software_check");
+    for job in jobs {
+        let key = private_key(module.session, job.key_id);
+        let public = certificate_public_key(module.session, job.key_id);
+        let input = job.input(1);
+        let mut out = vec![0u8; 512];
+        let len = sign_once(module.session, key, job, &input, &mut out) as usize;
+        let signature = &out[..len];
+        let check = || match job.mechanism {
+            CKM_RSA_PKCS => p11card::crypto::verify_rsa_pkcs1(&public, &input, signature),
+            _ => p11card::crypto::verify_ecdsa(&public, &input, signature),
+        };
+        assert!(check(), "the card's signature verifies ({})", job.name);
+        group.bench_function(job.name, |b| b.iter(|| black_box(check())));
     }
     group.finish();
 
@@ -603,19 +667,22 @@ fn main() {
             };
             let unpaired = module_ns - card_ns;
             let paired = median_ns("module_only", job.name).unwrap_or(f64::NAN);
+            let check = median_ns("software_check", job.name).unwrap_or(f64::NAN);
             println!(
                 "{:<18} C_Sign {:>8.1} µs; card alone {:>8.1} µs ({apdus} APDUs, INS {}); \
-                 module: {:>6.1} µs paired, {:>6.1} µs unpaired",
+                 module: {:>6.1} µs paired, {:>6.1} µs unpaired; of it the software check \
+                 {:>6.1} µs",
                 job.name,
                 module_ns / 1e3,
                 card_ns / 1e3,
                 ins.join(" "),
                 paired / 1e3,
-                unpaired / 1e3
+                unpaired / 1e3,
+                check / 1e3
             );
             println!(
                 "RESULT overhead job={} c_sign_ns={module_ns:.0} card_ns={card_ns:.0} \
-                 module_paired_ns={paired:.0} module_unpaired_ns={unpaired:.0} apdus={apdus} \
+                 module_paired_ns={paired:.0} module_unpaired_ns={unpaired:.0} check_ns={check:.0} apdus={apdus} \
                  wrapper_ok={wrapper_ok}",
                 job.name
             );
