@@ -14,9 +14,12 @@ use crate::session::{FindOp, Session};
 use crate::token::{self, AttrValue, Object};
 use crate::transport::{CardTransport, ReaderBackend, TransportError};
 
+mod decryption;
+mod derive;
+mod digest;
+mod key_use;
 mod login;
 mod objects;
-mod operations;
 mod pin;
 mod random;
 mod refusals;
