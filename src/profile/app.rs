@@ -3,7 +3,7 @@
 //! errors.
 
 use super::{KeyRole, Profile};
-use crate::card::{Transaction, Verified};
+use crate::card::{EngineState, Transaction, Verified};
 use crate::cert::PublicKey;
 use crate::iso7816::CardError;
 use thiserror::Error;
@@ -187,8 +187,10 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
         let _ = (card, from_slot);
         Ok(known.to_vec())
     }
-    /// The user PIN's maximum tries, when the card reported them.
-    fn pin_max_tries(&self) -> Option<u8> {
+    /// The user PIN's maximum tries, when the card reported them (in what
+    /// the engine learned about the card, `state`).
+    fn pin_max_tries(&self, state: &EngineState) -> Option<u8> {
+        let _ = state;
         None
     }
     /// Reads the PIN state without spending a try.

@@ -24,7 +24,7 @@ use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
 use crate::iso7816::commands::{self, RetryReset};
 use crate::iso7816::{tlv, CardError, ChannelOptions, Command, StatusWord};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 mod data;
@@ -105,7 +105,8 @@ impl KeyRef {
     }
 }
 
-/// What the engine learned about the card, for later transactions.
+/// What the engine learned about a card, for later transactions: kept in
+/// the card's [`EngineState`](crate::card::EngineState).
 #[derive(Debug, Clone, Copy, Default)]
 struct CardState {
     /// Use extended-length APDUs.
@@ -118,11 +119,12 @@ struct CardState {
     has_signature_key: bool,
 }
 
-/// The OpenPGP engine for one profile.
+/// The OpenPGP engine for one profile and the ATR of a card.
 #[derive(Debug)]
 pub struct OpenPgpApp {
     profile: Arc<Profile>,
-    state: Mutex<CardState>,
+    /// The ATR's historical bytes announce extended-length APDUs.
+    atr_announces_extended: bool,
 }
 
 impl OpenPgpApp {
@@ -131,15 +133,19 @@ impl OpenPgpApp {
     /// card capabilities in the ATR's historical bytes (and later from the
     /// historical bytes DO `5F52`).
     pub fn new(profile: Arc<Profile>, atr: &[u8]) -> Self {
-        let announced = atr_historical_bytes(atr).is_some_and(announces_extended_length);
-        let state = CardState {
-            extended: Self::use_extended(&profile, announced),
-            version: 3,
-            ..CardState::default()
-        };
         OpenPgpApp {
             profile,
-            state: Mutex::new(state),
+            atr_announces_extended: atr_historical_bytes(atr)
+                .is_some_and(announces_extended_length),
+        }
+    }
+
+    /// What the engine knows about a card before reading it.
+    fn initial_state(&self) -> CardState {
+        CardState {
+            extended: Self::use_extended(&self.profile, self.atr_announces_extended),
+            version: 3,
+            ..CardState::default()
         }
     }
 
@@ -147,19 +153,15 @@ impl OpenPgpApp {
         !profile.quirks.short_apdus_only && (profile.quirks.extended_length || announced)
     }
 
-    fn state(&self) -> CardState {
-        *self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn update_state(&self, f: impl FnOnce(&mut CardState)) {
-        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
+    /// What the engine learned about the card of this transaction.
+    fn state<'t>(&self, card: &'t mut Transaction) -> &'t mut CardState {
+        card.engine_state(|| self.initial_state())
     }
 
     /// Sets the channel's framing to what the card takes.
     fn frame(&self, card: &mut Transaction) {
-        card.set_options(ChannelOptions {
-            extended_length: self.state().extended,
-        });
+        let extended_length = self.state(card).extended;
+        card.set_options(ChannelOptions { extended_length });
     }
 
     /// GET DATA (spec v3.4 §7.2.6): the DO's value, or `None` if the card
@@ -360,17 +362,16 @@ impl CardApp for OpenPgpApp {
         let (major, minor) = data.version();
         if let Some(historical) = &data.historical {
             let announced = announces_extended_length(historical);
-            self.update_state(|s| s.extended = Self::use_extended(&self.profile, announced));
+            self.state(card).extended = Self::use_extended(&self.profile, announced);
         }
-        self.update_state(|s| {
-            s.version = major;
-            s.single_signature = pw.single_signature;
-        });
+        let state = self.state(card);
+        state.version = major;
+        state.single_signature = pw.single_signature;
         self.frame(card);
         log::debug!(
             "OpenPGP card v{major}.{minor}, serial {}, extended length {}",
             data.serial(),
-            self.state().extended
+            self.state(card).extended
         );
 
         let mut keys = Vec::new();
@@ -411,11 +412,9 @@ impl CardApp for OpenPgpApp {
                 public_key,
             });
         }
-        self.update_state(|s| {
-            s.has_signature_key = keys
-                .iter()
-                .any(|k| k.role == KeyRole::OpenPgp(OpenPgpRole::Signature));
-        });
+        self.state(card).has_signature_key = keys
+            .iter()
+            .any(|k| k.role == KeyRole::OpenPgp(OpenPgpRole::Signature));
 
         if !keys.is_empty() && data.max_certificate_len() > 0 {
             let occurrences = if major >= 3 { 3 } else { 1 };
@@ -481,7 +480,7 @@ impl CardApp for OpenPgpApp {
         // signature key, unless the card wants PW1 before each signature
         // (then that key is always-authenticate and verifies 81 itself).
         self.verify(card, PW1, pin)?;
-        let state = self.state();
+        let state = *self.state(card);
         if state.has_signature_key && !state.single_signature {
             self.verify(card, PW1_SIGN, pin)?;
         }
