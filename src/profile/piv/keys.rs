@@ -3,9 +3,10 @@
 //! the card's PIN rules; the retired keys the Key History object counts),
 //! and the proof that remembered certificates are still the card's.
 
+use super::certificates::key_from_certificate;
 use super::metadata::{self, public_key_matches, KeyMetadata, SlotAnswer};
 use super::objects::{self, TAG_DISCOVERY, TAG_KEY_HISTORY};
-use super::{chuid_is_signed, key_from_certificate, slot_key, tag, Answers, PivApp, Proof};
+use super::{chuid_is_signed, slot_key, tag, Answers, PivApp, Proof};
 use crate::card::Transaction;
 use crate::iso7816::{commands, tlv, CardError, Command, Instruction, StatusWord};
 use crate::profile::{AppError, KeyInfo, KeySlot};

@@ -4,6 +4,7 @@
 //! certificate and per-key PIN rules (from GET METADATA), and the global
 //! PIN (from the Discovery object).
 
+mod certificates;
 mod keys;
 mod metadata;
 mod objects;
@@ -17,7 +18,6 @@ use crate::crypto;
 use crate::iso7816::commands::{self, RetryReset};
 use crate::iso7816::{tlv, CardError, Command, StatusWord};
 use metadata::SlotAnswer;
-use std::io::Read;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -73,9 +73,6 @@ fn algorithm_id(key: &PublicKey) -> Result<u8, AppError> {
         PublicKey::X25519 { .. } => Ok(0xE1),
     }
 }
-
-/// Largest certificate the engine accepts after decompression.
-const MAX_CERTIFICATE: usize = 64 * 1024;
 
 /// The PIV engine for one profile (what it learned about a card is kept
 /// with the card: [`PivState`]).
@@ -142,30 +139,6 @@ impl PivApp {
             return Err(CardError::Malformed("data object without tag 53").into());
         }
         Ok((!outer.value.is_empty()).then(|| outer.value.to_vec()))
-    }
-
-    /// A certificate container (SP 800-73-4 Part 1 Appendix A, tags 70/71):
-    /// the DER certificate, decompressed when CertInfo says so.
-    fn read_certificate(
-        &self,
-        card: &mut Transaction,
-        tag: u32,
-    ) -> Result<Option<Vec<u8>>, AppError> {
-        let Some(object) = self.get_data(card, tag)? else {
-            return Ok(None);
-        };
-        let cert = tlv::find(&object, tag::CERTIFICATE)?
-            .ok_or(CardError::Malformed("no certificate in container"))?;
-        let cert_info = tlv::find(&object, tag::CERT_INFO)?
-            .and_then(|v| v.first().copied())
-            .unwrap_or(0);
-        if cert.is_empty() {
-            return Ok(None);
-        }
-        if cert_info & 0x01 == 0 {
-            return Ok(Some(cert.to_vec()));
-        }
-        decompress(cert).map(Some)
     }
 
     fn padded_pin(&self, pin: &[u8]) -> Result<Zeroizing<Vec<u8>>, AppError> {
@@ -284,12 +257,6 @@ fn chuid_is_signed(chuid: &[u8]) -> bool {
         .is_some_and(|signature| !signature.is_empty())
 }
 
-/// The key a certificate container describes, with the slot's rules.
-fn key_from_certificate(slot: &KeySlot, der: Vec<u8>) -> Option<KeyInfo> {
-    let cert = parse_certificate(&der).ok()?;
-    Some(slot_key(slot, cert.public_key, Some(der)))
-}
-
 /// The key in `slot` with this public key (and certificate, if any), with
 /// the slot's rules. Every key signs (X25519 aside); RSA keys decrypt; EC
 /// keys of the key management slots (9D and the retired ones) do ECDH.
@@ -317,26 +284,6 @@ fn slot_key(slot: &KeySlot, public_key: PublicKey, certificate: Option<Vec<u8>>)
             && matches!(slot.role, KeyRole::Piv(role) if role.establishes_keys()),
         card_pads: false,
         recalled: false,
-    }
-}
-
-/// Inflates a compressed certificate (gzip, or zlib as some cards write it),
-/// refusing anything that grows past [`MAX_CERTIFICATE`].
-fn decompress(data: &[u8]) -> Result<Vec<u8>, AppError> {
-    let mut out = Vec::new();
-    let limit = MAX_CERTIFICATE as u64 + 1;
-    let read = if data.starts_with(&[0x1F, 0x8B]) {
-        flate2::read::GzDecoder::new(data)
-            .take(limit)
-            .read_to_end(&mut out)
-    } else {
-        flate2::read::ZlibDecoder::new(data)
-            .take(limit)
-            .read_to_end(&mut out)
-    };
-    match read {
-        Ok(len) if len <= MAX_CERTIFICATE => Ok(out),
-        _ => Err(CardError::Malformed("compressed certificate does not inflate").into()),
     }
 }
 
@@ -620,29 +567,6 @@ impl PivApp {
 mod tests {
     use super::*;
     use crate::iso7816::Instruction;
-
-    #[test]
-    fn decompresses_gzip_and_zlib() {
-        use flate2::write::{GzEncoder, ZlibEncoder};
-        use std::io::Write;
-        let data = b"certificate bytes".repeat(10);
-        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&data).unwrap();
-        assert_eq!(decompress(&gz.finish().unwrap()).unwrap(), data);
-        let mut zl = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        zl.write_all(&data).unwrap();
-        assert_eq!(decompress(&zl.finish().unwrap()).unwrap(), data);
-        assert!(decompress(&[0x1F, 0x8B, 0x08, 0, 1, 2]).is_err());
-    }
-
-    #[test]
-    fn refuses_a_decompression_bomb() {
-        use flate2::write::GzEncoder;
-        use std::io::Write;
-        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::best());
-        gz.write_all(&vec![0u8; MAX_CERTIFICATE + 10]).unwrap();
-        assert!(decompress(&gz.finish().unwrap()).is_err());
-    }
 
     fn profile(quirk: &str) -> Profile {
         let text = include_str!("../../../cardprofiles/piv.toml")
