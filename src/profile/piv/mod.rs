@@ -75,7 +75,7 @@ fn algorithm_id(key: &PublicKey) -> Result<u8, AppError> {
 }
 
 /// The PIV engine for one profile (what it learned about a card is kept
-/// with the card: [`PivState`]).
+/// with the card, in its `EngineState`).
 #[derive(Debug)]
 pub struct PivApp {
     profile: Arc<Profile>,
