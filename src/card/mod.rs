@@ -18,6 +18,10 @@
 //! that wants the PIN before every use signs right after the context
 //! VERIFY without a second one.
 
+mod state;
+
+pub use state::EngineState;
+
 use crate::error::{Error, Result};
 use crate::iso7816::{CardError, Channel, ChannelOptions, Command, Response};
 use crate::profile::{AppError, CardApp, KeyInfo};
@@ -96,20 +100,51 @@ impl SessionLogin {
 /// it.
 pub struct Transaction<'a> {
     channel: Channel<'a>,
+    engine_state: Lent<'a>,
     logged_in: bool,
     /// The last command sent was a successful context-specific VERIFY for
     /// this key reference.
     context_verified: Option<u8>,
 }
 
+/// The engine state a transaction works with: the card's, or (for a card
+/// not yet known to be the engine's) one of its own.
+enum Lent<'a> {
+    Card(&'a mut EngineState),
+    Own(EngineState),
+}
+
 impl<'a> Transaction<'a> {
     /// A transaction over `link` (one open PC/SC transaction), not logged
-    /// in, nothing verified.
+    /// in, nothing verified, with an engine state of its own.
     pub fn new(link: &'a mut dyn Transmit, options: ChannelOptions) -> Self {
         Transaction {
             channel: Channel::new(link, options),
+            engine_state: Lent::Own(EngineState::default()),
             logged_in: false,
             context_verified: None,
+        }
+    }
+
+    /// A transaction as [`Transaction::new`], lending the engine the card's
+    /// `engine_state`.
+    pub fn with_engine_state(
+        link: &'a mut dyn Transmit,
+        options: ChannelOptions,
+        engine_state: &'a mut EngineState,
+    ) -> Self {
+        Transaction {
+            engine_state: Lent::Card(engine_state),
+            ..Transaction::new(link, options)
+        }
+    }
+
+    /// What the engine learned about the card: its state of type `T`, made
+    /// by `init` in the card's first transaction.
+    pub fn engine_state<T: std::any::Any + Send>(&mut self, init: impl FnOnce() -> T) -> &mut T {
+        match &mut self.engine_state {
+            Lent::Card(state) => state.get_or_insert_with(init),
+            Lent::Own(state) => state.get_or_insert_with(init),
         }
     }
 
@@ -224,6 +259,8 @@ pub struct Card {
     /// The last command this process sent was a successful context-specific
     /// VERIFY for this key reference.
     context_verified: Option<u8>,
+    /// What the engine learned about the card.
+    engine_state: EngineState,
 }
 
 impl std::fmt::Debug for Card {
@@ -236,13 +273,24 @@ impl std::fmt::Debug for Card {
 
 impl Card {
     /// The card behind `transport`; `app_selected` when the transaction that
-    /// read it left its application selected.
-    pub fn new(transport: Box<dyn CardTransport>, app_selected: bool) -> Card {
+    /// read it left its application selected; `engine_state` what the
+    /// engine learned while reading it.
+    pub fn new(
+        transport: Box<dyn CardTransport>,
+        app_selected: bool,
+        engine_state: EngineState,
+    ) -> Card {
         Card {
             transport,
             app_selected,
             context_verified: None,
+            engine_state,
         }
+    }
+
+    /// What the engine learned about the card.
+    pub fn engine_state(&self) -> &EngineState {
+        &self.engine_state
     }
 
     /// The reader has a PIN pad.
@@ -309,8 +357,10 @@ impl Card {
             let selected = std::mem::replace(&mut self.app_selected, false);
             let mut ends_selected = false;
             let mut ends_verified = None;
+            let engine_state = &mut self.engine_state;
             let outcome = self.transport.with_transaction(|link| {
-                let mut tx = Transaction::new(link, app.profile().channel);
+                let mut tx =
+                    Transaction::with_engine_state(link, app.profile().channel, engine_state);
                 tx.logged_in = logged_in;
                 tx.context_verified = context_verified.take();
                 if selected && entry == Entry::MayResume {

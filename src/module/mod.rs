@@ -7,16 +7,19 @@
 //! slot. No lock is held while waiting for PC/SC events.
 
 use crate::cache::{CacheKey, CacheStore, CachedCard, CachedObject};
-use crate::card::{Card, SessionLogin, Transaction};
+use crate::card::{Card, EngineState, SessionLogin, Transaction};
 use crate::error::{Error, Result};
 use crate::profile::{AppError, CardApp, CardInfo, PinStatus, ProfileSet, Recall};
 use crate::session::{FindOp, Session};
 use crate::token::{self, AttrValue, Object};
 use crate::transport::{CardTransport, ReaderBackend, TransportError};
 
+mod decryption;
+mod derive;
+mod digest;
+mod key_use;
 mod login;
 mod objects;
-mod operations;
 mod pin;
 mod random;
 mod refusals;

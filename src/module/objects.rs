@@ -84,7 +84,7 @@ impl Module {
         read: impl FnOnce(&Object) -> R,
     ) -> Result<R> {
         self.with_session(handle, |session, state, _| {
-            operations::any_object(session, state, object).map(read)
+            any_object(session, state, object).map(read)
         })
     }
 
@@ -95,7 +95,7 @@ impl Module {
         object: CK_OBJECT_HANDLE,
     ) -> Result<usize> {
         self.with_session(handle, |session, state, _| {
-            let object = operations::any_object(session, state, object)?;
+            let object = any_object(session, state, object)?;
             let value_len = match object.attribute(CKA_VALUE) {
                 Some(AttrValue::Bytes(bytes)) => bytes.len(),
                 _ => 0,
@@ -127,4 +127,19 @@ pub(super) fn key_of(state: &SlotState, index: usize) -> Result<&crate::profile:
         .as_ref()
         .and_then(|token| token.info.keys.get(index))
         .ok_or(Error::KeyHandleInvalid)
+}
+
+/// A token object this process may see, or one of the session's objects.
+pub(super) fn any_object<'a>(
+    session: &'a Session,
+    state: &'a SlotState,
+    handle: CK_OBJECT_HANDLE,
+) -> Result<&'a Object> {
+    find_object(state, handle).or_else(|_| {
+        session
+            .objects
+            .iter()
+            .find(|object| object.handle == handle)
+            .ok_or(Error::ObjectHandleInvalid)
+    })
 }

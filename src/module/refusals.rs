@@ -7,7 +7,7 @@
 //! attributes; only then "the token does not do this"
 //! (`CKR_FUNCTION_NOT_SUPPORTED`, as OpenSC answers on the same card).
 
-use super::{operations::any_object, Module};
+use super::{objects::any_object, Module};
 use crate::error::{Error, Result};
 use crate::token::{AttrValue, Object};
 use cryptoki_sys::*;

@@ -191,4 +191,14 @@ impl Module {
             Ok(())
         })
     }
+
+    /// Ends the session's operation of this kind, if one is active: for a
+    /// call the C ABI refused before it reached the module (a bad pointer),
+    /// which ends the operation like any other error.
+    pub fn end_operation(&self, handle: CK_SESSION_HANDLE, kind: crate::session::OperationKind) {
+        let _ = self.with_session(handle, |session, _, _| {
+            session.end(kind);
+            Ok(())
+        });
+    }
 }

@@ -1,7 +1,7 @@
 //! Signatures (PKCS#11 §5.12–5.13): made by the card and checked with the
 //! key's public key before the caller sees them; verification in software.
 
-use super::operations::private_key_for;
+use super::key_use::private_key_for;
 use super::{
     card_operation, find_object, key_of, note_lost_login, private_key_operation, Module, SlotState,
 };

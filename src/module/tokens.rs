@@ -72,7 +72,9 @@ impl LoadedToken {
         self.pin_known = true;
     }
 
-    pub(super) fn flags(&self) -> CK_FLAGS {
+    /// The token's PIN flags; `max_tries` the PIN's maximum tries when the
+    /// card reported them.
+    pub(super) fn flags(&self, max_tries: Option<u8>) -> CK_FLAGS {
         let mut flags =
             CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
         if self.pin_pad {
@@ -85,7 +87,7 @@ impl LoadedToken {
             flags |= CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW;
         } else if self.pin_failed
             || matches!((tries, self.most_tries), (Some(now), Some(most)) if now < most)
-            || tries.is_some_and(|now| now < self.app.pin_max_tries().unwrap_or(USUAL_PIN_TRIES))
+            || tries.is_some_and(|now| now < max_tries.unwrap_or(USUAL_PIN_TRIES))
         {
             flags |= CKF_USER_PIN_COUNT_LOW;
         }
@@ -169,11 +171,13 @@ impl Module {
             Err(other) => return Err(other.into()),
         };
         let atr = card.atr().to_vec();
+        let mut engine_state = EngineState::default();
         let loaded = card.with_transaction(|link| -> std::result::Result<_, AppError> {
             let Some(app) = self.profiles.identify(&atr, link)? else {
                 return Ok(None);
             };
-            let mut card = Transaction::new(link, app.profile().channel);
+            let mut card =
+                Transaction::with_engine_state(link, app.profile().channel, &mut engine_state);
             let recall = CacheRecall {
                 store: self.cache.as_deref(),
                 profile: &app.profile().name,
@@ -216,13 +220,13 @@ impl Module {
                 }
                 token.remember();
                 state.login.end();
-                state.card = Some(Card::new(card, true));
+                state.card = Some(Card::new(card, true, engine_state));
                 state.token = Some(token);
                 Ok(())
             }
             Ok(None) => {
                 state.unrecognized = true;
-                state.card = Some(Card::new(card, false));
+                state.card = Some(Card::new(card, false, engine_state));
                 Err(Error::TokenNotRecognized)
             }
             Err(Error::DeviceRemoved) => {
@@ -253,13 +257,15 @@ impl Module {
             let rw = of_slot.clone().filter(|entry| entry.read_write).count();
             (of_slot.count() as CK_ULONG, rw as CK_ULONG)
         };
+        let max_tries =
+            (state.card.as_ref()).and_then(|card| token.app.pin_max_tries(card.engine_state()));
         let pin = &token.app.profile().pin;
         Ok(CK_TOKEN_INFO {
             label: padded(&token.info.label),
             manufacturerID: padded(&token.info.manufacturer),
             model: padded(&token.info.model),
             serialNumber: padded(&token.info.serial),
-            flags: token.flags(),
+            flags: token.flags(max_tries),
             ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
             ulSessionCount: session_count,
             ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,

@@ -24,10 +24,11 @@ use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
 use crate::iso7816::commands::{self, RetryReset};
 use crate::iso7816::{tlv, CardError, ChannelOptions, Command, StatusWord};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 mod data;
+mod public_data;
 use data::*;
 
 /// GENERATE ASYMMETRIC KEY PAIR P1: read the existing public key (spec
@@ -105,7 +106,8 @@ impl KeyRef {
     }
 }
 
-/// What the engine learned about the card, for later transactions.
+/// What the engine learned about a card, for later transactions: kept in
+/// the card's [`EngineState`](crate::card::EngineState).
 #[derive(Debug, Clone, Copy, Default)]
 struct CardState {
     /// Use extended-length APDUs.
@@ -118,11 +120,12 @@ struct CardState {
     has_signature_key: bool,
 }
 
-/// The OpenPGP engine for one profile.
+/// The OpenPGP engine for one profile and the ATR of a card.
 #[derive(Debug)]
 pub struct OpenPgpApp {
     profile: Arc<Profile>,
-    state: Mutex<CardState>,
+    /// The ATR's historical bytes announce extended-length APDUs.
+    atr_announces_extended: bool,
 }
 
 impl OpenPgpApp {
@@ -131,15 +134,19 @@ impl OpenPgpApp {
     /// card capabilities in the ATR's historical bytes (and later from the
     /// historical bytes DO `5F52`).
     pub fn new(profile: Arc<Profile>, atr: &[u8]) -> Self {
-        let announced = atr_historical_bytes(atr).is_some_and(announces_extended_length);
-        let state = CardState {
-            extended: Self::use_extended(&profile, announced),
-            version: 3,
-            ..CardState::default()
-        };
         OpenPgpApp {
             profile,
-            state: Mutex::new(state),
+            atr_announces_extended: atr_historical_bytes(atr)
+                .is_some_and(announces_extended_length),
+        }
+    }
+
+    /// What the engine knows about a card before reading it.
+    fn initial_state(&self) -> CardState {
+        CardState {
+            extended: Self::use_extended(&self.profile, self.atr_announces_extended),
+            version: 3,
+            ..CardState::default()
         }
     }
 
@@ -147,19 +154,15 @@ impl OpenPgpApp {
         !profile.quirks.short_apdus_only && (profile.quirks.extended_length || announced)
     }
 
-    fn state(&self) -> CardState {
-        *self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn update_state(&self, f: impl FnOnce(&mut CardState)) {
-        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
+    /// What the engine learned about the card of this transaction.
+    fn state<'t>(&self, card: &'t mut Transaction) -> &'t mut CardState {
+        card.engine_state(|| self.initial_state())
     }
 
     /// Sets the channel's framing to what the card takes.
     fn frame(&self, card: &mut Transaction) {
-        card.set_options(ChannelOptions {
-            extended_length: self.state().extended,
-        });
+        let extended_length = self.state(card).extended;
+        card.set_options(ChannelOptions { extended_length });
     }
 
     /// GET DATA (spec v3.4 §7.2.6): the DO's value, or `None` if the card
@@ -178,121 +181,6 @@ impl OpenPgpApp {
             .get_data(card, DO_PW_STATUS)?
             .ok_or(CardError::Malformed("no PW status bytes"))?;
         Ok(PwStatus::parse(&data)?)
-    }
-
-    /// GENERATE ASYMMETRIC KEY PAIR in read mode (`47 81`, spec v3.4
-    /// §7.2.14): the public key template `7F49`, or `None` if the slot is
-    /// empty.
-    fn read_public_key(
-        &self,
-        card: &mut Transaction,
-        key: KeyRef,
-        algorithm: Algorithm,
-    ) -> Result<Option<PublicKey>, AppError> {
-        let command =
-            commands::generate_asymmetric_key_pair(READ_PUBLIC_KEY, vec![key.crt(), 0x00]);
-        let response = card.execute(&command)?;
-        match response.sw {
-            StatusWord::SUCCESS => {}
-            // Referenced data not found (an empty slot; some cards say
-            // "wrong data" or "wrong parameters" for it).
-            StatusWord::DATA_NOT_FOUND | StatusWord::WRONG_DATA | StatusWord::WRONG_P1P2 => {
-                log::debug!("no public key for {key:?}: {}", response.sw);
-                return Ok(None);
-            }
-            // Anything else is a card problem, not an empty slot: a token
-            // must never come up with a key silently missing.
-            other => return Err(CardError::Status(other).into()),
-        }
-        let template = tlv::find(&response.data, DO_PUBLIC_KEY)?
-            .ok_or(CardError::Malformed("no public key template 7F49"))?;
-        let field = |tag| -> Result<&[u8], AppError> {
-            Ok(tlv::find(template, tag)?
-                .ok_or(CardError::Malformed("public key template lacks a field"))?)
-        };
-        let trim = |bytes: &[u8]| {
-            let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-            bytes[first..].to_vec()
-        };
-        let raw_25519 = |point: &[u8]| -> Result<Vec<u8>, AppError> {
-            // GnuPG's native form prefixes 0x40; the card's is 32 bytes.
-            let point = match point {
-                [0x40, rest @ ..] if rest.len() == 32 => rest,
-                other => other,
-            };
-            if point.len() != 32 {
-                return Err(CardError::Malformed("Curve25519 public key is not 32 bytes").into());
-            }
-            Ok(point.to_vec())
-        };
-        let public = match algorithm {
-            Algorithm::Rsa(_) => PublicKey::Rsa {
-                modulus: trim(field(DO_RSA_MODULUS)?),
-                public_exponent: trim(field(DO_RSA_EXPONENT)?),
-            },
-            Algorithm::Ecdsa(curve) | Algorithm::Ecdh(curve) => {
-                let point = field(DO_EC_POINT)?;
-                if point.len() != 1 + 2 * curve.field_len() || point[0] != 0x04 {
-                    return Err(
-                        CardError::Malformed("EC public key is not an uncompressed point").into(),
-                    );
-                }
-                PublicKey::Ec {
-                    curve,
-                    point: point.to_vec(),
-                }
-            }
-            Algorithm::Ed25519 => PublicKey::Ed25519 {
-                point: raw_25519(field(DO_EC_POINT)?)?,
-            },
-            Algorithm::X25519 => PublicKey::X25519 {
-                point: raw_25519(field(DO_EC_POINT)?)?,
-            },
-        };
-        Ok(Some(public))
-    }
-
-    /// The cardholder certificates (`7F21`): on v3 cards one occurrence per
-    /// key, reached with SELECT DATA of the first and GET NEXT DATA for the
-    /// others (spec v3.4 §7.2.5, §7.2.7); on v2 cards the one DO. Empty
-    /// occurrences are left out.
-    fn read_certificates(
-        &self,
-        card: &mut Transaction,
-        occurrences: u8,
-    ) -> Result<Vec<Vec<u8>>, AppError> {
-        let mut found = Vec::new();
-        let selected = occurrences > 1 && self.select_data(card, 0)?;
-        let first = self.get_data(card, DO_CARDHOLDER_CERTIFICATE)?;
-        found.extend(first);
-        if !selected {
-            return Ok(found);
-        }
-        for occurrence in 1..occurrences {
-            let response = card.execute(&commands::get_next_data(DO_CARDHOLDER_CERTIFICATE))?;
-            let certificate = if response.sw.is_success() {
-                Some(response.data.to_vec())
-            } else if self.select_data(card, occurrence)? {
-                self.get_data(card, DO_CARDHOLDER_CERTIFICATE)?
-            } else {
-                break;
-            };
-            found.extend(certificate);
-        }
-        Ok(found
-            .into_iter()
-            .map(|c| unwrap_do(&c, u32::from(DO_CARDHOLDER_CERTIFICATE)).to_vec())
-            .filter(|c| !c.is_empty())
-            .collect())
-    }
-
-    /// SELECT DATA of occurrence `index` of `7F21`; `false` if the card does
-    /// not know the command.
-    fn select_data(&self, card: &mut Transaction, index: u8) -> Result<bool, AppError> {
-        // Tag path (`60`) of a tag list (`5C`) naming 7F21.
-        let command = commands::select_data(index, vec![0x60, 0x04, 0x5C, 0x02, 0x7F, 0x21]);
-        let response = card.execute(&command)?;
-        Ok(response.sw.is_success())
     }
 
     fn verify(&self, card: &mut Transaction, reference: u8, pin: &[u8]) -> Result<(), AppError> {
@@ -360,17 +248,16 @@ impl CardApp for OpenPgpApp {
         let (major, minor) = data.version();
         if let Some(historical) = &data.historical {
             let announced = announces_extended_length(historical);
-            self.update_state(|s| s.extended = Self::use_extended(&self.profile, announced));
+            self.state(card).extended = Self::use_extended(&self.profile, announced);
         }
-        self.update_state(|s| {
-            s.version = major;
-            s.single_signature = pw.single_signature;
-        });
+        let state = self.state(card);
+        state.version = major;
+        state.single_signature = pw.single_signature;
         self.frame(card);
         log::debug!(
             "OpenPGP card v{major}.{minor}, serial {}, extended length {}",
             data.serial(),
-            self.state().extended
+            self.state(card).extended
         );
 
         let mut keys = Vec::new();
@@ -411,11 +298,9 @@ impl CardApp for OpenPgpApp {
                 public_key,
             });
         }
-        self.update_state(|s| {
-            s.has_signature_key = keys
-                .iter()
-                .any(|k| k.role == KeyRole::OpenPgp(OpenPgpRole::Signature));
-        });
+        self.state(card).has_signature_key = keys
+            .iter()
+            .any(|k| k.role == KeyRole::OpenPgp(OpenPgpRole::Signature));
 
         if !keys.is_empty() && data.max_certificate_len() > 0 {
             let occurrences = if major >= 3 { 3 } else { 1 };
@@ -481,7 +366,7 @@ impl CardApp for OpenPgpApp {
         // signature key, unless the card wants PW1 before each signature
         // (then that key is always-authenticate and verifies 81 itself).
         self.verify(card, PW1, pin)?;
-        let state = self.state();
+        let state = *self.state(card);
         if state.has_signature_key && !state.single_signature {
             self.verify(card, PW1_SIGN, pin)?;
         }

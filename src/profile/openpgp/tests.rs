@@ -3,6 +3,7 @@
 //! order OpenPGP card spec v3.4 §7 describes them.
 
 use super::*;
+use crate::card::EngineState;
 use crate::iso7816::ChannelOptions;
 use crate::profile::NoRecall;
 use crate::transport::{Transmit, TransportError};
@@ -95,19 +96,62 @@ fn profile() -> Arc<Profile> {
     Arc::new(Profile::from_toml(include_str!("../../../cardprofiles/openpgp.toml")).unwrap())
 }
 
-fn engine(atr: &str) -> OpenPgpApp {
-    OpenPgpApp::new(profile(), &bytes(atr))
+/// The engine with what it learned about the one card of a test (the
+/// card layer keeps that with the card).
+struct Engine {
+    app: OpenPgpApp,
+    card: std::cell::RefCell<EngineState>,
+}
+
+impl From<OpenPgpApp> for Engine {
+    fn from(app: OpenPgpApp) -> Engine {
+        Engine {
+            app,
+            card: Default::default(),
+        }
+    }
+}
+
+impl std::ops::Deref for Engine {
+    type Target = OpenPgpApp;
+
+    fn deref(&self) -> &OpenPgpApp {
+        &self.app
+    }
+}
+
+impl Engine {
+    /// What the engine learned about the card so far.
+    fn state(&self) -> CardState {
+        *self
+            .card
+            .borrow_mut()
+            .get_or_insert_with(|| self.app.initial_state())
+    }
+
+    fn update_state(&self, f: impl FnOnce(&mut CardState)) {
+        f(self
+            .card
+            .borrow_mut()
+            .get_or_insert_with(|| self.app.initial_state()));
+    }
+}
+
+fn engine(atr: &str) -> Engine {
+    OpenPgpApp::new(profile(), &bytes(atr)).into()
 }
 
 /// Runs `f` over a channel to the scripted card, framed as `app` frames it.
 fn with_card<R>(
-    app: &OpenPgpApp,
+    app: &Engine,
     steps: Vec<(String, Vec<u8>)>,
     f: impl FnOnce(&mut Transaction) -> R,
 ) -> R {
     let mut script = Script::new(steps);
     let result = {
-        let mut channel = Transaction::new(&mut script, ChannelOptions::default());
+        let mut learned = app.card.borrow_mut();
+        let mut channel =
+            Transaction::with_engine_state(&mut script, ChannelOptions::default(), &mut learned);
         app.frame(&mut channel);
         f(&mut channel)
     };
@@ -376,7 +420,7 @@ fn reads_a_short_apdu_card_with_get_response_and_skips_empty_slots() {
     assert!(!app.state().extended);
 }
 
-fn ready_engine(single_signature: bool) -> OpenPgpApp {
+fn ready_engine(single_signature: bool) -> Engine {
     let app = engine(ATR_V3);
     app.update_state(|s| {
         s.single_signature = single_signature;
@@ -761,7 +805,7 @@ fn a_card_that_loses_its_login_on_select_is_only_selected_when_needed() {
     let text = include_str!("../../../cardprofiles/openpgp.toml")
         .replace("[quirks]", "[quirks]\nloses_login_on_select = true");
     let profile = Arc::new(Profile::from_toml(&text).unwrap());
-    let app = OpenPgpApp::new(profile, &bytes(ATR_V3));
+    let app = Engine::from(OpenPgpApp::new(profile, &bytes(ATR_V3)));
     // Still selected: GET DATA C4 works, no SELECT.
     let steps = vec![step("00 CA 00 C4 00", ok(&bytes("00 7F 7F 7F 03 00 03")))];
     with_card(&app, steps, |channel| app.select(channel)).unwrap();
@@ -778,7 +822,7 @@ fn short_apdus_only_overrides_what_the_card_announces() {
     let text = include_str!("../../../cardprofiles/openpgp.toml")
         .replace("[quirks]", "[quirks]\nshort_apdus_only = true");
     let profile = Arc::new(Profile::from_toml(&text).unwrap());
-    let app = OpenPgpApp::new(profile, &bytes(ATR_V3));
+    let app = Engine::from(OpenPgpApp::new(profile, &bytes(ATR_V3)));
     assert!(!app.state().extended);
     let steps = vec![step("00 CA 00 C4 00", ok(&bytes("00 7F 7F 7F 03 00 03")))];
     let status = with_card(&app, steps, |channel| app.pin_status(channel)).unwrap();

@@ -3,9 +3,10 @@
 //! the card's PIN rules; the retired keys the Key History object counts),
 //! and the proof that remembered certificates are still the card's.
 
+use super::certificates::key_from_certificate;
 use super::metadata::{self, public_key_matches, KeyMetadata, SlotAnswer};
 use super::objects::{self, TAG_DISCOVERY, TAG_KEY_HISTORY};
-use super::{chuid_is_signed, key_from_certificate, slot_key, tag, Answers, PivApp, Proof};
+use super::{chuid_is_signed, slot_key, tag, Answers, PivApp, Proof};
 use crate::card::Transaction;
 use crate::iso7816::{commands, tlv, CardError, Command, Instruction, StatusWord};
 use crate::profile::{AppError, KeyInfo, KeySlot};
@@ -109,7 +110,7 @@ impl PivApp {
         };
         let mut keys = Vec::new();
         let mut found = 0;
-        let pin_reference = self.pin_reference();
+        let pin_reference = self.pin_reference(card);
         for index in 0..objects::RETIRED_KEYS {
             if found == wanted {
                 break;
@@ -160,7 +161,7 @@ impl PivApp {
             return Ok(answer.clone());
         }
         // Not in the `match`: its guard would live through `ask_metadata`.
-        let supported = self.learned().metadata;
+        let supported = self.learned(card).metadata;
         let answer = match supported {
             Some(false) => SlotAnswer::Unknown,
             _ => self.ask_metadata(card, reference)?,
@@ -173,13 +174,13 @@ impl PivApp {
         let response = card.execute(&get_metadata(reference))?;
         Ok(match response.sw {
             StatusWord::SUCCESS => {
-                self.learned().metadata = Some(true);
+                self.learned(card).metadata = Some(true);
                 metadata::parse_key_metadata(&response.data)
                     .map_or(SlotAnswer::Unknown, SlotAnswer::Key)
             }
             StatusWord::NOT_FOUND | StatusWord::DATA_NOT_FOUND => SlotAnswer::Empty,
             StatusWord::INS_NOT_SUPPORTED | StatusWord::FUNCTION_NOT_SUPPORTED => {
-                self.learned().metadata = Some(false);
+                self.learned(card).metadata = Some(false);
                 SlotAnswer::Unknown
             }
             _ => SlotAnswer::Unknown,
@@ -190,7 +191,7 @@ impl PivApp {
     /// once per card, on cards whose profile promises GET METADATA.
     pub(super) fn read_pin_tries(&self, card: &mut Transaction) -> Result<(), AppError> {
         let reference = {
-            let mut learned = self.learned();
+            let learned = self.learned(card);
             if learned.pin_metadata_asked
                 || !self.profile.quirks.key_metadata
                 || learned.metadata == Some(false)
@@ -201,7 +202,7 @@ impl PivApp {
             learned.pin_reference
         };
         let response = card.execute(&get_metadata(reference))?;
-        let mut learned = self.learned();
+        let learned = self.learned(card);
         match response.sw {
             StatusWord::SUCCESS => {
                 learned.pin_max_tries = metadata::pin_tries(&response.data).map(|(total, _)| total);
@@ -219,12 +220,12 @@ impl PivApp {
     /// policy names the global PIN primary, VERIFY, the PIN state and PIN
     /// changes use it. A card without the object keeps the profile's PIN.
     pub(super) fn learn_pin_reference(&self, card: &mut Transaction) -> Result<(), AppError> {
-        if self.learned().pin_reference_known {
+        if self.learned(card).pin_reference_known {
             return Ok(());
         }
         let command = commands::get_data_by_tag_list(tlv::encode(tag::TAG_LIST, &[TAG_DISCOVERY]));
         let response = card.execute(&command)?;
-        self.learned().pin_reference_known = true;
+        self.learned(card).pin_reference_known = true;
         if !response.sw.is_success() {
             return Ok(());
         }
@@ -234,7 +235,7 @@ impl PivApp {
         if discovery.tag == u32::from(TAG_DISCOVERY) && objects::global_pin_primary(discovery.value)
         {
             log::debug!("the card's global PIN is primary");
-            self.learned().pin_reference = GLOBAL_PIN;
+            self.learned(card).pin_reference = GLOBAL_PIN;
         }
         Ok(())
     }
@@ -344,6 +345,7 @@ impl PivApp {
     pub(super) fn keys_from_certificates(
         &self,
         certificates: &[(u8, Vec<u8>)],
+        pin_reference: u8,
     ) -> Option<Vec<KeyInfo>> {
         let mut keys: Vec<KeyInfo> = Vec::new();
         for (reference, der) in certificates {
@@ -357,7 +359,7 @@ impl PivApp {
                 .find(|slot| slot.reference == *reference && slot.certificate_tag.is_some());
             let slot = match (standard, objects::retired_index(*reference)) {
                 (Some(slot), _) => slot.clone(),
-                (None, Some(index)) => objects::retired_slot(index, self.pin_reference()),
+                (None, Some(index)) => objects::retired_slot(index, pin_reference),
                 (None, None) => return None,
             };
             let mut key = key_from_certificate(&slot, der.clone())?;

@@ -4,6 +4,7 @@
 //! certificate and per-key PIN rules (from GET METADATA), and the global
 //! PIN (from the Discovery object).
 
+mod certificates;
 mod keys;
 mod metadata;
 mod objects;
@@ -11,14 +12,13 @@ mod objects;
 use super::{
     AppError, CardApp, CardInfo, KeyInfo, KeyRole, KeySlot, PinStatus, Profile, Recall, SignInput,
 };
-use crate::card::{Transaction, Verified};
+use crate::card::{EngineState, Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
 use crate::iso7816::commands::{self, RetryReset};
 use crate::iso7816::{tlv, CardError, Command, StatusWord};
 use metadata::SlotAnswer;
-use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Data object tags (SP 800-73-4 Part 1 Table 3).
@@ -74,19 +74,17 @@ fn algorithm_id(key: &PublicKey) -> Result<u8, AppError> {
     }
 }
 
-/// Largest certificate the engine accepts after decompression.
-const MAX_CERTIFICATE: usize = 64 * 1024;
-
-/// The PIV engine for one profile, and what it learned about its card.
+/// The PIV engine for one profile (what it learned about a card is kept
+/// with the card, in its `EngineState`).
 #[derive(Debug)]
 pub struct PivApp {
     profile: Arc<Profile>,
-    learned: Mutex<Learned>,
 }
 
-/// What the engine learned about its card (one engine per card in a reader).
+/// What the engine learned about a card, kept in the card's
+/// [`EngineState`](crate::card::EngineState).
 #[derive(Debug)]
-struct Learned {
+struct PivState {
     /// GET METADATA: `None` untried, `Some(false)` the card lacks it (it
     /// answered `6D00`/`6A81`; never asked again).
     metadata: Option<bool>,
@@ -106,27 +104,22 @@ struct Learned {
 impl PivApp {
     /// An engine for cards matching `profile`.
     pub fn new(profile: Arc<Profile>) -> Self {
-        let learned = Learned {
-            metadata: profile.quirks.key_metadata.then_some(true),
-            pin_reference: profile.pin.reference,
+        PivApp { profile }
+    }
+
+    /// What the engine learned about the card of this transaction.
+    fn learned<'t>(&self, card: &'t mut Transaction) -> &'t mut PivState {
+        card.engine_state(|| PivState {
+            metadata: self.profile.quirks.key_metadata.then_some(true),
+            pin_reference: self.profile.pin.reference,
             pin_max_tries: None,
             pin_metadata_asked: false,
-            pin_reference_known: profile.quirks.no_global_pin,
-        };
-        PivApp {
-            profile,
-            learned: Mutex::new(learned),
-        }
+            pin_reference_known: self.profile.quirks.no_global_pin,
+        })
     }
 
-    fn learned(&self) -> std::sync::MutexGuard<'_, Learned> {
-        self.learned
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn pin_reference(&self) -> u8 {
-        self.learned().pin_reference
+    fn pin_reference(&self, card: &mut Transaction) -> u8 {
+        self.learned(card).pin_reference
     }
 
     /// GET DATA (SP 800-73-4 Part 2 §3.1.2): the value of the `53` wrapper,
@@ -146,30 +139,6 @@ impl PivApp {
             return Err(CardError::Malformed("data object without tag 53").into());
         }
         Ok((!outer.value.is_empty()).then(|| outer.value.to_vec()))
-    }
-
-    /// A certificate container (SP 800-73-4 Part 1 Appendix A, tags 70/71):
-    /// the DER certificate, decompressed when CertInfo says so.
-    fn read_certificate(
-        &self,
-        card: &mut Transaction,
-        tag: u32,
-    ) -> Result<Option<Vec<u8>>, AppError> {
-        let Some(object) = self.get_data(card, tag)? else {
-            return Ok(None);
-        };
-        let cert = tlv::find(&object, tag::CERTIFICATE)?
-            .ok_or(CardError::Malformed("no certificate in container"))?;
-        let cert_info = tlv::find(&object, tag::CERT_INFO)?
-            .and_then(|v| v.first().copied())
-            .unwrap_or(0);
-        if cert.is_empty() {
-            return Ok(None);
-        }
-        if cert_info & 0x01 == 0 {
-            return Ok(Some(cert.to_vec()));
-        }
-        decompress(cert).map(Some)
     }
 
     fn padded_pin(&self, pin: &[u8]) -> Result<Zeroizing<Vec<u8>>, AppError> {
@@ -198,8 +167,8 @@ impl PivApp {
         padded
     }
 
-    fn verify_command(&self) -> Command {
-        commands::verify_status(self.pin_reference())
+    fn verify_command(&self, card: &mut Transaction) -> Command {
+        commands::verify_status(self.pin_reference(card))
     }
 
     /// GENERAL AUTHENTICATE (SP 800-73-4 Part 2 §3.2.4) with a challenge
@@ -288,12 +257,6 @@ fn chuid_is_signed(chuid: &[u8]) -> bool {
         .is_some_and(|signature| !signature.is_empty())
 }
 
-/// The key a certificate container describes, with the slot's rules.
-fn key_from_certificate(slot: &KeySlot, der: Vec<u8>) -> Option<KeyInfo> {
-    let cert = parse_certificate(&der).ok()?;
-    Some(slot_key(slot, cert.public_key, Some(der)))
-}
-
 /// The key in `slot` with this public key (and certificate, if any), with
 /// the slot's rules. Every key signs (X25519 aside); RSA keys decrypt; EC
 /// keys of the key management slots (9D and the retired ones) do ECDH.
@@ -324,26 +287,6 @@ fn slot_key(slot: &KeySlot, public_key: PublicKey, certificate: Option<Vec<u8>>)
     }
 }
 
-/// Inflates a compressed certificate (gzip, or zlib as some cards write it),
-/// refusing anything that grows past [`MAX_CERTIFICATE`].
-fn decompress(data: &[u8]) -> Result<Vec<u8>, AppError> {
-    let mut out = Vec::new();
-    let limit = MAX_CERTIFICATE as u64 + 1;
-    let read = if data.starts_with(&[0x1F, 0x8B]) {
-        flate2::read::GzDecoder::new(data)
-            .take(limit)
-            .read_to_end(&mut out)
-    } else {
-        flate2::read::ZlibDecoder::new(data)
-            .take(limit)
-            .read_to_end(&mut out)
-    };
-    match read {
-        Ok(len) if len <= MAX_CERTIFICATE => Ok(out),
-        _ => Err(CardError::Malformed("compressed certificate does not inflate").into()),
-    }
-}
-
 impl CardApp for PivApp {
     fn profile(&self) -> &Profile {
         &self.profile
@@ -354,7 +297,8 @@ impl CardApp for PivApp {
             // VERIFY without data answers 9000/63Cx/6983 only from the PIV
             // application: then it is still selected and a SELECT would
             // drop the PIN state.
-            let probe = card.execute(&self.verify_command())?;
+            let verify = self.verify_command(card);
+            let probe = card.execute(&verify)?;
             if probe.sw == StatusWord::SUCCESS
                 || probe.sw == StatusWord::AUTH_METHOD_BLOCKED
                 || self.profile.tries_left(probe.sw).is_some()
@@ -370,10 +314,11 @@ impl CardApp for PivApp {
         let chuid = self.get_data(card, TAG_CHUID)?;
         let serial = chuid.as_deref().and_then(serial_from_chuid);
         let mut identity = chuid.filter(|chuid| serial.is_some() && self.cacheable(chuid));
+        let pin_reference = self.pin_reference(card);
         let remembered = identity
             .as_deref()
             .and_then(|id| recall.certificates(id))
-            .and_then(|certificates| self.keys_from_certificates(&certificates));
+            .and_then(|certificates| self.keys_from_certificates(&certificates, pin_reference));
         let remembered = match (remembered, identity.as_deref()) {
             (Some(keys), Some(id)) => match self.still_on_card(card, id, &keys)? {
                 Proof::Current(answers) => Some((keys, answers)),
@@ -430,15 +375,16 @@ impl CardApp for PivApp {
         Ok(self.read_keys(card, known.to_vec(), from_slot, false)?.0)
     }
 
-    fn pin_max_tries(&self) -> Option<u8> {
-        self.learned().pin_max_tries
+    fn pin_max_tries(&self, state: &EngineState) -> Option<u8> {
+        state.get::<PivState>()?.pin_max_tries
     }
 
     fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError> {
         self.learn_pin_reference(card)?;
         self.read_pin_tries(card)?;
         // VERIFY without data reports the state and spends no try.
-        let response = card.execute(&self.verify_command())?;
+        let verify = self.verify_command(card);
+        let response = card.execute(&verify)?;
         Ok(match response.sw {
             StatusWord::SUCCESS => PinStatus {
                 tries_left: None,
@@ -463,7 +409,7 @@ impl CardApp for PivApp {
 
     fn verify_pin(&self, card: &mut Transaction, pin: &[u8]) -> Result<(), AppError> {
         self.learn_pin_reference(card)?;
-        let command = self.verify_command().secret_data(self.padded_pin(pin)?);
+        let command = self.verify_command(card).secret_data(self.padded_pin(pin)?);
         self.profile.pin_command(card, &command)
     }
 
@@ -471,7 +417,7 @@ impl CardApp for PivApp {
         self.learn_pin_reference(card)?;
         // SP 800-73-4 Part 2 §3.2.2: CHANGE REFERENCE DATA, old || new.
         let data = super::joined_secret(&[&self.padded_pin(old)?, &self.padded_pin(new)?]);
-        let command = commands::change_reference_data(self.pin_reference(), data);
+        let command = commands::change_reference_data(self.pin_reference(card), data);
         self.profile.pin_command(card, &command)
     }
 
@@ -484,7 +430,7 @@ impl CardApp for PivApp {
         // SP 800-73-4 Part 2 §3.2.3: RESET RETRY COUNTER, PUK || new PIN,
         // for the PIV PIN only: the PUK does not reset a global PIN.
         self.learn_pin_reference(card)?;
-        if self.pin_reference() != self.profile.pin.reference {
+        if self.pin_reference(card) != self.profile.pin.reference {
             return Err(AppError::Unsupported(
                 "resetting the global PIN with the PUK",
             ));
@@ -502,7 +448,7 @@ impl CardApp for PivApp {
         self.learn_pin_reference(card)?;
         let pin = &self.profile.pin;
         let block = pin.pad_length.unwrap_or(pin.max_length);
-        let verify = commands::verify_status(self.pin_reference());
+        let verify = commands::verify_status(self.pin_reference(card));
         let mut apdu = vec![verify.cla, verify.ins, verify.p1, verify.p2, block as u8];
         apdu.resize(5 + block, pin.pad_byte.unwrap_or(0xFF));
         let request = crate::transport::PinPadVerify {
@@ -521,7 +467,8 @@ impl CardApp for PivApp {
 
     fn logout(&self, card: &mut Transaction) -> Result<(), AppError> {
         // SP 800-73-4 Part 2 §3.2.1: VERIFY with P1 = FF resets the PIN status.
-        let response = card.execute(&commands::verify_reset(self.pin_reference()))?;
+        let reset = commands::verify_reset(self.pin_reference(card));
+        let response = card.execute(&reset)?;
         if !response.sw.is_success() {
             log::debug!("card did not reset its PIN state: {}", response.sw);
         }
@@ -621,29 +568,6 @@ mod tests {
     use super::*;
     use crate::iso7816::Instruction;
 
-    #[test]
-    fn decompresses_gzip_and_zlib() {
-        use flate2::write::{GzEncoder, ZlibEncoder};
-        use std::io::Write;
-        let data = b"certificate bytes".repeat(10);
-        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&data).unwrap();
-        assert_eq!(decompress(&gz.finish().unwrap()).unwrap(), data);
-        let mut zl = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        zl.write_all(&data).unwrap();
-        assert_eq!(decompress(&zl.finish().unwrap()).unwrap(), data);
-        assert!(decompress(&[0x1F, 0x8B, 0x08, 0, 1, 2]).is_err());
-    }
-
-    #[test]
-    fn refuses_a_decompression_bomb() {
-        use flate2::write::GzEncoder;
-        use std::io::Write;
-        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::best());
-        gz.write_all(&vec![0u8; MAX_CERTIFICATE + 10]).unwrap();
-        assert!(decompress(&gz.finish().unwrap()).is_err());
-    }
-
     fn profile(quirk: &str) -> Profile {
         let text = include_str!("../../../cardprofiles/piv.toml")
             .replace("[quirks]", &format!("[quirks]\n{quirk}"));
@@ -714,10 +638,10 @@ mod tests {
         let app = PivApp::new(Arc::new(profile("key_metadata = true")));
         let (genuine, planted) = two_9a_certificates();
         assert!(app
-            .keys_from_certificates(&[(0x9A, genuine.clone())])
+            .keys_from_certificates(&[(0x9A, genuine.clone())], 0x80)
             .is_some());
         assert!(app
-            .keys_from_certificates(&[(0x9A, genuine), (0x9A, planted)])
+            .keys_from_certificates(&[(0x9A, genuine), (0x9A, planted)], 0x80)
             .is_none());
     }
 
@@ -725,8 +649,13 @@ mod tests {
     fn the_metadata_proof_refuses_a_key_slot_remembered_twice() {
         let app = PivApp::new(Arc::new(profile("key_metadata = true")));
         let (genuine, planted) = two_9a_certificates();
-        let mut keys = app.keys_from_certificates(&[(0x9A, genuine)]).unwrap();
-        keys.extend(app.keys_from_certificates(&[(0x9A, planted)]).unwrap());
+        let mut keys = app
+            .keys_from_certificates(&[(0x9A, genuine)], 0x80)
+            .unwrap();
+        keys.extend(
+            app.keys_from_certificates(&[(0x9A, planted)], 0x80)
+                .unwrap(),
+        );
         // Decided before any GET METADATA: the card is not asked.
         let mut card = Answers(Vec::new(), Vec::new());
         let options = crate::iso7816::ChannelOptions::default();
