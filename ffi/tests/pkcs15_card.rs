@@ -82,12 +82,17 @@ fn keys_certificates_and_public_keys_share_the_pkcs15_id() {
             "objects of class {class}"
         );
     }
-    for id in [RSA_KEY, EC_KEY] {
+    // The labels pkcs15-init wrote in the PrKDF.
+    for (id, label) in [(RSA_KEY, "MyEID RSA"), (EC_KEY, "MyEID EC")] {
         let private = object(session, CKO_PRIVATE_KEY, id);
+        let public = object(session, CKO_PUBLIC_KEY, id);
         let certificate = object(session, CKO_CERTIFICATE, id);
-        let label = attribute(session, private, CKA_LABEL).unwrap();
-        assert!(!label.is_empty());
-        assert_eq!(attribute(session, certificate, CKA_LABEL).unwrap(), label);
+        for handle in [private, public, certificate] {
+            assert_eq!(
+                attribute(session, handle, CKA_LABEL).unwrap(),
+                label.as_bytes()
+            );
+        }
         // The certificate is the one of the card's key, read whole and no
         // more (its DER header gave the length).
         let der = attribute(session, certificate, CKA_VALUE).unwrap();

@@ -36,7 +36,8 @@ impl FileReader<'_> {
     /// Selects the file at `path` (absolute from `3F00`, or relative to the
     /// application DF) and reads what `extent` asks for; a path with a
     /// length reads exactly that part. `Ok(None)`: the card keeps the file
-    /// from us (security status) or has no such file.
+    /// from us (security status), has no such file, or (for one element)
+    /// holds no whole DER element there.
     pub fn read(
         &self,
         card: &mut Transaction,
@@ -58,7 +59,10 @@ impl FileReader<'_> {
         loop {
             let limit = match (wanted, extent) {
                 (Some(length), _) => Some(length),
-                (None, Extent::Element) => element_length(&data)?,
+                (None, Extent::Element) => match element_length(&data) {
+                    Ok(length) => length,
+                    Err(_) => break,
+                },
                 (None, Extent::Objects) => objects_end(&data).map(|_| data.len()),
             };
             let remaining = limit.map_or(self.max_read, |l| l.saturating_sub(data.len()));
@@ -87,9 +91,12 @@ impl FileReader<'_> {
             }
         }
         if let (Extent::Element, None) = (extent, wanted) {
-            match element_length(&data)? {
-                Some(length) if length <= data.len() => data.truncate(length),
-                _ => return Err(CardError::Malformed("PKCS#15 element cut short")),
+            match element_length(&data) {
+                Ok(Some(length)) if length <= data.len() => data.truncate(length),
+                _ => {
+                    log::warn!("PKCS#15 file is not one whole DER element");
+                    return Ok(None);
+                }
             }
         }
         Ok(Some(data))

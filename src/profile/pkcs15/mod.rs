@@ -237,7 +237,7 @@ impl Pkcs15App {
                 certificate: Some(der),
                 always_authenticate: private.object.user_consent.is_some_and(|n| n > 0),
                 counts_signatures: false,
-                no_pin: pin.is_none(),
+                no_pin: private.object.auth_id.is_none(),
                 pin_reference: pin
                     .and_then(|p| u8::try_from(p.reference).ok())
                     .unwrap_or(self.profile.pin.reference),
