@@ -207,3 +207,18 @@ fn a_cold_enumeration_costs_at_most_half_of_opensc_apdus() {
     println!("login: {login_apdus} APDUs, ECDSA signature: {sign_apdus} APDUs");
     println!("{}", card.transcript());
 }
+
+#[test]
+fn a_certificate_whose_header_lies_costs_its_key_not_the_token() {
+    // The RSA certificate's header claims 32 KiB; the file holds 715 bytes.
+    let image = IMAGE.replacen("data=308202C7", "data=30827FF0", 1);
+    let card = SimMyEidCard::from_image(&image).expect("the altered image loads");
+    let (backend, card) = SimBackend::with_card(card);
+    let harness = Harness::with_backend(backend);
+    let session = harness.session();
+    assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
+    let keys = find(session, &[(CKA_CLASS, ulong(CKO_PRIVATE_KEY))]);
+    assert_eq!(keys, [object(session, CKO_PRIVATE_KEY, EC_KEY)]);
+    // The read stopped at the file's end.
+    assert!(card.apdu_count() <= 31, "{}", card.transcript());
+}
