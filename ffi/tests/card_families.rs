@@ -353,7 +353,8 @@ fn a_piv_card_and_an_openpgp_card_side_by_side() {
 fn a_card_no_profile_knows_shows_a_slot_without_a_token() {
     let backend = SimBackend::with_readers(["Reader"]);
     let card = backend.insert("Reader", SimOpenPgpCard::new());
-    card.misbehave(|m| m.fail_next = vec![(0xA4, 0x6A82); 2]);
+    // PIV, OpenPGP and PKCS#15 (the AIDs the profiles probe) all absent.
+    card.misbehave(|m| m.fail_next = vec![(0xA4, 0x6A82); 3]);
     let harness = Harness::with_backend(backend.clone());
     let slots = slot_list(false);
     assert_eq!(slots.len(), 1);
@@ -379,6 +380,11 @@ fn a_card_no_profile_knows_shows_a_slot_without_a_token() {
         CKR_TOKEN_NOT_RECOGNIZED
     );
     // Identification spent one SELECT per application AID and nothing else.
-    assert_eq!(instructions(&card), [0xA4, 0xA4], "{}", card.transcript());
+    assert_eq!(
+        instructions(&card),
+        [0xA4, 0xA4, 0xA4],
+        "{}",
+        card.transcript()
+    );
     drop(harness);
 }

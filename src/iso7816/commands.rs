@@ -15,6 +15,14 @@ const PSO_COMPUTE_DIGITAL_SIGNATURE: [u8; 2] = [0x9E, 0x9A];
 const PSO_DECIPHER: [u8; 2] = [0x80, 0x86];
 /// SELECT P1: select by DF name (application identifier).
 const SELECT_BY_DF_NAME: u8 = 0x04;
+/// SELECT P1: select by path from the MF (without the MF's identifier).
+const SELECT_BY_PATH_FROM_MF: u8 = 0x08;
+/// SELECT P2: no response data (no FCI).
+const SELECT_NO_RESPONSE: u8 = 0x0C;
+/// The MF's file identifier.
+const MF: [u8; 2] = [0x3F, 0x00];
+/// The highest offset READ BINARY takes in P1-P2 (bit 8 of P1 clear).
+pub const READ_BINARY_MAX_OFFSET: usize = 0x7FFF;
 /// VERIFY P1 that resets the verification status (ISO/IEC 7816-4 §11.5.6,
 /// SP 800-73-4 Part 2 §3.2.1, OpenPGP card v3.4 §7.2.2).
 const VERIFY_RESET: u8 = 0xFF;
@@ -32,6 +40,39 @@ pub fn select_application(aid: &[u8]) -> Command {
     Command::iso(Instruction::Select, SELECT_BY_DF_NAME, 0x00)
         .data(aid.to_vec())
         .expect_response()
+}
+
+/// SELECT of the file at `path` (file identifiers, 2 bytes each) from the
+/// MF, no FCI wanted. A leading `3F00` is dropped (P1 `08` starts at the
+/// MF); a path that is only the MF selects it by its identifier.
+pub fn select_path(path: &[u8]) -> Command {
+    let below_mf = path.strip_prefix(&MF[..]).unwrap_or(path);
+    if below_mf.is_empty() {
+        return Command::iso(Instruction::Select, 0x00, SELECT_NO_RESPONSE).data(MF.to_vec());
+    }
+    Command::iso(
+        Instruction::Select,
+        SELECT_BY_PATH_FROM_MF,
+        SELECT_NO_RESPONSE,
+    )
+    .data(below_mf.to_vec())
+}
+
+/// READ BINARY of up to `le` bytes (1 to 256) of the current EF from
+/// `offset` (at most [`READ_BINARY_MAX_OFFSET`]).
+pub fn read_binary(offset: u16, le: usize) -> Command {
+    let [p1, p2] = (offset & 0x7FFF).to_be_bytes();
+    let mut command = Command::iso(Instruction::ReadBinary, p1, p2);
+    command.le = Some(le.clamp(1, 256));
+    command
+}
+
+/// MANAGE SECURITY ENVIRONMENT: SET (P1 `41`: for computation,
+/// decipherment, internal authentication and key agreement) of the
+/// control reference template `template` (`B6` DST, `B8` CT, `A4` AT)
+/// with the data objects in `data`.
+pub fn mse_set(template: u8, data: Vec<u8>) -> Command {
+    Command::iso(Instruction::ManageSecurityEnvironment, 0x41, template).data(data)
 }
 
 /// VERIFY `pin` against the password `reference`.
@@ -190,6 +231,17 @@ mod tests {
         assert_eq!(bytes(&get_next_data(0x7F21)), "00CC7F2100");
         assert_eq!(bytes(&select_data(1, vec![0x60, 0x00])), "00A50104026000");
         assert_eq!(bytes(&get_response(0x10)), "00C0000010");
+        assert_eq!(
+            bytes(&select_path(&[0x3F, 0, 0x50, 0x15])),
+            "00A4080C025015"
+        );
+        assert_eq!(bytes(&select_path(&[0x3F, 0])), "00A4000C023F00");
+        assert_eq!(bytes(&read_binary(0x0102, 256)), "00B0010200");
+        assert_eq!(bytes(&read_binary(0, 4)), "00B0000004");
+        assert_eq!(
+            bytes(&mse_set(0xB6, vec![0x80, 0x01, 0x00])),
+            "002241B603800100"
+        );
     }
 
     #[test]

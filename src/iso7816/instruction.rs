@@ -6,6 +6,10 @@
 pub enum Instruction {
     /// SELECT (ISO/IEC 7816-4 §11.2.2).
     Select,
+    /// READ BINARY with the offset in P1-P2 (ISO/IEC 7816-4 §11.3.3).
+    ReadBinary,
+    /// MANAGE SECURITY ENVIRONMENT (ISO/IEC 7816-4 §11.5.11).
+    ManageSecurityEnvironment,
     /// VERIFY (ISO/IEC 7816-4 §11.5.6).
     Verify,
     /// CHANGE REFERENCE DATA (ISO/IEC 7816-4 §11.5.7).
@@ -41,6 +45,8 @@ impl Instruction {
     pub const fn code(self) -> u8 {
         match self {
             Instruction::Select => 0xA4,
+            Instruction::ReadBinary => 0xB0,
+            Instruction::ManageSecurityEnvironment => 0x22,
             Instruction::Verify => 0x20,
             Instruction::ChangeReferenceData => 0x24,
             Instruction::ResetRetryCounter => 0x2C,

@@ -7,6 +7,7 @@
 mod app;
 pub mod openpgp;
 pub mod piv;
+pub mod pkcs15;
 pub mod schema;
 
 pub use app::{AppError, CardApp, CardInfo, KeyInfo, NoRecall, PinStatus, Recall, SignInput};
@@ -14,7 +15,7 @@ pub use app::{AppError, CardApp, CardInfo, KeyInfo, NoRecall, PinStatus, Recall,
 use crate::card::Transaction;
 use crate::iso7816::{CardError, ChannelOptions, Command, Status, StatusWord};
 use schema::{parse_hex, ProfileFile, Quirks};
-pub use schema::{Engine, KeyRole, OpenPgpRole, PivRole};
+pub use schema::{Engine, KeyRole, OpenPgpRole, PivRole, Pkcs15Role};
 use std::path::Path;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -93,6 +94,8 @@ pub struct Profile {
     pub pin: schema::PinRule,
     /// Key slots.
     pub keys: Vec<KeySlot>,
+    /// PKCS#15 engine: the card operating system's ways.
+    pub pkcs15: Option<schema::Pkcs15Options>,
 }
 
 impl Profile {
@@ -152,6 +155,7 @@ impl Profile {
             quirks: file.quirks,
             pin: file.pin,
             keys,
+            pkcs15: file.pkcs15,
         })
     }
 
@@ -212,6 +216,7 @@ impl Profile {
         match self.engine {
             Engine::Piv => Box::new(piv::PivApp::new(Arc::clone(self))),
             Engine::OpenPgp => Box::new(openpgp::OpenPgpApp::new(Arc::clone(self), atr)),
+            Engine::Pkcs15 => Box::new(pkcs15::Pkcs15App::new(Arc::clone(self))),
         }
     }
 }
@@ -397,12 +402,14 @@ mod tests {
         assert_eq!(
             names,
             [
+                "myeid",
                 "yubikey-neo-piv",
                 "yubikey-piv",
                 "yubikey-openpgp",
                 "nitrokey3-openpgp",
                 "piv",
-                "openpgp"
+                "openpgp",
+                "pkcs15"
             ]
         );
         let piv = profile(&set, "piv");
@@ -513,7 +520,7 @@ mod tests {
         assert!(!PivRole::Authentication.establishes_keys());
         assert!(PivRole::RetiredKeyManagement.establishes_keys());
         let names: Vec<&str> = schema::ENGINES.iter().map(|e| e.name).collect();
-        assert_eq!(names, ["piv", "openpgp"]);
+        assert_eq!(names, ["piv", "openpgp", "pkcs15"]);
     }
 
     #[test]
@@ -544,21 +551,26 @@ mod tests {
         // the generic profiles share those AIDs and add nothing.
         assert_eq!(
             names("3B FD 13 00 00 81 31 FE 15 80 73 C0 21 C0 57 59 75 62 69 4B 65 79 40"),
-            ["yubikey-piv", "yubikey-openpgp"]
+            ["yubikey-piv", "yubikey-openpgp", "pkcs15"]
         );
         // An OpenPGP card v3 (../virtpgp's ATR): OpenPGP first.
         assert_eq!(
             names("3B DA 18 FF 81 B1 FE 75 1F 03 00 31 F5 73 C0 01 60 00 90 00 1C"),
-            ["openpgp", "piv"]
+            ["openpgp", "piv", "pkcs15"]
         );
         assert_eq!(
             names("3B 8F 01 80 5D 4E 69 74 72 6F 6B 65 79 00 00 00 00 00 6A"),
-            ["nitrokey3-openpgp", "piv"]
+            ["nitrokey3-openpgp", "piv", "pkcs15"]
         );
-        // Unknown: generic PIV, then generic OpenPGP.
+        // Unknown: generic PIV, then generic OpenPGP, then PKCS#15.
         assert_eq!(
             names("3B 95 13 81 01 80 73 FF 01 00 0B"),
-            ["piv", "openpgp"]
+            ["piv", "openpgp", "pkcs15"]
+        );
+        // A MyEID card: its own profile first.
+        assert_eq!(
+            names("3B F5 18 00 00 81 31 FE 45 4D 79 45 49 44 9A"),
+            ["myeid", "piv", "openpgp"]
         );
     }
 
@@ -609,7 +621,7 @@ mod tests {
             selects: Vec::new(),
         };
         assert!(set.identify(&atr, &mut nothing).unwrap().is_none());
-        assert_eq!(nothing.selects.len(), 2);
+        assert_eq!(nothing.selects.len(), 3);
     }
 
     #[test]
@@ -628,6 +640,6 @@ mod tests {
         assert_eq!(rejected.len(), 1);
         assert!(rejected[0].0.ends_with("broken.toml"));
         assert_eq!(set.profiles()[0].name, "my-card");
-        assert_eq!(set.profiles().len(), 7);
+        assert_eq!(set.profiles().len(), 9);
     }
 }

@@ -48,8 +48,96 @@ pub struct ProfileFile {
     pub quirks: Quirks,
     /// The user PIN and the credential that unblocks it.
     pub pin: PinRule,
-    /// The key slots the engine should look at.
+    /// The key slots the engine should look at (none for an engine that
+    /// reads the card's own key list, as PKCS#15 does).
+    #[serde(default)]
     pub keys: Vec<KeySpec>,
+    /// PKCS#15 engine only: how the card's operating system does what
+    /// ISO/IEC 7816-15 leaves to the card.
+    #[serde(default)]
+    pub pkcs15: Option<Pkcs15Options>,
+}
+
+/// What differs between the operating systems of PKCS#15 cards: how
+/// MSE:SET names the key, the algorithm references, whether the card pads
+/// RSA, how much one READ BINARY returns.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs15Options {
+    /// The PKCS#15 application DF's path from the MF (hex), selected when
+    /// SELECT of the AID fails; relative paths in the files start here.
+    #[serde(default = "default_application_path")]
+    pub application_path: String,
+    /// How the application is selected at the start of each transaction.
+    pub select: SelectApplication,
+    /// How the card forgets a verified PIN.
+    pub logout: LogoutCommand,
+    /// How MSE:SET names the private key.
+    pub mse_key: MseKey,
+    /// Algorithm reference (tag `80`) for a raw RSA signature block (the
+    /// module pads), if the card has one; without it the card pads
+    /// PKCS#1 v1.5 signatures itself with `rsa_pkcs1_algorithm` (or, if
+    /// that is unset too, the key's default algorithm: no tag `80`).
+    #[serde(default)]
+    pub rsa_raw_algorithm: Option<u8>,
+    /// Algorithm reference for PKCS#1 v1.5 signatures the card pads.
+    #[serde(default)]
+    pub rsa_pkcs1_algorithm: Option<u8>,
+    /// Algorithm reference for raw RSA decryption (the module unpads).
+    #[serde(default)]
+    pub rsa_decipher_algorithm: Option<u8>,
+    /// Algorithm reference for ECDSA.
+    #[serde(default)]
+    pub ecdsa_algorithm: Option<u8>,
+    /// The card answers ECDSA with a DER `Ecdsa-Sig-Value` rather than
+    /// `r || s`.
+    #[serde(default)]
+    pub ecdsa_der: bool,
+    /// The most bytes one READ BINARY asks for (1 to 256).
+    #[serde(default = "default_read_size")]
+    pub max_read: usize,
+}
+
+fn default_read_size() -> usize {
+    256
+}
+
+fn default_application_path() -> String {
+    "3F00 5015".into()
+}
+
+/// How the engine selects the PKCS#15 application.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelectApplication {
+    /// SELECT by the profile's AID (DF name): what AID probing needs.
+    Aid,
+    /// SELECT of `application_path` from the MF: for a card whose
+    /// application DF has no name (or whose default application it is).
+    Path,
+}
+
+/// The command that drops a PIN's verified state.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogoutCommand {
+    /// VERIFY with P1 `FF` (ISO/IEC 7816-4 §11.5.6).
+    VerifyReset,
+    /// A proprietary LOGOUT, INS `2E`, P1 `00`, P2 the PIN reference.
+    #[serde(rename = "ins-2e")]
+    Ins2e,
+}
+
+/// How MSE:SET names the private key (ISO/IEC 7816-8 control reference
+/// data objects).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum MseKey {
+    /// `84`: the key reference of the PrKDF.
+    KeyReference,
+    /// `81`: the key file's identifier (last two bytes of the key's path,
+    /// in the application DF).
+    FileIdentifier,
 }
 
 fn default_priority() -> u32 {
@@ -172,6 +260,9 @@ pub enum Engine {
     Piv,
     /// OpenPGP card (OpenPGP Smart Card Application v2.x/v3.x).
     OpenPgp,
+    /// A PKCS#15 (ISO/IEC 7816-15) card: keys, certificates and PINs as
+    /// the card's own directory files describe them.
+    Pkcs15,
 }
 
 /// One engine as profiles name it: the table row that `engine = "..."`
@@ -204,6 +295,12 @@ pub const ENGINES: &[EngineSchema] = &[
         role: typed_role::<OpenPgpRole>,
         validate: validate_openpgp,
     },
+    EngineSchema {
+        engine: Engine::Pkcs15,
+        name: "pkcs15",
+        role: typed_role::<Pkcs15Role>,
+        validate: validate_pkcs15,
+    },
 ];
 
 /// The engine a profile names, if this build knows it.
@@ -218,11 +315,28 @@ pub enum KeyRole {
     Piv(PivRole),
     /// An OpenPGP card key.
     OpenPgp(OpenPgpRole),
+    /// A key a PKCS#15 card lists.
+    Pkcs15(Pkcs15Role),
+}
+
+/// A PKCS#15 key's role: the card's PrKDF gives it, never a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pkcs15Role {
+    /// A private key of the PrKDF.
+    #[serde(skip_deserializing)]
+    PrivateKey,
 }
 
 impl From<PivRole> for KeyRole {
     fn from(role: PivRole) -> Self {
         KeyRole::Piv(role)
+    }
+}
+
+impl From<Pkcs15Role> for KeyRole {
+    fn from(role: Pkcs15Role) -> Self {
+        KeyRole::Pkcs15(role)
     }
 }
 
@@ -293,7 +407,37 @@ where
         .map_err(|err| err.to_string())
 }
 
+fn validate_pkcs15(file: &ProfileFile, _roles: &[KeyRole]) -> Result<(), String> {
+    if !file.keys.is_empty() {
+        return Err("keys: a PKCS#15 card lists its keys itself".into());
+    }
+    let Some(options) = &file.pkcs15 else {
+        return Err("pkcs15: the PKCS#15 engine needs its [pkcs15] table".into());
+    };
+    let path = parse_hex(&options.application_path)
+        .map_err(|e| format!("pkcs15.application_path: {e}"))?;
+    if path.len() < 2 || path.len() % 2 != 0 || !path.starts_with(&[0x3F, 0x00]) {
+        return Err("pkcs15.application_path: file identifiers from 3F00".into());
+    }
+    if !(1..=256).contains(&options.max_read) {
+        return Err("pkcs15: max_read must be 1 to 256".into());
+    }
+    Ok(())
+}
+
+/// The rules every engine with profile-named key slots shares.
+fn validate_slots(file: &ProfileFile) -> Result<(), String> {
+    if file.keys.is_empty() {
+        return Err("keys: at least one key is needed".into());
+    }
+    if file.pkcs15.is_some() {
+        return Err("pkcs15: only the PKCS#15 engine takes a [pkcs15] table".into());
+    }
+    Ok(())
+}
+
 fn validate_piv(file: &ProfileFile, _roles: &[KeyRole]) -> Result<(), String> {
+    validate_slots(file)?;
     match file.keys.iter().find(|key| key.certificate_tag.is_none()) {
         Some(key) => Err(format!(
             "key {:#04X}: a PIV key needs certificate_tag",
@@ -306,6 +450,7 @@ fn validate_piv(file: &ProfileFile, _roles: &[KeyRole]) -> Result<(), String> {
 fn validate_openpgp(file: &ProfileFile, roles: &[KeyRole]) -> Result<(), String> {
     // OpenPGP card spec v3.4 §7.2.2: PW1 is 81 (signing) or 82
     // (everything else), PW3 is 83; PINs are sent unpadded.
+    validate_slots(file)?;
     let pin = &file.pin;
     if !matches!(pin.reference, 0x81 | 0x82) {
         return Err("pin: an OpenPGP user PIN reference is 0x81 or 0x82".into());
@@ -451,9 +596,6 @@ impl ProfileFile {
     }
 
     fn validate_keys(&self) -> Result<Vec<KeyRole>, String> {
-        if self.keys.is_empty() {
-            return Err("keys: at least one key is needed".into());
-        }
         let roles = self.key_roles()?;
         let mut ids = Vec::new();
         let mut references = Vec::new();

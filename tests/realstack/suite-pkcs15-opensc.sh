@@ -103,3 +103,29 @@ check_fn "opensc: a wrong PIN costs exactly one try, the right one restores them
 check_output "opensc: --test --login" "No errors" "${OSC[@]}" --test --login --pin "$PIN"
 sign=(--login --pin "$PIN" --sign --id 02 -m ECDSA-SHA256 -i "$WORK/p15-in32.bin" -o "$WORK/p15-sig-count")
 printf '        opensc --login --sign (EC key 02): %s APDUs\n' "$(apdus_of "${OSC[@]}" "${sign[@]}")"
+
+# ---- p11card's module on the same card, with the same checks ----
+P11=(pkcs11-tool --module "$MODULE")
+check_output "p11card: -L shows the MyEID token" "token label *: *p11card MyEID" "${P11[@]}" -L
+cold_p11="$(apdus_of "${P11[@]}" -O)"
+printf '        p11card -O cold: %s APDUs (opensc: %s)\n' "$cold_p11" "$cold"
+check_fn "p11card: -O cold costs at most half of OpenSC's APDUs" test "$cold_p11" -le "$((cold / 2))"
+timeout "$T" "${P11[@]}" -O --login --pin "$PIN" >"$WORK/p15-objects.txt" 2>&1
+check_output "p11card: -O --login lists 2 private keys, 2 public keys, 2 certificates" "^2 2 2\$" \
+    bash -c "printf '%s %s %s\n' \$(grep -c '^Private Key Object' '$WORK/p15-objects.txt') \
+        \$(grep -c '^Public Key Object' '$WORK/p15-objects.txt') \$(grep -c '^Certificate Object' '$WORK/p15-objects.txt')"
+check_output "p11card: private key 01 \"MyEID RSA\" is RSA, decrypt + sign" \
+    "ID: 01;.*Usage: decrypt, sign" echo "$(object_line "Private Key Object; RSA" "MyEID RSA")"
+check_output "p11card: private key 02 \"MyEID EC\" is EC, sign" "ID: 02;.*Usage: sign" \
+    echo "$(object_line "Private Key Object; EC" "MyEID EC")"
+# The sign and decrypt helpers above use OSC: point it at p11card.
+OSC=("${P11[@]}")
+check_fn "p11card: RSA key 01 signs SHA256-RSA-PKCS, openssl verifies" \
+    p15_sign_verify 01 SHA256-RSA-PKCS "$PROV/pub01.pem"
+check_fn "p11card: RSA key 01 signs SHA256-RSA-PKCS-PSS, openssl verifies" \
+    p15_sign_verify 01 SHA256-RSA-PKCS-PSS "$PROV/pub01.pem"
+check_fn "p11card: EC key 02 signs ECDSA-SHA256, openssl verifies" \
+    p15_sign_verify 02 ECDSA-SHA256 "$PROV/pub02.pem"
+check_fn "p11card: RSA key 01 deciphers RSA-PKCS" p15_decrypt
+check_fn "p11card: a wrong PIN costs exactly one try, the right one restores them" p15_wrong_pin_costs_one_try
+printf '        p11card --login --sign (EC key 02): %s APDUs\n' "$(apdus_of "${OSC[@]}" "${sign[@]}")"

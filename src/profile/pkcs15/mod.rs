@@ -1,0 +1,525 @@
+//! The PKCS#15 (ISO/IEC 7816-15) engine: a card that describes its own
+//! keys, certificates and PINs in directory files.
+//!
+//! Reading: SELECT of the PKCS#15 application (by AID, or by the profile's
+//! path), EF.ODF (`5031`), EF.TokenInfo (`5032`), then the AODF, PrKDF and
+//! CDF the ODF names; each certificate a key has is read as far as its
+//! own DER header says. The PuKDF and DODF are not read: a key's public
+//! key comes from its certificate.
+//!
+//! Using keys (ISO/IEC 7816-8): MSE:SET of a DST (`B6`, signing) or CT
+//! (`B8`, deciphering) with the algorithm reference (`80`) and the key
+//! (`84` key reference or `81` key file, per profile), then PSO: COMPUTE
+//! DIGITAL SIGNATURE or PSO: DECIPHER. What differs between card operating
+//! systems is in the profile's `[pkcs15]` table ([`Pkcs15Options`]).
+
+mod files;
+mod pin;
+
+use super::schema::{LogoutCommand, MseKey, Pkcs15Options, SelectApplication};
+use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, SignInput};
+use crate::card::{Transaction, Verified};
+use crate::cert::{parse_certificate, Curve, PublicKey};
+use crate::crypto;
+use crate::iso7816::{commands, CardError, Command, StatusWord};
+use crate::pkcs15::{self as p15, DirectoryKind, Path};
+use files::{Extent, FileReader};
+use pin::PinFormat;
+use std::sync::{Arc, Mutex, MutexGuard};
+use zeroize::Zeroizing;
+
+/// EF.ODF in the application DF (ISO/IEC 7816-15 §8.2).
+const ODF: [u8; 2] = [0x50, 0x31];
+/// EF.TokenInfo in the application DF.
+const TOKEN_INFO: [u8; 2] = [0x50, 0x32];
+/// Control reference templates of MSE:SET (ISO/IEC 7816-4 §11.5.11).
+const DIGITAL_SIGNATURE_TEMPLATE: u8 = 0xB6;
+const CONFIDENTIALITY_TEMPLATE: u8 = 0xB8;
+/// PSO: DECIPHER padding indicator: no further indication.
+const NO_PADDING_INDICATION: u8 = 0x00;
+
+/// What the engine learned from the card's files and needs afterwards.
+#[derive(Debug, Default)]
+struct Learned {
+    /// The user PIN (the PIN the first key's `authId` names).
+    user_pin: Option<PinFormat>,
+    /// The PIN that unblocks it, if the AODF has one.
+    unblocking_pin: Option<PinFormat>,
+    /// Each key's reference and the path of its key file.
+    key_files: Vec<(u8, Vec<u8>)>,
+}
+
+/// The PKCS#15 engine for one card.
+#[derive(Debug)]
+pub struct Pkcs15App {
+    profile: Arc<Profile>,
+    options: Pkcs15Options,
+    application: Vec<u8>,
+    learned: Mutex<Learned>,
+}
+
+impl Pkcs15App {
+    /// The engine for a card `profile` matched (a profile of engine
+    /// `pkcs15`, whose `[pkcs15]` table build.rs or the loader checked).
+    pub fn new(profile: Arc<Profile>) -> Self {
+        let options = profile.pkcs15.clone().unwrap_or_else(|| Pkcs15Options {
+            application_path: "3F00 5015".into(),
+            select: SelectApplication::Aid,
+            logout: LogoutCommand::VerifyReset,
+            mse_key: MseKey::KeyReference,
+            rsa_raw_algorithm: None,
+            rsa_pkcs1_algorithm: None,
+            rsa_decipher_algorithm: None,
+            ecdsa_algorithm: None,
+            ecdsa_der: false,
+            max_read: 256,
+        });
+        let application = super::schema::parse_hex(&options.application_path)
+            .unwrap_or_else(|_| vec![0x3F, 0x00, 0x50, 0x15]);
+        Pkcs15App {
+            profile,
+            options,
+            application,
+            learned: Mutex::new(Learned::default()),
+        }
+    }
+
+    fn learned(&self) -> MutexGuard<'_, Learned> {
+        self.learned.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn reader(&self) -> FileReader<'_> {
+        FileReader {
+            max_read: self.options.max_read,
+            application: &self.application,
+        }
+    }
+
+    /// The user PIN's format: from the AODF, or the profile's rule before
+    /// the card was read.
+    fn user_pin(&self) -> PinFormat {
+        self.learned()
+            .user_pin
+            .clone()
+            .unwrap_or_else(|| PinFormat::from_profile(&self.profile))
+    }
+
+    /// Reads a directory file; a file the card keeps from us, or one that
+    /// is not there, is empty.
+    fn read_directory<T>(
+        &self,
+        card: &mut Transaction,
+        paths: &[&Path],
+        parse: fn(&[u8]) -> Result<p15::Directory<T>, p15::Pkcs15Error>,
+    ) -> Result<Vec<T>, AppError> {
+        let mut objects = Vec::new();
+        for path in paths {
+            let Some(data) = self.reader().read(card, path, Extent::Objects)? else {
+                continue;
+            };
+            match parse(&data) {
+                Ok(directory) => {
+                    for (position, error) in &directory.rejected {
+                        log::warn!("PKCS#15 object at {position} not usable: {error}");
+                    }
+                    objects.extend(directory.objects);
+                }
+                Err(error) => log::warn!("PKCS#15 directory file not usable: {error}"),
+            }
+        }
+        Ok(objects)
+    }
+
+    /// MSE:SET for `key` with `algorithm`, then the PSO `command`.
+    fn security_operation(
+        &self,
+        card: &mut Transaction,
+        key: &KeyInfo,
+        template: u8,
+        algorithm: Option<u8>,
+        command: Command,
+    ) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        let mut data = Vec::new();
+        if let Some(algorithm) = algorithm {
+            data.extend_from_slice(&[0x80, 0x01, algorithm]);
+        }
+        match self.options.mse_key {
+            MseKey::KeyReference => data.extend_from_slice(&[0x84, 0x01, key.reference]),
+            MseKey::FileIdentifier => {
+                let learned = self.learned();
+                let path = learned
+                    .key_files
+                    .iter()
+                    .find(|(reference, _)| *reference == key.reference)
+                    .map(|(_, path)| path.clone())
+                    .ok_or(AppError::Unsupported("the key's file is not known"))?;
+                drop(learned);
+                let [.., high, low] = path[..] else {
+                    return Err(AppError::Unsupported("the key has no file"));
+                };
+                // `81` names a file of the current DF: the key's DF, which
+                // SELECT of the application made current when it is that.
+                let directory = files::absolute(&self.application, &path[..path.len() - 2]);
+                if directory != self.application || self.options.select != SelectApplication::Path {
+                    card.transmit_ok(&commands::select_path(&directory))?;
+                }
+                data.extend_from_slice(&[0x81, 0x02, high, low]);
+            }
+        }
+        let response = card.execute(&commands::mse_set(template, data))?;
+        if !response.sw.is_success() {
+            return Err(CardError::Status(response.sw).into());
+        }
+        let response = card.execute(&command)?;
+        match response.sw {
+            StatusWord::SUCCESS => Ok(response.data),
+            StatusWord::SECURITY_STATUS_NOT_SATISFIED => Err(AppError::NotAuthenticated),
+            other => Err(CardError::Status(other).into()),
+        }
+    }
+
+    /// The keys of the PrKDF that have a usable certificate.
+    fn keys(
+        &self,
+        card: &mut Transaction,
+        private_keys: Vec<p15::PrivateKey>,
+        certificates: &[p15::Certificate],
+        pins: &[p15::Pin],
+    ) -> Result<Vec<KeyInfo>, AppError> {
+        let mut keys = Vec::new();
+        let mut key_files = Vec::new();
+        for (index, private) in private_keys.into_iter().enumerate() {
+            let Some(reference) = private
+                .key
+                .key_reference
+                .and_then(|r| u8::try_from(r).ok())
+                .or_else(|| u8::try_from(index).ok())
+            else {
+                continue;
+            };
+            let Some(certificate) = certificates
+                .iter()
+                .find(|c| c.id == private.key.id && !c.authority)
+            else {
+                log::warn!("PKCS#15 key without a certificate: not listed");
+                continue;
+            };
+            let p15::ObjectValue::Path(path) = &certificate.value else {
+                continue;
+            };
+            let Some(der) = self.reader().read(card, path, Extent::Element)? else {
+                continue;
+            };
+            let Ok(parsed) = parse_certificate(&der) else {
+                log::warn!("PKCS#15 certificate not usable");
+                continue;
+            };
+            let usage = &private.key.usage;
+            let is_rsa = matches!(parsed.public_key, PublicKey::Rsa { .. });
+            let pin = private
+                .object
+                .auth_id
+                .as_ref()
+                .and_then(|auth| pins.iter().find(|p| p.auth_id.as_ref() == Some(auth)));
+            if let p15::ObjectValue::Path(path) = &private.value {
+                key_files.push((reference, path.efid_or_path.clone()));
+            }
+            keys.push(KeyInfo {
+                reference,
+                id: private.key.id.0.clone(),
+                label: private
+                    .object
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| format!("Key {}", hex(&private.key.id.0))),
+                role: super::Pkcs15Role::PrivateKey.into(),
+                public_key: parsed.public_key,
+                certificate: Some(der),
+                always_authenticate: private.object.user_consent.is_some_and(|n| n > 0),
+                counts_signatures: false,
+                no_pin: private.object.auth_id.is_none(),
+                pin_reference: pin
+                    .and_then(|p| u8::try_from(p.reference).ok())
+                    .unwrap_or(self.profile.pin.reference),
+                can_sign: usage.sign || usage.sign_recover || usage.non_repudiation,
+                can_decrypt: is_rsa && (usage.decrypt || usage.unwrap),
+                can_derive: false,
+                card_pads: is_rsa && self.options.rsa_raw_algorithm.is_none(),
+                recalled: false,
+            });
+        }
+        self.learned().key_files = key_files;
+        Ok(keys)
+    }
+
+    fn verify(
+        &self,
+        card: &mut Transaction,
+        format: &PinFormat,
+        pin: &[u8],
+    ) -> Result<(), AppError> {
+        let data = format.encode(pin)?;
+        self.profile
+            .pin_command(card, &commands::verify(format.reference, data))
+    }
+}
+
+impl CardApp for Pkcs15App {
+    fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    fn select(&self, card: &mut Transaction) -> Result<(), AppError> {
+        let command = match self.options.select {
+            SelectApplication::Aid => commands::select_application(&self.profile.aid),
+            SelectApplication::Path => commands::select_path(&self.application),
+        };
+        card.transmit_ok(&command)?;
+        Ok(())
+    }
+
+    fn read_card(
+        &self,
+        card: &mut Transaction,
+        _recall: &dyn Recall,
+    ) -> Result<CardInfo, AppError> {
+        let odf_path = Path {
+            efid_or_path: ODF.to_vec(),
+            ..Path::default()
+        };
+        let odf = self.read_directory(card, &[&odf_path], p15::parse_odf)?;
+        let token_path = Path {
+            efid_or_path: TOKEN_INFO.to_vec(),
+            ..Path::default()
+        };
+        let token_info = match self.reader().read(card, &token_path, Extent::Element)? {
+            Some(data) => p15::parse_token_info(&data)
+                .map_err(|e| log::warn!("PKCS#15 TokenInfo not usable: {e}"))
+                .ok(),
+            None => None,
+        };
+        let paths = |kind: DirectoryKind| -> Vec<&Path> {
+            odf.iter()
+                .filter(|e| e.kind == kind)
+                .map(|e| &e.path)
+                .collect()
+        };
+        let pins =
+            self.read_directory(card, &paths(DirectoryKind::AuthObjects), p15::parse_aodf)?;
+        let private_keys =
+            self.read_directory(card, &paths(DirectoryKind::PrivateKeys), p15::parse_prkdf)?;
+        let certificates =
+            self.read_directory(card, &paths(DirectoryKind::Certificates), p15::parse_cdf)?;
+
+        // The user PIN: the one the keys name, else the first PIN that is
+        // neither an unblocking nor an SO PIN.
+        let key_auth = private_keys.iter().find_map(|k| k.object.auth_id.clone());
+        let user = pins
+            .iter()
+            .find(|p| key_auth.is_some() && p.auth_id == key_auth)
+            .or_else(|| {
+                pins.iter()
+                    .find(|p| !p.flags.unblocking_pin && !p.flags.so_pin)
+            });
+        let unblocking = user.and_then(|user| {
+            pins.iter().find(|p| {
+                p.flags.unblocking_pin
+                    && user.object.auth_id.is_some()
+                    && p.auth_id == user.object.auth_id
+            })
+        });
+        {
+            let mut learned = self.learned();
+            learned.user_pin = user.and_then(PinFormat::from_aodf);
+            learned.unblocking_pin = unblocking.and_then(PinFormat::from_aodf);
+        }
+        let keys = self.keys(card, private_keys, &certificates, &pins)?;
+        let (label, serial, manufacturer) = match token_info {
+            Some(info) => (
+                info.label,
+                info.serial_number.map(|s| hex(&s)),
+                info.manufacturer_id,
+            ),
+            None => (None, None, None),
+        };
+        Ok(CardInfo {
+            label: label.unwrap_or_else(|| self.profile.description.clone()),
+            serial: serial.unwrap_or_default(),
+            manufacturer: manufacturer.unwrap_or_else(|| self.profile.manufacturer.clone()),
+            model: self.profile.model.clone(),
+            keys,
+            pin: None,
+            signature_counter: None,
+            keys_complete: true,
+            key_slots_read: 0,
+            identity: None,
+            recalled: false,
+        })
+    }
+
+    fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError> {
+        let reference = self.user_pin().reference;
+        let response = card.execute(&commands::verify_status(reference))?;
+        Ok(match response.sw {
+            StatusWord::SUCCESS => PinStatus {
+                verified: true,
+                ..PinStatus::default()
+            },
+            StatusWord::AUTH_METHOD_BLOCKED => PinStatus {
+                blocked: true,
+                tries_left: Some(0),
+                ..PinStatus::default()
+            },
+            sw => {
+                let tries_left = self.profile.tries_left(sw);
+                PinStatus {
+                    tries_left,
+                    blocked: tries_left == Some(0),
+                    verified: false,
+                }
+            }
+        })
+    }
+
+    fn verify_pin(&self, card: &mut Transaction, pin: &[u8]) -> Result<(), AppError> {
+        let format = self.user_pin();
+        self.verify(card, &format, pin)
+    }
+
+    fn logout(&self, card: &mut Transaction) -> Result<(), AppError> {
+        let reference = self.user_pin().reference;
+        let command = match self.options.logout {
+            LogoutCommand::VerifyReset => commands::verify_reset(reference),
+            LogoutCommand::Ins2e => Command::new(0x00, 0x2E, 0x00, reference),
+        };
+        card.transmit_ok(&command)?;
+        Ok(())
+    }
+
+    fn change_pin(&self, card: &mut Transaction, old: &[u8], new: &[u8]) -> Result<(), AppError> {
+        let format = self.user_pin();
+        let (old, new) = (format.encode(old)?, format.encode(new)?);
+        let data = super::joined_secret(&[&old, &new]);
+        let command = commands::change_reference_data(format.reference, data);
+        self.profile.pin_command(card, &command)
+    }
+
+    fn unblock_pin(
+        &self,
+        card: &mut Transaction,
+        unblock_code: &[u8],
+        new: &[u8],
+    ) -> Result<(), AppError> {
+        let format = self.user_pin();
+        let puk_format = self.learned().unblocking_pin.clone();
+        let puk = match &puk_format {
+            Some(puk_format) => puk_format.encode(unblock_code)?,
+            None => {
+                self.profile.check_puk_length(unblock_code)?;
+                Zeroizing::new(unblock_code.to_vec())
+            }
+        };
+        let new = format.encode(new)?;
+        let data = super::joined_secret(&[&puk, &new]);
+        let command = commands::reset_retry_counter(
+            format.reference,
+            commands::RetryReset::UnblockCodeAndNewPin,
+            data,
+        );
+        self.profile.pin_command(card, &command)
+    }
+
+    fn sign(
+        &self,
+        card: &mut Transaction,
+        key: &KeyInfo,
+        input: SignInput<'_>,
+        _proof: &Verified,
+    ) -> Result<Vec<u8>, AppError> {
+        if !key.can_sign {
+            return Err(AppError::Unsupported("this key does not sign"));
+        }
+        let (algorithm, data) = match (&key.public_key, input) {
+            (PublicKey::Rsa { .. }, SignInput::RsaRaw(block)) if !key.card_pads => {
+                (self.options.rsa_raw_algorithm, block)
+            }
+            (PublicKey::Rsa { .. }, SignInput::RsaPkcs1(data)) if key.card_pads => {
+                (self.options.rsa_pkcs1_algorithm, data)
+            }
+            (PublicKey::Ec { curve, .. }, SignInput::Ecdsa(hash)) => {
+                if hash.len() != curve.order_len() {
+                    return Err(AppError::DataLength);
+                }
+                (self.options.ecdsa_algorithm, hash)
+            }
+            _ => return Err(AppError::Unsupported("mechanism does not fit the key")),
+        };
+        let command = commands::pso_compute_digital_signature(data.to_vec());
+        let result =
+            self.security_operation(card, key, DIGITAL_SIGNATURE_TEMPLATE, algorithm, command)?;
+        match &key.public_key {
+            PublicKey::Rsa { modulus, .. } => left_pad(&result, modulus.len()).map(|s| s.to_vec()),
+            PublicKey::Ec { curve, .. } => ecdsa_raw(&result, *curve, self.options.ecdsa_der),
+            _ => Err(AppError::Unsupported("key type")),
+        }
+    }
+
+    fn decrypt_raw(
+        &self,
+        card: &mut Transaction,
+        key: &KeyInfo,
+        ciphertext: &[u8],
+        _proof: &Verified,
+    ) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        let PublicKey::Rsa { modulus, .. } = &key.public_key else {
+            return Err(AppError::Unsupported("RSA decryption with a non-RSA key"));
+        };
+        if !key.can_decrypt {
+            return Err(AppError::Unsupported("this key does not decrypt"));
+        }
+        if ciphertext.len() != modulus.len() {
+            return Err(AppError::DataLength);
+        }
+        let mut data = Vec::with_capacity(ciphertext.len() + 1);
+        data.push(NO_PADDING_INDICATION);
+        data.extend_from_slice(ciphertext);
+        let result = match self.security_operation(
+            card,
+            key,
+            CONFIDENTIALITY_TEMPLATE,
+            self.options.rsa_decipher_algorithm,
+            commands::pso_decipher(data),
+        ) {
+            Err(AppError::Card(CardError::Status(StatusWord::WRONG_DATA))) => {
+                return Err(AppError::BadCiphertext)
+            }
+            other => other?,
+        };
+        left_pad(&result, modulus.len())
+    }
+}
+
+/// `value` left-padded with zeros to `len` bytes (a card may drop leading
+/// zero bytes of an RSA result); longer is malformed.
+fn left_pad(value: &[u8], len: usize) -> Result<Zeroizing<Vec<u8>>, AppError> {
+    if value.len() > len {
+        return Err(CardError::Malformed("RSA result longer than the modulus").into());
+    }
+    let mut padded = Zeroizing::new(vec![0u8; len]);
+    padded[len - value.len()..].copy_from_slice(value);
+    Ok(padded)
+}
+
+/// The card's ECDSA signature as `r || s`.
+fn ecdsa_raw(result: &[u8], curve: Curve, der: bool) -> Result<Vec<u8>, AppError> {
+    let len = curve.field_len();
+    if !der && result.len() == 2 * len {
+        return Ok(result.to_vec());
+    }
+    crypto::ecdsa_der_to_raw(result, len)
+        .ok_or_else(|| CardError::Malformed("ECDSA signature of the wrong form").into())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
