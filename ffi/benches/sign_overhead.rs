@@ -293,7 +293,11 @@ fn open_session(slot: CK_SLOT_ID) -> CK_SESSION_HANDLE {
 
 /// The private key with `CKA_ID` = `id`.
 fn private_key(session: CK_SESSION_HANDLE, id: u8) -> CK_OBJECT_HANDLE {
-    let class: CK_OBJECT_CLASS = CKO_PRIVATE_KEY;
+    the_object(session, CKO_PRIVATE_KEY, id)
+}
+
+/// The one object of `class` with `CKA_ID` `id`.
+fn the_object(session: CK_SESSION_HANDLE, class: CK_OBJECT_CLASS, id: u8) -> CK_OBJECT_HANDLE {
     let mut id = [id];
     let mut template = [
         CK_ATTRIBUTE {
@@ -318,39 +322,18 @@ fn private_key(session: CK_SESSION_HANDLE, id: u8) -> CK_OBJECT_HANDLE {
         "C_FindObjects",
     );
     ok(ck!(C_FindObjectsFinal(session)), "C_FindObjectsFinal");
-    assert_eq!(count, 1, "private keys with CKA_ID {:02x}", id[0]);
+    assert_eq!(
+        count, 1,
+        "objects of class {class} with CKA_ID {:02x}",
+        id[0]
+    );
     found[0]
 }
 
 /// The public key of the certificate with `CKA_ID` `id`, as the module
 /// checks the card's signatures with it.
 fn certificate_public_key(session: CK_SESSION_HANDLE, id: u8) -> p11card::cert::PublicKey {
-    let class: CK_OBJECT_CLASS = CKO_CERTIFICATE;
-    let mut id = [id];
-    let mut template = [
-        CK_ATTRIBUTE {
-            type_: CKA_CLASS,
-            pValue: &class as *const CK_OBJECT_CLASS as *mut c_void,
-            ulValueLen: std::mem::size_of::<CK_OBJECT_CLASS>() as CK_ULONG,
-        },
-        CK_ATTRIBUTE {
-            type_: CKA_ID,
-            pValue: id.as_mut_ptr() as *mut c_void,
-            ulValueLen: 1,
-        },
-    ];
-    ok(
-        ck!(C_FindObjectsInit(session, template.as_mut_ptr(), 2)),
-        "C_FindObjectsInit",
-    );
-    let mut found: CK_OBJECT_HANDLE = 0;
-    let mut count: CK_ULONG = 0;
-    ok(
-        ck!(C_FindObjects(session, &mut found, 1, &mut count)),
-        "C_FindObjects",
-    );
-    ok(ck!(C_FindObjectsFinal(session)), "C_FindObjectsFinal");
-    assert_eq!(count, 1, "certificates with CKA_ID {:02x}", id[0]);
+    let found = the_object(session, CKO_CERTIFICATE, id);
     let mut value = vec![0u8; 4096];
     let mut attribute = CK_ATTRIBUTE {
         type_: CKA_VALUE,
