@@ -1,8 +1,8 @@
 //! Encryption and decryption (PKCS#11 §5.8–5.9): decryption by the card,
 //! encryption with the public key in software; both single-part only.
 
-use super::key_use::{private_key_for, serves};
-use super::{find_object, key_of, note_lost_login, private_key_operation, Module, SlotState};
+use super::key_use::{key_object, private_key_for, serves};
+use super::{key_of, note_lost_login, private_key_operation, Module, SlotState};
 use crate::card::Entry;
 use crate::error::{Error, Result};
 use crate::mechanism::{host, Mechanism, Purpose};
@@ -148,10 +148,7 @@ impl Module {
             if session.encrypt.is_some() {
                 return Err(Error::OperationActive);
             }
-            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
-            if object.kind != ObjectKind::PublicKey {
-                return Err(Error::KeyTypeInconsistent);
-            }
+            let object = key_object(state, key, &[ObjectKind::PublicKey])?;
             let key_index = object.key_index;
             if !serves(&mechanism, Purpose::Encrypt) {
                 return Err(Error::MechanismInvalid);

@@ -2,6 +2,7 @@
 //! ECDH shared secret, kept as a session secret key; `C_DestroyObject`
 //! removes such session objects.
 
+use super::key_use::key_object;
 use super::{find_object, key_of, note_lost_login, private_key_operation, Module};
 use crate::card::Entry;
 use crate::error::{Error, Result};
@@ -31,10 +32,7 @@ impl Module {
             let Mechanism::Ecdh1Derive { public_data } = &mechanism else {
                 return Err(Error::MechanismInvalid);
             };
-            let object = find_object(state, base).map_err(|_| Error::KeyHandleInvalid)?;
-            if object.kind != ObjectKind::PrivateKey {
-                return Err(Error::KeyTypeInconsistent);
-            }
+            let object = key_object(state, base, &[ObjectKind::PrivateKey])?;
             let key = key_of(state, object.key_index)?.clone();
             if !mechanism
                 .spec()

@@ -4,8 +4,24 @@
 use super::{find_object, key_of, Module, SlotState};
 use crate::error::{Error, Result};
 use crate::mechanism::{self, host, Mechanism, Purpose};
+use crate::token::Object;
 use crate::token::ObjectKind;
 use cryptoki_sys::*;
+
+/// The key object behind `handle` for an operation's `Init`: a handle that
+/// names no visible object is `CKR_KEY_HANDLE_INVALID`, an object of
+/// another kind than `kinds` `CKR_KEY_TYPE_INCONSISTENT`.
+pub(super) fn key_object<'a>(
+    state: &'a SlotState,
+    handle: CK_OBJECT_HANDLE,
+    kinds: &[ObjectKind],
+) -> Result<&'a Object> {
+    let object = find_object(state, handle).map_err(|_| Error::KeyHandleInvalid)?;
+    if !kinds.contains(&object.kind) {
+        return Err(Error::KeyTypeInconsistent);
+    }
+    Ok(object)
+}
 
 /// The index of the private key behind `handle`, if it may serve `purpose`
 /// with `mechanism` in the current login state (checks in the order
@@ -16,10 +32,7 @@ pub(super) fn private_key_for(
     mechanism: &Mechanism,
     purpose: Purpose,
 ) -> Result<usize> {
-    let object = find_object(state, handle).map_err(|_| Error::KeyHandleInvalid)?;
-    if object.kind != ObjectKind::PrivateKey {
-        return Err(Error::KeyTypeInconsistent);
-    }
+    let object = key_object(state, handle, &[ObjectKind::PrivateKey])?;
     let info = key_of(state, object.key_index)?;
     let permitted = match purpose {
         Purpose::Sign => info.can_sign,

@@ -1,10 +1,8 @@
 //! Signatures (PKCS#11 §5.12–5.13): made by the card and checked with the
 //! key's public key before the caller sees them; verification in software.
 
-use super::key_use::private_key_for;
-use super::{
-    card_operation, find_object, key_of, note_lost_login, private_key_operation, Module, SlotState,
-};
+use super::key_use::{key_object, private_key_for};
+use super::{card_operation, key_of, note_lost_login, private_key_operation, Module, SlotState};
 use crate::card::Entry;
 use crate::cert::PublicKey;
 use crate::crypto;
@@ -124,10 +122,7 @@ impl Module {
             if session.verify.is_some() {
                 return Err(Error::OperationActive);
             }
-            let object = find_object(state, key).map_err(|_| Error::KeyHandleInvalid)?;
-            if !matches!(object.kind, ObjectKind::PublicKey | ObjectKind::PrivateKey) {
-                return Err(Error::KeyTypeInconsistent);
-            }
+            let object = key_object(state, key, &[ObjectKind::PublicKey, ObjectKind::PrivateKey])?;
             let key_index = object.key_index;
             host::check_fits(&mechanism, key_of(state, key_index)?, Purpose::Verify)?;
             session.verify = Some(VerifyOp {
