@@ -210,8 +210,15 @@ fn a_cold_enumeration_costs_at_most_half_of_opensc_apdus() {
 
 #[test]
 fn a_certificate_whose_header_lies_costs_its_key_not_the_token() {
-    // The RSA certificate's header claims 32 KiB; the file holds 715 bytes.
-    let image = IMAGE.replacen("data=308202C7", "data=30827FF0", 1);
+    // The RSA certificate's header (file 4301) claims 32 KiB; the file
+    // holds far less.
+    let line = IMAGE
+        .lines()
+        .find(|line| line.starts_with("file 3F00/5015/4301 "))
+        .expect("the image has the RSA certificate");
+    let header = &line[line.find("data=").expect("file data") + 5..][..8];
+    let image = IMAGE.replacen(&format!("data={header}"), "data=30827FF0", 1);
+    assert_ne!(image, IMAGE);
     let card = SimMyEidCard::from_image(&image).expect("the altered image loads");
     let (backend, card) = SimBackend::with_card(card);
     let harness = Harness::with_backend(backend);

@@ -1,12 +1,13 @@
 # OpenSC's pkcs11-tool against the module and the card in the reader.
+# card-families: piv pkcs15
 # (sourced by run.sh: MODULE, PROV, WORK, APDU_LOG, PIN are set)
 
 P11=(pkcs11-tool --module "$MODULE")
 head -c 32 /dev/urandom >"$WORK/in32.bin"
 
 check_output "pkcs11-tool -I shows the module" "Manufacturer +p11card" "${P11[@]}" -I
-check_output "pkcs11-tool -L shows the card's token" "token label +: $(cert_cn 9a)" "${P11[@]}" -L
-check_output "pkcs11-tool -O lists four certificates" "(Certificate Object.*){4}" bash -c "$(printf '%q ' "${P11[@]}") -O | tr '\n' ' '"
+check_output "pkcs11-tool -L shows the card's token" "token label +: $TOKEN_LABEL" "${P11[@]}" -L
+check_output "pkcs11-tool -O lists $CARD_KEY_COUNT certificates" "(Certificate Object.*){$CARD_KEY_COUNT}" bash -c "$(printf '%q ' "${P11[@]}") -O | tr '\n' ' '"
 check_output "pkcs11-tool -M lists ECDSA and RSA-PSS" "RSA-PKCS-PSS.*ECDSA-SHA256" bash -c "$(printf '%q ' "${P11[@]}") -M | tr '\n' ' '"
 
 # Sign with one key and mechanism; openssl verifies with the card's public key.
@@ -28,7 +29,7 @@ sign_and_verify() { # slot mechanism
 RSA_MECHS=(RSA-PKCS SHA1-RSA-PKCS SHA224-RSA-PKCS SHA256-RSA-PKCS SHA384-RSA-PKCS SHA512-RSA-PKCS
     SHA1-RSA-PKCS-PSS SHA224-RSA-PKCS-PSS SHA256-RSA-PKCS-PSS SHA384-RSA-PKCS-PSS SHA512-RSA-PKCS-PSS)
 EC_MECHS=(ECDSA ECDSA-SHA1 ECDSA-SHA224 ECDSA-SHA256 ECDSA-SHA384 ECDSA-SHA512)
-for slot in 9a 9c 9d 9e; do
+for slot in $USER_PIN_KEYS; do
     [ -f "$PROV/pub$slot.pem" ] || continue
     if [ "$(key_kind "$slot")" = rsa ]; then mechs=("${RSA_MECHS[@]}"); else mechs=("${EC_MECHS[@]}"); fi
     for mech in "${mechs[@]}"; do
@@ -39,7 +40,7 @@ done
 
 # Decryption with every RSA key.
 echo "hello p11card" >"$WORK/plain.txt"
-for slot in 9a 9d; do
+for slot in $DECRYPT_KEYS; do
     [ "$(key_kind "$slot")" = rsa ] || continue
     id="$(slot_id "$slot")"
     openssl pkeyutl -encrypt -pubin -inkey "$PROV/pub$slot.pem" -in "$WORK/plain.txt" -out "$WORK/enc-$slot.bin"
@@ -60,4 +61,4 @@ check_output "wrong PIN is refused with CKR_PIN_INCORRECT" "CKR_PIN_INCORRECT" \
     bash -c "$(printf '%q ' "${P11[@]}") --login --pin 654321 -O 2>&1; true"
 check_output "right PIN still works afterwards" "Private Key Object" "${P11[@]}" --login --pin "$PIN" -O
 check_output "PIN of a length the card cannot take: CKR_PIN_LEN_RANGE" "CKR_PIN_LEN_RANGE" \
-    bash -c "$(printf '%q ' "${P11[@]}") --login --pin 12345 -O 2>&1; true"
+    bash -c "$(printf '%q ' "${P11[@]}") --login --pin $BAD_LENGTH_PIN -O 2>&1; true"

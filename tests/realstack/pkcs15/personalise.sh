@@ -11,7 +11,8 @@
 #   certificates for both, issued by a throw-away test CA ("CN=p11card
 #   MyEID test CA"), then the card is finalised (ACTIVATE APPLET: access
 #   conditions in force).
-# Leaves the card running (stop with stop.sh) unless PERSONALISE_STOP=1;
+# Saves the image and, next to it, the CA certificate (IMAGE minus .image,
+# plus .ca.pem). Leaves the card running (stop with stop.sh) unless PERSONALISE_STOP=1;
 # prints how long pkcs15-init took. Public material: $MYEID_RUN_DIR/personalise/.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -57,7 +58,7 @@ openssl ecparam -name prime256v1 -genkey -noout -out "$W/csr.key" 2>/dev/null
 for id in 01 02; do
     case "$id" in 01) cn="MyEID RSA key" ;; 02) cn="MyEID EC key" ;; esac
     openssl req -new -key "$W/csr.key" -subj "/O=p11card test/CN=$cn" -out "$W/csr$id.pem" 2>/dev/null
-    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature%s\nextendedKeyUsage=clientAuth,serverAuth\nsubjectAltName=DNS:localhost\n' \
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature%s\nextendedKeyUsage=clientAuth,serverAuth,emailProtection\nsubjectAltName=DNS:localhost\n' \
         "$([ "$id" = 01 ] && echo ,keyEncipherment)" >"$W/ext$id.cnf"
     openssl x509 -req -in "$W/csr$id.pem" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial \
         -force_pubkey "$W/pub$id.pem" -days 3650 -sha256 -extfile "$W/ext$id.cnf" -out "$W/cert$id.pem" 2>/dev/null
@@ -72,6 +73,9 @@ done
 step "finalise (ACTIVATE APPLET)" "${P15I[@]}" --finalize --so-pin "$SO_PIN" --pin "$PIN"
 finished=$(date +%s.%N)
 cp -- "$MYEID_IMAGE" "$OUT_IMAGE"
+# The CA certificate goes with the image (relying parties need it; the
+# CA key is thrown away).
+cp -- "$W/ca.pem" "${OUT_IMAGE%.image}.ca.pem"
 awk -v a="$started" -v b="$gen_done" -v c="$certs_start" -v d="$finished" 'BEGIN {
     printf "personalise: pkcs15-init and pkcs15-tool took %.1f s (erase, create, PIN, 2 key generations: %.1f s; certificates + finalise: %.1f s)\n", (b-a)+(d-c), b-a, d-c }'
 echo "personalise: card image saved to $OUT_IMAGE; public material in $W"

@@ -5,17 +5,21 @@
 # card started personalised (start.sh loads myeid-personalised.image).
 # Then writes the card's public material, read back with OpenSC's
 # pkcs15-tool, to $VIRTPIV_STATE_DIR/provisioned (default
-# $MYEID_RUN_DIR/provisioned): pub01.pem pub02.pem cert01.pem cert02.pem.
+# $MYEID_RUN_DIR/provisioned): pub01.pem pub02.pem cert01.pem cert02.pem,
+# and ca.pem, the certificate of the CA that issued them.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/common.sh"
 OUT="${VIRTPIV_STATE_DIR:+$VIRTPIV_STATE_DIR/provisioned}"
 OUT="${OUT:-$MYEID_RUN_DIR/provisioned}"
+mkdir -p "$OUT"
 if [ "${P11CARD_PKCS15_PERSONALISE:-0}" = 1 ]; then
     timeout 900 "$HERE/stop.sh"
     timeout 900 "$HERE/personalise.sh" "$MYEID_RUN_DIR/personalised-now.image"
+    cp -- "$MYEID_RUN_DIR/personalised-now.ca.pem" "$OUT/ca.pem"
+else
+    cp -- "${MYEID_PERSONALISED%.image}.ca.pem" "$OUT/ca.pem"
 fi
-mkdir -p "$OUT"
 reader="$(myeid_reader)"
 for id in 01 02; do
     timeout "$T_CMD" pkcs15-tool --reader "$reader" --read-public-key "$id" -o "$OUT/pub$id.pem" >/dev/null
