@@ -157,6 +157,9 @@ card_manifest() {
     esac
     # shellcheck source=/dev/null
     [ ! -f "$PROV/manifest.sh" ] || source "$PROV/manifest.sh"
+    # Another module on the same card (for comparisons: OpenSC names a
+    # PKCS#15 token "<label> (<PIN label>)") may need another label.
+    TOKEN_LABEL="${P11CARD_REALSTACK_TOKEN_LABEL:-$TOKEN_LABEL}"
     read -r -a CARD_KEY_LIST <<<"$CARD_KEYS"
     CARD_KEY_COUNT=${#CARD_KEY_LIST[@]}
 }
