@@ -147,12 +147,17 @@ card_manifest() {
             TOKEN_LABEL="p11card MyEID" READER="Virtual PCD MyEID 00 00" BAD_LENGTH_PIN=123
             KEY_LABEL=([01]="MyEID RSA" [02]="MyEID EC")
             ;;
-        *)
+        piv)
             CARD_KEYS="9a 9c 9d 9e" USER_PIN_KEYS="9a 9c 9d 9e" TLS_KEYS="9a 9e 9c" ENGINE_KEYS="9a 9e"
             DECRYPT_KEYS="9a 9d" LOGIN_KEY=9a EC_KEY=9e AGENT_REFUSED_KEY=9c
             TOKEN_LABEL="$(cert_cn 9a)" READER="Virtual PCD 00 00" BAD_LENGTH_PIN=12345
             KEY_LABEL=([9a]="PIV Authentication" [9c]="Digital Signature" [9d]="Key Management" [9e]="Card Authentication")
             KEY_ID=([9a]=01 [9c]=02 [9d]=03 [9e]=04)
+            ;;
+        *)
+            # (the OpenPGP suite knows its card itself)
+            CARD_KEYS="" USER_PIN_KEYS="" TLS_KEYS="" ENGINE_KEYS="" DECRYPT_KEYS="" LOGIN_KEY="" EC_KEY=""
+            AGENT_REFUSED_KEY="" TOKEN_LABEL="" READER="" BAD_LENGTH_PIN=""
             ;;
     esac
     # shellcheck source=/dev/null

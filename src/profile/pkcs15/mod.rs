@@ -16,12 +16,12 @@
 mod files;
 mod pin;
 
-use super::schema::{LogoutCommand, MseKey, Pkcs15Options, SelectApplication};
+use super::schema::{KeyAgreement, LogoutCommand, MseKey, Pkcs15Options, SelectApplication};
 use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, SignInput};
 use crate::card::{Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
-use crate::iso7816::{commands, CardError, Command, StatusWord};
+use crate::iso7816::{commands, tlv, CardError, Command, StatusWord};
 use crate::pkcs15::{self as p15, DirectoryKind, Path};
 use files::{Extent, FileReader};
 use pin::PinFormat;
@@ -35,6 +35,11 @@ const TOKEN_INFO: [u8; 2] = [0x50, 0x32];
 /// Control reference templates of MSE:SET (ISO/IEC 7816-4 §11.5.11).
 const DIGITAL_SIGNATURE_TEMPLATE: u8 = 0xB6;
 const CONFIDENTIALITY_TEMPLATE: u8 = 0xB8;
+const AUTHENTICATION_TEMPLATE: u8 = 0xA4;
+/// GENERAL AUTHENTICATE data objects (ISO/IEC 7816-4 §11.5.10): the
+/// dynamic authentication template and the peer's public point in it.
+const DYNAMIC_AUTHENTICATION: u32 = 0x7C;
+const EXPONENTIATION: u32 = 0x85;
 /// PSO: DECIPHER padding indicator: no further indication.
 const NO_PADDING_INDICATION: u8 = 0x00;
 
@@ -73,6 +78,7 @@ impl Pkcs15App {
             ecdsa_algorithm: None,
             ecdsa_der: false,
             max_read: 256,
+            key_agreement: KeyAgreement::None,
         });
         let application = super::schema::parse_hex(&options.application_path)
             .unwrap_or_else(|_| vec![0x3F, 0x00, 0x50, 0x15]);
@@ -243,7 +249,9 @@ impl Pkcs15App {
                     .unwrap_or(self.profile.pin.reference),
                 can_sign: usage.sign || usage.sign_recover || usage.non_repudiation,
                 can_decrypt: is_rsa && (usage.decrypt || usage.unwrap),
-                can_derive: false,
+                can_derive: !is_rsa
+                    && usage.derive
+                    && self.options.key_agreement == KeyAgreement::GeneralAuthenticate,
                 card_pads: is_rsa && self.options.rsa_raw_algorithm.is_none(),
                 recalled: false,
             });
@@ -496,6 +504,33 @@ impl CardApp for Pkcs15App {
             other => other?,
         };
         left_pad(&result, modulus.len())
+    }
+
+    fn derive(
+        &self,
+        card: &mut Transaction,
+        key: &KeyInfo,
+        peer_point: &[u8],
+        _proof: &Verified,
+    ) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        // ECDH as the profile's `key_agreement` says.
+        let PublicKey::Ec { curve, .. } = &key.public_key else {
+            return Err(AppError::Unsupported("ECDH with a non-EC key"));
+        };
+        if !key.can_derive {
+            return Err(AppError::Unsupported("this key does not derive"));
+        }
+        let data = tlv::encode(
+            DYNAMIC_AUTHENTICATION,
+            &tlv::encode(EXPONENTIATION, peer_point),
+        );
+        let command = commands::general_authenticate(0x00, 0x00, data);
+        let secret =
+            self.security_operation(card, key, AUTHENTICATION_TEMPLATE, None, command)?;
+        if secret.len() != curve.field_len() {
+            return Err(CardError::Malformed("shared secret of the wrong length").into());
+        }
+        Ok(secret)
     }
 }
 
