@@ -18,6 +18,8 @@ const IMAGE: &str = include_str!("../../tests/realstack/pkcs15/myeid-personalise
 const USER_PIN: u8 = 1;
 const RSA_KEY: u8 = 1;
 const EC_KEY: u8 = 2;
+/// The EC key pkcs15-init generated with usage keyAgreement.
+const ECDH_KEY: u8 = 4;
 
 fn harness() -> (Harness, SimCard) {
     let card = SimMyEidCard::from_image(IMAGE).expect("the personalised image loads");
@@ -25,9 +27,16 @@ fn harness() -> (Harness, SimCard) {
     (Harness::with_backend(backend), card)
 }
 
-/// The public key of the card's key file `4B0x` (the key with iD `0x`).
+/// The public key of the key with iD `id` (pkcs15-init put the keys in the
+/// key files 4B01, 4B02, 4B03 in the order it generated them).
 fn card_key(card: &SimCard, id: u8) -> SimPublicKey {
-    let file = format!("3F0050154B0{id}");
+    let number = match id {
+        RSA_KEY => 1,
+        EC_KEY => 2,
+        ECDH_KEY => 3,
+        _ => panic!("no key {id}"),
+    };
+    let file = format!("3F0050154B0{number}");
     card.with_applet(|applet| {
         applet
             .as_myeid_mut()
@@ -72,9 +81,9 @@ fn keys_certificates_and_public_keys_share_the_pkcs15_id() {
     let session = harness.session();
     assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
     for (class, count) in [
-        (CKO_PRIVATE_KEY, 2),
-        (CKO_PUBLIC_KEY, 2),
-        (CKO_CERTIFICATE, 2),
+        (CKO_PRIVATE_KEY, 3),
+        (CKO_PUBLIC_KEY, 3),
+        (CKO_CERTIFICATE, 3),
     ] {
         assert_eq!(
             find(session, &[(CKA_CLASS, ulong(class))]).len(),
@@ -83,7 +92,11 @@ fn keys_certificates_and_public_keys_share_the_pkcs15_id() {
         );
     }
     // The labels pkcs15-init wrote in the PrKDF.
-    for (id, label) in [(RSA_KEY, "MyEID RSA"), (EC_KEY, "MyEID EC")] {
+    for (id, label) in [
+        (RSA_KEY, "MyEID RSA"),
+        (EC_KEY, "MyEID EC"),
+        (ECDH_KEY, "MyEID ECDH"),
+    ] {
         let private = object(session, CKO_PRIVATE_KEY, id);
         let public = object(session, CKO_PUBLIC_KEY, id);
         let certificate = object(session, CKO_CERTIFICATE, id);
@@ -182,6 +195,47 @@ fn rsa_decryption_through_pso_decipher() {
 }
 
 #[test]
+fn ecdh_with_the_key_agreement_key_gives_the_secret_of_its_public_key() {
+    let (harness, card) = harness();
+    let session = harness.session();
+    assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
+    let key = object(session, CKO_PRIVATE_KEY, ECDH_KEY);
+    // The PrKDF's usage: derive for key 04, sign only for key 02.
+    assert!(as_bool(&attribute(session, key, CKA_DERIVE).unwrap()));
+    assert!(!as_bool(&attribute(session, key, CKA_SIGN).unwrap()));
+    let sign_only = object(session, CKO_PRIVATE_KEY, EC_KEY);
+    assert!(!as_bool(
+        &attribute(session, sign_only, CKA_DERIVE).unwrap()
+    ));
+
+    let peer = p256::SecretKey::from_slice(&[0x42; 32]).unwrap();
+    let peer_point = p256::EncodedPoint::from(peer.public_key());
+    let SimPublicKey::P256(card_public) = card_key(&card, ECDH_KEY) else {
+        panic!("key 04 is P-256");
+    };
+    let expected = p256::ecdh::diffie_hellman(peer.to_nonzero_scalar(), card_public.as_affine());
+    let secret = derive(session, key, peer_point.as_bytes(), &secret_template())
+        .unwrap_or_else(|rv| panic!("{rv:#x}\n{}", card.transcript()));
+    assert_eq!(
+        attribute(session, secret, CKA_VALUE).unwrap(),
+        expected.raw_secret_bytes().to_vec()
+    );
+    // The sign-only key refuses before any APDU.
+    card.clear_log();
+    assert_eq!(
+        derive(
+            session,
+            sign_only,
+            peer_point.as_bytes(),
+            &secret_template()
+        )
+        .err(),
+        Some(CKR_KEY_FUNCTION_NOT_PERMITTED)
+    );
+    assert_eq!(card.apdu_count(), 0);
+}
+
+#[test]
 fn a_cold_enumeration_costs_at_most_half_of_opensc_apdus() {
     let (harness, card) = harness();
     // pkcs11-tool -L -O: token info, then every object with its attributes.
@@ -225,7 +279,13 @@ fn a_certificate_whose_header_lies_costs_its_key_not_the_token() {
     let session = harness.session();
     assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
     let keys = find(session, &[(CKA_CLASS, ulong(CKO_PRIVATE_KEY))]);
-    assert_eq!(keys, [object(session, CKO_PRIVATE_KEY, EC_KEY)]);
+    assert_eq!(
+        keys,
+        [
+            object(session, CKO_PRIVATE_KEY, EC_KEY),
+            object(session, CKO_PRIVATE_KEY, ECDH_KEY)
+        ]
+    );
     // The read stopped at the file's end.
     assert!(card.apdu_count() <= 31, "{}", card.transcript());
 }

@@ -123,10 +123,10 @@ cert_cn() {
 # card_manifest (run.sh calls it after provisioning each card). Keys are
 # named by their provisioned files ($PROV/pubNAME.pem, $PROV/certNAME.pem):
 #   CARD_KEYS       every key with a certificate, in the module's order
-#   USER_PIN_KEYS   the keys the user PIN unlocks (always-authenticate ones
-#                   with the same PIN included)
+#   SIGN_KEYS       the keys that sign once the user PIN is given
+#                   (always-authenticate ones with the same PIN included)
 #   TLS_KEYS        keys GnuTLS logs in with; ENGINE_KEYS: OpenSSL's engine
-#   DECRYPT_KEYS    RSA keys that decrypt
+#   DECRYPT_KEYS    RSA keys that decrypt; DERIVE_KEYS: keys that may do ECDH
 #   LOGIN_KEY       the key of logins (PAM, ssh): RSA, PIN-protected
 #   EC_KEY          an EC key for ssh and p11-kit
 #   AGENT_REFUSED_KEY  an always-authenticate key ssh-agent cannot use (or empty)
@@ -142,21 +142,21 @@ card_manifest() {
     KEY_ID=()
     case "$CARD_FAMILY" in
         pkcs15)
-            CARD_KEYS="01 02" USER_PIN_KEYS="01 02" TLS_KEYS="01 02" ENGINE_KEYS="01 02"
-            DECRYPT_KEYS="01" LOGIN_KEY=01 EC_KEY=02 AGENT_REFUSED_KEY=""
+            CARD_KEYS="01 02 04" SIGN_KEYS="01 02" TLS_KEYS="01 02" ENGINE_KEYS="01 02"
+            DECRYPT_KEYS="01" DERIVE_KEYS="04" LOGIN_KEY=01 EC_KEY=02 AGENT_REFUSED_KEY=""
             TOKEN_LABEL="p11card MyEID" READER="Virtual PCD MyEID 00 00" BAD_LENGTH_PIN=123
-            KEY_LABEL=([01]="MyEID RSA" [02]="MyEID EC")
+            KEY_LABEL=([01]="MyEID RSA" [02]="MyEID EC" [04]="MyEID ECDH")
             ;;
         piv)
-            CARD_KEYS="9a 9c 9d 9e" USER_PIN_KEYS="9a 9c 9d 9e" TLS_KEYS="9a 9e 9c" ENGINE_KEYS="9a 9e"
-            DECRYPT_KEYS="9a 9d" LOGIN_KEY=9a EC_KEY=9e AGENT_REFUSED_KEY=9c
+            CARD_KEYS="9a 9c 9d 9e" SIGN_KEYS="9a 9c 9d 9e" TLS_KEYS="9a 9e 9c" ENGINE_KEYS="9a 9e"
+            DECRYPT_KEYS="9a 9d" DERIVE_KEYS="9d" LOGIN_KEY=9a EC_KEY=9e AGENT_REFUSED_KEY=9c
             TOKEN_LABEL="$(cert_cn 9a)" READER="Virtual PCD 00 00" BAD_LENGTH_PIN=12345
             KEY_LABEL=([9a]="PIV Authentication" [9c]="Digital Signature" [9d]="Key Management" [9e]="Card Authentication")
             KEY_ID=([9a]=01 [9c]=02 [9d]=03 [9e]=04)
             ;;
         *)
             # (the OpenPGP suite knows its card itself)
-            CARD_KEYS="" USER_PIN_KEYS="" TLS_KEYS="" ENGINE_KEYS="" DECRYPT_KEYS="" LOGIN_KEY="" EC_KEY=""
+            CARD_KEYS="" SIGN_KEYS="" TLS_KEYS="" ENGINE_KEYS="" DECRYPT_KEYS="" DERIVE_KEYS="" LOGIN_KEY="" EC_KEY=""
             AGENT_REFUSED_KEY="" TOKEN_LABEL="" READER="" BAD_LENGTH_PIN=""
             ;;
     esac

@@ -93,7 +93,7 @@ nss_cms_sign() { # slot
     timeout "$T" openssl cms -verify -inform DER -in "$out" -noverify -signer "$out.signer.pem" -out /dev/null || return 1
     cmp <(openssl x509 -in "$out.signer.pem" -outform DER) <(openssl x509 -in "$PROV/cert$slot.pem" -outform DER)
 }
-for slot in $USER_PIN_KEYS; do
+for slot in $SIGN_KEYS; do
     check_fn "cmsutil -S signs with key $(slot_id "$slot") ($slot, $(key_kind "$slot") $(key_bits "$slot")), openssl cms verifies" \
         nss_cms_sign "$slot"
 done
@@ -143,7 +143,7 @@ nss_tls_refused() { # version: the page is not served without a client certifica
 }
 check_fn "tstclnt without a client certificate is refused by s_server (control)" nss_tls_refused tls1.3
 for v in tls1.2 tls1.3; do
-    for slot in $USER_PIN_KEYS; do
+    for slot in $SIGN_KEYS; do
         check_fn "tstclnt $v client auth with key $(slot_id "$slot") ($slot, $(key_kind "$slot") $(key_bits "$slot"))" \
             nss_tls "$v" "$NSS_TOKEN:${KEY_LABEL[$slot]}" "$slot"
     done

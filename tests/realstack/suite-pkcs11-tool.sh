@@ -29,7 +29,7 @@ sign_and_verify() { # slot mechanism
 RSA_MECHS=(RSA-PKCS SHA1-RSA-PKCS SHA224-RSA-PKCS SHA256-RSA-PKCS SHA384-RSA-PKCS SHA512-RSA-PKCS
     SHA1-RSA-PKCS-PSS SHA224-RSA-PKCS-PSS SHA256-RSA-PKCS-PSS SHA384-RSA-PKCS-PSS SHA512-RSA-PKCS-PSS)
 EC_MECHS=(ECDSA ECDSA-SHA1 ECDSA-SHA224 ECDSA-SHA256 ECDSA-SHA384 ECDSA-SHA512)
-for slot in $USER_PIN_KEYS; do
+for slot in $SIGN_KEYS; do
     [ -f "$PROV/pub$slot.pem" ] || continue
     if [ "$(key_kind "$slot")" = rsa ]; then mechs=("${RSA_MECHS[@]}"); else mechs=("${EC_MECHS[@]}"); fi
     for mech in "${mechs[@]}"; do
@@ -51,6 +51,23 @@ for slot in $DECRYPT_KEYS; do
     check_output "decrypt RSA-PKCS-OAEP (SHA-256) with key $id" "hello p11card" \
         "${P11[@]}" --login --pin "$PIN" --decrypt --id "$id" -m RSA-PKCS-OAEP --hash-algorithm SHA256 --mgf MGF1-SHA256 \
         -i "$WORK/enc-oaep-$slot.bin"
+done
+
+# ECDH with every EC key that may derive: pkcs11-tool derives with a fresh
+# peer key, openssl derives the same secret from the peer's side.
+ecdh_with() { # key
+    local key="$1" curve
+    curve=$(openssl pkey -pubin -in "$PROV/pub$key.pem" -noout -text | sed -n 's/.*NIST CURVE: *//p')
+    openssl genpkey -algorithm EC -pkeyopt "ec_paramgen_curve:$curve" -out "$WORK/peer-$key.key" 2>/dev/null || return 1
+    openssl pkey -in "$WORK/peer-$key.key" -pubout -outform DER -out "$WORK/peer-$key.der" || return 1
+    timeout "$T" "${P11[@]}" --login --pin "$PIN" --derive --id "$(slot_id "$key")" -m ECDH1-DERIVE \
+        -i "$WORK/peer-$key.der" -o "$WORK/ecdh-card-$key.bin" || return 1
+    openssl pkeyutl -derive -inkey "$WORK/peer-$key.key" -peerkey "$PROV/pub$key.pem" -out "$WORK/ecdh-openssl-$key.bin" || return 1
+    cmp "$WORK/ecdh-card-$key.bin" "$WORK/ecdh-openssl-$key.bin"
+}
+for key in $DERIVE_KEYS; do
+    [ "$(key_kind "$key")" = ec ] || continue
+    check_fn "ECDH with key $(slot_id "$key") ($(key_bits "$key")-bit EC, CKM_ECDH1_DERIVE): the secret openssl derives" ecdh_with "$key"
 done
 
 check_output "pkcs11-tool --test --login passes" "No errors" "${P11[@]}" --test --login --pin "$PIN"

@@ -524,9 +524,8 @@ impl CardApp for Pkcs15App {
             DYNAMIC_AUTHENTICATION,
             &tlv::encode(EXPONENTIATION, peer_point),
         );
-        let command = commands::general_authenticate(0x00, 0x00, data);
-        let secret =
-            self.security_operation(card, key, AUTHENTICATION_TEMPLATE, None, command)?;
+        let command = commands::general_authenticate_even(data);
+        let secret = self.security_operation(card, key, AUTHENTICATION_TEMPLATE, None, command)?;
         if secret.len() != curve.field_len() {
             return Err(CardError::Malformed("shared secret of the wrong length").into());
         }
