@@ -132,7 +132,7 @@ cert_cn() {
 #   AGENT_REFUSED_KEY  an always-authenticate key ssh-agent cannot use (or empty)
 #   TOKEN_LABEL     the token label p11card shows; READER: the card's reader
 #   KEY_LABEL[NAME] the CKA_LABEL p11card gives the key
-#   BAD_LENGTH_PIN  a PIN shorter than the card allows
+#   BAD_LENGTH_PIN  a PIN shorter than the card allows; PUK: the unblocking code
 # A card's provisioning may write $PROV/manifest.sh to set these (the
 # PKCS#15 card does); otherwise the family's defaults below apply.
 declare -gA KEY_LABEL=()
@@ -144,20 +144,20 @@ card_manifest() {
         pkcs15)
             CARD_KEYS="01 02 04" SIGN_KEYS="01 02" TLS_KEYS="01 02" ENGINE_KEYS="01 02"
             DECRYPT_KEYS="01" DERIVE_KEYS="04" LOGIN_KEY=01 EC_KEY=02 AGENT_REFUSED_KEY=""
-            TOKEN_LABEL="p11card MyEID" READER="Virtual PCD MyEID 00 00" BAD_LENGTH_PIN=123
+            TOKEN_LABEL="p11card MyEID" READER="Virtual PCD MyEID 00 00" BAD_LENGTH_PIN=123 PUK=12345678
             KEY_LABEL=([01]="MyEID RSA" [02]="MyEID EC" [04]="MyEID ECDH")
             ;;
         piv)
             CARD_KEYS="9a 9c 9d 9e" SIGN_KEYS="9a 9c 9d 9e" TLS_KEYS="9a 9e 9c" ENGINE_KEYS="9a 9e"
             DECRYPT_KEYS="9a 9d" DERIVE_KEYS="9d" LOGIN_KEY=9a EC_KEY=9e AGENT_REFUSED_KEY=9c
-            TOKEN_LABEL="$(cert_cn 9a)" READER="Virtual PCD 00 00" BAD_LENGTH_PIN=12345
+            TOKEN_LABEL="$(cert_cn 9a)" READER="Virtual PCD 00 00" BAD_LENGTH_PIN=12345 PUK=12345678
             KEY_LABEL=([9a]="PIV Authentication" [9c]="Digital Signature" [9d]="Key Management" [9e]="Card Authentication")
             KEY_ID=([9a]=01 [9c]=02 [9d]=03 [9e]=04)
             ;;
         *)
             # (the OpenPGP suite knows its card itself)
             CARD_KEYS="" SIGN_KEYS="" TLS_KEYS="" ENGINE_KEYS="" DECRYPT_KEYS="" DERIVE_KEYS="" LOGIN_KEY="" EC_KEY=""
-            AGENT_REFUSED_KEY="" TOKEN_LABEL="" READER="" BAD_LENGTH_PIN=""
+            AGENT_REFUSED_KEY="" TOKEN_LABEL="" READER="" BAD_LENGTH_PIN="" PUK=""
             ;;
     esac
     # shellcheck source=/dev/null

@@ -79,3 +79,26 @@ check_output "wrong PIN is refused with CKR_PIN_INCORRECT" "CKR_PIN_INCORRECT" \
 check_output "right PIN still works afterwards" "Private Key Object" "${P11[@]}" --login --pin "$PIN" -O
 check_output "PIN of a length the card cannot take: CKR_PIN_LEN_RANGE" "CKR_PIN_LEN_RANGE" \
     bash -c "$(printf '%q ' "${P11[@]}") --login --pin $BAD_LENGTH_PIN -O 2>&1; true"
+
+# PIN management through pkcs11-tool: C_SetPIN changes the PIN (and back);
+# a PIN blocked by wrong tries is unblocked with the PUK (C_Login(CKU_SO)
+# + C_InitPIN), after which the PIN works with all its tries.
+check "C_SetPIN changes the PIN (pkcs11-tool --change-pin)" \
+    "${P11[@]}" --login --pin "$PIN" --change-pin --new-pin 654321
+check_output "the new PIN logs in" "Private Key Object" "${P11[@]}" --login --pin 654321 -O
+check "C_SetPIN changes it back" "${P11[@]}" --login --pin 654321 --change-pin --new-pin "$PIN"
+block_pin() {
+    local i out
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        out=$(timeout "$T" "${P11[@]}" --login --pin 111111 -O 2>&1 || true)
+        grep -q CKR_PIN_LOCKED <<<"$out" && return 0
+        grep -q CKR_PIN_INCORRECT <<<"$out" || { printf '%s\n' "$out"; return 1; }
+    done
+    return 1
+}
+check_fn "wrong PINs block the PIN (CKR_PIN_LOCKED)" block_pin
+check_output "a blocked PIN is refused even when right: CKR_PIN_LOCKED" "CKR_PIN_LOCKED" \
+    bash -c "$(printf '%q ' "${P11[@]}") --login --pin $PIN -O 2>&1; true"
+check "the PUK unblocks it (C_Login(CKU_SO, PUK) + C_InitPIN)" \
+    "${P11[@]}" --login --login-type so --so-pin "$PUK" --init-pin --new-pin "$PIN"
+check_output "the PIN logs in again after the unblock" "Private Key Object" "${P11[@]}" --login --pin "$PIN" -O
