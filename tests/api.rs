@@ -282,3 +282,132 @@ fn keys_outlive_their_card_value_and_work_from_threads() {
         thread.join().unwrap();
     }
 }
+
+#[test]
+fn the_reader_shows_the_atr_and_the_card_its_profile_and_pin_tries() {
+    let context = context_with(SimPivCard::new().with_pin("123456", 5));
+    let reader = &context.readers().unwrap()[0];
+    assert_eq!(reader.atr().unwrap(), p11card_cardsim::DEFAULT_ATR);
+    let card = reader.card().unwrap();
+    assert_eq!(card.profile().unwrap(), "yubikey-piv");
+    assert_eq!(card.token_info().unwrap().pin_tries_left, Some(5));
+    assert!(matches!(card.login(b"000000"), Err(Error::WrongPin { .. })));
+    let info = card.token_info().unwrap();
+    assert_eq!(
+        (info.pin_tries, info.pin_tries_left),
+        (PinTries::Low, Some(4))
+    );
+
+    let empty = Context::with_backend(
+        Box::new(SimBackend::with_readers(["Empty reader"])),
+        ProfileSet::embedded(),
+    );
+    assert!(matches!(
+        empty.readers().unwrap()[0].atr(),
+        Err(Error::NoCard)
+    ));
+}
+
+#[test]
+fn a_card_no_profile_knows_still_shows_its_atr() {
+    let (backend, card) =
+        SimBackend::with_card(SimPivCard::new().with_atr([0x3B, 0x02, 0x14, 0x50]));
+    card.misbehave(|m| m.fail_next = vec![(0xA4, 0x6A82); 8]);
+    let context = Context::with_backend(Box::new(backend), ProfileSet::embedded());
+    let reader = &context.readers().unwrap()[0];
+    assert!(matches!(reader.card(), Err(Error::UnknownCard)));
+    assert_eq!(reader.atr().unwrap(), [0x3B, 0x02, 0x14, 0x50]);
+}
+
+#[test]
+fn certificates_show_issuer_and_validity() {
+    let context = context_with(SimPivCard::new());
+    let key = key_with_id(&first_card(&context), &[1]);
+    let cert = key.certificate().unwrap();
+    assert_eq!(cert.issuer(), "CN=cardsim test CA,O=p11card test");
+    let seconds = |time: std::time::SystemTime| {
+        time.duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    assert_eq!(cert.not_before().map(seconds), Some(1_704_067_200));
+    assert_eq!(cert.not_after().map(seconds), Some(2_524_607_999));
+}
+
+#[test]
+fn the_pin_changes_with_the_old_one_and_a_wrong_one_spends_a_try() {
+    let context = context_with(SimPivCard::new().with_pin("123456", 3));
+    let card = first_card(&context);
+    let wrong = card.change_pin(b"000000", b"654321");
+    assert!(
+        matches!(
+            wrong,
+            Err(Error::WrongPin {
+                tries: PinTries::Low
+            })
+        ),
+        "{wrong:?}"
+    );
+    assert_eq!(card.token_info().unwrap().pin_tries_left, Some(2));
+    assert!(matches!(card.change_pin(PIN, b"12"), Err(Error::PinLength)));
+    card.change_pin(PIN, b"654321").unwrap();
+    assert!(matches!(card.login(PIN), Err(Error::WrongPin { .. })));
+    card.login(b"654321").unwrap();
+    // A login stays valid through a change.
+    card.change_pin(b"654321", PIN).unwrap();
+    assert!(card.is_logged_in().unwrap());
+}
+
+#[test]
+fn the_puk_unblocks_a_blocked_pin() {
+    let context = context_with(
+        SimPivCard::new()
+            .with_pin("123456", 1)
+            .with_puk("12345678", 2),
+    );
+    let card = first_card(&context);
+    assert!(matches!(card.login(b"000000"), Err(Error::PinBlocked)));
+    assert!(matches!(
+        card.unblock_pin(b"87654321", b"111111"),
+        Err(Error::WrongPuk)
+    ));
+    assert!(matches!(
+        card.unblock_pin(b"123", b"111111"),
+        Err(Error::PukLength)
+    ));
+    assert_eq!(card.token_info().unwrap().pin_tries, PinTries::Blocked);
+    card.unblock_pin(b"12345678", b"111111").unwrap();
+    assert_eq!(card.token_info().unwrap().pin_tries, PinTries::Plenty);
+    card.login(b"111111").unwrap();
+    card.logout().unwrap();
+    // A right PUK reset its tries; spending them all blocks the PUK too.
+    assert!(matches!(
+        card.unblock_pin(b"87654321", b"222222"),
+        Err(Error::WrongPuk)
+    ));
+    assert!(matches!(
+        card.unblock_pin(b"87654321", b"222222"),
+        Err(Error::WrongPuk | Error::PukBlocked)
+    ));
+    assert!(matches!(
+        card.unblock_pin(b"12345678", b"222222"),
+        Err(Error::PukBlocked)
+    ));
+}
+
+#[test]
+fn waiting_for_a_card_returns_when_one_is_inserted() {
+    let backend = SimBackend::new();
+    let context = Context::with_backend(Box::new(backend.clone()), ProfileSet::embedded());
+    let timeout = Some(std::time::Duration::from_millis(100));
+    assert!(matches!(context.wait_for_card(timeout), Err(Error::NoCard)));
+    let inserter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        backend.insert(DEFAULT_READER, SimPivCard::new());
+    });
+    let card = context
+        .wait_for_card(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!(card.token_info().unwrap().serial, "8899aabbccddeeff");
+    inserter.join().unwrap();
+}

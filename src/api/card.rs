@@ -87,6 +87,9 @@ pub struct TokenInfo {
     pub model: String,
     /// The user PIN's tries left.
     pub pin_tries: PinTries,
+    /// The user PIN's tries left as a number, when the card reports it
+    /// (PIV and OpenPGP cards do; 0 when the PIN is blocked).
+    pub pin_tries_left: Option<u8>,
     /// The PIN is entered on the reader's own keypad
     /// ([`Card::login_on_pin_pad`]).
     pub pin_pad: bool,
@@ -119,7 +122,10 @@ pub struct Card {
 
 impl Card {
     pub(super) fn open(module: Arc<Module>, slot: CK_SLOT_ID, reader: String) -> Result<Card> {
-        let handle = match module.open_session(slot, CKF_SERIAL_SESSION) {
+        // Read/write: changing the PIN (`C_SetPIN`) and the unblocking
+        // code's login (`C_Login(CKU_SO)`, refused while a read-only
+        // session exists) need it; the API changes no objects.
+        let handle = match module.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION) {
             Ok(handle) => handle,
             Err(ModuleError::TokenNotPresent | ModuleError::SlotIdInvalid) => {
                 return Err(Error::NoCard)
@@ -145,16 +151,63 @@ impl Card {
     /// The card's label, serial number, maker and PIN state, read now.
     pub fn token_info(&self) -> Result<TokenInfo> {
         let info = self.session.module.token_info(self.session.slot)?;
+        let details = self.session.module.card_details(self.session.slot)?;
         Ok(TokenInfo {
             label: text(&info.label),
             serial: text(&info.serialNumber),
             manufacturer: text(&info.manufacturerID),
             model: text(&info.model),
             pin_tries: pin_tries(info.flags),
+            pin_tries_left: details.pin_tries_left,
             pin_pad: info.flags & CKF_PROTECTED_AUTHENTICATION_PATH != 0,
             min_pin_length: usize::try_from(info.ulMinPinLen).unwrap_or(usize::MAX),
             max_pin_length: usize::try_from(info.ulMaxPinLen).unwrap_or(usize::MAX),
         })
+    }
+
+    /// The name of the card profile that recognised the card (e.g.
+    /// `yubikey-piv`): the profiles are listed in the README.
+    pub fn profile(&self) -> Result<String> {
+        let details = self.session.module.card_details(self.session.slot)?;
+        details.profile.ok_or(Error::UnknownCard)
+    }
+
+    /// Changes the user PIN from `old` to `new` (with or without a login;
+    /// a login stays valid with the new PIN). A wrong `old` PIN gives
+    /// [`Error::WrongPin`] with the tries left and spends one try.
+    pub fn change_pin(&self, old: &[u8], new: &[u8]) -> Result<()> {
+        let result = self.session.module.set_pin(self.session.handle, old, new);
+        self.login_result(result)
+    }
+
+    /// Unblocks the user PIN (or resets a forgotten one) with the
+    /// unblocking code `puk` (PIV: the PUK; OpenPGP: the resetting code),
+    /// setting the PIN to `new_pin` with its tries reset.
+    /// [`Error::WrongPuk`] if the card refuses the code,
+    /// [`Error::PukBlocked`] if the code is blocked,
+    /// [`Error::Unsupported`] for a card without an unblocking code, and
+    /// [`Error::AlreadyLoggedIn`] while this process is logged in.
+    pub fn unblock_pin(&self, puk: &[u8], new_pin: &[u8]) -> Result<()> {
+        let module = &self.session.module;
+        let handle = self.session.handle;
+        match module.login(handle, CKU_SO, Some(puk)) {
+            Ok(()) => {}
+            Err(ModuleError::UserTypeInvalid) => {
+                return Err(Error::Unsupported("the card has no unblocking code"))
+            }
+            Err(ModuleError::PinLenRange) => return Err(Error::PukLength),
+            Err(other) => return Err(other.into()),
+        }
+        let result = module.init_pin(handle, new_pin);
+        // Ends the unblocking code's login (its copy is wiped) whatever
+        // the card said.
+        let _ = module.logout(handle);
+        match result {
+            Ok(()) => Ok(()),
+            Err(ModuleError::PinIncorrect) => Err(Error::WrongPuk),
+            Err(ModuleError::PinLocked) => Err(Error::PukBlocked),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Logs this process in to the card with the user PIN. The module keeps

@@ -44,6 +44,17 @@ pub enum Error {
     /// The PIN is too short or too long for this card.
     #[error("the PIN's length is out of the card's range")]
     PinLength,
+    /// The card refused the unblocking code (PUK, or OpenPGP's resetting
+    /// code) given to unblock the PIN.
+    #[error("wrong unblocking code (PUK)")]
+    WrongPuk,
+    /// The unblocking code (PUK) is blocked too: only the card's issuer
+    /// can help (or the card must be reset).
+    #[error("the unblocking code (PUK) is blocked")]
+    PukBlocked,
+    /// The unblocking code is too short or too long for this card.
+    #[error("the unblocking code's length is out of the card's range")]
+    PukLength,
     /// A login of this process to this card is already in place (another
     /// [`Card`](crate::api::Card) of this process logged in).
     #[error("already logged in")]

@@ -11,6 +11,7 @@ use crate::token::AttrValue;
 use cryptoki_sys::*;
 use der::Decode;
 use std::sync::Arc;
+use std::time::SystemTime;
 use zeroize::Zeroizing;
 
 /// An elliptic curve of a card key.
@@ -59,14 +60,26 @@ pub(super) enum PublicKey {
 pub struct Certificate {
     der: Vec<u8>,
     subject: String,
+    issuer: String,
+    validity: Option<(SystemTime, SystemTime)>,
 }
 
 impl Certificate {
     fn new(der: Vec<u8>) -> Certificate {
-        let subject = x509_cert::Certificate::from_der(&der)
-            .map(|cert| cert.tbs_certificate.subject.to_string())
-            .unwrap_or_default();
-        Certificate { der, subject }
+        let parsed = x509_cert::Certificate::from_der(&der).ok();
+        let tbs = parsed.as_ref().map(|cert| &cert.tbs_certificate);
+        let name = |name: &x509_cert::name::Name| name.to_string();
+        Certificate {
+            subject: tbs.map(|tbs| name(&tbs.subject)).unwrap_or_default(),
+            issuer: tbs.map(|tbs| name(&tbs.issuer)).unwrap_or_default(),
+            validity: tbs.map(|tbs| {
+                (
+                    tbs.validity.not_before.to_system_time(),
+                    tbs.validity.not_after.to_system_time(),
+                )
+            }),
+            der,
+        }
     }
 
     /// The certificate, DER encoded.
@@ -78,6 +91,24 @@ impl Certificate {
     /// `CN=Jane Doe,O=Example`); empty if it cannot be parsed.
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// The issuer's distinguished name (RFC 4514 string); empty if the
+    /// certificate cannot be parsed.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The first moment the certificate is valid (`notBefore`); `None` if
+    /// the certificate cannot be parsed.
+    pub fn not_before(&self) -> Option<SystemTime> {
+        self.validity.map(|(from, _)| from)
+    }
+
+    /// The last moment the certificate is valid (`notAfter`); `None` if the
+    /// certificate cannot be parsed.
+    pub fn not_after(&self) -> Option<SystemTime> {
+        self.validity.map(|(_, until)| until)
     }
 }
 

@@ -50,6 +50,7 @@ use crate::profile::ProfileSet;
 use crate::transport::ReaderBackend;
 use cryptoki_sys::{CKF_TOKEN_PRESENT, CK_SLOT_ID};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The trimmed text of a blank-padded PKCS#11 field.
 fn text(field: &[u8]) -> String {
@@ -126,7 +127,42 @@ impl Context {
         }
         Err(first_error)
     }
+
+    /// Waits until a reader holds a card the module knows and returns it
+    /// (at once if one is there). Readers plugged in meanwhile count (a USB
+    /// token is its own reader). With a `timeout`, [`Error::NoCard`] when
+    /// it passes first (or [`Error::UnknownCard`] if only cards no profile
+    /// knows arrived).
+    pub fn wait_for_card(&self, timeout: Option<Duration>) -> Result<Card> {
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        loop {
+            // The state before looking: a card that arrives after the look
+            // is a change the wait sees.
+            let known = self.module.reader_states()?;
+            let last_error = match self.first_card() {
+                Ok(card) => return Ok(card),
+                Err(err @ (Error::NoCard | Error::UnknownCard | Error::CardRemoved)) => err,
+                Err(other) => return Err(other),
+            };
+            let left = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => WAIT_ROUND,
+            };
+            if left.is_zero() {
+                return Err(match last_error {
+                    Error::UnknownCard => Error::UnknownCard,
+                    _ => Error::NoCard,
+                });
+            }
+            self.module
+                .wait_for_reader_change(&known, left.min(WAIT_ROUND))?;
+        }
+    }
 }
+
+/// The longest single wait for a reader change in [`Context::wait_for_card`]
+/// (it looks again after each).
+const WAIT_ROUND: Duration = Duration::from_secs(5);
 
 /// A card reader, as it was when [`Context::readers`] listed it.
 #[derive(Debug, Clone)]
@@ -146,6 +182,17 @@ impl Reader {
     /// Whether the reader held a card when it was listed.
     pub fn has_card(&self) -> bool {
         self.has_card
+    }
+
+    /// The answer-to-reset of the card in the reader (also of a card no
+    /// profile knows): connects to the card the first time.
+    /// [`Error::NoCard`] for an empty reader.
+    pub fn atr(&self) -> Result<Vec<u8>> {
+        match self.module.card_details(self.slot) {
+            Ok(details) => Ok(details.atr),
+            Err(crate::error::Error::TokenNotPresent) => Err(Error::NoCard),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// The card in the reader: reads the card (its application, keys and

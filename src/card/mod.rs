@@ -293,6 +293,11 @@ impl Card {
         &self.engine_state
     }
 
+    /// The card's answer-to-reset.
+    pub fn atr(&self) -> &[u8] {
+        self.transport.atr()
+    }
+
     /// The reader has a PIN pad.
     pub fn has_pin_pad(&self) -> bool {
         self.transport.has_pin_pad()

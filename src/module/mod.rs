@@ -33,6 +33,7 @@ use objects::*;
 use sessions::*;
 use slots::*;
 pub use slots::{ExternalLock, ExternalLockFactory};
+pub use tokens::CardDetails;
 use tokens::*;
 
 use cryptoki_sys::*;

@@ -241,6 +241,30 @@ impl Module {
         }
     }
 
+    /// The readers and whether each holds a card, as the backend reports
+    /// them now (no APDU): what [`Module::wait_for_reader_change`] compares
+    /// with.
+    pub fn reader_states(&self) -> Result<Vec<crate::transport::ReaderStatus>> {
+        self.backend.readers().map_err(Error::from)
+    }
+
+    /// Blocks until the readers or their cards differ from `known` (from
+    /// [`Module::reader_states`]), until `timeout` passes, or until
+    /// [`Module::shutdown`]; it may return early. For tools that wait for a
+    /// card without the slot-event bookkeeping of `C_WaitForSlotEvent`.
+    pub fn wait_for_reader_change(
+        &self,
+        known: &[crate::transport::ReaderStatus],
+        timeout: Duration,
+    ) -> Result<()> {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return Err(Error::CryptokiNotInitialized);
+        }
+        self.backend
+            .wait_for_change(known, timeout)
+            .map_err(Error::from)
+    }
+
     /// Starts `C_Finalize`: wakes threads waiting for slot events.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);

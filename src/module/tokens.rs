@@ -241,15 +241,7 @@ impl Module {
     pub fn token_info(&self, id: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
         let slot = self.slot(id)?;
         let mut state = self.token_state_with(&slot, true)?;
-        let pin_known = state.token.as_ref().is_some_and(|token| token.pin_known);
-        if !pin_known {
-            // The card was read for something else first: its PIN state
-            // once, for the flags (polling costs no APDU after that).
-            let status = card_operation(&mut state, |app, card| app.pin_status(card))?;
-            if let Some(token) = state.token.as_mut() {
-                token.record_pin(status);
-            }
-        }
+        ensure_pin_known(&mut state)?;
         let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
         let (session_count, rw_session_count) = {
             let sessions = self.sessions_read();
@@ -282,6 +274,40 @@ impl Module {
         })
     }
 
+    /// What the module knows about the card in slot `id` beyond
+    /// `C_GetTokenInfo` (for tools that show a card's state, such as the
+    /// Rust API): its ATR, the card profile that recognised it (`None` for
+    /// a card no profile knows) and the PIN tries the card reported.
+    /// `CKR_TOKEN_NOT_PRESENT` for an empty reader.
+    pub fn card_details(&self, id: CK_SLOT_ID) -> Result<CardDetails> {
+        let slot = self.slot(id)?;
+        let mut state = match self.token_state_with(&slot, true) {
+            Ok(state) => state,
+            Err(Error::TokenNotRecognized) => {
+                let state = slot.lock();
+                let card = state.card.as_ref().ok_or(Error::TokenNotPresent)?;
+                return Ok(CardDetails {
+                    atr: card.atr().to_vec(),
+                    profile: None,
+                    pin_tries_left: None,
+                });
+            }
+            Err(other) => return Err(other),
+        };
+        ensure_pin_known(&mut state)?;
+        let atr = state.card.as_ref().map(|card| card.atr().to_vec());
+        let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+        Ok(CardDetails {
+            atr: atr.ok_or(Error::TokenNotPresent)?,
+            profile: Some(token.app.profile().name.clone()),
+            pin_tries_left: if token.pin.blocked {
+                Some(0)
+            } else {
+                token.pin.tries_left
+            },
+        })
+    }
+
     /// `C_GetMechanismList`.
     pub fn mechanism_list(&self, id: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
         let slot = self.slot(id)?;
@@ -305,6 +331,33 @@ impl Module {
             .map(|(_, info)| info)
             .ok_or(Error::MechanismInvalid)
     }
+}
+
+/// The card in a slot as [`Module::card_details`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CardDetails {
+    /// The card's answer-to-reset.
+    pub atr: Vec<u8>,
+    /// The name of the card profile that recognised the card; `None` when
+    /// no profile did.
+    pub profile: Option<String>,
+    /// The user PIN's tries left, when the card reports them (0: blocked).
+    pub pin_tries_left: Option<u8>,
+}
+
+/// Makes sure the token's PIN state is known: the card was read for
+/// something else first, so its PIN state is read once (for the token
+/// flags; polling costs no APDU after that).
+fn ensure_pin_known(state: &mut SlotState) -> Result<()> {
+    let pin_known = state.token.as_ref().is_some_and(|token| token.pin_known);
+    if !pin_known {
+        let status = card_operation(state, |app, card| app.pin_status(card))?;
+        if let Some(token) = state.token.as_mut() {
+            token.record_pin(status);
+        }
+    }
+    Ok(())
 }
 
 /// The disk cache as the engines see it while they read a card.

@@ -1,0 +1,251 @@
+//! The `p11card` command: what a person or a help desk asks of a smart card
+//! (is it seen, which keys and certificates it holds, how many PIN tries are
+//! left, change or unblock the PIN, wait for it), built on the `p11card`
+//! crate's Rust API ([`p11card::Context`]).
+//!
+//! [`run`] carries out a parsed command line against a [`Context`], writing
+//! to the given outputs and reading PINs from a [`Secrets`] source, so the
+//! commands run against simulated cards in the tests exactly as the binary
+//! runs them against PC/SC.
+//!
+//! Exit status ([`exit`]): 0 success (for `status` and `wait`: a usable card
+//! is present), 1 the operation failed (wrong PIN, card error), 2 the command
+//! line was wrong, 3 no usable card (no reader, no card, or a card p11card
+//! does not know), 4 the PIN is blocked.
+
+mod list;
+mod messages;
+mod pin;
+mod secrets;
+mod status;
+mod uri;
+mod wait;
+
+pub use messages::explain;
+pub use secrets::{FdOrTerminal, Secrets};
+pub use uri::pkcs11_uri;
+
+use clap::{Parser, Subcommand};
+use p11card::api::Error;
+use p11card::{Card, Context};
+use std::io::Write;
+
+/// The exit statuses of the `p11card` command.
+pub mod exit {
+    /// Success; for `status` and `wait`: a usable card is present.
+    pub const OK: u8 = 0;
+    /// The operation failed (wrong PIN or PUK, the card refused, PC/SC error).
+    pub const FAILED: u8 = 1;
+    /// The command line was wrong (clap's usage errors).
+    pub const USAGE: u8 = 2;
+    /// No usable card: no reader, no card, or a card p11card does not know.
+    pub const NO_CARD: u8 = 3;
+    /// The PIN is blocked (unblock it with `p11card pin unblock`).
+    pub const PIN_BLOCKED: u8 = 4;
+}
+
+/// The `p11card` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "p11card",
+    version,
+    about = "Smart cards with p11card: status, keys, PIN change and unblock",
+    after_help = "Exit status: 0 success (status, wait: a usable card is present), \
+                  1 the operation failed, 2 wrong command line, 3 no usable card, \
+                  4 the PIN is blocked."
+)]
+pub struct Cli {
+    /// Only the card in this reader (its full name, or a part of it).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub reader: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Each reader: card present, ATR, card profile, token, PIN tries.
+    /// Exit status 0 only if a usable card is present.
+    Status,
+    /// Each key: label, ID, type, what it may do, certificate, pkcs11: URI.
+    List {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Log in first (asks for the PIN), to show what keys behind the PIN
+        /// may do.
+        #[arg(long)]
+        login: bool,
+        /// With --login: read the PIN from this file descriptor (one line).
+        #[arg(long, value_name = "N", requires = "login")]
+        pin_fd: Option<i32>,
+    },
+    /// Change or unblock the PIN.
+    Pin {
+        /// change or unblock.
+        #[command(subcommand)]
+        action: PinAction,
+    },
+    /// Wait until a card p11card knows is in a reader.
+    Wait {
+        /// Give up after this many seconds (exit status 3).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+    },
+}
+
+/// What to do with the PIN.
+#[derive(Debug, Subcommand)]
+pub enum PinAction {
+    /// Change the PIN (asks for the current PIN and the new one, twice).
+    Change {
+        /// Read the current PIN and the new PIN, one per line, from this file
+        /// descriptor instead of the terminal (for automation).
+        #[arg(long, value_name = "N")]
+        pin_fd: Option<i32>,
+    },
+    /// Set a new PIN with the unblocking code (PIV: PUK; OpenPGP: resetting
+    /// code), which also unblocks a blocked PIN.
+    Unblock {
+        /// Read the unblocking code (one line) from this file descriptor.
+        #[arg(long, value_name = "N")]
+        puk_fd: Option<i32>,
+        /// Read the new PIN (one line) from this file descriptor; the same
+        /// descriptor as --puk-fd gives the PUK on its first line and the new
+        /// PIN on its second.
+        #[arg(long, value_name = "N")]
+        pin_fd: Option<i32>,
+    },
+}
+
+/// Where a command writes and where it reads secrets from.
+pub struct Io<'a> {
+    /// What the command reports (stdout).
+    pub out: &'a mut dyn Write,
+    /// Errors and prompts' companions (stderr).
+    pub err: &'a mut dyn Write,
+    /// PINs and PUKs.
+    pub secrets: &'a mut dyn Secrets,
+}
+
+/// A command's failure: what to tell the person, and the exit status.
+#[derive(Debug)]
+pub struct Failure {
+    /// The message, in words a person understands.
+    pub message: String,
+    /// The exit status ([`exit`]).
+    pub code: u8,
+}
+
+impl Failure {
+    /// A failure with exit status [`exit::FAILED`].
+    fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: exit::FAILED,
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(err: std::io::Error) -> Self {
+        Failure::new(format!("cannot write the output: {err}"))
+    }
+}
+
+/// Carries out `cli` against the readers of `context`; returns the exit
+/// status ([`exit`]). Errors go to `io.err` as `p11card: MESSAGE`.
+pub fn run(cli: &Cli, context: &Context, io: &mut Io<'_>) -> u8 {
+    let reader = cli.reader.as_deref();
+    let result = match &cli.command {
+        Command::Status => status::status(context, reader, io),
+        Command::List {
+            json,
+            login,
+            pin_fd,
+        } => list::list(
+            context,
+            reader,
+            list::Options {
+                json: *json,
+                login: *login,
+                pin_fd: *pin_fd,
+            },
+            io,
+        ),
+        Command::Pin {
+            action: PinAction::Change { pin_fd },
+        } => pin::change(context, reader, *pin_fd, io),
+        Command::Pin {
+            action: PinAction::Unblock { puk_fd, pin_fd },
+        } => pin::unblock(context, reader, *puk_fd, *pin_fd, io),
+        Command::Wait { timeout } => wait::wait(context, *timeout, io),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            let _ = writeln!(io.err, "p11card: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+/// Whether the reader called `name` is the one `--reader` asked for.
+fn reader_matches(name: &str, wanted: Option<&str>) -> bool {
+    wanted.is_none_or(|wanted| name == wanted || name.contains(wanted))
+}
+
+/// The cards p11card knows in the readers (`--reader` applied).
+fn usable_cards(context: &Context, wanted: Option<&str>) -> Result<Vec<Card>, Failure> {
+    let readers = context.readers().map_err(|err| failure(&err))?;
+    let mut cards = Vec::new();
+    let mut first_error = None;
+    for reader in readers
+        .iter()
+        .filter(|reader| reader.has_card() && reader_matches(reader.name(), wanted))
+    {
+        match reader.card() {
+            Ok(card) => cards.push(card),
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    if cards.is_empty() {
+        let err = first_error.unwrap_or(Error::NoCard);
+        let mut failure = failure(&err);
+        if matches!(err, Error::NoCard) {
+            failure.message = match (readers.is_empty(), wanted) {
+                (true, _) => messages::NO_READER.to_string(),
+                (false, Some(wanted)) => format!("no card in a reader called {wanted:?}"),
+                (false, None) => "no card in any reader; insert the card".to_string(),
+            };
+        }
+        return Err(failure);
+    }
+    Ok(cards)
+}
+
+/// The one card a PIN command works on: `--reader` chooses among several.
+fn the_card(context: &Context, wanted: Option<&str>) -> Result<Card, Failure> {
+    let mut cards = usable_cards(context, wanted)?;
+    if cards.len() > 1 {
+        let names: Vec<&str> = cards.iter().map(Card::reader_name).collect();
+        return Err(Failure::new(format!(
+            "there are cards in {} readers ({}); choose one with --reader",
+            names.len(),
+            names.join(", ")
+        )));
+    }
+    Ok(cards.remove(0))
+}
+
+/// A failure for an API error, with its words and exit status.
+fn failure(err: &Error) -> Failure {
+    Failure {
+        message: explain(err, None),
+        code: messages::exit_code(err),
+    }
+}
