@@ -16,6 +16,12 @@ pub(crate) struct Options {
     pub(crate) pin_fd: Option<i32>,
 }
 
+/// What `list --json` prints.
+#[derive(Debug, Serialize)]
+struct Listing<'a> {
+    cards: &'a [CardEntry],
+}
+
 /// One card, as listed.
 #[derive(Debug, Serialize)]
 struct CardEntry {
@@ -184,7 +190,7 @@ pub(crate) fn list(
         }
     }
     if options.json {
-        serde_json::to_writer_pretty(&mut *io.out, &serde_json::json!({ "cards": entries }))
+        serde_json::to_writer_pretty(&mut *io.out, &Listing { cards: &entries })
             .map_err(|err| Failure::new(format!("cannot write the output: {err}")))?;
         writeln!(io.out)?;
     } else {

@@ -1,0 +1,133 @@
+# The p11card command (cli/, target/release/p11card) against the card in the
+# reader: status, list (and list --json), wait, a wrong PIN (its message,
+# exactly one try spent), the PIN changed and back through --pin-fd, and the
+# PIN set again with the PUK.
+# card-families: piv pkcs15
+# (sourced by run.sh once per card: MODULE, PROV, WORK, PIN and the
+# card_manifest variables are set)
+
+CLI_DIR="$WORK/cli"
+mkdir -p "$CLI_DIR"
+CLI_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/p11card"
+NEW_PIN=654321
+
+# cli_run ARGS...: runs p11card; its stdout, stderr and exit status land in
+# $CLI_DIR/out, err and rc.
+cli_run() {
+    local rc=0
+    timeout "$T" "$CLI_BIN" "$@" >"$CLI_DIR/out" 2>"$CLI_DIR/err" || rc=$?
+    echo "$rc" >"$CLI_DIR/rc"
+}
+
+# cli_show: what the last p11card run printed (for a failing check).
+cli_show() {
+    echo "exit status $(cat "$CLI_DIR/rc")"
+    sed 's/^/out: /' "$CLI_DIR/out"
+    sed 's/^/err: /' "$CLI_DIR/err"
+}
+
+# cli_secrets LINE...: a file with these lines, only for us, for --pin-fd.
+cli_secrets() {
+    local file="$CLI_DIR/secrets"
+    (umask 077 && printf '%s\n' "$@" >"$file")
+    echo "$file"
+}
+
+# cli_tries: the PIN tries left `p11card status` shows.
+cli_tries() {
+    cli_run status
+    sed -n 's/^  PIN: *\([0-9]*\) tr[a-z]* left.*/\1/p' "$CLI_DIR/out" | head -n 1
+}
+
+cli_status() {
+    cli_run status
+    [ "$(cat "$CLI_DIR/rc")" = 0 ] &&
+        grep -qxF "  Token:   $TOKEN_LABEL" "$CLI_DIR/out" &&
+        grep -qE '^  Profile: [a-z0-9-]+$' "$CLI_DIR/out" &&
+        grep -qE '^  Card:    present, ATR 3B( [0-9A-F]{2})+$' "$CLI_DIR/out" &&
+        grep -qE '^  PIN:     [0-9]+ tr(y|ies) left' "$CLI_DIR/out" &&
+        grep -qxF "A usable card is present." "$CLI_DIR/out" || { cli_show; return 1; }
+}
+
+cli_list() {
+    cli_run list
+    [ "$(cat "$CLI_DIR/rc")" = 0 ] || { cli_show; return 1; }
+    local key uri
+    for key in $CARD_KEYS; do
+        uri="$(key_uri "$key" x)"
+        uri="${uri%;type=x}"
+        grep -qF "CN=$(cert_cn "$key")" "$CLI_DIR/out" &&
+            grep -qixF "    URI:         $uri" "$CLI_DIR/out" || { echo "key $key ($uri):"; cli_show; return 1; }
+    done
+    [ "$(grep -c '^    Valid:  .* UTC to .* UTC$' "$CLI_DIR/out")" -ge "$CARD_KEY_COUNT" ] || { cli_show; return 1; }
+}
+
+cli_list_json() {
+    cli_run list --json
+    [ "$(cat "$CLI_DIR/rc")" = 0 ] && timeout "$T" python3 -m json.tool "$CLI_DIR/out" >/dev/null &&
+        timeout "$T" python3 - "$CLI_DIR/out" "$TOKEN_LABEL" "$CARD_KEY_COUNT" <<'EOF' || { cli_show; return 1; }
+import json, sys
+cards = json.load(open(sys.argv[1]))["cards"]
+card = next(card for card in cards if card["token"] == sys.argv[2])
+with_cert = [key for key in card["keys"] if key["certificate"]]
+assert len(with_cert) >= int(sys.argv[3]), with_cert
+for key in with_cert:
+    assert key["uri"].startswith("pkcs11:token="), key
+    assert not key["certificate"]["expired"] and key["certificate"]["issuer"], key
+EOF
+}
+
+cli_wait() {
+    cli_run wait --timeout 10
+    [ "$(cat "$CLI_DIR/rc")" = 0 ] && grep -qF "Card \"$TOKEN_LABEL\"" "$CLI_DIR/out" || { cli_show; return 1; }
+}
+
+cli_wrong_pin() {
+    local before after secrets
+    before="$(cli_tries)"
+    [ -n "$before" ] || { echo "status shows no tries:"; cli_show; return 1; }
+    secrets="$(cli_secrets 000000 "$NEW_PIN")"
+    cli_run pin change --pin-fd 3 3<"$secrets"
+    [ "$(cat "$CLI_DIR/rc")" = 1 ] && grep -qE '^p11card: wrong PIN; ' "$CLI_DIR/err" || { cli_show; return 1; }
+    after="$(cli_tries)"
+    [ "$after" = $((before - 1)) ] || { echo "tries before $before, after $after"; cli_show; return 1; }
+}
+
+cli_change_and_back() {
+    local secrets
+    secrets="$(cli_secrets "$PIN" "$NEW_PIN")"
+    cli_run pin change --pin-fd 3 3<"$secrets"
+    [ "$(cat "$CLI_DIR/rc")" = 0 ] && grep -qxF "The PIN was changed." "$CLI_DIR/out" || { cli_show; return 1; }
+    # The new PIN logs in (and the old one no longer would).
+    secrets="$(cli_secrets "$NEW_PIN")"
+    cli_run list --login --pin-fd 3 3<"$secrets"
+    [ "$(cat "$CLI_DIR/rc")" = 0 ] || { echo "login with the new PIN:"; cli_show; return 1; }
+    secrets="$(cli_secrets "$NEW_PIN" "$PIN")"
+    cli_run pin change --pin-fd 3 3<"$secrets"
+    [ "$(cat "$CLI_DIR/rc")" = 0 ] || { echo "changing back:"; cli_show; return 1; }
+    timeout "$T" pkcs11-tool --module "$MODULE" --login --pin "$PIN" -O >/dev/null ||
+        { echo "pkcs11-tool does not log in with the PIN changed back"; return 1; }
+}
+
+cli_unblock() {
+    local secrets
+    secrets="$(cli_secrets "$PUK" "$PIN")"
+    cli_run pin unblock --puk-fd 3 --pin-fd 3 3<"$secrets"
+    [ "$(cat "$CLI_DIR/rc")" = 0 ] &&
+        grep -qxF "The PIN is unblocked and set to the new PIN." "$CLI_DIR/out" || { cli_show; return 1; }
+    timeout "$T" pkcs11-tool --module "$MODULE" --login --pin "$PIN" -O >/dev/null ||
+        { echo "pkcs11-tool does not log in with the PIN set by the PUK"; return 1; }
+}
+
+if ! (cd "$REPO_ROOT" && timeout 1200 nice -n 15 cargo build --release -p p11card-cli) >"$CLI_DIR/build.log" 2>&1; then
+    fail "cli: building target/release/p11card"
+    tail -20 "$CLI_DIR/build.log" | sed 's/^/        /'
+else
+    check_fn "p11card status shows the token \"$TOKEN_LABEL\", its profile, ATR and PIN tries; exit 0" cli_status
+    check_fn "p11card list shows the $CARD_KEY_COUNT certificates with their pkcs11: URIs and validity" cli_list
+    check_fn "p11card list --json parses (python3 -m json.tool) and has every certificate" cli_list_json
+    check_fn "p11card wait --timeout 10 returns at once with the card in the reader" cli_wait
+    check_fn "p11card pin change with a wrong PIN: 'wrong PIN', exit 1, exactly one try spent" cli_wrong_pin
+    check_fn "p11card pin change --pin-fd to $NEW_PIN and back; the new PIN logs in between" cli_change_and_back
+    check_fn "p11card pin unblock --puk-fd/--pin-fd sets the PIN with the PUK" cli_unblock
+fi
