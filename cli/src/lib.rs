@@ -88,7 +88,8 @@ pub enum Command {
         #[command(subcommand)]
         action: PinAction,
     },
-    /// Wait until a card p11card knows is in a reader.
+    /// Wait until a card p11card knows is in a reader (with --reader: in that
+    /// reader).
     Wait {
         /// Give up after this many seconds (exit status 3).
         #[arg(long, value_name = "SECONDS")]
@@ -181,7 +182,7 @@ pub fn run(cli: &Cli, context: &Context, io: &mut Io<'_>) -> u8 {
         Command::Pin {
             action: PinAction::Unblock { puk_fd, pin_fd },
         } => pin::unblock(context, reader, *puk_fd, *pin_fd, io),
-        Command::Wait { timeout } => wait::wait(context, *timeout, io),
+        Command::Wait { timeout } => wait::wait(context, reader, *timeout, io),
     };
     match result {
         Ok(code) => code,

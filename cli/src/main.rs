@@ -1,14 +1,36 @@
 //! The `p11card` command (see the crate's documentation and `p11card
-//! --help`). Always the PC/SC readers of this machine: simulated cards are
-//! for the tests, through the library.
+//! --help`). Always the PC/SC readers of this machine, with the card
+//! profiles, disk cache and logging of the module's configuration (as the
+//! PKCS#11 module reads it for the same user): simulated cards are for the
+//! tests, through the library.
 
 use clap::Parser;
+use p11card::config::Config;
+use p11card::profile::ProfileSet;
+use p11card::transport::pcsc::PcscBackend;
+use p11card::{Context, Module, ProcessTrust};
 use p11card_cli::{run, Cli, FdOrTerminal, Io};
 use std::process::ExitCode;
 
+/// The readers of this machine, set up as the module's configuration says.
+fn context() -> Context {
+    // The command is not installed set-ID nor given capabilities; differing
+    // real and effective IDs still make it trust only the system's files.
+    let settings = Config::load(ProcessTrust::detect(false));
+    settings.start_logging();
+    let mut profiles = ProfileSet::embedded();
+    settings.apply_to(&mut profiles);
+    let mut module = Module::new(Box::new(PcscBackend::new()), profiles)
+        .ignoring_user_consent(settings.pin_cache_ignore_user_consent);
+    if let Some(store) = settings.cache_store() {
+        module = module.with_cache(store);
+    }
+    Context::from_module(module)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let context = p11card::Context::new();
+    let context = context();
     let mut secrets = FdOrTerminal::default();
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
     let mut io = Io {

@@ -454,6 +454,13 @@ fn wait_returns_when_a_card_arrives_or_gives_up() {
              Card \"{TOKEN}\" (serial 8899aabbccddeeff) is in Sim Reader 0.\n"
         )
     );
+    // Only the reader asked for counts.
+    let outcome = p11card(&context, &["wait", "--timeout", "1", "--reader", "Other"]);
+    assert_eq!(outcome.code, exit::NO_CARD);
+    assert_eq!(
+        outcome.out,
+        "Waiting for a card p11card knows in a reader called \"Other\", for at most 1 seconds...\n"
+    );
     // A card already there: no wait.
     let outcome = p11card(&context, &["wait", "--timeout", "0"]);
     assert_eq!(outcome.code, exit::OK);
@@ -472,4 +479,20 @@ fn the_binary_documents_its_exit_statuses() {
         assert!(help.contains(command), "{help}");
     }
     assert!(help.contains("3 no usable card"), "{help}");
+}
+
+#[test]
+fn the_binary_without_pcsc_says_no_reader_and_exits_3() {
+    // pcsc-lite's own variable: a PC/SC service socket that is not there.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_p11card"))
+        .arg("status")
+        .env("PCSCLITE_CSOCK_NAME", "/nonexistent/pcscd.comm")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(i32::from(exit::NO_CARD)));
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        err.starts_with("p11card: no card reader found: plug in the reader"),
+        "{err}"
+    );
 }

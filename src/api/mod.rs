@@ -6,7 +6,12 @@
 //! [`Certificate`]s. A key signs through the RustCrypto traits
 //! ([`signature::Signer`], [`signature::Keypair`]) as a [`P256Signer`],
 //! [`P384Signer`], [`RsaPkcs1v15Signer`] or [`RsaPssSigner`], so it fits
-//! wherever RustCrypto (or a TLS stack built on it) takes a signer.
+//! wherever RustCrypto (or a TLS stack built on it) takes a signer. A card
+//! also changes its PIN ([`Card::change_pin`]) and sets a new one with the
+//! unblocking code ([`Card::unblock_pin`]); a reader shows its card's ATR
+//! ([`Reader::atr`]) and a card the profile that recognised it
+//! ([`Card::profile`]); [`Context::wait_for_card`] waits for a card (the
+//! `p11card` command is built on this).
 //!
 //! Everything goes through [`Module`] (the same code the
 //! PKCS#11 C ABI uses): the PIN is kept only there (zeroized at logout), the
