@@ -193,6 +193,10 @@ impl Profile {
             meaning => match self.tries_left(sw) {
                 Some(0) => AppError::PinLocked,
                 Some(tries) => AppError::PinIncorrect(Some(tries)),
+                // ISO/IEC 7816-4 §5.6: 6300, the comparison failed without a
+                // count (the Nitrokey PIV applet answers a wrong old PIN in
+                // CHANGE REFERENCE DATA so).
+                None if sw == StatusWord(0x6300) => AppError::PinIncorrect(None),
                 None if meaning == Status::WrongData => AppError::PinLength,
                 None => CardError::Status(sw).into(),
             },

@@ -675,6 +675,10 @@ mod tests {
         );
         assert_eq!(piv.pin_error(StatusWord(0x63C0)), AppError::PinLocked);
         assert_eq!(piv.pin_error(StatusWord(0x6983)), AppError::PinLocked);
+        assert_eq!(
+            piv.pin_error(StatusWord(0x6300)),
+            AppError::PinIncorrect(None)
+        );
         assert!(matches!(
             piv.pin_error(StatusWord(0x6302)),
             AppError::Card(CardError::Status(_))
