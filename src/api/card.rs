@@ -87,8 +87,10 @@ pub struct TokenInfo {
     pub model: String,
     /// The user PIN's tries left.
     pub pin_tries: PinTries,
-    /// The user PIN's tries left as a number, when the card reports it
-    /// (PIV and OpenPGP cards do; 0 when the PIN is blocked).
+    /// The user PIN's tries left as a number, as the card last reported it
+    /// (0 when the PIN is blocked). `None` when the card does not say, or
+    /// after a right PIN (the count is then back at its maximum, which
+    /// cards do not report).
     pub pin_tries_left: Option<u8>,
     /// The PIN is entered on the reader's own keypad
     /// ([`Card::login_on_pin_pad`]).

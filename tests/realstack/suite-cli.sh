@@ -111,6 +111,23 @@ cli_change_and_back() {
         { echo "pkcs11-tool does not log in with the PIN changed back"; return 1; }
 }
 
+# cli_typed: `pin change` on a terminal (util-linux `script` gives it a
+# pseudo-terminal): the prompts appear, what is typed is not echoed, the
+# PIN changes; then back through --pin-fd. Keys are "typed" after pauses
+# (a prompt discards what was typed before it, as getpass does).
+cli_typed() {
+    local transcript="$CLI_DIR/typed" rc=0 secrets
+    command -v script >/dev/null || { echo "no util-linux script"; return 1; }
+    { sleep 4; printf '%s\r' "$PIN"; sleep 2; printf '%s\r' "$NEW_PIN"; sleep 2; printf '%s\r' "$NEW_PIN"; sleep 2; } |
+        timeout "$T" script -qefc "$(printf '%q ' "$CLI_BIN") pin change" /dev/null >"$transcript" 2>&1 || rc=$?
+    grep -qF "Current PIN: " "$transcript" && grep -qF "New PIN again: " "$transcript" &&
+        grep -qF "The PIN was changed." "$transcript" &&
+        ! grep -qF -e "$PIN" -e "$NEW_PIN" "$transcript" || { echo "exit $rc:"; cat -A "$transcript"; return 1; }
+    secrets="$(cli_secrets "$NEW_PIN" "$PIN")"
+    cli_run pin change --pin-fd 3 3<"$secrets"
+    [ "$(cat "$CLI_DIR/rc")" = 0 ] || { echo "changing back:"; cli_show; return 1; }
+}
+
 cli_unblock() {
     local secrets
     secrets="$(cli_secrets "$PUK" "$PIN")"
@@ -131,5 +148,6 @@ else
     check_fn "p11card wait --timeout 10 returns at once with the card in the reader" cli_wait
     check_fn "p11card pin change with a wrong PIN: 'wrong PIN', exit 1, exactly one try spent" cli_wrong_pin
     check_fn "p11card pin change --pin-fd to $NEW_PIN and back; the new PIN logs in between" cli_change_and_back
+    check_fn "p11card pin change on a terminal: prompts, no echo of the PINs, the PIN changed (and back)" cli_typed
     check_fn "p11card pin unblock --puk-fd/--pin-fd sets the PIN with the PUK" cli_unblock
 fi
