@@ -2,7 +2,7 @@
 //! keys, certificates and PINs in directory files.
 //!
 //! Reading: SELECT of the PKCS#15 application (by AID, or by the profile's
-//! path), EF.ODF (`5031`), EF.TokenInfo (`5032`), then the AODF, PrKDF and
+//! path; when the AID selects nothing, the path EF.DIR gives), EF.ODF (`5031`), EF.TokenInfo (`5032`), then the AODF, PrKDF and
 //! CDF the ODF names; each certificate a key has is read as far as its
 //! own DER header says. The PuKDF and DODF are not read: a key's public
 //! key comes from its certificate.
@@ -28,6 +28,11 @@ use pin::PinFormat;
 use std::sync::{Arc, Mutex, MutexGuard};
 use zeroize::Zeroizing;
 
+/// EF.DIR, the card's list of applications (ISO/IEC 7816-4 §8.2.1.1).
+const EF_DIR: [u8; 4] = [0x3F, 0x00, 0x2F, 0x00];
+/// The PIX every PKCS#15 application identifier ends with ("PKCS-15"),
+/// whatever the issuer's RID.
+const PKCS15_PIX: &[u8] = b"PKCS-15";
 /// EF.ODF in the application DF (ISO/IEC 7816-15 §8.2).
 const ODF: [u8; 2] = [0x50, 0x31];
 /// EF.TokenInfo in the application DF.
@@ -52,6 +57,9 @@ struct Learned {
     unblocking_pin: Option<PinFormat>,
     /// Each key's reference and the path of its key file.
     key_files: Vec<(u8, Vec<u8>)>,
+    /// The application DF's path as EF.DIR gave it, when the profile's AID
+    /// did not select the application.
+    application_from_dir: Option<Vec<u8>>,
 }
 
 /// The PKCS#15 engine for one card.
@@ -94,11 +102,42 @@ impl Pkcs15App {
         self.learned.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn reader(&self) -> FileReader<'_> {
+    fn reader(&self) -> FileReader {
         FileReader {
             max_read: self.options.max_read,
-            application: &self.application,
+            application: self.application_path(),
         }
+    }
+
+    /// The application DF's path from the MF: EF.DIR's, if that is how the
+    /// application was found, else the profile's.
+    fn application_path(&self) -> Vec<u8> {
+        self.learned()
+            .application_from_dir
+            .clone()
+            .unwrap_or_else(|| self.application.clone())
+    }
+
+    /// The PKCS#15 application's path from EF.DIR (`3F00 2F00`, ISO/IEC
+    /// 7816-15 §8.2, a transparent file): the first application template
+    /// whose AID is PKCS#15's (or ends in the PIX "PKCS-15" under another
+    /// RID) and that gives a path. `None`: no EF.DIR, or no such entry.
+    fn application_in_dir(&self, card: &mut Transaction) -> Result<Option<Vec<u8>>, AppError> {
+        let dir = Path {
+            efid_or_path: EF_DIR.to_vec(),
+            ..Path::default()
+        };
+        let Some(data) = self.reader().read(card, &dir, Extent::Objects)? else {
+            return Ok(None);
+        };
+        let Ok(directory) = p15::parse_dir(&data) else {
+            return Ok(None);
+        };
+        Ok(directory
+            .objects
+            .into_iter()
+            .filter(|a| a.is_pkcs15() || a.aid.ends_with(PKCS15_PIX))
+            .find_map(|a| a.path.filter(|p| p.len() >= 2 && p.len() % 2 == 0)))
     }
 
     /// The user PIN's format: from the AODF, or the profile's rule before
@@ -165,8 +204,9 @@ impl Pkcs15App {
                 };
                 // `81` names a file of the current DF: the key's DF, which
                 // SELECT of the application made current when it is that.
-                let directory = files::absolute(&self.application, &path[..path.len() - 2]);
-                if directory != self.application || self.options.select != SelectApplication::Path {
+                let application = self.application_path();
+                let directory = files::absolute(&application, &path[..path.len() - 2]);
+                if directory != application || self.options.select != SelectApplication::Path {
                     card.transmit_ok(&commands::select_path(&directory))?;
                 }
                 data.extend_from_slice(&[0x81, 0x02, high, low]);
@@ -278,11 +318,37 @@ impl CardApp for Pkcs15App {
     }
 
     fn select(&self, card: &mut Transaction) -> Result<(), AppError> {
-        let command = match self.options.select {
-            SelectApplication::Aid => commands::select_application(&self.profile.aid),
-            SelectApplication::Path => commands::select_path(&self.application),
+        let found_in_dir = self.learned().application_from_dir.clone();
+        if let Some(path) = found_in_dir {
+            card.transmit_ok(&commands::select_path(&path))?;
+            return Ok(());
+        }
+        if self.options.select == SelectApplication::Path {
+            card.transmit_ok(&commands::select_path(&self.application))?;
+            return Ok(());
+        }
+        let response = card.execute(&commands::select_application(&self.profile.aid))?;
+        if response.sw.is_success() {
+            return Ok(());
+        }
+        if !super::is_application_absent(response.sw) {
+            return Err(CardError::Status(response.sw).into());
+        }
+        // Not under the AID: EF.DIR may say where the application is (an
+        // application DF without a name, or another issuer's AID). A card
+        // that has no EF.DIR, or none that helps, has no application here.
+        let absent = || AppError::from(CardError::Status(response.sw));
+        let path = match self.application_in_dir(card) {
+            Ok(Some(path)) => path,
+            Ok(None) | Err(AppError::Card(CardError::Status(_))) => return Err(absent()),
+            Err(other) => return Err(other),
         };
-        card.transmit_ok(&command)?;
+        match card.execute(&commands::select_path(&path))?.sw {
+            StatusWord::SUCCESS => {}
+            _ => return Err(absent()),
+        }
+        log::debug!("PKCS#15 application found through EF.DIR at {}", hex(&path));
+        self.learned().application_from_dir = Some(path);
         Ok(())
     }
 
