@@ -302,6 +302,8 @@ mod tests {
         let part = file_name(&application, &part, Extent::Element).unwrap();
         assert_ne!(whole, element);
         assert_ne!(element, part);
-        assert!(file_name(&[0x3F; 23], &odf(), Extent::Objects).is_none());
+        // Extent, index and length flags (3 bytes) and a 29-byte path fit.
+        assert!(file_name(&[0x3F; 29], &odf(), Extent::Objects).is_some());
+        assert!(file_name(&[0x3F; 30], &odf(), Extent::Objects).is_none());
     }
 }
