@@ -247,7 +247,9 @@ impl Recall for Remembered {
         Some(
             self.0
                 .iter()
-                .map(|(reference, der)| Record::new(RecordKind::Certificate, &[*reference], der.clone()))
+                .map(|(reference, der)| {
+                    Record::new(RecordKind::Certificate, &[*reference], der.clone())
+                })
                 .collect(),
         )
     }
