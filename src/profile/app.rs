@@ -118,7 +118,8 @@ pub struct CardInfo {
     /// How many of the profile's key slots the engine has looked at.
     pub key_slots_read: usize,
     /// What identifies the card's public data for the cache (PIV: the
-    /// CHUID object), when the card has something that does.
+    /// CHUID object; PKCS#15: the serial number in the profile's change
+    /// counter answer), when the card has something that does.
     pub identity: Option<Vec<u8>>,
     /// The keys came from the cache ([`Recall`]), not from the card.
     pub recalled: bool,
