@@ -10,7 +10,10 @@ pub mod piv;
 pub mod pkcs15;
 pub mod schema;
 
-pub use app::{AppError, CardApp, CardInfo, KeyInfo, NoRecall, PinStatus, Recall, SignInput};
+pub use app::{
+    certificate_records, AppError, CardApp, CardInfo, KeyInfo, NoRecall, PinStatus, Recall, Record,
+    RecordKind, SignInput,
+};
 
 use crate::card::Transaction;
 use crate::iso7816::{CardError, ChannelOptions, Command, Status, StatusWord};
