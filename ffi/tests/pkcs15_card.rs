@@ -19,7 +19,7 @@ const USER_PIN: u8 = 1;
 const RSA_KEY: u8 = 1;
 const EC_KEY: u8 = 2;
 /// The EC key pkcs15-init generated with usage keyAgreement.
-const ECDH_KEY: u8 = 4;
+const ECDH_KEY: u8 = 5;
 
 fn harness() -> (Harness, SimCard) {
     let card = SimMyEidCard::from_image(IMAGE).expect("the personalised image loads");
@@ -200,7 +200,7 @@ fn ecdh_with_the_key_agreement_key_gives_the_secret_of_its_public_key() {
     let session = harness.session();
     assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
     let key = object(session, CKO_PRIVATE_KEY, ECDH_KEY);
-    // The PrKDF's usage: derive for key 04, sign only for key 02.
+    // The PrKDF's usage: derive for key 05, sign only for key 02.
     assert!(as_bool(&attribute(session, key, CKA_DERIVE).unwrap()));
     assert!(!as_bool(&attribute(session, key, CKA_SIGN).unwrap()));
     let sign_only = object(session, CKO_PRIVATE_KEY, EC_KEY);
@@ -211,7 +211,7 @@ fn ecdh_with_the_key_agreement_key_gives_the_secret_of_its_public_key() {
     let peer = p256::SecretKey::from_slice(&[0x42; 32]).unwrap();
     let peer_point = p256::EncodedPoint::from(peer.public_key());
     let SimPublicKey::P256(card_public) = card_key(&card, ECDH_KEY) else {
-        panic!("key 04 is P-256");
+        panic!("key 05 is P-256");
     };
     let expected = p256::ecdh::diffie_hellman(peer.to_nonzero_scalar(), card_public.as_affine());
     let secret = derive(session, key, peer_point.as_bytes(), &secret_template())

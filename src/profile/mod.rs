@@ -10,7 +10,10 @@ pub mod piv;
 pub mod pkcs15;
 pub mod schema;
 
-pub use app::{AppError, CardApp, CardInfo, KeyInfo, NoRecall, PinStatus, Recall, SignInput};
+pub use app::{
+    certificate_records, AppError, CardApp, CardInfo, KeyInfo, NoRecall, PinStatus, Recall, Record,
+    RecordKind, SignInput,
+};
 
 use crate::card::Transaction;
 use crate::iso7816::{CardError, ChannelOptions, Command, Status, StatusWord};
@@ -358,7 +361,7 @@ impl ProfileSet {
 /// Status words with which a card says it has no application with this AID
 /// (ISO/IEC 7816-4 §5.6: file not found, function or instruction or class
 /// not supported, wrong parameters for SELECT by name).
-fn is_application_absent(sw: StatusWord) -> bool {
+pub(crate) fn is_application_absent(sw: StatusWord) -> bool {
     /// `6999`: applet selection failed (Java Card).
     const APPLET_SELECT_FAILED: StatusWord = StatusWord(0x6999);
     sw.is_unsupported_command()
@@ -619,13 +622,16 @@ mod tests {
         assert_eq!(app.profile().name, "openpgp");
         assert_eq!(card.selects.len(), 2);
 
-        // A card with neither application: no profile, no error.
+        // A card with neither application: no profile, no error; the
+        // three AIDs, then EF.DIR (where a PKCS#15 application may be
+        // listed under another name).
         let mut nothing = OneApplication {
             aid: vec![1, 2, 3, 4, 5],
             selects: Vec::new(),
         };
         assert!(set.identify(&atr, &mut nothing).unwrap().is_none());
-        assert_eq!(nothing.selects.len(), 3);
+        assert_eq!(nothing.selects.len(), 4);
+        assert_eq!(nothing.selects[3], [0x2F, 0x00]);
     }
 
     #[test]

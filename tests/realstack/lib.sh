@@ -142,10 +142,10 @@ card_manifest() {
     KEY_ID=()
     case "$CARD_FAMILY" in
         pkcs15)
-            CARD_KEYS="01 02 04" SIGN_KEYS="01 02" TLS_KEYS="01 02" ENGINE_KEYS="01 02"
-            DECRYPT_KEYS="01" DERIVE_KEYS="04" LOGIN_KEY=01 EC_KEY=02 AGENT_REFUSED_KEY=""
+            CARD_KEYS="01 02 05" SIGN_KEYS="01 02" TLS_KEYS="01 02" ENGINE_KEYS="01 02"
+            DECRYPT_KEYS="01" DERIVE_KEYS="05" LOGIN_KEY=01 EC_KEY=02 AGENT_REFUSED_KEY=""
             TOKEN_LABEL="p11card MyEID" READER="Virtual PCD MyEID 00 00" BAD_LENGTH_PIN=123 PUK=12345678
-            KEY_LABEL=([01]="MyEID RSA" [02]="MyEID EC" [04]="MyEID ECDH")
+            KEY_LABEL=([01]="MyEID RSA" [02]="MyEID EC" [05]="MyEID ECDH")
             ;;
         piv)
             CARD_KEYS="9a 9c 9d 9e" SIGN_KEYS="9a 9c 9d 9e" TLS_KEYS="9a 9e 9c" ENGINE_KEYS="9a 9e"

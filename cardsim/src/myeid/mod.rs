@@ -95,6 +95,8 @@ pub struct SimMyEidCard {
     /// Set by every change of the card's persistent state.
     changed: bool,
     frame: Frame,
+    /// The answer-to-reset (MyEID's unless a test gives another).
+    atr: Vec<u8>,
 }
 
 impl Default for SimMyEidCard {
@@ -105,10 +107,16 @@ impl Default for SimMyEidCard {
 
 impl SimMyEidCard {
     /// A factory card: MF `3F00` (no access restrictions), no PINs, creation
-    /// state, serial `00 00 00 00 00 12 34 56 78 90`.
+    /// state, serial `00 00 00 00 00 12 34 56 78 90`. Its change counter
+    /// starts anywhere, as a real card's has counted its life so far: two
+    /// factory cards personalised alike (same serial, same writes) do not
+    /// end with the same counter, which would make a disk cache take one
+    /// for the other.
     pub fn new() -> Self {
         let mut frame = Frame::default();
         frame.proprietary_cla = Some(CLA_PROPRIETARY);
+        let mut counter = [0u8; 2];
+        OsRng.fill_bytes(&mut counter);
         SimMyEidCard {
             fs: FileSystem::with_mf([0x00, 0x0F, 0xFF]),
             cur_df: vec![MF],
@@ -117,12 +125,20 @@ impl SimMyEidCard {
             verified: [false; MAX_PIN_REF as usize + 1],
             activated: false,
             serial: [0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78, 0x90],
-            change_counter: 0,
+            change_counter: u16::from_be_bytes(counter),
             env: None,
             first_half: None,
             changed: false,
             frame,
+            atr: MYEID_ATR.to_vec(),
         }
+    }
+
+    /// Sets the answer-to-reset: the same card as one no profile names by
+    /// its ATR.
+    pub fn with_atr(mut self, atr: impl Into<Vec<u8>>) -> Self {
+        self.atr = atr.into();
+        self
     }
 
     /// Processes one raw command APDU; returns data + SW1 SW2.
@@ -143,7 +159,7 @@ impl SimMyEidCard {
 
     /// The answer-to-reset.
     pub fn atr(&self) -> &[u8] {
-        &MYEID_ATR
+        &self.atr
     }
 
     /// Whether ACTIVATE APPLET has run (access conditions enforced).

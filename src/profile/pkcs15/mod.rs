@@ -2,7 +2,7 @@
 //! keys, certificates and PINs in directory files.
 //!
 //! Reading: SELECT of the PKCS#15 application (by AID, or by the profile's
-//! path), EF.ODF (`5031`), EF.TokenInfo (`5032`), then the AODF, PrKDF and
+//! path; when the AID selects nothing, the path EF.DIR gives), EF.ODF (`5031`), EF.TokenInfo (`5032`), then the AODF, PrKDF and
 //! CDF the ODF names; each certificate a key has is read as far as its
 //! own DER header says. The PuKDF and DODF are not read: a key's public
 //! key comes from its certificate.
@@ -13,21 +13,28 @@
 //! DIGITAL SIGNATURE or PSO: DECIPHER. What differs between card operating
 //! systems is in the profile's `[pkcs15]` table ([`Pkcs15Options`]).
 
+mod cache;
 mod files;
 mod pin;
 
 use super::schema::{KeyAgreement, LogoutCommand, MseKey, Pkcs15Options, SelectApplication};
-use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, SignInput};
-use crate::card::{Transaction, Verified};
+use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, Record, SignInput};
+use crate::card::{EngineState, Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
 use crate::iso7816::{commands, tlv, CardError, Command, StatusWord};
 use crate::pkcs15::{self as p15, DirectoryKind, Path};
+use cache::FileMemo;
 use files::{Extent, FileReader};
 use pin::PinFormat;
 use std::sync::{Arc, Mutex, MutexGuard};
 use zeroize::Zeroizing;
 
+/// EF.DIR, the card's list of applications (ISO/IEC 7816-4 §8.2.1.1).
+const EF_DIR: [u8; 4] = [0x3F, 0x00, 0x2F, 0x00];
+/// The PIX every PKCS#15 application identifier ends with ("PKCS-15"),
+/// whatever the issuer's RID.
+const PKCS15_PIX: &[u8] = b"PKCS-15";
 /// EF.ODF in the application DF (ISO/IEC 7816-15 §8.2).
 const ODF: [u8; 2] = [0x50, 0x31];
 /// EF.TokenInfo in the application DF.
@@ -52,6 +59,9 @@ struct Learned {
     unblocking_pin: Option<PinFormat>,
     /// Each key's reference and the path of its key file.
     key_files: Vec<(u8, Vec<u8>)>,
+    /// The application DF's path as EF.DIR gave it, when the profile's AID
+    /// did not select the application.
+    application_from_dir: Option<Vec<u8>>,
 }
 
 /// The PKCS#15 engine for one card.
@@ -61,6 +71,8 @@ pub struct Pkcs15App {
     options: Pkcs15Options,
     application: Vec<u8>,
     learned: Mutex<Learned>,
+    /// The files of the last card read, for the disk cache.
+    files: Mutex<FileMemo>,
 }
 
 impl Pkcs15App {
@@ -79,6 +91,7 @@ impl Pkcs15App {
             ecdsa_der: false,
             max_read: 256,
             key_agreement: KeyAgreement::None,
+            change_counter: None,
         });
         let application = super::schema::parse_hex(&options.application_path)
             .unwrap_or_else(|_| vec![0x3F, 0x00, 0x50, 0x15]);
@@ -87,6 +100,7 @@ impl Pkcs15App {
             options,
             application,
             learned: Mutex::new(Learned::default()),
+            files: Mutex::new(FileMemo::default()),
         }
     }
 
@@ -94,11 +108,82 @@ impl Pkcs15App {
         self.learned.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn memo(&self) -> MutexGuard<'_, FileMemo> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a card read for the disk cache: reads the profile's change
+    /// counter (none: the card is not cached) and takes the card's files
+    /// from `recall` while the counter is the one they were read under.
+    fn begin_recall(
+        &self,
+        card: &mut Transaction,
+        recall: &dyn Recall,
+    ) -> Result<cache::Reading<'_>, AppError> {
+        let proof = match &self.options.change_counter {
+            Some(counter) if recall.remembers() => cache::read_proof(card, counter)?,
+            _ => None,
+        };
+        let records = proof
+            .as_ref()
+            .and_then(|proof| recall.recall(&proof.serial));
+        self.memo().begin(proof, records);
+        Ok(cache::Reading(&self.files))
+    }
+
+    /// Ends the card read: the identity the cache keeps the card under
+    /// (its serial, when it has a change counter) and whether the read
+    /// came from the cache without missing a file (then the entry is not
+    /// written again). Keys read from the cache are marked recalled: their
+    /// first signature is checked against the card.
+    fn end_recall(&self, keys: &mut [KeyInfo]) -> (Option<Vec<u8>>, bool) {
+        let mut memo = self.memo();
+        let (served, missed) = memo.end();
+        if served {
+            for key in keys.iter_mut() {
+                key.recalled = true;
+            }
+        }
+        (memo.serial().map(<[u8]>::to_vec), served && !missed)
+    }
+
     fn reader(&self) -> FileReader<'_> {
         FileReader {
             max_read: self.options.max_read,
-            application: &self.application,
+            application: self.application_path(),
+            memo: Some(&self.files),
         }
+    }
+
+    /// The application DF's path from the MF: EF.DIR's, if that is how the
+    /// application was found, else the profile's.
+    fn application_path(&self) -> Vec<u8> {
+        self.learned()
+            .application_from_dir
+            .clone()
+            .unwrap_or_else(|| self.application.clone())
+    }
+
+    /// The PKCS#15 application's path from EF.DIR (`3F00 2F00`, ISO/IEC
+    /// 7816-15 §8.2, a transparent file): the first application template
+    /// whose AID is PKCS#15's (or ends in the PIX "PKCS-15" under another
+    /// RID) and that gives a path. `None`: no EF.DIR, or no such entry.
+    fn application_in_dir(&self, card: &mut Transaction) -> Result<Option<Vec<u8>>, AppError> {
+        let dir = Path {
+            efid_or_path: EF_DIR.to_vec(),
+            ..Path::default()
+        };
+        let Some(data) = self.reader().read(card, &dir, Extent::Objects)? else {
+            return Ok(None);
+        };
+        let Ok(directory) = p15::parse_dir(&data) else {
+            return Ok(None);
+        };
+        Ok(directory
+            .objects
+            .into_iter()
+            .filter(|a| a.is_pkcs15() || a.aid.ends_with(PKCS15_PIX))
+            .find_map(|a| a.path.filter(|p| p.len() >= 2 && p.len() % 2 == 0)))
     }
 
     /// The user PIN's format: from the AODF, or the profile's rule before
@@ -165,8 +250,9 @@ impl Pkcs15App {
                 };
                 // `81` names a file of the current DF: the key's DF, which
                 // SELECT of the application made current when it is that.
-                let directory = files::absolute(&self.application, &path[..path.len() - 2]);
-                if directory != self.application || self.options.select != SelectApplication::Path {
+                let application = self.application_path();
+                let directory = files::absolute(&application, &path[..path.len() - 2]);
+                if directory != application || self.options.select != SelectApplication::Path {
                     card.transmit_ok(&commands::select_path(&directory))?;
                 }
                 data.extend_from_slice(&[0x81, 0x02, high, low]);
@@ -278,19 +364,44 @@ impl CardApp for Pkcs15App {
     }
 
     fn select(&self, card: &mut Transaction) -> Result<(), AppError> {
-        let command = match self.options.select {
-            SelectApplication::Aid => commands::select_application(&self.profile.aid),
-            SelectApplication::Path => commands::select_path(&self.application),
+        let found_in_dir = self.learned().application_from_dir.clone();
+        if let Some(path) = found_in_dir {
+            card.transmit_ok(&commands::select_path(&path))?;
+            return Ok(());
+        }
+        if self.options.select == SelectApplication::Path {
+            card.transmit_ok(&commands::select_path(&self.application))?;
+            return Ok(());
+        }
+        let response = card.execute(&commands::select_application(&self.profile.aid))?;
+        if response.sw.is_success() {
+            return Ok(());
+        }
+        if !super::is_application_absent(response.sw) {
+            return Err(CardError::Status(response.sw).into());
+        }
+        // Not under the AID: EF.DIR may say where the application is (an
+        // application DF without a name, or another issuer's AID). A card
+        // that has no EF.DIR, or none that helps, has no application here.
+        let absent = || AppError::from(CardError::Status(response.sw));
+        let path = match self.application_in_dir(card) {
+            Ok(Some(path)) => path,
+            Ok(None) | Err(AppError::Card(CardError::Status(_))) => return Err(absent()),
+            Err(other) => return Err(other),
         };
-        card.transmit_ok(&command)?;
+        match card.execute(&commands::select_path(&path))?.sw {
+            StatusWord::SUCCESS => {}
+            _ => return Err(absent()),
+        }
+        log::debug!("PKCS#15 application found through EF.DIR at {}", hex(&path));
+        self.learned().application_from_dir = Some(path);
         Ok(())
     }
 
-    fn read_card(
-        &self,
-        card: &mut Transaction,
-        _recall: &dyn Recall,
-    ) -> Result<CardInfo, AppError> {
+    fn read_card(&self, card: &mut Transaction, recall: &dyn Recall) -> Result<CardInfo, AppError> {
+        // The disk cache: the card's files, while its change counter stands
+        // (until `end_recall`, or the guard's end if the read fails).
+        let _reading = self.begin_recall(card, recall)?;
         let odf_path = Path {
             efid_or_path: ODF.to_vec(),
             ..Path::default()
@@ -341,7 +452,8 @@ impl CardApp for Pkcs15App {
             learned.user_pin = user.and_then(PinFormat::from_aodf);
             learned.unblocking_pin = unblocking.and_then(PinFormat::from_aodf);
         }
-        let keys = self.keys(card, private_keys, &certificates, &pins)?;
+        let mut keys = self.keys(card, private_keys, &certificates, &pins)?;
+        let (identity, recalled) = self.end_recall(&mut keys);
         let (label, serial, manufacturer) = match token_info {
             Some(info) => (
                 info.label,
@@ -360,9 +472,14 @@ impl CardApp for Pkcs15App {
             signature_counter: None,
             keys_complete: true,
             key_slots_read: 0,
-            identity: None,
-            recalled: false,
+            identity,
+            recalled,
         })
+    }
+
+    /// The card's files the last read used, under its change counter.
+    fn to_remember(&self, _info: &CardInfo, _state: &EngineState) -> Vec<Record> {
+        self.memo().records()
     }
 
     fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError> {

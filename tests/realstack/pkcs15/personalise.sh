@@ -8,7 +8,7 @@
 #   user PIN (ref 1, auth ID 01) 123456 / PUK 12345678,
 #   key 01 "MyEID RSA" RSA-2048 generated on the card (sign, decrypt),
 #   key 02 "MyEID EC" EC P-256 generated on the card (sign),
-#   key 04 "MyEID ECDH" EC P-256 generated on the card (derive: ECDH),
+#   key 05 "MyEID ECDH" EC P-256 generated on the card (derive: ECDH),
 #   certificates for both, issued by a throw-away test CA ("CN=p11card
 #   MyEID test CA"), then the card is finalised (ACTIVATE APPLET: access
 #   conditions in force).
@@ -46,9 +46,9 @@ step "RSA-2048 key 01 generated on the card" "${P15I[@]}" --generate-key rsa/204
     --id 01 --label "MyEID RSA" --key-usage sign,decrypt --pin "$PIN" --so-pin "$SO_PIN"
 step "EC P-256 key 02 generated on the card" "${P15I[@]}" --generate-key ec/prime256v1 --auth-id 01 \
     --id 02 --label "MyEID EC" --key-usage sign --pin "$PIN" --so-pin "$SO_PIN"
-step "EC P-256 key 04 (ECDH) generated on the card" "${P15I[@]}" --generate-key ec/prime256v1 --auth-id 01 \
-    --id 04 --label "MyEID ECDH" --key-usage keyAgreement --pin "$PIN" --so-pin "$SO_PIN"
-for id in 01 02 04; do
+step "EC P-256 key 05 (ECDH) generated on the card" "${P15I[@]}" --generate-key ec/prime256v1 --auth-id 01 \
+    --id 05 --label "MyEID ECDH" --key-usage keyAgreement --pin "$PIN" --so-pin "$SO_PIN"
+for id in 01 02 05; do
     step "read public key $id" timeout "$T" pkcs15-tool --reader "$reader" --read-public-key "$id" -o "$W/pub$id.pem"
 done
 gen_done=$(date +%s.%N)
@@ -58,10 +58,10 @@ openssl ecparam -name prime256v1 -genkey -noout -out "$W/ca.key" 2>/dev/null
 openssl req -new -x509 -key "$W/ca.key" -subj "/O=p11card test/CN=p11card MyEID test CA" \
     -days 3650 -out "$W/ca.pem" 2>/dev/null
 openssl ecparam -name prime256v1 -genkey -noout -out "$W/csr.key" 2>/dev/null
-for id in 01 02 04; do
-    case "$id" in 01) cn="MyEID RSA key" ;; 02) cn="MyEID EC key" ;; 04) cn="MyEID ECDH key" ;; esac
+for id in 01 02 05; do
+    case "$id" in 01) cn="MyEID RSA key" ;; 02) cn="MyEID EC key" ;; 05) cn="MyEID ECDH key" ;; esac
     openssl req -new -key "$W/csr.key" -subj "/O=p11card test/CN=$cn" -out "$W/csr$id.pem" 2>/dev/null
-    case "$id" in 01) usage=digitalSignature,keyEncipherment ;; 02) usage=digitalSignature ;; 04) usage=keyAgreement ;; esac
+    case "$id" in 01) usage=digitalSignature,keyEncipherment ;; 02) usage=digitalSignature ;; 05) usage=keyAgreement ;; esac
     printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,%s\nextendedKeyUsage=clientAuth,serverAuth,emailProtection\nsubjectAltName=DNS:localhost\n' \
         "$usage" >"$W/ext$id.cnf"
     openssl x509 -req -in "$W/csr$id.pem" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial \
@@ -69,8 +69,8 @@ for id in 01 02 04; do
 done
 rm -f -- "$W/csr.key" "$W"/csr*.pem
 certs_start=$(date +%s.%N)
-for id in 01 02 04; do
-    case "$id" in 01) label="MyEID RSA" ;; 02) label="MyEID EC" ;; 04) label="MyEID ECDH" ;; esac
+for id in 01 02 05; do
+    case "$id" in 01) label="MyEID RSA" ;; 02) label="MyEID EC" ;; 05) label="MyEID ECDH" ;; esac
     step "store certificate $id" "${P15I[@]}" --store-certificate "$W/cert$id.pem" --id "$id" \
         --label "$label" --pin "$PIN" --so-pin "$SO_PIN"
 done

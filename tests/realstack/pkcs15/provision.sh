@@ -5,7 +5,7 @@
 # card started personalised (start.sh loads myeid-personalised.image).
 # Then writes the card's public material, read back with OpenSC's
 # pkcs15-tool, to $VIRTPIV_STATE_DIR/provisioned (default
-# $MYEID_RUN_DIR/provisioned): pub01/02/04.pem and cert01/02/04.pem,
+# $MYEID_RUN_DIR/provisioned): pub01/02/05.pem and cert01/02/05.pem,
 # and ca.pem, the certificate of the CA that issued them.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,7 +21,7 @@ else
     cp -- "${MYEID_PERSONALISED%.image}.ca.pem" "$OUT/ca.pem"
 fi
 reader="$(myeid_reader)"
-for id in 01 02 04; do
+for id in 01 02 05; do
     timeout "$T_CMD" pkcs15-tool --reader "$reader" --read-public-key "$id" -o "$OUT/pub$id.pem" >/dev/null
     timeout "$T_CMD" pkcs15-tool --reader "$reader" --read-certificate "$id" -o "$OUT/cert$id.pem" >/dev/null
 done
