@@ -113,7 +113,8 @@ cli_change_and_back() {
 
 # cli_typed: `pin change` on a terminal (util-linux `script` gives it a
 # pseudo-terminal): the prompts appear, what is typed is not echoed, the
-# PIN changes; then back through --pin-fd. Keys are "typed" after pauses
+# PIN changes; then back through --pin-fd. (The first line names the card:
+# a serial may hold the PIN's digits.) Keys are "typed" after pauses
 # (a prompt discards what was typed before it, as getpass does).
 cli_typed() {
     local transcript="$CLI_DIR/typed" rc=0 secrets
@@ -122,7 +123,7 @@ cli_typed() {
         timeout "$T" script -qefc "$(printf '%q ' "$CLI_BIN") pin change" /dev/null >"$transcript" 2>&1 || rc=$?
     grep -qF "Current PIN: " "$transcript" && grep -qF "New PIN again: " "$transcript" &&
         grep -qF "The PIN was changed." "$transcript" &&
-        ! grep -qF -e "$PIN" -e "$NEW_PIN" "$transcript" || { echo "exit $rc:"; cat -A "$transcript"; return 1; }
+        ! sed 1d "$transcript" | grep -qF -e "$PIN" -e "$NEW_PIN" || { echo "exit $rc:"; cat -A "$transcript"; return 1; }
     secrets="$(cli_secrets "$NEW_PIN" "$PIN")"
     cli_run pin change --pin-fd 3 3<"$secrets"
     [ "$(cat "$CLI_DIR/rc")" = 0 ] || { echo "changing back:"; cli_show; return 1; }
