@@ -1,12 +1,13 @@
 //! Token objects: for every key the card application reported, a private
 //! key, its public key and (when the card holds one) its certificate, sharing
 //! `CKA_ID` and `CKA_LABEL`, with the attributes consumers read; a read-only
-//! data object for an OpenPGP card's signature counter; and the session
-//! secret keys `C_DeriveKey` makes.
+//! data object for an OpenPGP card's signature counter and one for each of
+//! a card's own data objects (PKCS#15 DODF); and the session secret keys
+//! `C_DeriveKey` makes.
 
 use crate::cert::{parse_certificate, PublicKey};
 use crate::mechanism;
-use crate::profile::{CardInfo, KeyInfo};
+use crate::profile::{CardInfo, DataObjectInfo, KeyInfo};
 use cryptoki_sys::*;
 use sha1::{Digest, Sha1};
 use zeroize::Zeroize;
@@ -47,7 +48,8 @@ pub enum AttrValue {
 pub struct Object {
     /// The object's handle.
     pub handle: CK_OBJECT_HANDLE,
-    /// Index of the key in the token's key list.
+    /// Index of the key in the token's key list; for a card's data object
+    /// its index in [`CardInfo::data_objects`].
     pub key_index: usize,
     /// Certificate, public or private key.
     pub kind: ObjectKind,
@@ -304,7 +306,8 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
 }
 
 /// Builds every object of a token: the keys' objects, then a data object
-/// with the signature counter if the card has one.
+/// with the signature counter if the card has one, then the card's data
+/// objects.
 pub fn objects_for_card(slot: CK_SLOT_ID, info: &CardInfo) -> Vec<Object> {
     let mut objects: Vec<Object> = info
         .keys
@@ -315,7 +318,62 @@ pub fn objects_for_card(slot: CK_SLOT_ID, info: &CardInfo) -> Vec<Object> {
     if let Some(counter) = info.signature_counter {
         objects.push(signature_counter_object(slot, info.keys.len(), counter));
     }
+    for (index, data) in info.data_objects.iter().enumerate() {
+        let handle = handle_for(slot, info.keys.len() + 1 + index, ObjectKind::Data);
+        objects.push(card_data_object(handle, index, data));
+    }
     objects
+}
+
+/// A card's data object (`CKO_DATA`, read-only); `CKA_VALUE` once the
+/// value was read ([`set_data_value`]).
+fn card_data_object(handle: CK_OBJECT_HANDLE, index: usize, data: &DataObjectInfo) -> Object {
+    let mut attributes = vec![
+        (CKA_CLASS, ulong(CKO_DATA)),
+        (CKA_TOKEN, bool_attr(true)),
+        (CKA_PRIVATE, bool_attr(data.private)),
+        (CKA_MODIFIABLE, bool_attr(false)),
+        (CKA_COPYABLE, bool_attr(false)),
+        (CKA_DESTROYABLE, bool_attr(false)),
+        (CKA_LABEL, bytes(data.label.as_bytes())),
+        (CKA_APPLICATION, bytes(data.application.as_bytes())),
+        (CKA_OBJECT_ID, bytes(&data.object_id)),
+    ];
+    if let Some(value) = &data.value {
+        attributes.push((CKA_VALUE, bytes(value)));
+    }
+    Object {
+        handle,
+        key_index: index,
+        kind: ObjectKind::Data,
+        private: data.private,
+        attributes,
+    }
+}
+
+/// The index in [`CardInfo::data_objects`] of the card data object behind
+/// `handle` whose value has not been read yet.
+pub fn pending_data_value(
+    objects: &[Object],
+    info: &CardInfo,
+    handle: CK_OBJECT_HANDLE,
+) -> Option<usize> {
+    let object = objects
+        .iter()
+        .find(|o| o.handle == handle && o.kind == ObjectKind::Data)?;
+    let data = info.data_objects.get(object.key_index)?;
+    (data.value.is_none() && object.attribute(CKA_VALUE).is_none()).then_some(object.key_index)
+}
+
+/// Gives the card data object behind `handle` its `CKA_VALUE`.
+pub fn set_data_value(objects: &mut [Object], handle: CK_OBJECT_HANDLE, value: &[u8]) {
+    if let Some(object) = objects
+        .iter_mut()
+        .find(|o| o.handle == handle && o.kind == ObjectKind::Data)
+    {
+        object.attributes.retain(|(kind, _)| *kind != CKA_VALUE);
+        object.attributes.push((CKA_VALUE, bytes(value)));
+    }
 }
 
 /// The read-only data object that shows an OpenPGP card's digital

@@ -4,7 +4,9 @@
 //! from EF.TokenInfo, the keys of the PrKDF with their certificates from
 //! the CDF, the user PIN as the AODF describes it, signatures (RSA PKCS#1
 //! v1.5 and PSS with a raw block, ECDSA) and RSA decryption through MSE:SET
-//! and PSO, and the APDUs a cold enumeration costs.
+//! and PSO, the non-repudiation key behind a signature PIN of its own
+//! (always-authenticate, its PIN through the context-specific login), the
+//! DODF's data objects, and the APDUs a cold enumeration costs.
 
 #[macro_use]
 mod common;
@@ -16,8 +18,12 @@ use p11card_cardsim::{SimBackend, SimCard, SimMyEidCard, SimPublicKey};
 const IMAGE: &str = include_str!("../../tests/realstack/pkcs15/myeid-personalised.image");
 /// The user PIN's reference (pkcs15-init's MyEID profile).
 const USER_PIN: u8 = 1;
+/// The signature PIN's reference (auth ID 02, the next free one).
+const SIGNATURE_PIN: u8 = 2;
 const RSA_KEY: u8 = 1;
 const EC_KEY: u8 = 2;
+/// The non-repudiation key (P-256) behind the signature PIN.
+const SIGNATURE_KEY: u8 = 3;
 
 fn harness() -> (Harness, SimCard) {
     let card = SimMyEidCard::from_image(IMAGE).expect("the personalised image loads");
@@ -41,11 +47,24 @@ fn card_key(card: &SimCard, id: u8) -> SimPublicKey {
 }
 
 fn user_pin_tries(card: &SimCard) -> u8 {
+    pin_tries(card, USER_PIN)
+}
+
+fn pin_tries(card: &SimCard, reference: u8) -> u8 {
     card.with_applet(|applet| {
         applet
             .as_myeid_mut()
-            .and_then(|c| c.pin_tries_left(USER_PIN))
-            .expect("the user PIN exists")
+            .and_then(|c| c.pin_tries_left(reference))
+            .expect("the PIN exists")
+    })
+}
+
+fn pin_verified(card: &SimCard, reference: u8) -> bool {
+    card.with_applet(|applet| {
+        applet
+            .as_myeid_mut()
+            .expect("a MyEID card")
+            .pin_verified(reference)
     })
 }
 
@@ -72,9 +91,9 @@ fn keys_certificates_and_public_keys_share_the_pkcs15_id() {
     let session = harness.session();
     assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
     for (class, count) in [
-        (CKO_PRIVATE_KEY, 2),
-        (CKO_PUBLIC_KEY, 2),
-        (CKO_CERTIFICATE, 2),
+        (CKO_PRIVATE_KEY, 3),
+        (CKO_PUBLIC_KEY, 3),
+        (CKO_CERTIFICATE, 3),
     ] {
         assert_eq!(
             find(session, &[(CKA_CLASS, ulong(class))]).len(),
@@ -83,7 +102,11 @@ fn keys_certificates_and_public_keys_share_the_pkcs15_id() {
         );
     }
     // The labels pkcs15-init wrote in the PrKDF.
-    for (id, label) in [(RSA_KEY, "MyEID RSA"), (EC_KEY, "MyEID EC")] {
+    for (id, label) in [
+        (RSA_KEY, "MyEID RSA"),
+        (EC_KEY, "MyEID EC"),
+        (SIGNATURE_KEY, "MyEID signature"),
+    ] {
         let private = object(session, CKO_PRIVATE_KEY, id);
         let public = object(session, CKO_PUBLIC_KEY, id);
         let certificate = object(session, CKO_CERTIFICATE, id);
@@ -218,7 +241,220 @@ fn a_certificate_whose_header_lies_costs_its_key_not_the_token() {
     let session = harness.session();
     assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
     let keys = find(session, &[(CKA_CLASS, ulong(CKO_PRIVATE_KEY))]);
-    assert_eq!(keys, [object(session, CKO_PRIVATE_KEY, EC_KEY)]);
+    assert_eq!(
+        keys,
+        [
+            object(session, CKO_PRIVATE_KEY, EC_KEY),
+            object(session, CKO_PRIVATE_KEY, SIGNATURE_KEY)
+        ]
+    );
     // The read stopped at the file's end.
     assert!(card.apdu_count() <= 31, "{}", card.transcript());
+}
+
+/// The non-repudiation key names the signature PIN (auth ID 02), not the
+/// user PIN: it wants its own PIN before every use.
+#[test]
+fn the_signature_pin_key_is_always_authenticate_and_the_others_are_not() {
+    let (harness, _card) = harness();
+    let session = harness.session();
+    assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
+    for (id, always) in [(RSA_KEY, false), (EC_KEY, false), (SIGNATURE_KEY, true)] {
+        let key = object(session, CKO_PRIVATE_KEY, id);
+        assert_eq!(
+            as_bool(&attribute(session, key, CKA_ALWAYS_AUTHENTICATE).unwrap()),
+            always,
+            "key {id}"
+        );
+    }
+    let key = object(session, CKO_PRIVATE_KEY, SIGNATURE_KEY);
+    assert!(as_bool(&attribute(session, key, CKA_SIGN).unwrap()));
+    assert!(!as_bool(&attribute(session, key, CKA_DECRYPT).unwrap()));
+}
+
+/// C_Login(USER) with the user PIN, C_SignInit, C_Login(CONTEXT_SPECIFIC)
+/// with the signature PIN (VERIFY of reference 2), C_Sign; the card
+/// forgets the signature PIN after the signature, the user PIN stays.
+#[test]
+fn the_signature_key_signs_after_the_context_login_with_its_own_pin() {
+    let (harness, card) = harness();
+    let session = harness.session();
+    assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
+    let key = object(session, CKO_PRIVATE_KEY, SIGNATURE_KEY);
+    let hash = Hash::Sha256.digest(b"I sign this, non-repudiably");
+    let mut mech = mechanism(CKM_ECDSA);
+    assert_eq!(ck!(C_SignInit(session, &mut mech, key)), CKR_OK);
+    card.clear_log();
+    assert_eq!(login(session, CKU_CONTEXT_SPECIFIC, "654321"), CKR_OK);
+    let signature =
+        sign_more(session, &hash).unwrap_or_else(|rv| panic!("{rv:#x}\n{}", card.transcript()));
+    assert!(check::ecdsa(
+        &card_key(&card, SIGNATURE_KEY),
+        &hash,
+        &signature
+    ));
+    let transcript = card.transcript();
+    assert!(
+        card.log()
+            .iter()
+            .any(|e| e.command.get(1..4) == Some(&[0x20, 0x00, SIGNATURE_PIN][..])),
+        "VERIFY of the signature PIN:\n{transcript}"
+    );
+    assert!(!pin_verified(&card, SIGNATURE_PIN), "{transcript}");
+    assert!(pin_verified(&card, USER_PIN), "{transcript}");
+    // The everyday keys still sign on the user login.
+    let ec = object(session, CKO_PRIVATE_KEY, EC_KEY);
+    sign(session, &mut mechanism(CKM_ECDSA), ec, &hash).unwrap();
+    // The next signature wants the signature PIN again.
+    assert_eq!(
+        sign(session, &mut mechanism(CKM_ECDSA), key, &hash),
+        Err(CKR_USER_NOT_LOGGED_IN)
+    );
+}
+
+/// Without the context login the signature is refused before any APDU
+/// reaches the key, and the operation ends (PKCS#11 3.0 §5.13).
+#[test]
+fn the_signature_key_refuses_without_the_context_login() {
+    let (harness, card) = harness();
+    let session = harness.session();
+    assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
+    let key = object(session, CKO_PRIVATE_KEY, SIGNATURE_KEY);
+    let hash = Hash::Sha256.digest(b"no consent given");
+    card.clear_log();
+    assert_eq!(
+        sign(session, &mut mechanism(CKM_ECDSA), key, &hash),
+        Err(CKR_USER_NOT_LOGGED_IN)
+    );
+    assert!(
+        !card.log().iter().any(|e| e.command.get(1) == Some(&0x2A)),
+        "PSO without the signature PIN:\n{}",
+        card.transcript()
+    );
+    assert_eq!(
+        login(session, CKU_CONTEXT_SPECIFIC, "654321"),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    // The user PIN is not the signature PIN: as a context login it is
+    // refused by the card (and costs a try of the signature PIN only).
+    let mut mech = mechanism(CKM_ECDSA);
+    assert_eq!(ck!(C_SignInit(session, &mut mech, key)), CKR_OK);
+    assert_eq!(
+        login(session, CKU_CONTEXT_SPECIFIC, "123456"),
+        CKR_PIN_INCORRECT
+    );
+    assert_eq!(pin_tries(&card, SIGNATURE_PIN), 2);
+    assert_eq!(user_pin_tries(&card), 3);
+    assert_eq!(login(session, CKU_CONTEXT_SPECIFIC, "654321"), CKR_OK);
+    assert_eq!(pin_tries(&card, SIGNATURE_PIN), 3);
+    sign_more(session, &hash).unwrap();
+}
+
+/// A wrong signature PIN costs one try of the signature PIN and none of
+/// the user PIN; the token's user-PIN flags do not change.
+#[test]
+fn a_wrong_signature_pin_costs_one_try_of_that_pin_only() {
+    let (harness, card) = harness();
+    let session = harness.session();
+    assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
+    let (user_before, signature_before) = (user_pin_tries(&card), pin_tries(&card, SIGNATURE_PIN));
+    let flags_before = token_flags(harness.slot());
+    let key = object(session, CKO_PRIVATE_KEY, SIGNATURE_KEY);
+    let mut mech = mechanism(CKM_ECDSA);
+    assert_eq!(ck!(C_SignInit(session, &mut mech, key)), CKR_OK);
+    card.clear_log();
+    assert_eq!(
+        login(session, CKU_CONTEXT_SPECIFIC, "111111"),
+        CKR_PIN_INCORRECT
+    );
+    assert_eq!(pin_tries(&card, SIGNATURE_PIN), signature_before - 1);
+    assert_eq!(user_pin_tries(&card), user_before);
+    let verifies = card
+        .log()
+        .iter()
+        .filter(|e| e.command.get(1) == Some(&0x20))
+        .count();
+    assert_eq!(verifies, 1, "{}", card.transcript());
+    assert_eq!(token_flags(harness.slot()), flags_before);
+    // The AODF's lengths (4..8) apply before any APDU.
+    assert_eq!(
+        login(session, CKU_CONTEXT_SPECIFIC, "123"),
+        CKR_PIN_LEN_RANGE
+    );
+    assert_eq!(pin_tries(&card, SIGNATURE_PIN), signature_before - 1);
+    // The right one restores the counter and signs.
+    assert_eq!(login(session, CKU_CONTEXT_SPECIFIC, "654321"), CKR_OK);
+    assert_eq!(pin_tries(&card, SIGNATURE_PIN), signature_before);
+    let hash = Hash::Sha256.digest(b"after one wrong try");
+    let signature = sign_more(session, &hash).unwrap();
+    assert!(check::ecdsa(
+        &card_key(&card, SIGNATURE_KEY),
+        &hash,
+        &signature
+    ));
+}
+
+fn data_objects(session: CK_SESSION_HANDLE) -> Vec<CK_OBJECT_HANDLE> {
+    find(session, &[(CKA_CLASS, ulong(CKO_DATA))])
+}
+
+fn label_of(session: CK_SESSION_HANDLE, handle: CK_OBJECT_HANDLE) -> String {
+    String::from_utf8(attribute(session, handle, CKA_LABEL).unwrap()).unwrap()
+}
+
+/// The DODF's data objects: the public one before login, the private one
+/// (auth ID 01) only after; application, label, OID and value as
+/// pkcs15-init stored them, read-only token objects.
+#[test]
+fn dodf_data_objects_are_cko_data_and_the_private_one_needs_the_login() {
+    let (harness, card) = harness();
+    let session = harness.session();
+    let public = data_objects(session);
+    assert_eq!(public.len(), 1);
+    let object = public[0];
+    assert_eq!(label_of(session, object), "p11card public data");
+    assert_eq!(
+        attribute(session, object, CKA_APPLICATION).unwrap(),
+        b"p11card test"
+    );
+    // DER of 1.3.6.1.4.1.99999.1.
+    assert_eq!(
+        attribute(session, object, CKA_OBJECT_ID).unwrap(),
+        [0x06, 0x09, 0x2B, 0x06, 0x01, 0x04, 0x01, 0x86, 0x8D, 0x1F, 0x01]
+    );
+    assert_eq!(
+        attribute(session, object, CKA_VALUE).unwrap(),
+        b"p11card public data object\n"
+    );
+    for (kind, value) in [
+        (CKA_TOKEN, true),
+        (CKA_PRIVATE, false),
+        (CKA_MODIFIABLE, false),
+    ] {
+        assert_eq!(as_bool(&attribute(session, object, kind).unwrap()), value);
+    }
+    // The value is read once.
+    card.clear_log();
+    attribute(session, object, CKA_VALUE).unwrap();
+    assert_eq!(card.apdu_count(), 0, "{}", card.transcript());
+
+    assert_eq!(login(session, CKU_USER, "123456"), CKR_OK);
+    let all = data_objects(session);
+    assert_eq!(all.len(), 2);
+    let private = *all.iter().find(|h| **h != object).unwrap();
+    assert_eq!(label_of(session, private), "p11card private data");
+    assert!(as_bool(&attribute(session, private, CKA_PRIVATE).unwrap()));
+    assert!(attribute(session, private, CKA_OBJECT_ID)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        attribute(session, private, CKA_VALUE).unwrap(),
+        b"p11card private data object\n"
+    );
+    assert_eq!(ck!(C_Logout(session)), CKR_OK);
+    assert_eq!(data_objects(session), [object]);
+    assert_eq!(
+        attribute(session, private, CKA_LABEL),
+        Err(CKR_OBJECT_HANDLE_INVALID)
+    );
 }

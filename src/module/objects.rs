@@ -84,6 +84,7 @@ impl Module {
         read: impl FnOnce(&Object) -> R,
     ) -> Result<R> {
         self.with_session(handle, |session, state, _| {
+            load_data_value(state, object)?;
             any_object(session, state, object).map(read)
         })
     }
@@ -95,6 +96,7 @@ impl Module {
         object: CK_OBJECT_HANDLE,
     ) -> Result<usize> {
         self.with_session(handle, |session, state, _| {
+            load_data_value(state, object)?;
             let object = any_object(session, state, object)?;
             let value_len = match object.attribute(CKA_VALUE) {
                 Some(AttrValue::Bytes(bytes)) => bytes.len(),
@@ -103,6 +105,36 @@ impl Module {
             Ok(value_len)
         })
     }
+}
+
+/// Reads the value of the card data object behind `handle` from the card
+/// the first time it is asked for (a private one only once it is
+/// visible). A card that does not give it is `CKR_DEVICE_ERROR`.
+fn load_data_value(state: &mut SlotState, handle: CK_OBJECT_HANDLE) -> Result<()> {
+    if find_object(state, handle).is_err() {
+        return Ok(());
+    }
+    let Some(index) = state
+        .token
+        .as_ref()
+        .and_then(|token| token::pending_data_value(&token.objects, &token.info, handle))
+    else {
+        return Ok(());
+    };
+    let value =
+        card_operation(state, |app, card| app.read_data_object(card, index)).map_err(|err| {
+            match err {
+                Error::DeviceRemoved => err,
+                _ => Error::DeviceError,
+            }
+        })?;
+    if let Some(token) = state.token.as_mut() {
+        token::set_data_value(&mut token.objects, handle, &value);
+        if let Some(data) = token.info.data_objects.get_mut(index) {
+            data.value = Some(value);
+        }
+    }
+    Ok(())
 }
 
 /// The objects this process may see: private ones only after `C_Login`.

@@ -10,7 +10,9 @@ pub mod piv;
 pub mod pkcs15;
 pub mod schema;
 
-pub use app::{AppError, CardApp, CardInfo, KeyInfo, NoRecall, PinStatus, Recall, SignInput};
+pub use app::{
+    AppError, CardApp, CardInfo, DataObjectInfo, KeyInfo, NoRecall, PinStatus, Recall, SignInput,
+};
 
 use crate::card::Transaction;
 use crate::iso7816::{CardError, ChannelOptions, Command, Status, StatusWord};

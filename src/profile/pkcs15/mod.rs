@@ -3,9 +3,16 @@
 //!
 //! Reading: SELECT of the PKCS#15 application (by AID, or by the profile's
 //! path), EF.ODF (`5031`), EF.TokenInfo (`5032`), then the AODF, PrKDF and
-//! CDF the ODF names; each certificate a key has is read as far as its
-//! own DER header says. The PuKDF and DODF are not read: a key's public
-//! key comes from its certificate.
+//! CDF and DODF the ODF names; each certificate a key has is read as far
+//! as its own DER header says. The PuKDF is not read: a key's public key
+//! comes from its certificate. A data object's value is read when the
+//! module first needs it ([`CardApp::read_data_object`]).
+//!
+//! PINs: the user PIN (`C_Login`) is the PIN the first key for everyday
+//! use names. A key whose `authId` names another PIN (a signature PIN for
+//! a non-repudiation key) wants that PIN before every use: its
+//! context-specific login verifies that PIN as the AODF describes it, and
+//! the card forgets it again after the operation.
 //!
 //! Using keys (ISO/IEC 7816-8): MSE:SET of a DST (`B6`, signing) or CT
 //! (`B8`, deciphering) with the algorithm reference (`80`) and the key
@@ -17,7 +24,9 @@ mod files;
 mod pin;
 
 use super::schema::{LogoutCommand, MseKey, Pkcs15Options, SelectApplication};
-use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, SignInput};
+use super::{
+    AppError, CardApp, CardInfo, DataObjectInfo, KeyInfo, PinStatus, Profile, Recall, SignInput,
+};
 use crate::card::{Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
@@ -47,6 +56,12 @@ struct Learned {
     unblocking_pin: Option<PinFormat>,
     /// Each key's reference and the path of its key file.
     key_files: Vec<(u8, Vec<u8>)>,
+    /// The keys guarded by a PIN other than the user PIN: key reference
+    /// and that PIN.
+    key_pins: Vec<(u8, PinFormat)>,
+    /// Where each data object's value is, in [`CardInfo::data_objects`]'
+    /// order.
+    data_values: Vec<p15::ObjectValue>,
 }
 
 /// The PKCS#15 engine for one card.
@@ -171,6 +186,13 @@ impl Pkcs15App {
             return Err(CardError::Status(response.sw).into());
         }
         let response = card.execute(&command)?;
+        if key.own_pin {
+            // The key's own PIN allows one operation: the card forgets it
+            // now, so that no other process can use the key on it.
+            if let Err(err) = card.transmit_ok(&self.logout_command(key.pin_reference)) {
+                log::debug!("resetting the key's PIN after its use failed: {err}");
+            }
+        }
         match response.sw {
             StatusWord::SUCCESS => Ok(response.data),
             StatusWord::SECURITY_STATUS_NOT_SATISFIED => Err(AppError::NotAuthenticated),
@@ -178,16 +200,27 @@ impl Pkcs15App {
         }
     }
 
-    /// The keys of the PrKDF that have a usable certificate.
+    /// The command that drops PIN `reference`'s verified state.
+    fn logout_command(&self, reference: u8) -> Command {
+        match self.options.logout {
+            LogoutCommand::VerifyReset => commands::verify_reset(reference),
+            LogoutCommand::Ins2e => Command::new(0x00, 0x2E, 0x00, reference),
+        }
+    }
+
+    /// The keys of the PrKDF that have a usable certificate; `user` is the
+    /// user PIN's `authId`.
     fn keys(
         &self,
         card: &mut Transaction,
         private_keys: Vec<p15::PrivateKey>,
         certificates: &[p15::Certificate],
         pins: &[p15::Pin],
+        user: Option<&p15::Identifier>,
     ) -> Result<Vec<KeyInfo>, AppError> {
         let mut keys = Vec::new();
         let mut key_files = Vec::new();
+        let mut key_pins = Vec::new();
         for (index, private) in private_keys.into_iter().enumerate() {
             let Some(reference) = private
                 .key
@@ -224,6 +257,13 @@ impl Pkcs15App {
             if let p15::ObjectValue::Path(path) = &private.value {
                 key_files.push((reference, path.efid_or_path.clone()));
             }
+            // A PIN of its own (not the user PIN): wanted before each use.
+            let own_pin = pin
+                .filter(|p| user.is_some() && p.auth_id.as_ref() != user)
+                .and_then(PinFormat::from_aodf);
+            if let Some(format) = &own_pin {
+                key_pins.push((reference, format.clone()));
+            }
             keys.push(KeyInfo {
                 reference,
                 id: private.key.id.0.clone(),
@@ -235,9 +275,11 @@ impl Pkcs15App {
                 role: super::Pkcs15Role::PrivateKey.into(),
                 public_key: parsed.public_key,
                 certificate: Some(der),
-                always_authenticate: private.object.user_consent.is_some_and(|n| n > 0),
+                always_authenticate: own_pin.is_some()
+                    || private.object.user_consent.is_some_and(|n| n > 0),
                 counts_signatures: false,
                 no_pin: private.object.auth_id.is_none(),
+                own_pin: own_pin.is_some(),
                 pin_reference: pin
                     .and_then(|p| u8::try_from(p.reference).ok())
                     .unwrap_or(self.profile.pin.reference),
@@ -248,8 +290,42 @@ impl Pkcs15App {
                 recalled: false,
             });
         }
-        self.learned().key_files = key_files;
+        let mut learned = self.learned();
+        learned.key_files = key_files;
+        learned.key_pins = key_pins;
         Ok(keys)
+    }
+
+    /// The DODF's opaque data objects the engine can read (a value in a
+    /// file or in the DODF itself); [`Learned::data_values`] says where.
+    fn data_objects(&self, objects: Vec<p15::DataObject>) -> Vec<DataObjectInfo> {
+        let mut infos = Vec::new();
+        let mut values = Vec::new();
+        for object in objects {
+            let value = match object.value {
+                p15::ObjectValue::Unsupported => {
+                    log::warn!("PKCS#15 data object not readable: not listed");
+                    continue;
+                }
+                value => value,
+            };
+            infos.push(DataObjectInfo {
+                label: object.object.label.clone().unwrap_or_default(),
+                application: object.application_name.clone().unwrap_or_default(),
+                object_id: object
+                    .application_oid
+                    .map(|oid| crate::iso7816::tlv::encode(0x06, oid.as_bytes()))
+                    .unwrap_or_default(),
+                private: object.object.auth_id.is_some() || object.object.flags.private,
+                value: match &value {
+                    p15::ObjectValue::Direct(bytes) => Some(bytes.clone()),
+                    _ => None,
+                },
+            });
+            values.push(value);
+        }
+        self.learned().data_values = values;
+        infos
     }
 
     fn verify(
@@ -311,9 +387,22 @@ impl CardApp for Pkcs15App {
         let certificates =
             self.read_directory(card, &paths(DirectoryKind::Certificates), p15::parse_cdf)?;
 
-        // The user PIN: the one the keys name, else the first PIN that is
-        // neither an unblocking nor an SO PIN.
-        let key_auth = private_keys.iter().find_map(|k| k.object.auth_id.clone());
+        let data_objects =
+            self.read_directory(card, &paths(DirectoryKind::DataObjects), p15::parse_dodf)?;
+
+        // The user PIN: the one the first key for everyday use names (not
+        // a non-repudiation key alone, which may have a PIN of its own),
+        // else the first key's, else the first PIN that is neither an
+        // unblocking nor an SO PIN.
+        let everyday = |k: &&p15::PrivateKey| {
+            let usage = &k.key.usage;
+            usage.sign || usage.sign_recover || usage.decrypt || usage.unwrap
+        };
+        let key_auth = private_keys
+            .iter()
+            .filter(everyday)
+            .find_map(|k| k.object.auth_id.clone())
+            .or_else(|| private_keys.iter().find_map(|k| k.object.auth_id.clone()));
         let user = pins
             .iter()
             .find(|p| key_auth.is_some() && p.auth_id == key_auth)
@@ -333,7 +422,9 @@ impl CardApp for Pkcs15App {
             learned.user_pin = user.and_then(PinFormat::from_aodf);
             learned.unblocking_pin = unblocking.and_then(PinFormat::from_aodf);
         }
-        let keys = self.keys(card, private_keys, &certificates, &pins)?;
+        let user_auth = user.and_then(|p| p.auth_id.clone());
+        let keys = self.keys(card, private_keys, &certificates, &pins, user_auth.as_ref())?;
+        let data_objects = self.data_objects(data_objects);
         let (label, serial, manufacturer) = match token_info {
             Some(info) => (
                 info.label,
@@ -350,6 +441,7 @@ impl CardApp for Pkcs15App {
             keys,
             pin: None,
             signature_counter: None,
+            data_objects,
             keys_complete: true,
             key_slots_read: 0,
             identity: None,
@@ -386,13 +478,38 @@ impl CardApp for Pkcs15App {
         self.verify(card, &format, pin)
     }
 
+    fn verify_pin_for_key(
+        &self,
+        card: &mut Transaction,
+        key: &KeyInfo,
+        pin: &[u8],
+    ) -> Result<(), AppError> {
+        let own = self
+            .learned()
+            .key_pins
+            .iter()
+            .find(|(reference, _)| *reference == key.reference)
+            .map(|(_, format)| format.clone());
+        let format = own.unwrap_or_else(|| self.user_pin());
+        self.verify(card, &format, pin)
+    }
+
+    fn read_data_object(&self, card: &mut Transaction, index: usize) -> Result<Vec<u8>, AppError> {
+        let value = self.learned().data_values.get(index).cloned();
+        let path = match value {
+            Some(p15::ObjectValue::Path(path)) => path,
+            Some(p15::ObjectValue::Direct(bytes)) => return Ok(bytes),
+            _ => return Err(AppError::Unsupported("no such data object")),
+        };
+        // A file the card keeps from us: the PIN is not verified.
+        self.reader()
+            .read(card, &path, Extent::Whole)?
+            .ok_or(AppError::NotAuthenticated)
+    }
+
     fn logout(&self, card: &mut Transaction) -> Result<(), AppError> {
         let reference = self.user_pin().reference;
-        let command = match self.options.logout {
-            LogoutCommand::VerifyReset => commands::verify_reset(reference),
-            LogoutCommand::Ins2e => Command::new(0x00, 0x2E, 0x00, reference),
-        };
-        card.transmit_ok(&command)?;
+        card.transmit_ok(&self.logout_command(reference))?;
         Ok(())
     }
 
