@@ -93,7 +93,8 @@ fn keys_certificates_and_public_keys_share_the_pkcs15_id() {
     for (class, count) in [
         (CKO_PRIVATE_KEY, 3),
         (CKO_PUBLIC_KEY, 3),
-        (CKO_CERTIFICATE, 3),
+        // The keys' three and the CA's.
+        (CKO_CERTIFICATE, 4),
     ] {
         assert_eq!(
             find(session, &[(CKA_CLASS, ulong(class))]).len(),
@@ -457,4 +458,43 @@ fn dodf_data_objects_are_cko_data_and_the_private_one_needs_the_login() {
         attribute(session, private, CKA_LABEL),
         Err(CKR_OBJECT_HANDLE_INVALID)
     );
+}
+
+/// The CA's certificate (pkcs15-init --authority) belongs to no key: a
+/// certificate object of its own, category authority, not trusted (it is
+/// in the CDF, not a trusted-certificates CDF), visible without login.
+#[test]
+fn the_authority_certificate_is_an_authority_certificate_object() {
+    let (harness, _card) = harness();
+    let session = harness.session();
+    let ca = object(session, CKO_CERTIFICATE, 0xCA);
+    assert_eq!(
+        attribute(session, ca, CKA_LABEL).unwrap(),
+        b"p11card MyEID test CA"
+    );
+    assert_eq!(
+        as_ulong(&attribute(session, ca, CKA_CERTIFICATE_CATEGORY).unwrap()),
+        CK_CERTIFICATE_CATEGORY_AUTHORITY
+    );
+    assert!(!as_bool(&attribute(session, ca, CKA_TRUSTED).unwrap()));
+    // It issued the keys' certificates (category token user).
+    let subject = attribute(session, ca, CKA_SUBJECT).unwrap();
+    assert_eq!(attribute(session, ca, CKA_ISSUER).unwrap(), subject);
+    for id in [RSA_KEY, EC_KEY, SIGNATURE_KEY] {
+        let certificate = object(session, CKO_CERTIFICATE, id);
+        assert_eq!(
+            attribute(session, certificate, CKA_ISSUER).unwrap(),
+            subject
+        );
+        assert_eq!(
+            as_ulong(&attribute(session, certificate, CKA_CERTIFICATE_CATEGORY).unwrap()),
+            CK_CERTIFICATE_CATEGORY_TOKEN_USER
+        );
+    }
+    // No key object claims its ID.
+    assert!(find(
+        session,
+        &[(CKA_ID, vec![0xCA]), (CKA_CLASS, ulong(CKO_PUBLIC_KEY))]
+    )
+    .is_empty());
 }

@@ -115,6 +115,23 @@ pub struct DataObjectInfo {
     pub value: Option<Vec<u8>>,
 }
 
+/// A certificate the card holds that belongs to none of its keys (a CA's
+/// certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardCertificate {
+    /// `CKA_ID`.
+    pub id: Vec<u8>,
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// The certificate (DER).
+    pub der: Vec<u8>,
+    /// A certification authority's certificate
+    /// (`CKA_CERTIFICATE_CATEGORY` authority).
+    pub authority: bool,
+    /// The card lists it as trusted (`CKA_TRUSTED`).
+    pub trusted: bool,
+}
+
 /// What the engine learned about a card.
 #[derive(Debug, Clone)]
 pub struct CardInfo {
@@ -134,6 +151,8 @@ pub struct CardInfo {
     pub signature_counter: Option<u32>,
     /// The card's data objects (values read when first needed).
     pub data_objects: Vec<DataObjectInfo>,
+    /// Certificates that belong to none of the keys (CA certificates).
+    pub certificates: Vec<CardCertificate>,
     /// `keys` holds every key; otherwise the engine stopped early (to spare
     /// APDUs) and [`CardApp::read_remaining_keys`] reads the rest.
     pub keys_complete: bool,

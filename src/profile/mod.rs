@@ -11,7 +11,8 @@ pub mod pkcs15;
 pub mod schema;
 
 pub use app::{
-    AppError, CardApp, CardInfo, DataObjectInfo, KeyInfo, NoRecall, PinStatus, Recall, SignInput,
+    AppError, CardApp, CardCertificate, CardInfo, DataObjectInfo, KeyInfo, NoRecall, PinStatus,
+    Recall, SignInput,
 };
 
 use crate::card::Transaction;

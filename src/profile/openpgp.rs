@@ -351,6 +351,7 @@ impl CardApp for OpenPgpApp {
             pin: Some(pw.pin_status()),
             signature_counter,
             data_objects: Vec::new(),
+            certificates: Vec::new(),
             keys_complete: true,
             key_slots_read: 0,
             identity: None,

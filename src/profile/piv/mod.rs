@@ -363,6 +363,7 @@ impl CardApp for PivApp {
             pin: None,
             signature_counter: None,
             data_objects: Vec::new(),
+            certificates: Vec::new(),
             identity,
             recalled,
         })

@@ -8,6 +8,10 @@
 //! comes from its certificate. A data object's value is read when the
 //! module first needs it ([`CardApp::read_data_object`]).
 //!
+//! Certificates that belong to no listed key (a CA's certificate, any in a
+//! trusted-certificates CDF) are shown on their own: `authority` from the
+//! CDF entry, trusted when the ODF lists their CDF as trusted.
+//!
 //! PINs: the user PIN (`C_Login`) is the PIN the first key for everyday
 //! use names. A key whose `authId` names another PIN (a signature PIN for
 //! a non-repudiation key) wants that PIN before every use: its
@@ -25,7 +29,8 @@ mod pin;
 
 use super::schema::{LogoutCommand, MseKey, Pkcs15Options, SelectApplication};
 use super::{
-    AppError, CardApp, CardInfo, DataObjectInfo, KeyInfo, PinStatus, Profile, Recall, SignInput,
+    AppError, CardApp, CardCertificate, CardInfo, DataObjectInfo, KeyInfo, PinStatus, Profile,
+    Recall, SignInput,
 };
 use crate::card::{Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
@@ -384,8 +389,16 @@ impl CardApp for Pkcs15App {
             self.read_directory(card, &paths(DirectoryKind::AuthObjects), p15::parse_aodf)?;
         let private_keys =
             self.read_directory(card, &paths(DirectoryKind::PrivateKeys), p15::parse_prkdf)?;
-        let certificates =
-            self.read_directory(card, &paths(DirectoryKind::Certificates), p15::parse_cdf)?;
+        let mut certificate_paths = paths(DirectoryKind::Certificates);
+        certificate_paths.extend(paths(DirectoryKind::UsefulCertificates));
+        let mut certificates = self.read_directory(card, &certificate_paths, p15::parse_cdf)?;
+        let trusted_certificates = self.read_directory(
+            card,
+            &paths(DirectoryKind::TrustedCertificates),
+            p15::parse_cdf,
+        )?;
+        let untrusted = certificates.len();
+        certificates.extend(trusted_certificates);
 
         let data_objects =
             self.read_directory(card, &paths(DirectoryKind::DataObjects), p15::parse_dodf)?;
@@ -425,6 +438,32 @@ impl CardApp for Pkcs15App {
         let user_auth = user.and_then(|p| p.auth_id.clone());
         let keys = self.keys(card, private_keys, &certificates, &pins, user_auth.as_ref())?;
         let data_objects = self.data_objects(data_objects);
+        let mut other_certificates = Vec::new();
+        for (index, certificate) in certificates.iter().enumerate() {
+            let for_a_key = !certificate.authority && keys.iter().any(|k| k.id == certificate.id.0);
+            if for_a_key {
+                continue;
+            }
+            let der = match &certificate.value {
+                p15::ObjectValue::Path(path) => self.reader().read(card, path, Extent::Element)?,
+                p15::ObjectValue::Direct(der) => Some(der.clone()),
+                p15::ObjectValue::Unsupported => None,
+            };
+            let Some(der) = der else {
+                continue;
+            };
+            other_certificates.push(CardCertificate {
+                id: certificate.id.0.clone(),
+                label: certificate
+                    .object
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| format!("Certificate {}", hex(&certificate.id.0))),
+                der,
+                authority: certificate.authority,
+                trusted: index >= untrusted,
+            });
+        }
         let (label, serial, manufacturer) = match token_info {
             Some(info) => (
                 info.label,
@@ -442,6 +481,7 @@ impl CardApp for Pkcs15App {
             pin: None,
             signature_counter: None,
             data_objects,
+            certificates: other_certificates,
             keys_complete: true,
             key_slots_read: 0,
             identity: None,

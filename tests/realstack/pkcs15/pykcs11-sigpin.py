@@ -4,7 +4,8 @@ one token for the card; the non-repudiation key 03 behind the signature PIN
 PIN) + C_SignInit + C_Login(CONTEXT_SPECIFIC, signature PIN); refused
 without the context login; a wrong signature PIN costs one try of that PIN
 and none of the user PIN (the card's answer to VERIFY without data, read
-with opensc-tool); the DODF's data objects (the private one after login).
+with opensc-tool); the DODF's data objects (the private one after login);
+the CA's certificate as an authority certificate.
 Prints one line per check, "ok NAME" or "FAIL NAME: why"; exits 1 if any
 failed.
 
@@ -15,8 +16,9 @@ import subprocess
 import sys
 
 import PyKCS11
-from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_APPLICATION, CKA_CLASS,
-                              CKA_ID, CKA_LABEL, CKA_PRIVATE, CKA_VALUE, CKM_ECDSA,
+from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_APPLICATION,
+                              CKA_CERTIFICATE_CATEGORY, CKA_CLASS, CKA_ID, CKA_LABEL,
+                              CKA_PRIVATE, CKA_TRUSTED, CKA_VALUE, CKM_ECDSA, CKO_CERTIFICATE,
                               CKO_DATA, CKO_PRIVATE_KEY, CKU_CONTEXT_SPECIFIC)
 from PyKCS11 import ckbytelist
 from cryptography.hazmat.primitives import hashes, serialization
@@ -133,6 +135,12 @@ check("after login: the public and the private data object with their values",
       values == {"p11card public data": ("p11card test", False, b"p11card public data object\n"),
                  "p11card private data": ("p11card test", True, b"p11card private data object\n")},
       values)
+ca = session.findObjects([(CKA_CLASS, CKO_CERTIFICATE), (CKA_ID, [0xCA])])
+category = trusted = None
+if len(ca) == 1:
+    category, trusted = session.getAttributeValue(ca[0], [CKA_CERTIFICATE_CATEGORY, CKA_TRUSTED])
+check("the CA's certificate (iD CA) is category authority (2), not trusted",
+      (category, trusted) == (2, False), (len(ca), category, trusted))
 session.logout()
 session.closeSession()
 sys.exit(1 if failed else 0)
