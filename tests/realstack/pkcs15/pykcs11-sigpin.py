@@ -139,6 +139,9 @@ ca = session.findObjects([(CKA_CLASS, CKO_CERTIFICATE), (CKA_ID, [0xCA])])
 category = trusted = None
 if len(ca) == 1:
     category, trusted = session.getAttributeValue(ca[0], [CKA_CERTIFICATE_CATEGORY, CKA_TRUSTED])
+    # PyKCS11 gives an attribute it does not know as bytes (a CK_ULONG).
+    if not isinstance(category, int):
+        category = int.from_bytes(bytes(category), sys.byteorder)
 check("the CA's certificate (iD CA) is category authority (2), not trusted",
       (category, trusted) == (2, False), (len(ca), category, trusted))
 session.logout()
