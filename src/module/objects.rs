@@ -66,7 +66,7 @@ impl Module {
         object: CK_OBJECT_HANDLE,
         types: &[CK_ATTRIBUTE_TYPE],
     ) -> Result<Vec<Option<AttrValue>>> {
-        self.with_object(handle, object, |object| {
+        self.with_object(handle, object, types.contains(&CKA_VALUE), |object| {
             types
                 .iter()
                 .map(|kind| object.attribute(*kind).cloned())
@@ -76,15 +76,19 @@ impl Module {
 
     /// Lets `read` look at an object this session may see (for
     /// `C_GetAttributeValue` over a template of any length, without a copy
-    /// as long as the template).
+    /// as long as the template). With `wants_value`, a card data object's
+    /// value is read from the card first if it was not yet.
     pub fn with_object<R>(
         &self,
         handle: CK_SESSION_HANDLE,
         object: CK_OBJECT_HANDLE,
+        wants_value: bool,
         read: impl FnOnce(&Object) -> R,
     ) -> Result<R> {
         self.with_session(handle, |session, state, _| {
-            load_data_value(state, object)?;
+            if wants_value {
+                load_data_value(state, object)?;
+            }
             any_object(session, state, object).map(read)
         })
     }

@@ -17,6 +17,7 @@
 # RSA-2048 (sign, decrypt), key 02 EC P-256 (sign), key 03 EC P-256
 # (nonRepudiation, signature PIN), each with a certificate from a
 # throw-away test CA, whose certificate is on the card too (authority);
+# key 04 RSA-2048 (sign) without a certificate;
 # data objects "p11card public data" and "p11card private data" (auth ID 01).
 SIG_PIN=654321
 
@@ -81,7 +82,7 @@ check_output "opensc: -L shows the MyEID token" "token label *: *p11card MyEID" 
 cold="$(apdus_of "${OSC[@]}" -O)"
 printf '        opensc -O cold: %s APDUs (p11card target: at most %s)\n' "$cold" "$((cold / 2))"
 timeout "$T" "${OSC[@]}" -O --login --pin "$PIN" >"$WORK/p15-objects.txt" 2>&1
-check_output "opensc: the User PIN token lists 2 private keys (3 public keys, 3 certificates)" "^2 3 3\$" \
+check_output "opensc: the User PIN token lists 3 private keys: 01, 02, 04 (4 public keys, 3 certificates)" "^3 4 3\$" \
     bash -c "printf '%s %s %s\n' \$(grep -c '^Private Key Object' '$WORK/p15-objects.txt') \
         \$(grep -c '^Public Key Object' '$WORK/p15-objects.txt') \$(grep -c '^Certificate Object' '$WORK/p15-objects.txt')"
 # object_line HEADER LABEL: the object of `-O` with that header and label,
@@ -107,6 +108,8 @@ check_fn "opensc: RSA key 01 signs SHA256-RSA-PKCS-PSS (raw RSA on the card), op
 check_fn "opensc: EC key 02 signs ECDSA-SHA256, openssl verifies" \
     p15_sign_verify 02 ECDSA-SHA256 "$PROV/pub02.pem"
 check_fn "opensc: RSA key 01 deciphers RSA-PKCS" p15_decrypt
+check_fn "opensc: RSA key 04 (no certificate) signs SHA256-RSA-PKCS, openssl verifies" \
+    p15_sign_verify 04 SHA256-RSA-PKCS "$PROV/pub04.pem"
 # OpenSC (create_slots_for_pins default): one token per PIN on the reader.
 check_output "opensc: -L shows a token per PIN, \"(User PIN)\" and \"(Signature PIN)\"" \
     "^p11card MyEID \(User PIN\)\|p11card MyEID \(Signature PIN\)\$" \
@@ -136,7 +139,7 @@ cold_p11="$(apdus_of "${P11[@]}" -O)"
 printf '        p11card -O cold: %s APDUs (opensc: %s)\n' "$cold_p11" "$cold"
 check_fn "p11card: -O cold costs at most half of OpenSC's APDUs" test "$cold_p11" -le "$((cold / 2))"
 timeout "$T" "${P11[@]}" -O --login --pin "$PIN" >"$WORK/p15-objects.txt" 2>&1
-check_output "p11card: -O --login lists 3 private keys, 3 public keys, 4 certificates (the CA's too), 2 data objects" "^3 3 4 2\$" \
+check_output "p11card: -O --login lists 4 private keys, 4 public keys, 4 certificates (the CA's too), 2 data objects" "^4 4 4 2\$" \
     bash -c "printf '%s %s %s %s\n' \$(grep -c '^Private Key Object' '$WORK/p15-objects.txt') \
         \$(grep -c '^Public Key Object' '$WORK/p15-objects.txt') \$(grep -c '^Certificate Object' '$WORK/p15-objects.txt') \
         \$(grep -c '^Data object' '$WORK/p15-objects.txt')"
@@ -158,6 +161,8 @@ check_fn "p11card: RSA key 01 signs SHA256-RSA-PKCS-PSS, openssl verifies" \
 check_fn "p11card: EC key 02 signs ECDSA-SHA256, openssl verifies" \
     p15_sign_verify 02 ECDSA-SHA256 "$PROV/pub02.pem"
 check_fn "p11card: RSA key 01 deciphers RSA-PKCS" p15_decrypt
+check_fn "p11card: RSA key 04 (no certificate, public key from the PuKDF) signs SHA256-RSA-PKCS, openssl verifies" \
+    p15_sign_verify 04 SHA256-RSA-PKCS "$PROV/pub04.pem"
 check_fn "p11card: a wrong PIN costs exactly one try, the right one restores them" p15_wrong_pin_costs_one_try
 printf '        p11card --login --sign (EC key 02): %s APDUs\n' "$(apdus_of "${OSC[@]}" "${sign[@]}")"
 # pkcs11-tool does the context login for an always-authenticate key with

@@ -4,8 +4,8 @@
 //! Reading: SELECT of the PKCS#15 application (by AID, or by the profile's
 //! path), EF.ODF (`5031`), EF.TokenInfo (`5032`), then the AODF, PrKDF and
 //! CDF and DODF the ODF names; each certificate a key has is read as far
-//! as its own DER header says. The PuKDF is not read: a key's public key
-//! comes from its certificate. A data object's value is read when the
+//! as its own DER header says. A key's public key comes from its
+//! certificate; the PuKDF is read only for a key without one. A data object's value is read when the
 //! module first needs it ([`CardApp::read_data_object`]).
 //!
 //! Certificates that belong to no listed key (a CA's certificate, any in a
@@ -213,16 +213,68 @@ impl Pkcs15App {
         }
     }
 
-    /// The keys of the PrKDF that have a usable certificate; `user` is the
+    /// The public key and certificate of `private`: from its certificate
+    /// in the CDF, else (no certificate, or one that cannot be read) from
+    /// the PuKDF (read, with `public_paths`, the first time a key needs
+    /// it). `None`: the key cannot be shown.
+    fn public_key_of(
+        &self,
+        card: &mut Transaction,
+        private: &p15::PrivateKey,
+        certificates: &[p15::Certificate],
+        public_paths: &[&Path],
+        public_keys: &mut Option<Vec<p15::PublicKey>>,
+    ) -> Result<Option<(PublicKey, Option<Vec<u8>>)>, AppError> {
+        if let Some(certificate) = certificates
+            .iter()
+            .find(|c| c.id == private.key.id && !c.authority)
+        {
+            let der = match &certificate.value {
+                p15::ObjectValue::Path(path) => self.reader().read(card, path, Extent::Element)?,
+                p15::ObjectValue::Direct(der) => Some(der.clone()),
+                p15::ObjectValue::Unsupported => None,
+            };
+            match der.as_deref().map(parse_certificate) {
+                Some(Ok(parsed)) => return Ok(Some((parsed.public_key, der))),
+                _ => log::warn!("PKCS#15 certificate not usable: the key's public key only"),
+            }
+        }
+        if public_keys.is_none() {
+            *public_keys = Some(self.read_directory(card, public_paths, p15::parse_pukdf)?);
+        }
+        let Some(public) = public_keys
+            .iter()
+            .flatten()
+            .find(|k| k.key.id == private.key.id)
+        else {
+            log::warn!("PKCS#15 key without a certificate or public key: not listed");
+            return Ok(None);
+        };
+        let data = match &public.value {
+            p15::ObjectValue::Path(path) => self.reader().read(card, path, Extent::Element)?,
+            p15::ObjectValue::Direct(data) => Some(data.clone()),
+            p15::ObjectValue::Unsupported => None,
+        };
+        let key = data.as_deref().and_then(public_key_from_der);
+        if key.is_none() {
+            log::warn!("PKCS#15 public key not usable: key not listed");
+        }
+        Ok(key.map(|key| (key, None)))
+    }
+
+    /// The keys of the PrKDF whose public key the card gives (in a
+    /// certificate, else in the PuKDF at `public_paths`); `user` is the
     /// user PIN's `authId`.
     fn keys(
         &self,
         card: &mut Transaction,
         private_keys: Vec<p15::PrivateKey>,
         certificates: &[p15::Certificate],
+        public_paths: &[&Path],
         pins: &[p15::Pin],
         user: Option<&p15::Identifier>,
     ) -> Result<Vec<KeyInfo>, AppError> {
+        let mut public_keys = None;
         let mut keys = Vec::new();
         let mut key_files = Vec::new();
         let mut key_pins = Vec::new();
@@ -235,25 +287,13 @@ impl Pkcs15App {
             else {
                 continue;
             };
-            let Some(certificate) = certificates
-                .iter()
-                .find(|c| c.id == private.key.id && !c.authority)
+            let Some((public_key, certificate)) =
+                self.public_key_of(card, &private, certificates, public_paths, &mut public_keys)?
             else {
-                log::warn!("PKCS#15 key without a certificate: not listed");
-                continue;
-            };
-            let p15::ObjectValue::Path(path) = &certificate.value else {
-                continue;
-            };
-            let Some(der) = self.reader().read(card, path, Extent::Element)? else {
-                continue;
-            };
-            let Ok(parsed) = parse_certificate(&der) else {
-                log::warn!("PKCS#15 certificate not usable");
                 continue;
             };
             let usage = &private.key.usage;
-            let is_rsa = matches!(parsed.public_key, PublicKey::Rsa { .. });
+            let is_rsa = matches!(public_key, PublicKey::Rsa { .. });
             let pin = private
                 .object
                 .auth_id
@@ -278,8 +318,8 @@ impl Pkcs15App {
                     .clone()
                     .unwrap_or_else(|| format!("Key {}", hex(&private.key.id.0))),
                 role: super::Pkcs15Role::PrivateKey.into(),
-                public_key: parsed.public_key,
-                certificate: Some(der),
+                public_key,
+                certificate,
                 always_authenticate: own_pin.is_some()
                     || private.object.user_consent.is_some_and(|n| n > 0),
                 counts_signatures: false,
@@ -436,7 +476,14 @@ impl CardApp for Pkcs15App {
             learned.unblocking_pin = unblocking.and_then(PinFormat::from_aodf);
         }
         let user_auth = user.and_then(|p| p.auth_id.clone());
-        let keys = self.keys(card, private_keys, &certificates, &pins, user_auth.as_ref())?;
+        let keys = self.keys(
+            card,
+            private_keys,
+            &certificates,
+            &paths(DirectoryKind::PublicKeys),
+            &pins,
+            user_auth.as_ref(),
+        )?;
         let data_objects = self.data_objects(data_objects);
         let mut other_certificates = Vec::new();
         for (index, certificate) in certificates.iter().enumerate() {
@@ -654,6 +701,28 @@ impl CardApp for Pkcs15App {
         };
         left_pad(&result, modulus.len())
     }
+}
+
+/// A public key as a PKCS#15 card stores it (ISO/IEC 7816-15
+/// `PublicKeyObject` value): a SubjectPublicKeyInfo (also inside `[1]`, as
+/// a direct value), or an RSAPublicKey. A bare EC point is not taken: it
+/// does not name its curve.
+fn public_key_from_der(data: &[u8]) -> Option<PublicKey> {
+    use der::Decode;
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::traits::PublicKeyParts;
+    let data = match data {
+        [0xA1, ..] => crate::iso7816::tlv::read(data).ok()?.0.value,
+        _ => data,
+    };
+    if let Ok(spki) = spki::SubjectPublicKeyInfoOwned::from_der(data) {
+        return PublicKey::from_spki(&spki).ok();
+    }
+    let rsa = rsa::RsaPublicKey::from_pkcs1_der(data).ok()?;
+    Some(PublicKey::Rsa {
+        modulus: rsa.n().to_bytes_be(),
+        public_exponent: rsa.e().to_bytes_be(),
+    })
 }
 
 /// `value` left-padded with zeros to `len` bytes (a card may drop leading

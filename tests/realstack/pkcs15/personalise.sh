@@ -11,6 +11,8 @@
 #   key 02 "MyEID EC" EC P-256 generated on the card (sign),
 #   key 03 "MyEID signature" EC P-256 generated on the card
 #   (nonRepudiation), behind the signature PIN,
+#   key 04 "MyEID no certificate" RSA-2048 generated on the card (sign),
+#   without a certificate (its public key only in the PuKDF),
 #   certificates for the three, issued by a throw-away test CA ("CN=p11card
 #   MyEID test CA"), the CA's certificate (authority),
 #   a public data object "p11card public data" and a private one
@@ -56,7 +58,9 @@ step "signature PIN (auth ID 02) with PUK" "${P15I[@]}" --store-pin --auth-id 02
 step "EC P-256 key 03 (non-repudiation, signature PIN) generated on the card" "${P15I[@]}" \
     --generate-key ec/prime256v1 --auth-id 02 --id 03 --label "MyEID signature" \
     --key-usage nonRepudiation --pin "$SIG_PIN" --so-pin "$SO_PIN"
-for id in 01 02 03; do
+step "RSA-2048 key 04 (no certificate) generated on the card" "${P15I[@]}" --generate-key rsa/2048 \
+    --auth-id 01 --id 04 --label "MyEID no certificate" --key-usage sign --pin "$PIN" --so-pin "$SO_PIN"
+for id in 01 02 03 04; do
     step "read public key $id" timeout "$T" pkcs15-tool --reader "$reader" --read-public-key "$id" -o "$W/pub$id.pem"
 done
 gen_done=$(date +%s.%N)
@@ -100,7 +104,7 @@ step "finalise (ACTIVATE APPLET)" "${P15I[@]}" --finalize --so-pin "$SO_PIN" --p
 finished=$(date +%s.%N)
 cp -- "$MYEID_IMAGE" "$OUT_IMAGE"
 awk -v a="$started" -v b="$gen_done" -v c="$certs_start" -v d="$finished" 'BEGIN {
-    printf "personalise: pkcs15-init and pkcs15-tool took %.1f s (erase, create, PINs, 3 key generations: %.1f s; certificates + finalise: %.1f s)\n", (b-a)+(d-c), b-a, d-c }'
+    printf "personalise: pkcs15-init and pkcs15-tool took %.1f s (erase, create, PINs, 4 key generations: %.1f s; certificates + finalise: %.1f s)\n", (b-a)+(d-c), b-a, d-c }'
 echo "personalise: card image saved to $OUT_IMAGE; public material in $W"
 [ "${PERSONALISE_STOP:-0}" = 1 ] && "$HERE/stop.sh"
 exit 0

@@ -5,7 +5,7 @@
 # card started personalised (start.sh loads myeid-personalised.image).
 # Then writes the card's public material, read back with OpenSC's
 # pkcs15-tool, to $VIRTPIV_STATE_DIR/provisioned (default
-# $MYEID_RUN_DIR/provisioned): pub01..03.pem, cert01..03.pem.
+# $MYEID_RUN_DIR/provisioned): pub01..04.pem, cert01..03.pem (key 04 has no certificate).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/common.sh"
@@ -17,8 +17,10 @@ if [ "${P11CARD_PKCS15_PERSONALISE:-0}" = 1 ]; then
 fi
 mkdir -p "$OUT"
 reader="$(myeid_reader)"
-for id in 01 02 03; do
+for id in 01 02 03 04; do
     timeout "$T_CMD" pkcs15-tool --reader "$reader" --read-public-key "$id" -o "$OUT/pub$id.pem" >/dev/null
+done
+for id in 01 02 03; do
     timeout "$T_CMD" pkcs15-tool --reader "$reader" --read-certificate "$id" -o "$OUT/cert$id.pem" >/dev/null
 done
 echo "myeid: public material in $OUT"
