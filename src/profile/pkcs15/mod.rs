@@ -52,6 +52,9 @@ const CONFIDENTIALITY_TEMPLATE: u8 = 0xB8;
 /// PSO: DECIPHER padding indicator: no further indication.
 const NO_PADDING_INDICATION: u8 = 0x00;
 
+/// A key's public key and its certificate (DER), if the card holds one.
+type KeyMaterial = (PublicKey, Option<Vec<u8>>);
+
 /// What the engine learned from the card's files and needs afterwards.
 #[derive(Debug, Default)]
 struct Learned {
@@ -224,7 +227,7 @@ impl Pkcs15App {
         certificates: &[p15::Certificate],
         public_paths: &[&Path],
         public_keys: &mut Option<Vec<p15::PublicKey>>,
-    ) -> Result<Option<(PublicKey, Option<Vec<u8>>)>, AppError> {
+    ) -> Result<Option<KeyMaterial>, AppError> {
         if let Some(certificate) = certificates
             .iter()
             .find(|c| c.id == private.key.id && !c.authority)
