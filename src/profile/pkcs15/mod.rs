@@ -752,3 +752,57 @@ fn ecdsa_raw(result: &[u8], curve: Curve, der: bool) -> Result<Vec<u8>, AppError
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::pkcs1::EncodeRsaPublicKey;
+    use rsa::pkcs8::EncodePublicKey;
+
+    /// A P-256 SubjectPublicKeyInfo as pkcs15-init writes it (EF 5502).
+    const EC_SPKI: &str = "3059301306072A8648CE3D020106082A8648CE3D03010703420004\
+        BBC0035E955B1865AD2F1C53A678F7B894C52B2AF02750BA5BD912B93418483D\
+        BC0C4BF3669597032C41672939CAD33314A39CEC8C29368690DB059F115BFBCA";
+
+    fn unhex(text: &str) -> Vec<u8> {
+        super::super::schema::parse_hex(text).unwrap()
+    }
+
+    #[test]
+    fn public_keys_are_read_in_the_forms_pkcs15_cards_store() {
+        let spki = unhex(EC_SPKI);
+        let Some(PublicKey::Ec { curve, point }) = public_key_from_der(&spki) else {
+            panic!("an EC key")
+        };
+        assert_eq!(curve, Curve::P256);
+        assert_eq!(point, spki[26..]);
+        // A direct value: the SubjectPublicKeyInfo inside [1].
+        let wrapped = crate::iso7816::tlv::encode(0xA1, &spki);
+        assert!(matches!(
+            public_key_from_der(&wrapped),
+            Some(PublicKey::Ec { .. })
+        ));
+
+        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+        let public = key.to_public_key();
+        let expected = PublicKey::Rsa {
+            modulus: rsa::traits::PublicKeyParts::n(&public).to_bytes_be(),
+            public_exponent: rsa::traits::PublicKeyParts::e(&public).to_bytes_be(),
+        };
+        // An RSAPublicKey (what pkcs15-init writes for RSA, EF 5501) and a
+        // SubjectPublicKeyInfo.
+        let pkcs1 = public.to_pkcs1_der().unwrap();
+        assert_eq!(
+            public_key_from_der(pkcs1.as_bytes()),
+            Some(expected.clone())
+        );
+        let spki = public.to_public_key_der().unwrap();
+        assert_eq!(public_key_from_der(spki.as_bytes()), Some(expected));
+
+        // A bare EC point names no curve; garbage is no key.
+        let point = crate::iso7816::tlv::encode(0x04, &unhex(EC_SPKI)[26..]);
+        assert_eq!(public_key_from_der(&point), None);
+        assert_eq!(public_key_from_der(&[0x30, 0x03, 0x02, 0x01]), None);
+        assert_eq!(public_key_from_der(&[0xA1, 0x05, 0x30]), None);
+    }
+}
