@@ -5,6 +5,8 @@
 #
 #   scripts/demo.sh            # the project's simulated PIV card in a virtual reader
 #   scripts/demo.sh virtpiv    # the independent virtual PIV card (../shared/virtpiv)
+#   scripts/demo.sh pkcs15     # a simulated MyEID card (PKCS#15) personalised by
+#                              # OpenSC's pkcs15-init
 #
 # It installs what it needs (Debian 12, root or sudo), builds p11card, starts
 # pcscd and the virtual card, runs the login, and stops everything it started.
@@ -19,10 +21,16 @@ detail() { printf '   %s\n' "$*"; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/p11card-demo.XXXXXX")"
 export VIRTPIV_RUN_DIR="$WORK/run" VIRTPIV_STATE_DIR="$WORK/state"
+# The login key: its provisioned certificate, its CKA_ID, how to name it.
 case "$CARD" in
-    own) CARD_DIR="$ROOT/tests/realstack/owncard" ;;
-    virtpiv) CARD_DIR="${P11CARD_VIRTPIV:-$ROOT/../shared/virtpiv}" ;;
-    *) echo "usage: $0 [own|virtpiv]" >&2; exit 2 ;;
+    own | virtpiv)
+        [ "$CARD" = own ] && CARD_DIR="$ROOT/tests/realstack/owncard" || CARD_DIR="${P11CARD_VIRTPIV:-$ROOT/../shared/virtpiv}"
+        CARD_KIND="PIV card" LOGIN_CERT=cert9a.pem LOGIN_ID=01 LOGIN_NAME="the PIV Authentication key (slot 9A)" ;;
+    pkcs15)
+        CARD_DIR="$ROOT/tests/realstack/pkcs15"
+        CARD_KIND="MyEID card (PKCS#15, files written by OpenSC's pkcs15-init)"
+        LOGIN_CERT=cert01.pem LOGIN_ID=01 LOGIN_NAME="the RSA key with PKCS#15 iD 01" ;;
+    *) echo "usage: $0 [own|virtpiv|pkcs15]" >&2; exit 2 ;;
 esac
 SERVER_PID=""
 cleanup() {
@@ -42,16 +50,18 @@ cargo build --release --locked -q -p p11card-pkcs11
 MODULE="$ROOT/target/release/libp11card_pkcs11.so"
 detail "module: $MODULE"
 
-say "3. Starting the smart-card service (pcscd) and inserting a virtual PIV card into a virtual reader..."
+say "3. Starting the smart-card service (pcscd) and inserting a virtual $CARD_KIND into a virtual reader..."
 timeout 600 "$CARD_DIR/start.sh" --fresh >"$WORK/card.log" 2>&1 || { cat "$WORK/card.log"; exit 1; }
 timeout 120 "$CARD_DIR/provision.sh" >>"$WORK/card.log" 2>&1 || { cat "$WORK/card.log"; exit 1; }
 PROV="$VIRTPIV_STATE_DIR/provisioned"
-timeout 30 pkcs11-tool --module "$MODULE" -L 2>/dev/null | sed -n 's/^\(Slot .*\|  token label.*\|  serial num.*\)$/   \1/p'
+TOKENS=$(timeout 30 pkcs11-tool --module "$MODULE" -L 2>/dev/null || true)
+sed -n 's/^\(Slot .*\|  token label.*\|  serial num.*\)$/   \1/p' <<<"$TOKENS"
+TOKEN_LABEL=$(sed -n '0,/^ *token label *: /s/^ *token label *: //p' <<<"$TOKENS" | sed 's/ *$//')
 
 say "4. What p11card finds on the card (no PIN needed to look):"
 timeout 30 pkcs11-tool --module "$MODULE" -O --type cert 2>/dev/null | sed -n 's/^  subject: *DN: /   certificate: /p'
-CN=$(openssl x509 -in "$PROV/cert9a.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
-detail "The login will use the PIV Authentication key (slot 9A), certificate: $CN"
+CN=$(openssl x509 -in "$PROV/$LOGIN_CERT" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+detail "The login will use $LOGIN_NAME, certificate: $CN"
 
 say "5. Starting a local HTTPS server that only lets in clients holding a certificate from the card's issuer..."
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=localhost" \
@@ -66,10 +76,9 @@ detail "https://localhost:$PORT/ (requires a client certificate)"
 say "6. Logging in with the card: the client asks p11card for the card's certificate and key,"
 detail "p11card sends the PIN ($PIN) to the card, and the card signs the TLS 1.3 handshake."
 detail "The private key never leaves the card."
-LABEL=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' \
-    "$(openssl x509 -in "$PROV/cert9a.pem" -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= *//p')")
+LABEL=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TOKEN_LABEL")
 printf 'GET / HTTP/1.0\r\n\r\n' | GNUTLS_PIN="$PIN" timeout 60 gnutls-cli --provider "$MODULE" \
-    --x509certfile "pkcs11:token=$LABEL;id=%01;type=cert" --x509keyfile "pkcs11:token=$LABEL;id=%01;type=private" \
+    --x509certfile "pkcs11:token=$LABEL;id=%$LOGIN_ID;type=cert" --x509keyfile "pkcs11:token=$LABEL;id=%$LOGIN_ID;type=private" \
     --x509cafile "$WORK/server.pem" --priority "NORMAL:-VERS-ALL:+VERS-TLS1.3" -p "$PORT" localhost \
     >"$WORK/client.log" 2>&1 || { cat "$WORK/client.log"; exit 1; }
 detail "$(grep -m1 -- '- Description:' "$WORK/client.log" | sed 's/^- //')"

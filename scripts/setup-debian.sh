@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need on Debian 12: the PC/SC
 # stack (pcscd, the vpcd virtual reader), build headers, and the PKCS#11
-# consumers the tests drive. Needs root (or sudo) and a package mirror.
+# consumers the tests drive (GnuPG provisions the virtual OpenPGP card). Needs root (or sudo) and a package mirror.
 set -euo pipefail
 
 packages=(
@@ -10,6 +10,7 @@ packages=(
     opensc opensc-pkcs11 openssl xxd binutils
     gnutls-bin libnss3-tools libengine-pkcs11-openssl p11-kit
     openssh-server libpam-pkcs11 pamtester python3 python3-pykcs11 python3-cryptography
+    gnupg scdaemon
 )
 
 as_root=()

@@ -8,7 +8,8 @@
 #   5. the real stack: pcscd + vpcd + independent virtual PIV and OpenPGP
 #      cards, the project's simulated cards, and a simulated MyEID card
 #      personalised by OpenSC's pkcs15-init (tests/realstack/run.sh),
-#   6. every fuzz target for a few seconds (fuzz/run.sh; nightly toolchain).
+#   6. the demo (scripts/demo.sh pkcs15: a TLS login with the PKCS#15 card),
+#   7. every fuzz target for a few seconds (fuzz/run.sh; nightly toolchain).
 # The hostile-card test (ffi/tests/hostile_card.rs) runs in step 3 with a
 # fixed seed, so a CI failure replays; HOSTILE_SEED=... overrides it.
 set -euo pipefail
@@ -39,6 +40,11 @@ step "real stack"
 # The PKCS#15 (MyEID) card is personalised afresh by OpenSC's pkcs15-init.
 P11CARD_PKCS15_PERSONALISE=${P11CARD_PKCS15_PERSONALISE:-1} \
     tests/realstack/run.sh target/release/libp11card_pkcs11.so
+
+step "the demo on the PKCS#15 card (scripts/demo.sh pkcs15)"
+# In private namespaces (own pcscd socket directory), as the real stack.
+timeout 900 unshare --mount --pid --fork --mount-proc --net -- bash -c \
+    'ip link set lo up && mkdir -p /run/pcscd && mount -t tmpfs -o mode=0755 tmpfs /run/pcscd && exec scripts/demo.sh pkcs15'
 
 step "fuzzing (every target 5 s)"
 fuzz/run.sh 5

@@ -92,62 +92,6 @@ fn sign_with_context_login(
     sign_more(session, data)
 }
 
-/// `C_DeriveKey` with `CKM_ECDH1_DERIVE`, `CKD_NULL` and `public_data`.
-fn derive(
-    session: CK_SESSION_HANDLE,
-    key: CK_OBJECT_HANDLE,
-    public_data: &[u8],
-    template: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)],
-) -> Result<CK_OBJECT_HANDLE, CK_RV> {
-    let mut public_data = public_data.to_vec();
-    let mut params = CK_ECDH1_DERIVE_PARAMS {
-        kdf: CKD_NULL,
-        ulSharedDataLen: 0,
-        pSharedData: ptr::null_mut(),
-        ulPublicDataLen: public_data.len() as CK_ULONG,
-        pPublicData: public_data.as_mut_ptr(),
-    };
-    let mut mech = CK_MECHANISM {
-        mechanism: CKM_ECDH1_DERIVE,
-        pParameter: &mut params as *mut CK_ECDH1_DERIVE_PARAMS as *mut _,
-        ulParameterLen: std::mem::size_of::<CK_ECDH1_DERIVE_PARAMS>() as CK_ULONG,
-    };
-    let mut attrs: Vec<CK_ATTRIBUTE> = template
-        .iter()
-        .map(|(kind, value)| CK_ATTRIBUTE {
-            type_: *kind,
-            pValue: value.as_ptr() as *mut _,
-            ulValueLen: value.len() as CK_ULONG,
-        })
-        .collect();
-    let mut handle = 0;
-    match ck!(C_DeriveKey(
-        session,
-        &mut mech,
-        key,
-        attrs.as_mut_ptr(),
-        attrs.len() as CK_ULONG,
-        &mut handle
-    )) {
-        CKR_OK => Ok(handle),
-        rv => Err(rv),
-    }
-}
-
-/// What pkcs11-tool --derive asks for: a session generic secret, not
-/// sensitive, extractable.
-fn secret_template() -> Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)> {
-    vec![
-        (CKA_TOKEN, vec![CK_FALSE]),
-        (CKA_CLASS, ulong(CKO_SECRET_KEY)),
-        (CKA_KEY_TYPE, ulong(CKK_GENERIC_SECRET)),
-        (CKA_SENSITIVE, vec![CK_FALSE]),
-        (CKA_EXTRACTABLE, vec![CK_TRUE]),
-        (CKA_ENCRYPT, vec![CK_TRUE]),
-        (CKA_DECRYPT, vec![CK_TRUE]),
-    ]
-}
-
 #[test]
 fn token_info_describes_the_openpgp_card() {
     let (harness, _card) = harness_with(SimOpenPgpCard::new().with_serial(0x0102_0304));

@@ -184,6 +184,15 @@ pub fn general_authenticate(algorithm: u8, reference: u8, data: Vec<u8>) -> Comm
         .redacted()
 }
 
+/// GENERAL AUTHENTICATE with the even INS (`86`, P1-P2 `00 00`: the key
+/// and algorithm chosen by MSE:SET before) and `data`.
+pub fn general_authenticate_even(data: Vec<u8>) -> Command {
+    Command::iso(Instruction::GeneralAuthenticateEven, 0x00, 0x00)
+        .data(data)
+        .expect_long_response()
+        .redacted()
+}
+
 /// GENERATE ASYMMETRIC KEY PAIR with `p1` (OpenPGP: `81` reads the
 /// existing public key) and the control reference template in `data`.
 pub fn generate_asymmetric_key_pair(p1: u8, data: Vec<u8>) -> Command {

@@ -34,6 +34,9 @@ pub enum Instruction {
     /// GENERAL AUTHENTICATE (ISO/IEC 7816-4 §11.5.5, odd INS as PIV uses
     /// it, SP 800-73-4 Part 2 §3.2.4).
     GeneralAuthenticate,
+    /// GENERAL AUTHENTICATE, even INS (ISO/IEC 7816-4 §11.5.5; the form
+    /// PKCS#15 card operating systems such as MyEID take).
+    GeneralAuthenticateEven,
     /// GENERATE ASYMMETRIC KEY PAIR (ISO/IEC 7816-8 §5.1).
     GenerateAsymmetricKeyPair,
     /// GET METADATA: Yubico's PIV extension (also in Nitrokey's applet).
@@ -58,6 +61,7 @@ impl Instruction {
             Instruction::PerformSecurityOperation => 0x2A,
             Instruction::InternalAuthenticate => 0x88,
             Instruction::GeneralAuthenticate => 0x87,
+            Instruction::GeneralAuthenticateEven => 0x86,
             Instruction::GenerateAsymmetricKeyPair => 0x47,
             Instruction::YubicoGetMetadata => 0xF7,
         }

@@ -357,7 +357,7 @@ impl ProfileSet {
 /// Status words with which a card says it has no application with this AID
 /// (ISO/IEC 7816-4 §5.6: file not found, function or instruction or class
 /// not supported, wrong parameters for SELECT by name).
-fn is_application_absent(sw: StatusWord) -> bool {
+pub(crate) fn is_application_absent(sw: StatusWord) -> bool {
     /// `6999`: applet selection failed (Java Card).
     const APPLET_SELECT_FAILED: StatusWord = StatusWord(0x6999);
     sw.is_unsupported_command()

@@ -96,6 +96,23 @@ pub struct Pkcs15Options {
     /// The most bytes one READ BINARY asks for (1 to 256).
     #[serde(default = "default_read_size")]
     pub max_read: usize,
+    /// How the card does ECDH with an EC key whose usage allows
+    /// derivation (none: such keys get no `CKA_DERIVE`).
+    #[serde(default)]
+    pub key_agreement: KeyAgreement,
+}
+
+/// How a PKCS#15 card computes an ECDH shared secret.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAgreement {
+    /// The card offers none the engine knows.
+    #[default]
+    None,
+    /// MSE:SET of an authentication template (`A4`) naming the key, then
+    /// GENERAL AUTHENTICATE (`86`, P1-P2 `00 00`) with `7C { 85 <peer
+    /// point> }`; the answer is the shared secret (the x-coordinate).
+    GeneralAuthenticate,
 }
 
 fn default_read_size() -> usize {

@@ -119,17 +119,68 @@ cert_cn() {
     openssl x509 -in "$PROV/cert$1.pem" -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= *//p'
 }
 
-# slot_id SLOT: the PKCS#11 CKA_ID p11card gives the key (hex).
-slot_id() {
-    case "$1" in 9a) echo 01 ;; 9c) echo 02 ;; 9d) echo 03 ;; 9e) echo 04 ;; esac
+# What the suites need to know about the card in the reader, set by
+# card_manifest (run.sh calls it after provisioning each card). Keys are
+# named by their provisioned files ($PROV/pubNAME.pem, $PROV/certNAME.pem):
+#   CARD_KEYS       every key with a certificate, in the module's order
+#   SIGN_KEYS       the keys that sign once the user PIN is given
+#                   (always-authenticate ones with the same PIN included)
+#   TLS_KEYS        keys GnuTLS logs in with; ENGINE_KEYS: OpenSSL's engine
+#   DECRYPT_KEYS    RSA keys that decrypt; DERIVE_KEYS: keys that may do ECDH
+#   LOGIN_KEY       the key of logins (PAM, ssh): RSA, PIN-protected
+#   EC_KEY          an EC key for ssh and p11-kit
+#   AGENT_REFUSED_KEY  an always-authenticate key ssh-agent cannot use (or empty)
+#   TOKEN_LABEL     the token label p11card shows; READER: the card's reader
+#   KEY_LABEL[NAME] the CKA_LABEL p11card gives the key
+#   BAD_LENGTH_PIN  a PIN shorter than the card allows; PUK: the unblocking code
+# A card's provisioning may write $PROV/manifest.sh to set these (the
+# PKCS#15 card does); otherwise the family's defaults below apply.
+declare -gA KEY_LABEL=()
+declare -gA KEY_ID=()
+card_manifest() {
+    KEY_LABEL=()
+    KEY_ID=()
+    case "$CARD_FAMILY" in
+        pkcs15)
+            CARD_KEYS="01 02 05" SIGN_KEYS="01 02" TLS_KEYS="01 02" ENGINE_KEYS="01 02"
+            DECRYPT_KEYS="01" DERIVE_KEYS="05" LOGIN_KEY=01 EC_KEY=02 AGENT_REFUSED_KEY=""
+            TOKEN_LABEL="p11card MyEID" READER="Virtual PCD MyEID 00 00" BAD_LENGTH_PIN=123 PUK=12345678
+            KEY_LABEL=([01]="MyEID RSA" [02]="MyEID EC" [05]="MyEID ECDH")
+            ;;
+        piv)
+            CARD_KEYS="9a 9c 9d 9e" SIGN_KEYS="9a 9c 9d 9e" TLS_KEYS="9a 9e 9c" ENGINE_KEYS="9a 9e"
+            DECRYPT_KEYS="9a 9d" DERIVE_KEYS="9d" LOGIN_KEY=9a EC_KEY=9e AGENT_REFUSED_KEY=9c
+            TOKEN_LABEL="$(cert_cn 9a)" READER="Virtual PCD 00 00" BAD_LENGTH_PIN=12345 PUK=12345678
+            KEY_LABEL=([9a]="PIV Authentication" [9c]="Digital Signature" [9d]="Key Management" [9e]="Card Authentication")
+            KEY_ID=([9a]=01 [9c]=02 [9d]=03 [9e]=04)
+            ;;
+        *)
+            # (the OpenPGP suite knows its card itself)
+            CARD_KEYS="" SIGN_KEYS="" TLS_KEYS="" ENGINE_KEYS="" DECRYPT_KEYS="" DERIVE_KEYS="" LOGIN_KEY="" EC_KEY=""
+            AGENT_REFUSED_KEY="" TOKEN_LABEL="" READER="" BAD_LENGTH_PIN="" PUK=""
+            ;;
+    esac
+    # shellcheck source=/dev/null
+    [ ! -f "$PROV/manifest.sh" ] || source "$PROV/manifest.sh"
+    # Another module on the same card (for comparisons: OpenSC names a
+    # PKCS#15 token "<label> (<PIN label>)") may need another label.
+    TOKEN_LABEL="${P11CARD_REALSTACK_TOKEN_LABEL:-$TOKEN_LABEL}"
+    read -r -a CARD_KEY_LIST <<<"$CARD_KEYS"
+    CARD_KEY_COUNT=${#CARD_KEY_LIST[@]}
 }
 
-# key_uri SLOT TYPE: a pkcs11: URI naming this card's token (by its label,
-# the 9A certificate's CN) and the key's CKA_ID, so that a second card in
-# another reader does not make the URI ambiguous.
+# slot_id KEY: the PKCS#11 CKA_ID p11card gives the key (hex): the PIV
+# slot's ID, or the key's name (a PKCS#15 iD).
+slot_id() {
+    echo "${KEY_ID[$1]:-$1}"
+}
+
+# key_uri KEY TYPE: a pkcs11: URI naming this card's token (by its label)
+# and the key's CKA_ID, so that a second card in another reader does not
+# make the URI ambiguous.
 key_uri() {
     local label
-    label=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$(cert_cn 9a)")
+    label=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TOKEN_LABEL")
     echo "pkcs11:token=$label;id=%$(slot_id "$1");type=$2"
 }
 

@@ -103,6 +103,7 @@ for CARD_NAME in "${CARDS[@]}"; do
     timeout 120 "$dir/provision.sh" >"$WORK/provision.log" 2>&1 || { cat "$WORK/provision.log"; exit 1; }
     PROV="$VIRTPIV_STATE_DIR/provisioned"
     APDU_LOG="$VIRTPIV_RUN_DIR/apdu.log"
+    card_manifest
     for suite in "$HERE"/suite-${P11CARD_SUITES:-*}.sh; do
         suite_runs_on "$suite" "$CARD_FAMILY" || continue
         printf '\n-- %s on %s\n' "$(basename "$suite" .sh)" "$CARD_NAME"

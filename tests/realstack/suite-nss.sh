@@ -1,6 +1,7 @@
 # NSS (certutil, modutil, cmsutil from libnss3-tools) with the module in a
 # fresh NSS database. (sourced by run.sh: MODULE, PROV, WORK, PIN are set)
 
+# card-families: piv pkcs15
 NSSDIR="$WORK/nssdb"
 NSSDB="sql:$NSSDIR"
 rm -rf -- "$NSSDIR"
@@ -9,7 +10,6 @@ printf '%s\n' "$PIN" >"$WORK/nss-pin.txt"
 printf '%s\n' 654321 >"$WORK/nss-badpin.txt"
 # nss_re TEXT: TEXT as a literal in an extended regular expression.
 nss_re() { sed 's/[][\.*^$(){}+?|]/\\&/g' <<<"$1"; }
-declare -gA NSS_LABEL=([9a]="PIV Authentication" [9c]="Digital Signature" [9d]="Key Management" [9e]="Card Authentication")
 
 check "certutil -N creates an empty NSS database" certutil -N -d "$NSSDB" --empty-password
 check_output "modutil -add registers the module" "added to database" \
@@ -18,16 +18,16 @@ check_output "modutil -add registers the module" "added to database" \
 # The token name as NSS sees it (the reader's slot in certutil -U); the same
 # label pkcs11-tool reads.
 NSS_TOKEN="$(timeout "$T" certutil -U -d "$NSSDB" </dev/null 2>/dev/null |
-    sed -n '/slot: Virtual PCD 00 00/{n;s/^ *token: //p}' || true)"
+    sed -n "/slot: $(nss_re "$READER")/{n;s/^ *token: //p}" || true)"
 P11_TOKEN="$(timeout "$T" pkcs11-tool --module "$MODULE" -L 2>/dev/null | sed -n '0,/token label/s/^ *token label *: //p' || true)"
-check_fn "certutil -U shows the card's token '$NSS_TOKEN' in Virtual PCD 00 00" \
+check_fn "certutil -U shows the card's token '$NSS_TOKEN' in $READER" \
     test -n "$NSS_TOKEN" -a "$NSS_TOKEN" = "$P11_TOKEN"
 
 # modutil -list exits non-zero when a slot is empty (vpcd's second reader):
 # assert on the output only.
 NSS_MODLIST="$(timeout "$T" modutil -dbdir "$NSSDB" -list </dev/null 2>&1 | tr '\n\t' '  ' || true)"
 check_output "modutil -list shows the module loaded with the card's token" \
-    "p11card +library name: $MODULE .*status: loaded +slot: Virtual PCD 00 00 +token: $(nss_re "$NSS_TOKEN") " \
+    "p11card +library name: $MODULE .*status: loaded +slot: $(nss_re "$READER") +token: $(nss_re "$NSS_TOKEN") " \
     printf '%s\n' "$NSS_MODLIST"
 
 # certutil -L -h all: the card's certificates, without a PIN (nickname =
@@ -36,10 +36,10 @@ check_output "modutil -list shows the module loaded with the card's token" \
 # setsid, so that it has no terminal to ask on.
 nss_list_certs() { timeout "$T" setsid -w certutil -L -d "$NSSDB" -h all </dev/null 2>/dev/null; }
 NSS_CERTS="$(nss_list_certs || true)"
-check_fn "certutil -L -h all lists 4 certificates of the card" \
-    test "$(grep -cF "$NSS_TOKEN:" <<<"$NSS_CERTS")" -eq 4
-for slot in 9a 9c 9d 9e; do
-    nick="$NSS_TOKEN:${NSS_LABEL[$slot]}"
+check_fn "certutil -L -h all lists $CARD_KEY_COUNT certificates of the card" \
+    test "$(grep -cF "$NSS_TOKEN:" <<<"$NSS_CERTS")" -eq "$CARD_KEY_COUNT"
+for slot in $CARD_KEYS; do
+    nick="$NSS_TOKEN:${KEY_LABEL[$slot]}"
     check_output "certutil -L -h all lists '$nick' as a user certificate" \
         "^$(nss_re "$nick") +u,u,u" printf '%s\n' "$NSS_CERTS"
     # The certificate NSS reads is the card's, by CN and byte for byte.
@@ -55,9 +55,9 @@ done
 # certutil -K: the private keys, after C_Login with the PIN from a file.
 nss_list_keys() { timeout "$T" certutil -K -d "$NSSDB" -h all -f "$WORK/nss-pin.txt" </dev/null 2>&1; }
 NSS_KEYS="$(nss_list_keys || true)"
-for slot in 9a 9c 9d 9e; do
-    check_output "certutil -K -h all lists the $(key_kind "$slot") key $(slot_id "$slot") '${NSS_LABEL[$slot]}'" \
-        "^< ?[0-9]+> +$(key_kind "$slot") +$(slot_id "$slot") +${NSS_LABEL[$slot]}\$" printf '%s\n' "$NSS_KEYS"
+for slot in $CARD_KEYS; do
+    check_output "certutil -K -h all lists the $(key_kind "$slot") key $(slot_id "$slot") '${KEY_LABEL[$slot]}'" \
+        "^< ?[0-9]+> +$(key_kind "$slot") +$(slot_id "$slot") +$(nss_re "${KEY_LABEL[$slot]}")\$" printf '%s\n' "$NSS_KEYS"
 done
 
 # A wrong PIN: certutil gives up after one try with SEC_ERROR_BAD_PASSWORD
@@ -70,7 +70,7 @@ nss_wrong_pin() {
     [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && { [ "$rc" -lt 128 ] || [ "$rc" -gt 192 ]; } && grep -q "SEC_ERROR_BAD_PASSWORD" <<<"$out" && ! grep -qE '^< ?[0-9]+>' <<<"$out"
 }
 check_fn "certutil -K with a wrong PIN fails with SEC_ERROR_BAD_PASSWORD" nss_wrong_pin
-check_output "certutil -K with the right PIN works afterwards" "^< ?[0-9]+> +$(key_kind 9a) +01 +PIV Authentication" \
+check_output "certutil -K with the right PIN works afterwards" "^< ?[0-9]+> +$(key_kind "$LOGIN_KEY") +$(slot_id "$LOGIN_KEY") +$(nss_re "${KEY_LABEL[$LOGIN_KEY]}")" \
     certutil -K -d "$NSSDB" -h "$NSS_TOKEN" -f "$WORK/nss-pin.txt"
 
 # NSS signs with every key (cmsutil: CMS SignedData; NSS does the
@@ -85,7 +85,7 @@ nss_cms_sign() { # slot
     # -G: a signing-time attribute, so that there are signed attributes
     # (without any, NSS 3.87 puts ECDSA signatures into the CMS as raw r||s,
     # which no verifier accepts: an NSS bug, not the module's).
-    timeout "$T" cmsutil -S -d "$NSSDB" -N "$NSS_TOKEN:${NSS_LABEL[$slot]}" -G -Y NONE -f "$WORK/nss-pin.txt" \
+    timeout "$T" cmsutil -S -d "$NSSDB" -N "$NSS_TOKEN:${KEY_LABEL[$slot]}" -G -Y NONE -f "$WORK/nss-pin.txt" \
         -i "$WORK/nss-data.txt" -o "$out" </dev/null || return 1
     timeout "$T" openssl cms -verify -inform DER -in "$out" -CAfile "$PROV/ca.pem" -purpose any -out "$out.txt" || return 1
     cmp "$out.txt" "$WORK/nss-data.txt" || return 1
@@ -93,7 +93,7 @@ nss_cms_sign() { # slot
     timeout "$T" openssl cms -verify -inform DER -in "$out" -noverify -signer "$out.signer.pem" -out /dev/null || return 1
     cmp <(openssl x509 -in "$out.signer.pem" -outform DER) <(openssl x509 -in "$PROV/cert$slot.pem" -outform DER)
 }
-for slot in 9a 9c 9d 9e; do
+for slot in $SIGN_KEYS; do
     check_fn "cmsutil -S signs with key $(slot_id "$slot") ($slot, $(key_kind "$slot") $(key_bits "$slot")), openssl cms verifies" \
         nss_cms_sign "$slot"
 done
@@ -143,8 +143,8 @@ nss_tls_refused() { # version: the page is not served without a client certifica
 }
 check_fn "tstclnt without a client certificate is refused by s_server (control)" nss_tls_refused tls1.3
 for v in tls1.2 tls1.3; do
-    for slot in 9a 9c 9d 9e; do
+    for slot in $SIGN_KEYS; do
         check_fn "tstclnt $v client auth with key $(slot_id "$slot") ($slot, $(key_kind "$slot") $(key_bits "$slot"))" \
-            nss_tls "$v" "$NSS_TOKEN:${NSS_LABEL[$slot]}" "$slot"
+            nss_tls "$v" "$NSS_TOKEN:${KEY_LABEL[$slot]}" "$slot"
     done
 done

@@ -1,5 +1,6 @@
 # OpenSSL 3 with the pkcs11 engine (libp11, Debian libengine-pkcs11-openssl):
 # signatures, and s_client client-certificate TLS against s_server -Verify.
+# card-families: piv pkcs15
 # (sourced by run.sh)
 
 source "$(dirname "${BASH_SOURCE[0]}")/tls-server.sh"
@@ -14,7 +15,7 @@ engine_sign() { # slot
         -out "$WORK/engine-$slot.sig" "$WORK/engine-in.txt" || return 1
     openssl dgst -sha256 -verify "$PROV/pub$slot.pem" -signature "$WORK/engine-$slot.sig" "$WORK/engine-in.txt"
 }
-for slot in 9a 9e; do
+for slot in $ENGINE_KEYS; do
     check_fn "openssl dgst -engine pkcs11 signs with key $(slot_id "$slot") ($(key_kind "$slot")), openssl verifies" engine_sign "$slot"
 done
 
@@ -26,7 +27,7 @@ s_client_login() { # slot version
         -CAfile "$SERVER_CA" "-$version" -connect "127.0.0.1:$TLS_PORT" -quiet 2>&1) || { echo "$out"; return 1; }
     grep -q "Subject: .*CN *= *$(cert_cn "$slot")\|Subject: .*CN=$(cert_cn "$slot")" <<<"$out" || { echo "$out"; return 1; }
 }
-for slot in 9a 9e; do
+for slot in $ENGINE_KEYS; do
     for version in tls1_3 tls1_2; do
         check_fn "openssl s_client -$version client auth with key $(slot_id "$slot") ($(key_kind "$slot"))" s_client_login "$slot" "$version"
     done

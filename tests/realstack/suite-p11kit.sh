@@ -4,6 +4,7 @@
 # test registers /etc/pkcs11/modules/p11card-realstack-test.module and
 # removes it afterwards. (sourced by run.sh: MODULE, PROV, WORK, PIN are set)
 
+# card-families: piv pkcs15
 P11KIT_SHIPPED="$REPO_ROOT/p11card.module"
 P11KIT_NAME=p11card-realstack-test
 P11KIT_CONF_DIR=/etc/pkcs11/modules
@@ -72,22 +73,22 @@ P11KIT_SLOT_BLOCK="$(awk -v s="(${P11KIT_SLOT:-none}):" '/^Slot /{on = ($3 == s)
 check_output "p11-kit-proxy.so slot ${P11KIT_SLOT:-none} has the token label '$P11KIT_TOKEN'" \
     "^  token label +: $(p11kit_re "$P11KIT_TOKEN")\$" printf '%s\n' "$P11KIT_SLOT_BLOCK"
 
-# Signatures through the proxy: 9A (SHA256-RSA-PKCS) and 9E (ECDSA-SHA256;
+# Signatures through the proxy: the login key (SHA256-RSA-PKCS) and the EC key (ECDSA-SHA256;
 # pkcs11-tool logs in anyway since the token says "login required");
 # openssl verifies with the card's public keys.
 head -c 100 /dev/urandom >"$WORK/p11kit-in.bin"
-p11kit_sign_9a() {
-    rm -f "$WORK/p11kit-sig9a"
+p11kit_sign_rsa() {
+    rm -f "$WORK/p11kit-sig-rsa"
     timeout "$T" pkcs11-tool --module "$P11KIT_PROXY" --slot "$P11KIT_SLOT" --login --pin "$PIN" \
-        --sign --id 01 -m SHA256-RSA-PKCS -i "$WORK/p11kit-in.bin" -o "$WORK/p11kit-sig9a" || return 1
-    timeout "$T" openssl dgst -sha256 -verify "$PROV/pub9a.pem" -signature "$WORK/p11kit-sig9a" "$WORK/p11kit-in.bin"
+        --sign --id "$(slot_id "$LOGIN_KEY")" -m SHA256-RSA-PKCS -i "$WORK/p11kit-in.bin" -o "$WORK/p11kit-sig-rsa" || return 1
+    timeout "$T" openssl dgst -sha256 -verify "$PROV/pub$LOGIN_KEY.pem" -signature "$WORK/p11kit-sig-rsa" "$WORK/p11kit-in.bin"
 }
-check_fn "sign with key 01 (9a) SHA256-RSA-PKCS through p11-kit-proxy.so, openssl verifies" p11kit_sign_9a
-p11kit_sign_9e() {
-    rm -f "$WORK/p11kit-sig9e"
+check_fn "sign with key $(slot_id "$LOGIN_KEY") ($LOGIN_KEY) SHA256-RSA-PKCS through p11-kit-proxy.so, openssl verifies" p11kit_sign_rsa
+p11kit_sign_ec() {
+    rm -f "$WORK/p11kit-sig-ec"
     timeout "$T" pkcs11-tool --module "$P11KIT_PROXY" --slot "$P11KIT_SLOT" --login --pin "$PIN" \
-        --sign --id 04 -m ECDSA-SHA256 -i "$WORK/p11kit-in.bin" -o "$WORK/p11kit-sig9e" || return 1
-    raw_to_der "$WORK/p11kit-sig9e" "$WORK/p11kit-sig9e.der"
-    timeout "$T" openssl dgst -sha256 -verify "$PROV/pub9e.pem" -signature "$WORK/p11kit-sig9e.der" "$WORK/p11kit-in.bin"
+        --sign --id "$(slot_id "$EC_KEY")" -m ECDSA-SHA256 -i "$WORK/p11kit-in.bin" -o "$WORK/p11kit-sig-ec" || return 1
+    raw_to_der "$WORK/p11kit-sig-ec" "$WORK/p11kit-sig-ec.der"
+    timeout "$T" openssl dgst -sha256 -verify "$PROV/pub$EC_KEY.pem" -signature "$WORK/p11kit-sig-ec.der" "$WORK/p11kit-in.bin"
 }
-check_fn "sign with key 04 (9e) ECDSA-SHA256 through p11-kit-proxy.so, openssl verifies" p11kit_sign_9e
+check_fn "sign with key $(slot_id "$EC_KEY") ($EC_KEY) ECDSA-SHA256 through p11-kit-proxy.so, openssl verifies" p11kit_sign_ec

@@ -1,5 +1,6 @@
 # pam_pkcs11 (Debian libpam-pkcs11) driven by pamtester: a test PAM service
-# authenticates the current user with the card's 9A certificate and key.
+# authenticates the current user with the card's $LOGIN_KEY certificate and key.
+# card-families: piv pkcs15
 # (sourced by run.sh: MODULE, PROV, WORK, PIN are set)
 
 PAM_SERVICE=p11card-realstack-test
@@ -24,7 +25,7 @@ PAM_CA_HASH="$(timeout "$T" openssl x509 -hash -noout -in "$PROV/ca.pem" || true
 check_fn "CA directory has the hash link $PAM_CA_HASH.0" test -r "$PAMDIR/cacerts/$PAM_CA_HASH.0"
 
 # The 9A certificate's CN maps to the test user; nothing else maps.
-printf '%s -> %s\n' "$(cert_cn 9a)" "$PAM_USER" >"$PAMDIR/cn_map"
+printf '%s -> %s\n' "$(cert_cn "$LOGIN_KEY")" "$PAM_USER" >"$PAMDIR/cn_map"
 cat >"$PAMDIR/pam_pkcs11.conf" <<EOF
 pam_pkcs11 {
   nullok = false;
@@ -73,7 +74,7 @@ pam_auth_ok() {
     grep -q "Welcome .*!" <<<"$out" && grep -q "Checking signature" <<<"$out" &&
         grep -q "successfully authenticated" <<<"$out"
 }
-check_fn "pamtester: pam_pkcs11 authenticates $PAM_USER with the card's 9A certificate and the PIN" pam_auth_ok
+check_fn "pamtester: pam_pkcs11 authenticates $PAM_USER with the card's $LOGIN_KEY certificate and the PIN" pam_auth_ok
 
 # A wrong PIN is refused (pamtester exits non-zero, no crash of pam_pkcs11).
 pam_wrong_pin() {

@@ -1,8 +1,10 @@
 # OpenSSH with the module: ssh-keygen -D lists the card's keys, and ssh -I
 # logs in to a private sshd (on 127.0.0.1, its own config, host key and
-# authorized_keys in $WORK) with the 9A key (RSA, PIN through SSH_ASKPASS),
-# then with the 9E key (ECDSA). Needs openssh-server (installed if missing).
-# 9C cannot be used: ssh does no context-specific login.
+# authorized_keys in $WORK) with the login key (PIV 9A: RSA, PIN through
+# SSH_ASKPASS), then with the EC key (PIV 9E). Needs openssh-server
+# (installed if missing). Always-authenticate keys (PIV 9C) cannot be used:
+# ssh does no context-specific login.
+# card-families: piv pkcs15
 # (sourced by run.sh: MODULE, PROV, WORK, PIN are set)
 
 SSHD_BIN=/usr/sbin/sshd
@@ -19,13 +21,13 @@ chmod 700 "$SSHDIR"
 # ssh-keygen -D: one public key per key on the card, in slot order, each the
 # card's key (compared with the provisioned public key converted by ssh-keygen).
 SSH_KEYS="$(timeout "$T" ssh-keygen -D "$MODULE" 2>"$SSHDIR/keygen-D.err" || true)"
-check_fn "ssh-keygen -D prints 4 public keys" test "$(grep -cE '^(ssh-rsa|ecdsa-sha2-nistp[0-9]+) ' <<<"$SSH_KEYS")" -eq 4
-for slot in 9a 9c 9d 9e; do
+check_fn "ssh-keygen -D prints $CARD_KEY_COUNT public keys" test "$(grep -cE '^(ssh-rsa|ecdsa-sha2-nistp[0-9]+) ' <<<"$SSH_KEYS")" -eq "$CARD_KEY_COUNT"
+for slot in $CARD_KEYS; do
     want="$(timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub$slot.pem" | cut -d' ' -f1,2 || true)"
     check_fn "ssh-keygen -D prints the $slot key ($(key_kind "$slot") $(key_bits "$slot"))" \
         grep -qxF "$want" <(cut -d' ' -f1,2 <<<"$SSH_KEYS")
 done
-timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub9a.pem" >"$SSHDIR/authorized_keys" || true
+timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub$LOGIN_KEY.pem" >"$SSHDIR/authorized_keys" || true
 chmod 600 "$SSHDIR/authorized_keys"
 
 # The server: as the current user (root here), key authentication only.
@@ -75,7 +77,7 @@ ssh_login() { # askpass-script: the login works and runs the command
     printf '%s\n' "$out"
     grep -qx logged-in-with-card <<<"$out"
 }
-check_fn "ssh -I logs in with the 9A key (PIN by SSH_ASKPASS)" ssh_login askpass-right
+check_fn "ssh -I logs in with the $LOGIN_KEY key ($(key_kind "$LOGIN_KEY") $(key_bits "$LOGIN_KEY"), PIN by SSH_ASKPASS)" ssh_login askpass-right
 check_output "sshd accepted the card's RSA key" "Accepted publickey for $SSH_USER .* RSA SHA256:" cat "$SSHDIR/sshd.log"
 
 # A wrong PIN: no login (and no crash of ssh); then the right PIN again,
@@ -91,11 +93,11 @@ ssh_wrong_pin() {
 check_fn "ssh -I with a wrong PIN does not log in (PIN incorrect)" ssh_wrong_pin
 check_fn "ssh -I logs in again with the right PIN" ssh_login askpass-right
 
-# The card's ECDSA key 9E (no PIN on the card; ssh still logs in, since the
-# token says "login required"): only that key is authorized now (sshd reads
+# The card's ECDSA key (PIV 9E: no PIN on the card; ssh still logs in, since
+# the token says "login required"): only that key is authorized now (sshd reads
 # the file at every connection).
-timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub9e.pem" >"$SSHDIR/authorized_keys" || true
-check_fn "ssh -I logs in with the 9E key ($(key_kind 9e) $(key_bits 9e))" ssh_login askpass-right
+timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub$EC_KEY.pem" >"$SSHDIR/authorized_keys" || true
+check_fn "ssh -I logs in with the $EC_KEY key ($(key_kind "$EC_KEY") $(key_bits "$EC_KEY"))" ssh_login askpass-right
 check_output "sshd accepted the card's ECDSA key" "Accepted publickey for $SSH_USER .* ECDSA SHA256:" cat "$SSHDIR/sshd.log"
 
 # ssh-agent with the module (ssh-add -s, PIN by SSH_ASKPASS), and a server
@@ -105,13 +107,14 @@ check_output "sshd accepted the card's ECDSA key" "Accepted publickey for $SSH_U
 # gives up without C_Sign, leaving the operation active. The agent's next
 # C_SignInit (9E) must still work (issue 12; OpenSC's module answers
 # CKR_OPERATION_ACTIVE there and this login fails with it).
+ssh_agent_suite() {
 {
-    timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub9c.pem"
-    timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub9e.pem"
+    timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub$AGENT_REFUSED_KEY.pem"
+    timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub$EC_KEY.pem"
 } >"$SSHDIR/authorized_keys" || true
 fingerprint() { timeout "$T" ssh-keygen -l -E sha256 -f <(timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub$1.pem") | cut -d' ' -f2; }
-FP_9C="$(fingerprint 9c || true)"
-FP_9E="$(fingerprint 9e || true)"
+FP_REFUSED="$(fingerprint "$AGENT_REFUSED_KEY" || true)"
+FP_EC="$(fingerprint "$EC_KEY" || true)"
 AGENT_SOCK="$SSHDIR/agent.sock"
 timeout 900 ssh-agent -D -a "$AGENT_SOCK" -P "$MODULE" >"$SSHDIR/agent.log" 2>&1 </dev/null &
 AGENT_PID=$!
@@ -121,7 +124,7 @@ check_fn "ssh-agent is up" wait_socket "$AGENT_SOCK"
 check_output "ssh-add -s loads the card's keys into ssh-agent" "Card added" \
     timeout "$T" env SSH_AUTH_SOCK="$AGENT_SOCK" SSH_ASKPASS="$SSHDIR/askpass-right" SSH_ASKPASS_REQUIRE=force \
     DISPLAY=:0 setsid -w ssh-add -s "$MODULE"
-check_output "ssh-agent holds 4 keys from the card" "^4$" \
+check_output "ssh-agent holds $CARD_KEY_COUNT keys from the card" "^$CARD_KEY_COUNT$" \
     sh -c "SSH_AUTH_SOCK='$AGENT_SOCK' ssh-add -l | grep -c ."
 ssh_agent_login() {
     local out
@@ -134,11 +137,14 @@ ssh_agent_login() {
     }
     printf '%s\n' "$out" | grep -E "Offering|accepts|sign|Authenticated"
     grep -qx logged-in-with-card <<<"$out" &&
-        # 9C was accepted by the server and refused by the agent...
-        awk -v fp="ECDSA $FP_9C" 'index($0, "Server accepts key: ") && index($0, fp) { seen = 1; next }
-            seen { exit !/signing failed for ECDSA .*agent refused operation/ }
+        # the always-authenticate key was accepted by the server and refused by the agent...
+        awk -v fp="$FP_REFUSED" 'index($0, "Server accepts key: ") && index($0, fp) { seen = 1; next }
+            seen { exit !/signing failed for .*agent refused operation/ }
             END { if (!seen) exit 1 }' <<<"$out" &&
-        # ...and the login went through with 9E.
-        grep -q "Server accepts key: .*ECDSA $FP_9E" <<<"$out"
+        # ...and the login went through with the EC key.
+        grep -q "Server accepts key: .*ECDSA $FP_EC" <<<"$out"
 }
-check_fn "ssh through ssh-agent logs in with 9E after the agent's 9C signature was refused" ssh_agent_login
+check_fn "ssh through ssh-agent logs in with $EC_KEY after the agent's $AGENT_REFUSED_KEY signature was refused" ssh_agent_login
+}
+# (only on a card with an always-authenticate key the user PIN unlocks)
+[ -z "$AGENT_REFUSED_KEY" ] || ssh_agent_suite

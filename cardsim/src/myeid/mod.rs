@@ -95,6 +95,8 @@ pub struct SimMyEidCard {
     /// Set by every change of the card's persistent state.
     changed: bool,
     frame: Frame,
+    /// The answer-to-reset (MyEID's unless a test gives another).
+    atr: Vec<u8>,
 }
 
 impl Default for SimMyEidCard {
@@ -122,7 +124,15 @@ impl SimMyEidCard {
             first_half: None,
             changed: false,
             frame,
+            atr: MYEID_ATR.to_vec(),
         }
+    }
+
+    /// Sets the answer-to-reset: the same card as one no profile names by
+    /// its ATR.
+    pub fn with_atr(mut self, atr: impl Into<Vec<u8>>) -> Self {
+        self.atr = atr.into();
+        self
     }
 
     /// Processes one raw command APDU; returns data + SW1 SW2.
@@ -143,7 +153,7 @@ impl SimMyEidCard {
 
     /// The answer-to-reset.
     pub fn atr(&self) -> &[u8] {
-        &MYEID_ATR
+        &self.atr
     }
 
     /// Whether ACTIVATE APPLET has run (access conditions enforced).

@@ -26,15 +26,15 @@ pub enum Extent {
 }
 
 /// Reads files of the application DF in chunks of `max_read` bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct FileReader<'a> {
+#[derive(Debug, Clone)]
+pub struct FileReader {
     /// Bytes per READ BINARY (1 to 256).
     pub max_read: usize,
     /// The application DF's path from the MF (relative paths start there).
-    pub application: &'a [u8],
+    pub application: Vec<u8>,
 }
 
-impl FileReader<'_> {
+impl FileReader {
     /// Selects the file at `path` (absolute from `3F00`, or relative to the
     /// application DF) and reads what `extent` asks for; a path with a
     /// length reads exactly that part. `Ok(None)`: the card keeps the file
@@ -47,7 +47,7 @@ impl FileReader<'_> {
         extent: Extent,
     ) -> Result<Option<Vec<u8>>, CardError> {
         let select = card.execute(&commands::select_path(&absolute(
-            self.application,
+            &self.application,
             &path.efid_or_path,
         )))?;
         match select.sw {

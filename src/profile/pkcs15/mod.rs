@@ -2,11 +2,12 @@
 //! keys, certificates and PINs in directory files.
 //!
 //! Reading: SELECT of the PKCS#15 application (by AID, or by the profile's
-//! path), EF.ODF (`5031`), EF.TokenInfo (`5032`), then the AODF, PrKDF and
-//! CDF and DODF the ODF names; each certificate a key has is read as far
-//! as its own DER header says. A key's public key comes from its
-//! certificate; the PuKDF is read only for a key without one. A data object's value is read when the
-//! module first needs it ([`CardApp::read_data_object`]).
+//! path; when the AID selects nothing, the path EF.DIR gives), EF.ODF
+//! (`5031`), EF.TokenInfo (`5032`), then the AODF, PrKDF, CDF and DODF the
+//! ODF names; each certificate a key has is read as far as its own DER
+//! header says. A key's public key comes from its certificate; the PuKDF
+//! is read only for a key without one. A data object's value is read when
+//! the module first needs it ([`CardApp::read_data_object`]).
 //!
 //! Certificates that belong to no listed key (a CA's certificate, any in a
 //! trusted-certificates CDF) are shown on their own: `authority` from the
@@ -27,7 +28,7 @@
 mod files;
 mod pin;
 
-use super::schema::{LogoutCommand, MseKey, Pkcs15Options, SelectApplication};
+use super::schema::{KeyAgreement, LogoutCommand, MseKey, Pkcs15Options, SelectApplication};
 use super::{
     AppError, CardApp, CardCertificate, CardInfo, DataObjectInfo, KeyInfo, PinStatus, Profile,
     Recall, SignInput,
@@ -35,13 +36,18 @@ use super::{
 use crate::card::{Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
-use crate::iso7816::{commands, CardError, Command, StatusWord};
+use crate::iso7816::{commands, tlv, CardError, Command, StatusWord};
 use crate::pkcs15::{self as p15, DirectoryKind, Path};
 use files::{Extent, FileReader};
 use pin::PinFormat;
 use std::sync::{Arc, Mutex, MutexGuard};
 use zeroize::Zeroizing;
 
+/// EF.DIR, the card's list of applications (ISO/IEC 7816-4 §8.2.1.1).
+const EF_DIR: [u8; 4] = [0x3F, 0x00, 0x2F, 0x00];
+/// The PIX every PKCS#15 application identifier ends with ("PKCS-15"),
+/// whatever the issuer's RID.
+const PKCS15_PIX: &[u8] = b"PKCS-15";
 /// EF.ODF in the application DF (ISO/IEC 7816-15 §8.2).
 const ODF: [u8; 2] = [0x50, 0x31];
 /// EF.TokenInfo in the application DF.
@@ -49,6 +55,11 @@ const TOKEN_INFO: [u8; 2] = [0x50, 0x32];
 /// Control reference templates of MSE:SET (ISO/IEC 7816-4 §11.5.11).
 const DIGITAL_SIGNATURE_TEMPLATE: u8 = 0xB6;
 const CONFIDENTIALITY_TEMPLATE: u8 = 0xB8;
+const AUTHENTICATION_TEMPLATE: u8 = 0xA4;
+/// GENERAL AUTHENTICATE data objects (ISO/IEC 7816-4 §11.5.10): the
+/// dynamic authentication template and the peer's public point in it.
+const DYNAMIC_AUTHENTICATION: u32 = 0x7C;
+const EXPONENTIATION: u32 = 0x85;
 /// PSO: DECIPHER padding indicator: no further indication.
 const NO_PADDING_INDICATION: u8 = 0x00;
 
@@ -70,6 +81,9 @@ struct Learned {
     /// Where each data object's value is, in [`CardInfo::data_objects`]'
     /// order.
     data_values: Vec<p15::ObjectValue>,
+    /// The application DF's path as EF.DIR gave it, when the profile's AID
+    /// did not select the application.
+    application_from_dir: Option<Vec<u8>>,
 }
 
 /// The PKCS#15 engine for one card.
@@ -96,6 +110,7 @@ impl Pkcs15App {
             ecdsa_algorithm: None,
             ecdsa_der: false,
             max_read: 256,
+            key_agreement: KeyAgreement::None,
         });
         let application = super::schema::parse_hex(&options.application_path)
             .unwrap_or_else(|_| vec![0x3F, 0x00, 0x50, 0x15]);
@@ -111,11 +126,42 @@ impl Pkcs15App {
         self.learned.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn reader(&self) -> FileReader<'_> {
+    fn reader(&self) -> FileReader {
         FileReader {
             max_read: self.options.max_read,
-            application: &self.application,
+            application: self.application_path(),
         }
+    }
+
+    /// The application DF's path from the MF: EF.DIR's, if that is how the
+    /// application was found, else the profile's.
+    fn application_path(&self) -> Vec<u8> {
+        self.learned()
+            .application_from_dir
+            .clone()
+            .unwrap_or_else(|| self.application.clone())
+    }
+
+    /// The PKCS#15 application's path from EF.DIR (`3F00 2F00`, ISO/IEC
+    /// 7816-15 §8.2, a transparent file): the first application template
+    /// whose AID is PKCS#15's (or ends in the PIX "PKCS-15" under another
+    /// RID) and that gives a path. `None`: no EF.DIR, or no such entry.
+    fn application_in_dir(&self, card: &mut Transaction) -> Result<Option<Vec<u8>>, AppError> {
+        let dir = Path {
+            efid_or_path: EF_DIR.to_vec(),
+            ..Path::default()
+        };
+        let Some(data) = self.reader().read(card, &dir, Extent::Objects)? else {
+            return Ok(None);
+        };
+        let Ok(directory) = p15::parse_dir(&data) else {
+            return Ok(None);
+        };
+        Ok(directory
+            .objects
+            .into_iter()
+            .filter(|a| a.is_pkcs15() || a.aid.ends_with(PKCS15_PIX))
+            .find_map(|a| a.path.filter(|p| p.len() >= 2 && p.len() % 2 == 0)))
     }
 
     /// The user PIN's format: from the AODF, or the profile's rule before
@@ -182,8 +228,9 @@ impl Pkcs15App {
                 };
                 // `81` names a file of the current DF: the key's DF, which
                 // SELECT of the application made current when it is that.
-                let directory = files::absolute(&self.application, &path[..path.len() - 2]);
-                if directory != self.application || self.options.select != SelectApplication::Path {
+                let application = self.application_path();
+                let directory = files::absolute(&application, &path[..path.len() - 2]);
+                if directory != application || self.options.select != SelectApplication::Path {
                     card.transmit_ok(&commands::select_path(&directory))?;
                 }
                 data.extend_from_slice(&[0x81, 0x02, high, low]);
@@ -333,7 +380,9 @@ impl Pkcs15App {
                     .unwrap_or(self.profile.pin.reference),
                 can_sign: usage.sign || usage.sign_recover || usage.non_repudiation,
                 can_decrypt: is_rsa && (usage.decrypt || usage.unwrap),
-                can_derive: false,
+                can_derive: !is_rsa
+                    && usage.derive
+                    && self.options.key_agreement == KeyAgreement::GeneralAuthenticate,
                 card_pads: is_rsa && self.options.rsa_raw_algorithm.is_none(),
                 recalled: false,
             });
@@ -394,11 +443,37 @@ impl CardApp for Pkcs15App {
     }
 
     fn select(&self, card: &mut Transaction) -> Result<(), AppError> {
-        let command = match self.options.select {
-            SelectApplication::Aid => commands::select_application(&self.profile.aid),
-            SelectApplication::Path => commands::select_path(&self.application),
+        let found_in_dir = self.learned().application_from_dir.clone();
+        if let Some(path) = found_in_dir {
+            card.transmit_ok(&commands::select_path(&path))?;
+            return Ok(());
+        }
+        if self.options.select == SelectApplication::Path {
+            card.transmit_ok(&commands::select_path(&self.application))?;
+            return Ok(());
+        }
+        let response = card.execute(&commands::select_application(&self.profile.aid))?;
+        if response.sw.is_success() {
+            return Ok(());
+        }
+        if !super::is_application_absent(response.sw) {
+            return Err(CardError::Status(response.sw).into());
+        }
+        // Not under the AID: EF.DIR may say where the application is (an
+        // application DF without a name, or another issuer's AID). A card
+        // that has no EF.DIR, or none that helps, has no application here.
+        let absent = || AppError::from(CardError::Status(response.sw));
+        let path = match self.application_in_dir(card) {
+            Ok(Some(path)) => path,
+            Ok(None) | Err(AppError::Card(CardError::Status(_))) => return Err(absent()),
+            Err(other) => return Err(other),
         };
-        card.transmit_ok(&command)?;
+        match card.execute(&commands::select_path(&path))?.sw {
+            StatusWord::SUCCESS => {}
+            _ => return Err(absent()),
+        }
+        log::debug!("PKCS#15 application found through EF.DIR at {}", hex(&path));
+        self.learned().application_from_dir = Some(path);
         Ok(())
     }
 
@@ -703,6 +778,32 @@ impl CardApp for Pkcs15App {
             other => other?,
         };
         left_pad(&result, modulus.len())
+    }
+
+    fn derive(
+        &self,
+        card: &mut Transaction,
+        key: &KeyInfo,
+        peer_point: &[u8],
+        _proof: &Verified,
+    ) -> Result<Zeroizing<Vec<u8>>, AppError> {
+        // ECDH as the profile's `key_agreement` says.
+        let PublicKey::Ec { curve, .. } = &key.public_key else {
+            return Err(AppError::Unsupported("ECDH with a non-EC key"));
+        };
+        if !key.can_derive {
+            return Err(AppError::Unsupported("this key does not derive"));
+        }
+        let data = tlv::encode(
+            DYNAMIC_AUTHENTICATION,
+            &tlv::encode(EXPONENTIATION, peer_point),
+        );
+        let command = commands::general_authenticate_even(data);
+        let secret = self.security_operation(card, key, AUTHENTICATION_TEMPLATE, None, command)?;
+        if secret.len() != curve.field_len() {
+            return Err(CardError::Malformed("shared secret of the wrong length").into());
+        }
+        Ok(secret)
     }
 }
 

@@ -13,12 +13,14 @@
 #   (nonRepudiation), behind the signature PIN,
 #   key 04 "MyEID no certificate" RSA-2048 generated on the card (sign),
 #   without a certificate (its public key only in the PuKDF),
-#   certificates for the three, issued by a throw-away test CA ("CN=p11card
-#   MyEID test CA"), the CA's certificate (authority),
+#   key 05 "MyEID ECDH" EC P-256 generated on the card (derive: ECDH),
+#   certificates for 01, 02, 03 and 05, issued by a throw-away test CA
+#   ("CN=p11card MyEID test CA"), the CA's certificate (authority),
 #   a public data object "p11card public data" and a private one
 #   "p11card private data" (auth ID 01), both of application "p11card test",
 #   then the card is finalised (ACTIVATE APPLET: access conditions in force).
-# Leaves the card running (stop with stop.sh) unless PERSONALISE_STOP=1;
+# Saves the image and, next to it, the CA certificate (IMAGE minus .image,
+# plus .ca.pem). Leaves the card running (stop with stop.sh) unless PERSONALISE_STOP=1;
 # prints how long pkcs15-init took. Public material: $MYEID_RUN_DIR/personalise/.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -60,7 +62,9 @@ step "EC P-256 key 03 (non-repudiation, signature PIN) generated on the card" "$
     --key-usage nonRepudiation --pin "$SIG_PIN" --so-pin "$SO_PIN"
 step "RSA-2048 key 04 (no certificate) generated on the card" "${P15I[@]}" --generate-key rsa/2048 \
     --auth-id 01 --id 04 --label "MyEID no certificate" --key-usage sign --pin "$PIN" --so-pin "$SO_PIN"
-for id in 01 02 03 04; do
+step "EC P-256 key 05 (ECDH) generated on the card" "${P15I[@]}" --generate-key ec/prime256v1 --auth-id 01 \
+    --id 05 --label "MyEID ECDH" --key-usage keyAgreement --pin "$PIN" --so-pin "$SO_PIN"
+for id in 01 02 03 04 05; do
     step "read public key $id" timeout "$T" pkcs15-tool --reader "$reader" --read-public-key "$id" -o "$W/pub$id.pem"
 done
 gen_done=$(date +%s.%N)
@@ -70,23 +74,24 @@ openssl ecparam -name prime256v1 -genkey -noout -out "$W/ca.key" 2>/dev/null
 openssl req -new -x509 -key "$W/ca.key" -subj "/O=p11card test/CN=p11card MyEID test CA" \
     -days 3650 -out "$W/ca.pem" 2>/dev/null
 openssl ecparam -name prime256v1 -genkey -noout -out "$W/csr.key" 2>/dev/null
-for id in 01 02 03; do
-    case "$id" in 01) cn="MyEID RSA key" ;; 02) cn="MyEID EC key" ;; 03) cn="MyEID signature key" ;; esac
+for id in 01 02 03 05; do
+    case "$id" in 01) cn="MyEID RSA key" ;; 02) cn="MyEID EC key" ;; 03) cn="MyEID signature key" ;;
+        05) cn="MyEID ECDH key" ;; esac
     openssl req -new -key "$W/csr.key" -subj "/O=p11card test/CN=$cn" -out "$W/csr$id.pem" 2>/dev/null
-    case "$id" in
-        01) usage='keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth,serverAuth\n' ;;
-        02) usage='keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,serverAuth\n' ;;
-        03) usage='keyUsage=critical,nonRepudiation\n' ;;
-    esac
-    printf "basicConstraints=CA:FALSE\\n${usage}subjectAltName=DNS:localhost\\n" >"$W/ext$id.cnf"
+    case "$id" in 01) usage=digitalSignature,keyEncipherment ;; 02) usage=digitalSignature ;;
+        03) usage=nonRepudiation ;; 05) usage=keyAgreement ;; esac
+    # No subjectAltName: client certificates, kept under 512 bytes (two
+    # READ BINARYs of 256) where the key allows it.
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,%s\nextendedKeyUsage=clientAuth,serverAuth,emailProtection\n' \
+        "$usage" >"$W/ext$id.cnf"
     openssl x509 -req -in "$W/csr$id.pem" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial \
         -force_pubkey "$W/pub$id.pem" -days 3650 -sha256 -extfile "$W/ext$id.cnf" -out "$W/cert$id.pem" 2>/dev/null
 done
 rm -f -- "$W/csr.key" "$W"/csr*.pem
 certs_start=$(date +%s.%N)
-for id in 01 02 03; do
+for id in 01 02 03 05; do
     case "$id" in 01) label="MyEID RSA" pin="$PIN" ;; 02) label="MyEID EC" pin="$PIN" ;;
-        03) label="MyEID signature" pin="$SIG_PIN" ;; esac
+        03) label="MyEID signature" pin="$SIG_PIN" ;; 05) label="MyEID ECDH" pin="$PIN" ;; esac
     step "store certificate $id" "${P15I[@]}" --store-certificate "$W/cert$id.pem" --id "$id" \
         --label "$label" --pin "$pin" --so-pin "$SO_PIN"
 done
@@ -103,8 +108,11 @@ step "store a private data object (auth ID 01)" "${P15I[@]}" --store-data "$W/da
 step "finalise (ACTIVATE APPLET)" "${P15I[@]}" --finalize --so-pin "$SO_PIN" --pin "$PIN"
 finished=$(date +%s.%N)
 cp -- "$MYEID_IMAGE" "$OUT_IMAGE"
+# The CA certificate goes with the image (relying parties need it; the
+# CA key is thrown away).
+cp -- "$W/ca.pem" "${OUT_IMAGE%.image}.ca.pem"
 awk -v a="$started" -v b="$gen_done" -v c="$certs_start" -v d="$finished" 'BEGIN {
-    printf "personalise: pkcs15-init and pkcs15-tool took %.1f s (erase, create, PINs, 4 key generations: %.1f s; certificates + finalise: %.1f s)\n", (b-a)+(d-c), b-a, d-c }'
+    printf "personalise: pkcs15-init and pkcs15-tool took %.1f s (erase, create, PINs, 5 key generations: %.1f s; certificates + finalise: %.1f s)\n", (b-a)+(d-c), b-a, d-c }'
 echo "personalise: card image saved to $OUT_IMAGE; public material in $W"
 [ "${PERSONALISE_STOP:-0}" = 1 ] && "$HERE/stop.sh"
 exit 0
