@@ -32,11 +32,11 @@ done
 # For the consumer suites (lib.sh card_manifest; the rest as its pkcs15
 # defaults): key 03 has a certificate, but its PIN is the signature PIN,
 # wanted before every use (always-authenticate): not a key that signs on
-# the user PIN, and one ssh-agent cannot use. Key 04 has no certificate;
-# the CA's certificate belongs to no key.
+# the user PIN (SIGN_KEYS), nor the agent-refused key of suite-ssh.sh
+# (that one is unlocked by the user PIN). Key 04 has no certificate; the
+# CA's certificate belongs to no key.
 cat >"$OUT/manifest.sh" <<'MANIFEST'
 CARD_KEYS="01 02 03 05"
-AGENT_REFUSED_KEY=03
 KEY_LABEL[03]="MyEID signature"
 MANIFEST
 echo "myeid: public material in $OUT"
