@@ -22,6 +22,8 @@
 #   P11CARD_BENCH_CRITERION_SECS=2  criterion measurement time per benchmark
 #   P11CARD_BENCH_THREAD_SECS=2     duration of each steady-rate run
 #   P11CARD_BENCH_SKIP_CRITERION=1  real stack only
+#   P11CARD_BENCH_PKCS15=0          skip the PKCS#15 rows (the simulated MyEID
+#                                   card of tests/realstack/pkcs15/)
 #   P11CARD_BENCH_ISOLATE=auto|1|0  run the real stack in private namespaces
 #                                   (own pcscd socket, own loopback: other
 #                                   runs on this machine neither see nor
@@ -92,7 +94,7 @@ inner() {
 
     CARD_UP=0
     OWNCARD_UP=0
-    trap 'card_stop; owncard_stop' EXIT
+    trap 'card_stop; owncard_stop; myeid_stop' EXIT
     local first=1 delay
     for delay in $DELAYS; do
         if has_module p11card || has_module opensc; then
@@ -131,6 +133,57 @@ inner() {
             done
         done
     fi
+    # A PKCS#15 card: p11card's simulated MyEID card as OpenSC's pkcs15-init
+    # personalised it (tests/realstack/pkcs15/), OpenSC's own myeid driver
+    # for comparison. p11card's disk cache works there through the card's
+    # change counter (cardprofiles/myeid.toml).
+    if [ "${P11CARD_BENCH_PKCS15:-1}" = 1 ] && { has_module p11card || has_module opensc; }; then
+        for delay in $DELAYS; do
+            myeid_start "$delay" || continue
+            has_module p11card && measure_pkcs15_rows "p11card@myeid" "$P11CARD_SO" "$delay"
+            if has_module opensc; then
+                measure_pkcs15_rows "opensc-nocache@myeid" "$OPENSC_SO" "$delay"
+                measure_pkcs15_rows "opensc-cache@myeid" "$OPENSC_SO" "$delay"
+            fi
+            myeid_stop
+        done
+    fi
+}
+
+# myeid_start DELAY: pcscd + the simulated MyEID card (a fresh copy of the
+# personalised image), tracing into the same $TRACE.
+MYEID_UP=0
+myeid_start() {
+    local delay="$1"
+    say "run.sh: starting the simulated MyEID card (delay ${delay}) ..."
+    MYEID_RUN_DIR="$WORK/myeid" MYEID_TRACE="$TRACE" OWNCARD_BIN="$REPO/target/release/cardsim-vpcd" \
+        MYEID_DELAY_US="$([ "$delay" = 0 ] || echo "$delay")" \
+        timeout 120 "$REPO/tests/realstack/pkcs15/start.sh" >>"$WORK/card.log" 2>&1 ||
+        { say "run.sh: the MyEID card did not start (see $WORK/card.log)"; return 1; }
+    MYEID_UP=1
+}
+
+myeid_stop() {
+    if [ "${MYEID_UP:-0}" = 1 ]; then
+        MYEID_RUN_DIR="$WORK/myeid" timeout 60 "$REPO/tests/realstack/pkcs15/stop.sh" >>"$WORK/card.log" 2>&1 || true
+        MYEID_UP=0
+    fi
+}
+
+# measure_pkcs15_rows VARIANT MODULE DELAY: the MyEID card's rows (its RSA
+# key has iD 01, its EC key iD 02, as on the PIV cards).
+measure_pkcs15_rows() {
+    local variant="$1" so="$2" delay="$3"
+    [ -f "$so" ] || return 0
+    module_env "$variant"
+    say "run.sh: $variant (delay $delay): PKCS#15 rows x $RUNS runs"
+    local p11=(pkcs11-tool --module "$so")
+    local sign=(--login --pin "$PIN" --sign -i "$WORK/in32" -o "$WORK/sig")
+    measure "$delay" "$variant" objects-cold cold "${p11[@]}" -O
+    measure "$delay" "$variant" objects-warm warm "${p11[@]}" -O
+    measure "$delay" "$variant" sign-ec-cold cold "${p11[@]}" "${sign[@]}" --id 02 -m ECDSA
+    measure "$delay" "$variant" sign-ec-warm warm "${p11[@]}" "${sign[@]}" --id 02 -m ECDSA
+    measure "$delay" "$variant" sign-rsa-warm warm "${p11[@]}" "${sign[@]}" --id 01 -m RSA-PKCS
 }
 
 # owncard_start DELAY metadata|signed: pcscd + p11card's simulated PIV card
@@ -537,6 +590,27 @@ if cache_variants:
     for key, name in ops:
         if key in ("objects-cold", "objects-warm", "sign-ec-warm", "sign-rsa-warm"):
             print(f"| {name} | " + " | ".join(row_cell(v, key) for v in cache_variants) + " |")
+pkcs15_variants = [v for v in ["p11card@myeid", "opensc-nocache@myeid", "opensc-cache@myeid"]
+                   if any(k[1] == v for k in rows)]
+if pkcs15_variants:
+    pkcs15_title = {"p11card@myeid": "p11card (disk cache on)",
+                    "opensc-nocache@myeid": "OpenSC, file cache off",
+                    "opensc-cache@myeid": "OpenSC, file cache on"}
+    pkcs15_ops = [
+        ("objects-cold", "object list (`-O`), cold"),
+        ("objects-warm", "object list (`-O`), warm: 2nd process"),
+        ("sign-ec-cold", "`--login --sign` ECDSA P-256 (iD 02), cold"),
+        ("sign-ec-warm", "`--login --sign` ECDSA P-256 (iD 02), warm"),
+        ("sign-rsa-warm", "`--login --sign` RSA-2048 (iD 01), warm"),
+    ]
+    print()
+    print("A PKCS#15 card: p11card's simulated MyEID card personalised by OpenSC's")
+    print("`pkcs15-init` (tests/realstack/pkcs15/), in vpcd; same cells:")
+    print()
+    print("| operation | " + " | ".join(pkcs15_title[v] for v in pkcs15_variants) + " |")
+    print("|---|" + "---|" * len(pkcs15_variants))
+    for key, name in pkcs15_ops:
+        print(f"| {name} | " + " | ".join(row_cell(v, key) for v in pkcs15_variants) + " |")
 
 PY
 {

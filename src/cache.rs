@@ -1,9 +1,11 @@
 //! On-disk cache of a card's public data, so that enumerating a known card
 //! does not read every certificate again.
 //!
-//! What is cached: public objects only (DER certificates, keyed by the card's
-//! reference for them, e.g. PIV key slot 0x9A). Never PINs, PUKs, management
-//! keys or anything else secret: a cache file is safe to leak.
+//! What is cached: public objects only, each under a kind and the card's
+//! name for it (what the kinds mean is the card engines' business: e.g. a
+//! PIV certificate under key slot `9A`, the card's GET METADATA answer for
+//! it, a PKCS#15 directory file under its path). Never PINs, PUKs,
+//! management keys or anything else secret: a cache file is safe to leak.
 //!
 //! Where: one file per card, named after its [`CacheKey`], in one per-user
 //! directory ([`CacheStore::default_dir`]). The directory is created owner-only
@@ -15,17 +17,23 @@
 //! File format (integers big-endian):
 //!
 //! ```text
-//! magic        15 bytes  "P11CARD-CACHE\0" + format version 0x01
+//! magic        15 bytes  "P11CARD-CACHE\0" + format version 0x02
 //! key          32 bytes  the CacheKey the entry was stored under
 //! stored_at     u64      seconds since the UNIX epoch
-//! count         u16      number of objects (at most 64)
+//! count         u16      number of objects (at most 128)
 //! count × {
-//!   reference   u8       each reference at most once
+//!   kind        u8       what the object is (the engines' numbering)
+//!   name_length u8       at most 32
+//!   name        name_length bytes; each (kind, name) at most once
 //!   length      u32      at most 64 KiB
 //!   data        length bytes
 //! }
 //! checksum     32 bytes  SHA-256 over everything before it
 //! ```
+//!
+//! A file of another version (version 1 held certificates only) is refused
+//! and removed like any other unusable entry: the card is read and the
+//! entry written anew.
 //!
 //! A whole file is at most 1 MiB.
 //!
@@ -48,7 +56,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 /// File magic: a name and the format version (the last byte).
-const MAGIC: &[u8; 15] = b"P11CARD-CACHE\x00\x01";
+const MAGIC: &[u8; 15] = b"P11CARD-CACHE\x00\x02";
 /// Domain separation for [`CacheKey::new`].
 const KEY_DOMAIN: &[u8] = b"p11card public-data cache v1";
 /// SHA-256 output length (key and checksum).
@@ -56,7 +64,9 @@ const DIGEST_LEN: usize = 32;
 /// Largest cache file read or written.
 const MAX_FILE_LEN: usize = 1024 * 1024;
 /// Most objects in one entry.
-const MAX_OBJECTS: usize = 64;
+const MAX_OBJECTS: usize = 128;
+/// Longest name of an object.
+const MAX_NAME_LEN: usize = 32;
 /// Largest object in one entry.
 const MAX_OBJECT_LEN: usize = 64 * 1024;
 /// How far in the future an entry's `stored_at` may be (clock adjustments).
@@ -100,12 +110,14 @@ impl CacheKey {
     }
 }
 
-/// One cached object: the card's reference for it (e.g. PIV key slot 0x9A)
-/// and its bytes (a DER certificate).
+/// One cached object: what it is, the card's name for it (e.g. PIV key
+/// slot `9A`, a file's path) and its bytes (e.g. a DER certificate).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedObject {
-    /// The card's reference for the object (e.g. a PIV key slot).
-    pub reference: u8,
+    /// What the object is, in the numbering of the engine that stored it.
+    pub kind: u8,
+    /// The card's name for the object (at most 32 bytes).
+    pub name: Vec<u8>,
     /// The object's bytes (at most 64 KiB).
     pub data: Vec<u8>,
 }
@@ -115,7 +127,7 @@ pub struct CachedObject {
 pub struct CachedCard {
     /// When the card was read; the file keeps whole seconds since 1970.
     pub stored_at: SystemTime,
-    /// The card's public objects (at most 64).
+    /// The card's public objects (at most 128).
     pub objects: Vec<CachedObject>,
 }
 
@@ -158,7 +170,8 @@ impl CacheStore {
     }
 
     /// The entry for `key`, or `None` when it is missing, unreadable,
-    /// corrupted, stored under another key, holds a reference twice, is older
+    /// corrupted, of another format version, stored under another key,
+    /// holds an object (kind and name) twice, is older
     /// than the maximum age or more than five minutes in the future, or is
     /// not the user's alone (Unix: the directory or the file belongs to
     /// another user or grants group/other permissions, either is a symlink,
@@ -258,6 +271,10 @@ fn default_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<
     }
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
 fn remove_quietly(dir: &PrivateDir, name: &str) {
     if let Err(err) = dir.remove(name) {
         if err.kind() != io::ErrorKind::NotFound {
@@ -302,20 +319,27 @@ fn encode(key: &CacheKey, card: &CachedCard) -> Result<Vec<u8>, String> {
     out.extend_from_slice(&key.0);
     out.extend_from_slice(&stored_at.to_be_bytes());
     out.extend_from_slice(&count.to_be_bytes());
-    let mut seen = [false; 256];
+    let mut seen = std::collections::HashSet::new();
     for object in &card.objects {
-        if std::mem::replace(&mut seen[usize::from(object.reference)], true) {
-            return Err(format!("object {:02X} twice", object.reference));
+        let what = || format!("object {:02X}/{}", object.kind, hex(&object.name));
+        if !seen.insert((object.kind, object.name.as_slice())) {
+            return Err(format!("{} twice", what()));
+        }
+        if object.name.len() > MAX_NAME_LEN {
+            return Err(format!("{}: name over {MAX_NAME_LEN} bytes", what()));
         }
         if object.data.len() > MAX_OBJECT_LEN {
             return Err(format!(
-                "object {:02X} has {} bytes (at most {MAX_OBJECT_LEN})",
-                object.reference,
+                "{} has {} bytes (at most {MAX_OBJECT_LEN})",
+                what(),
                 object.data.len()
             ));
         }
         let len = u32::try_from(object.data.len()).map_err(|err| err.to_string())?;
-        out.push(object.reference);
+        out.push(object.kind);
+        // At most MAX_NAME_LEN (checked above).
+        out.push(object.name.len() as u8);
+        out.extend_from_slice(&object.name);
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&object.data);
     }
@@ -352,22 +376,26 @@ fn decode(key: &CacheKey, file: &[u8]) -> Result<CachedCard, &'static str> {
     if count > MAX_OBJECTS {
         return Err("too many objects");
     }
-    let mut objects = Vec::with_capacity(count);
-    let mut seen = [false; 256];
+    let mut objects: Vec<CachedObject> = Vec::with_capacity(count);
     for _ in 0..count {
-        let [reference] = reader.array().ok_or("truncated")?;
-        // One object per reference: a second one could stand in for the
-        // first where only one is checked against the card.
-        if std::mem::replace(&mut seen[usize::from(reference)], true) {
-            return Err("a reference twice");
+        let [kind, name_len] = reader.array().ok_or("truncated")?;
+        if usize::from(name_len) > MAX_NAME_LEN {
+            return Err("name too long");
         }
+        let name = reader.bytes(usize::from(name_len)).ok_or("truncated")?;
+        // One object per kind and name: a second one could stand in for
+        // the first where only one is checked against the card.
+        if objects.iter().any(|o| o.kind == kind && o.name == name) {
+            return Err("an object twice");
+        }
+        let name = name.to_vec();
         let len = u32::from_be_bytes(reader.array().ok_or("truncated")?);
         let len = usize::try_from(len).map_err(|_| "object too large")?;
         if len > MAX_OBJECT_LEN {
             return Err("object too large");
         }
         let data = reader.bytes(len).ok_or("truncated")?.to_vec();
-        objects.push(CachedObject { reference, data });
+        objects.push(CachedObject { kind, name, data });
     }
     if !reader.0.is_empty() {
         return Err("trailing bytes");
@@ -441,22 +469,26 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(secs)
     }
 
+    fn object(kind: u8, name: &[u8], data: Vec<u8>) -> CachedObject {
+        CachedObject {
+            kind,
+            name: name.to_vec(),
+            data,
+        }
+    }
+
     fn card() -> CachedCard {
         CachedCard {
             stored_at: now(),
             objects: vec![
-                CachedObject {
-                    reference: 0x9A,
-                    data: vec![0x30, 0x82, 0x01, 0x00, 0xAA],
-                },
-                CachedObject {
-                    reference: 0x9C,
-                    data: vec![],
-                },
-                CachedObject {
-                    reference: 0x9E,
-                    data: (0..=255).collect(),
-                },
+                object(1, &[0x9A], vec![0x30, 0x82, 0x01, 0x00, 0xAA]),
+                object(1, &[0x9C], vec![]),
+                object(1, &[0x9E], (0..=255).collect()),
+                // The same name under another kind; an empty name; the
+                // longest name.
+                object(2, &[0x9A], vec![0x01]),
+                object(3, &[], vec![0x03]),
+                object(4, &[0x3F; MAX_NAME_LEN], vec![0x04]),
             ],
         }
     }
@@ -630,15 +662,18 @@ mod tests {
         stored_bytes(&store, &k);
 
         let mut wrong_magic = header(&k, 0);
-        wrong_magic[14] = 0x02;
-        assert_refused(&store, &k, &sealed(wrong_magic), "other version");
+        wrong_magic[14] = 0x01;
+        assert_refused(&store, &k, &sealed(wrong_magic), "version 1");
+        let mut wrong_magic = header(&k, 0);
+        wrong_magic[14] = 0x03;
+        assert_refused(&store, &k, &sealed(wrong_magic), "version 3");
 
         let mut trailing = header(&k, 0);
         trailing.push(0);
         assert_refused(&store, &k, &sealed(trailing), "trailing bytes");
 
         let mut short_object = header(&k, 1);
-        short_object.extend_from_slice(&[0x9A, 0, 0, 0, 5, 1, 2, 3]);
+        short_object.extend_from_slice(&[1, 1, 0x9A, 0, 0, 0, 5, 1, 2, 3]);
         assert_refused(
             &store,
             &k,
@@ -646,19 +681,34 @@ mod tests {
             "object shorter than its length",
         );
 
-        let mut too_many = header(&k, 65);
-        for reference in 0..65 {
-            too_many.extend_from_slice(&[reference, 0, 0, 0, 0]);
+        let mut short_name = header(&k, 1);
+        short_name.extend_from_slice(&[1, 4, 0x3F, 0x00]);
+        assert_refused(
+            &store,
+            &k,
+            &sealed(short_name),
+            "name shorter than its length",
+        );
+
+        let mut long_name = header(&k, 1);
+        long_name.extend_from_slice(&[1, 33]);
+        long_name.extend_from_slice(&[0x3F; 33]);
+        long_name.extend_from_slice(&[0, 0, 0, 0]);
+        assert_refused(&store, &k, &sealed(long_name), "name over 32 bytes");
+
+        let mut too_many = header(&k, 129);
+        for reference in 0..129u8 {
+            too_many.extend_from_slice(&[1, 1, reference, 0, 0, 0, 0]);
         }
-        assert_refused(&store, &k, &sealed(too_many), "65 objects");
+        assert_refused(&store, &k, &sealed(too_many), "129 objects");
 
         let mut too_large = header(&k, 1);
-        too_large.extend_from_slice(&[0x9A, 0, 1, 0, 1]);
+        too_large.extend_from_slice(&[1, 1, 0x9A, 0, 1, 0, 1]);
         too_large.resize(too_large.len() + MAX_OBJECT_LEN + 1, 0);
         assert_refused(&store, &k, &sealed(too_large), "object over 64 KiB");
 
         let mut huge_length = header(&k, 1);
-        huge_length.extend_from_slice(&[0x9A, 0xFF, 0xFF, 0xFF, 0xFF]);
+        huge_length.extend_from_slice(&[1, 1, 0x9A, 0xFF, 0xFF, 0xFF, 0xFF]);
         assert_refused(&store, &k, &sealed(huge_length), "length u32::MAX");
     }
 
@@ -805,13 +855,10 @@ mod tests {
     fn store_refuses_entries_beyond_limits() {
         let tmp = TempDir::new();
         let store = tmp.store();
-        // `count` objects of `len` bytes, each with a reference of its own.
+        // `count` objects of `len` bytes, each with a name of its own.
         let objects = |count: usize, len| -> Vec<CachedObject> {
             (0..count)
-                .map(|i| CachedObject {
-                    reference: u8::try_from(i).unwrap(),
-                    data: vec![0; len],
-                })
+                .map(|i| object(1, &u16::try_from(i).unwrap().to_be_bytes(), vec![0; len]))
                 .collect()
         };
         let large_object = CachedCard {
@@ -830,7 +877,17 @@ mod tests {
             stored_at: UNIX_EPOCH - Duration::from_secs(1),
             ..card()
         };
-        for refused in [large_object, many_objects, large_file, before_1970] {
+        let long_name = CachedCard {
+            stored_at: now(),
+            objects: vec![object(1, &[0; MAX_NAME_LEN + 1], vec![])],
+        };
+        for refused in [
+            large_object,
+            many_objects,
+            large_file,
+            before_1970,
+            long_name,
+        ] {
             store.store(&key("a"), &refused);
             assert!(!entry(&store, &key("a")).exists());
         }
@@ -887,15 +944,29 @@ mod tests {
 
         // A second 9A object after the genuine one, re-sealed.
         let mut twice = header(&k, 2);
-        twice.extend_from_slice(&[0x9A, 0, 0, 0, 2, 0x30, 0x00]);
-        twice.extend_from_slice(&[0x9A, 0, 0, 0, 3, 0x30, 0x01, 0xFF]);
+        twice.extend_from_slice(&[1, 1, 0x9A, 0, 0, 0, 2, 0x30, 0x00]);
+        twice.extend_from_slice(&[1, 1, 0x9A, 0, 0, 0, 3, 0x30, 0x01, 0xFF]);
         assert_refused(&store, &k, &sealed(twice), "9A twice");
 
         let mut apart = header(&k, 3);
-        apart.extend_from_slice(&[0x9A, 0, 0, 0, 0]);
-        apart.extend_from_slice(&[0x9C, 0, 0, 0, 0]);
-        apart.extend_from_slice(&[0x9A, 0, 0, 0, 0]);
+        apart.extend_from_slice(&[1, 1, 0x9A, 0, 0, 0, 0]);
+        apart.extend_from_slice(&[1, 1, 0x9C, 0, 0, 0, 0]);
+        apart.extend_from_slice(&[1, 1, 0x9A, 0, 0, 0, 0]);
         assert_refused(&store, &k, &sealed(apart), "9A twice, apart");
+
+        // The same name under two kinds is two objects.
+        let mut kinds = header(&k, 2);
+        kinds.extend_from_slice(&[1, 1, 0x9A, 0, 0, 0, 0]);
+        kinds.extend_from_slice(&[2, 1, 0x9A, 0, 0, 0, 0]);
+        let path = entry(&store, &k);
+        fs::write(&path, sealed(kinds)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert_eq!(store.load(&k).map(|card| card.objects.len()), Some(2));
+        fs::remove_file(&path).unwrap();
 
         let doubled = CachedCard {
             stored_at: now(),

@@ -1,9 +1,11 @@
 //! The disk cache of a card's public data, through the C ABI: a second
 //! process (`C_Finalize` + `C_Initialize`, see [`Harness::restart`]) that
-//! finds the card's entry skips reading its certificates, but only while the
-//! card can prove the entry is its own: a signed CHUID, or GET METADATA
-//! (Yubico, INS F7) answering each key slot's public key. Whatever goes
-//! wrong with the cache, the card is read and the objects are right.
+//! finds the card's entry skips reading its certificates (and, under a
+//! signed CHUID, each key's PIN policy and the PIN's maximum tries), but
+//! only while the card can prove the entry is its own: a signed CHUID, or
+//! GET METADATA (Yubico, INS F7) answering each key slot's public key.
+//! Whatever goes wrong with the cache, the card is read and the objects are
+//! right.
 //!
 //! Each test has a cache directory of its own ([`CacheDir`]), created by
 //! the module; the simulated card's log shows what was read from the card.
@@ -14,7 +16,9 @@ mod common;
 use common::*;
 use cryptoki_sys::*;
 use p11card::cache::CacheStore;
-use p11card_cardsim::{KeyType, SimCard, SimPivCard, Slot};
+use p11card_cardsim::{
+    KeyType, PinPolicy, SimCard, SimMyEidCard, SimPivCard, Slot, TouchPolicy, PIV_AID,
+};
 use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -130,9 +134,16 @@ fn list_objects(harness: &Harness) -> Vec<Listed> {
         .into_iter()
         .map(|object| Listed {
             class: as_ulong(&attribute(session, object, CKA_CLASS).expect("CKA_CLASS")),
-            id: attribute(session, object, CKA_ID).expect("CKA_ID"),
+            // (a data object has no CKA_ID)
+            id: attribute(session, object, CKA_ID).unwrap_or_default(),
             label: attribute(session, object, CKA_LABEL).expect("CKA_LABEL"),
-            value: attribute(session, object, CKA_VALUE),
+            // (a data object's value is read from the card when asked for,
+            // never from the cache: it may be private)
+            value: if as_ulong(&attribute(session, object, CKA_CLASS).unwrap()) == CKO_DATA {
+                Err(CKR_OK)
+            } else {
+                attribute(session, object, CKA_VALUE)
+            },
         })
         .collect();
     assert_eq!(ck!(C_CloseSession(session)), CKR_OK);
@@ -186,16 +197,6 @@ fn name(command: &[u8]) -> String {
     }
 }
 
-/// GET METADATA of every key slot (9A's RSA answer needs a GET RESPONSE):
-/// the PIN policies on a card that tells them.
-const POLICIES: &[&str] = &[
-    "GET METADATA 9A",
-    "GET RESPONSE",
-    "GET METADATA 9C",
-    "GET METADATA 9D",
-    "GET METADATA 9E",
-];
-
 /// How many certificate containers the card was asked for.
 fn certificate_reads(card: &SimCard) -> usize {
     conversation(card)
@@ -234,13 +235,10 @@ fn a_signed_chuid_serves_the_certificates_from_the_cache() {
 
     fresh_process(&harness, &card);
     let second = list_objects(&harness);
-    // The CHUID vouches for the certificates; this card (a YubiKey's
-    // profile) still tells each key's PIN policy, which the cache does not
-    // hold (a card without GET METADATA needs only the first two).
-    assert_eq!(
-        conversation(&card),
-        [&["SELECT", "GET DATA 5FC102"][..], POLICIES].concat()
-    );
+    // The CHUID vouches for the certificates, and for what the entry keeps
+    // of this card's GET METADATA answers (each key's PIN policy): nothing
+    // else is asked.
+    assert_eq!(conversation(&card), ["SELECT", "GET DATA 5FC102"]);
     assert_eq!(second, first, "objects and values byte for byte");
     assert_eq!(
         certificate(&second, Slot::Authentication),
@@ -249,11 +247,11 @@ fn a_signed_chuid_serves_the_certificates_from_the_cache() {
 
     // Token info after that (label from the cached 9A certificate, serial
     // from the CHUID) costs a transaction of its own for the PIN state:
-    // SELECT and VERIFY without data.
+    // SELECT and VERIFY without data (the PIN's maximum tries are in the
+    // entry too).
     card.clear_log();
     let info = token_info(harness.slot()).expect("C_GetTokenInfo");
-    // GET METADATA 80: the PIN's maximum tries, once per card.
-    assert_eq!(conversation(&card), ["SELECT", "GET METADATA 80", "VERIFY"]);
+    assert_eq!(conversation(&card), ["SELECT", "VERIFY"]);
     assert_eq!(info.label, padded::<32>("cardsim 9A PIV Authentication"));
     assert_eq!(info.serialNumber, padded::<16>("8899aabbccddeeff"));
 
@@ -265,15 +263,157 @@ fn a_signed_chuid_serves_the_certificates_from_the_cache() {
         (info.label, info.serialNumber)
     );
     assert_eq!(list_objects(&harness), first);
+    assert_eq!(conversation(&card), ["SELECT", "GET DATA 5FC102", "VERIFY"]);
+}
+
+/// Whether the card wants the PIN for each private key, as an application
+/// sees it: (`CKA_ID`, `CKA_PRIVATE`, `CKA_ALWAYS_AUTHENTICATE`).
+fn pin_rules(session: CK_SESSION_HANDLE) -> Vec<(Vec<u8>, bool, bool)> {
+    let mut rules: Vec<_> = find(session, &[(CKA_CLASS, ulong(CKO_PRIVATE_KEY))])
+        .into_iter()
+        .map(|key| {
+            let flag = |kind| as_bool(&attribute(session, key, kind).expect("flag"));
+            (
+                attribute(session, key, CKA_ID).expect("CKA_ID"),
+                flag(CKA_PRIVATE),
+                flag(CKA_ALWAYS_AUTHENTICATE),
+            )
+        })
+        .collect();
+    rules.sort();
+    rules
+}
+
+/// Spends one PIN try straight on the card (another program).
+fn spend_a_try(card: &SimCard) {
+    let mut select = vec![0x00, 0xA4, 0x04, 0x00, PIV_AID.len() as u8];
+    select.extend_from_slice(&PIV_AID);
+    let mut verify = vec![0x00, 0x20, 0x00, 0x80, 0x08];
+    verify.extend_from_slice(b"999999\xFF\xFF");
+    card.with(|c| {
+        c.process(&select);
+        c.process(&verify);
+        c.power_on();
+        c.clear_log();
+    });
+}
+
+/// Under a signed CHUID the entry keeps what GET METADATA said of each key
+/// slot: 9A's PIN "always" (CKA_ALWAYS_AUTHENTICATE), 9C's "once", 9E's
+/// "never" (no login), the key of 9D that has no certificate, and the PIN's
+/// five tries (one spent elsewhere shows as CKF_USER_PIN_COUNT_LOW). The
+/// warm process asks for none of it: SELECT and the CHUID, then the PIN
+/// state; a login and two signatures add no GET METADATA either.
+#[test]
+fn a_signed_chuid_keeps_each_keys_pin_policy_and_the_pin_tries_in_the_entry() {
+    let dir = CacheDir::new();
+    let card = signed(
+        SimPivCard::new()
+            .with_policy(0x9A, PinPolicy::Always, TouchPolicy::Never)
+            .with_policy(0x9C, PinPolicy::Once, TouchPolicy::Cached)
+            .without_cert(Slot::KeyManagement)
+            .with_pin("123456", 5),
+    );
+    let (harness, card, first) = first_process(card, &dir);
+    let rules = pin_rules(harness.user_session());
+    assert_eq!(
+        rules,
+        [
+            (vec![1], true, true),
+            (vec![2], true, false),
+            (vec![3], true, false),
+            (vec![4], false, false),
+        ],
+        "9A always, 9C once, 9D (no certificate) once, 9E never"
+    );
+    dir.entry();
+
+    fresh_process(&harness, &card);
+    spend_a_try(&card);
+    assert_eq!(list_objects(&harness), first);
+    assert_eq!(conversation(&card), ["SELECT", "GET DATA 5FC102"]);
+    let flags = token_flags(harness.slot());
+    assert_ne!(
+        flags & CKF_USER_PIN_COUNT_LOW,
+        0,
+        "4 of the 5 tries the entry remembers"
+    );
     assert_eq!(
         conversation(&card),
-        [
-            &["SELECT", "GET DATA 5FC102"][..],
-            POLICIES,
-            &["GET METADATA 80", "VERIFY"]
-        ]
-        .concat()
+        ["SELECT", "GET DATA 5FC102", "SELECT", "VERIFY"]
     );
+
+    // 9E signs without a login; 9C after one login, twice (PIN once).
+    card.clear_log();
+    let public = harness.session();
+    let digest = Hash::Sha256.digest(b"warm");
+    let mut mech = Mech::new(CKM_ECDSA);
+    let key = private_key(public, Slot::CardAuthentication);
+    let signature = sign(public, mech.raw(), key, &digest).expect("9E without a login");
+    assert!(check::ecdsa(
+        &card_public_key(&card, Slot::CardAuthentication),
+        &digest,
+        &signature
+    ));
+    let session = harness.user_session();
+    assert_eq!(pin_rules(session), rules, "the PIN rules survive the cache");
+    let key = private_key(session, Slot::Signature);
+    for _ in 0..2 {
+        let signature = sign(session, mech.raw(), key, &digest).expect("9C, PIN once");
+        assert!(check::ecdsa(
+            &card_public_key(&card, Slot::Signature),
+            &digest,
+            &signature
+        ));
+    }
+    let seen = conversation(&card);
+    assert!(
+        !seen.iter().any(|c| c.starts_with("GET METADATA")),
+        "{seen:?}"
+    );
+}
+
+/// The key without a certificate comes from the entry too (from the GET
+/// METADATA answer it keeps), so it is held to the same rule as a cached
+/// certificate: another card with the same signed CHUID but another 9D key
+/// lists the remembered key until its first signature, which does not
+/// verify: CKR_DEVICE_REMOVED, the entry goes, the next read is the card's.
+#[test]
+fn a_remembered_key_without_certificate_is_checked_at_its_first_signature() {
+    let dir = CacheDir::new();
+    let (harness, _card_a, _) = first_process(
+        signed(SimPivCard::new().without_cert(Slot::KeyManagement)),
+        &dir,
+    );
+    let card_b = harness.backend.insert(
+        READER,
+        signed(
+            SimPivCard::new()
+                .with_key_from(Slot::KeyManagement, KeyType::EccP384, Slot::Signature)
+                .without_cert(Slot::KeyManagement),
+        ),
+    );
+    fresh_process(&harness, &card_b);
+    let session = harness.user_session();
+    assert_eq!(conversation(&card_b)[..2], ["SELECT", "GET DATA 5FC102"]);
+    let key = private_key(session, Slot::KeyManagement);
+    let digest = Hash::Sha384.digest(b"which 9D?");
+    let mut mech = Mech::new(CKM_ECDSA);
+    assert_eq!(
+        sign(session, mech.raw(), key, &digest).err(),
+        Some(CKR_DEVICE_REMOVED)
+    );
+    assert_eq!(dir.entries(), Vec::<PathBuf>::new(), "the entry is gone");
+
+    fresh_process(&harness, &card_b);
+    let session = harness.user_session();
+    let key = private_key(session, Slot::KeyManagement);
+    let signature = sign(session, mech.raw(), key, &digest).expect("the card's own 9D");
+    assert!(check::ecdsa(
+        &card_public_key(&card_b, Slot::KeyManagement),
+        &digest,
+        &signature
+    ));
 }
 
 #[test]
@@ -395,10 +535,11 @@ fn a_resealed_entry_with_a_second_9a_certificate_is_refused() {
     assert_ne!(planted, card_certificate(&card, Slot::Authentication));
 
     // magic 15, key 32, stored_at 8, count 2 at 55..57; checksum last.
+    // Then each object: kind (1: certificate), name length, name, length.
     let mut body = genuine[..genuine.len() - 32].to_vec();
     let count = u16::from_be_bytes([body[55], body[56]]) + 1;
     body[55..57].copy_from_slice(&count.to_be_bytes());
-    body.push(0x9A);
+    body.extend_from_slice(&[1, 1, 0x9A]);
     body.extend_from_slice(&u32::try_from(planted.len()).unwrap().to_be_bytes());
     body.extend_from_slice(&planted);
     let checksum = Sha256::digest(&body);
@@ -552,11 +693,7 @@ fn a_corrupted_entry_is_replaced_by_a_fresh_read() {
         // Rewritten, and good for the next process.
         fresh_process(&harness, &card);
         assert_eq!(list_objects(&harness), first, "{what}");
-        assert_eq!(
-            conversation(&card),
-            [&["SELECT", "GET DATA 5FC102"][..], POLICIES].concat(),
-            "{what}"
-        );
+        assert_eq!(conversation(&card), ["SELECT", "GET DATA 5FC102"], "{what}");
     }
 }
 
@@ -611,4 +748,154 @@ fn a_removed_entry_means_reading_the_card() {
     assert_eq!(list_objects(&harness), first);
     assert_eq!(certificate_reads(&card), 4);
     dir.entry();
+}
+
+// ----- a PKCS#15 card with a change counter -----------------------------------
+
+/// The simulated MyEID card as OpenSC's `pkcs15-init` personalised it.
+const MYEID_IMAGE: &str = include_str!("../../tests/realstack/pkcs15/myeid-personalised.image");
+
+fn myeid() -> SimMyEidCard {
+    SimMyEidCard::from_image(MYEID_IMAGE).expect("the personalised image loads")
+}
+
+/// What `pkcs11-tool -L -O` asks: token info, then every object with its
+/// attributes (the listing compared between processes).
+fn token_and_objects(harness: &Harness) -> (String, Vec<Listed>) {
+    let info = token_info(harness.slot()).expect("C_GetTokenInfo");
+    let label = String::from_utf8_lossy(&info.label).trim_end().to_owned();
+    (label, list_objects(harness))
+}
+
+/// The instructions the card was sent (`A4` SELECT, `CA` GET DATA, `B0`
+/// READ BINARY, `20` VERIFY, …).
+fn instructions_sent(card: &SimCard) -> Vec<u8> {
+    commands(card).iter().map(|command| command[1]).collect()
+}
+
+/// Sends `apdu` to the MyEID card as another program would (outside the
+/// module), insisting on 9000.
+fn myeid_command(card: &SimCard, apdu: &[u8]) {
+    let answer = card.with_applet(|applet| applet.as_myeid_mut().expect("MyEID").process(apdu));
+    assert_eq!(answer[answer.len() - 2..], [0x90, 0x00], "{}", hex(apdu));
+}
+
+/// The MyEID card's change counter (GET DATA `01 A0`, bytes 18..20).
+fn myeid_counter(card: &SimCard) -> Vec<u8> {
+    let answer = card.with_applet(|applet| {
+        applet
+            .as_myeid_mut()
+            .expect("MyEID")
+            .process(&[0x00, 0xCA, 0x01, 0xA0, 0x14])
+    });
+    answer[18..20].to_vec()
+}
+
+/// The profile's change counter (myeid.toml: GET DATA `01 A0`) proves the
+/// card's files unchanged: a warm `-L -O` is SELECT, GET DATA and the PIN
+/// state's VERIFY (no file is read), the objects are the same byte for
+/// byte, and a key from the cache signs (its first signature is checked).
+#[test]
+fn a_pkcs15_card_is_read_from_the_cache_while_its_change_counter_stands() {
+    let dir = CacheDir::new();
+    let (harness, card) = Harness::with_cache(myeid(), dir.store());
+    let first = token_and_objects(&harness);
+    let cold = instructions_sent(&card);
+    assert!(cold.contains(&0xB0), "the cold read reads files");
+    assert_eq!(
+        cold.iter().filter(|&&ins| ins == 0xCA).count(),
+        1,
+        "one GET DATA: the change counter"
+    );
+    dir.entry();
+
+    fresh_process(&harness, &card);
+    assert_eq!(token_and_objects(&harness), first);
+    let warm = instructions_sent(&card);
+    assert_eq!(warm, [0xA4, 0xCA, 0x20], "{}", card.transcript());
+    assert!(warm.len() < cold.len());
+    println!(
+        "-L -O: cold {} APDUs, warm {} APDUs",
+        cold.len(),
+        warm.len()
+    );
+
+    // The EC key (iD 02) from the cache signs after a login.
+    let session = harness.user_session();
+    let key = object(session, CKO_PRIVATE_KEY, 2);
+    let digest = Hash::Sha256.digest(b"a PKCS#15 key from the cache");
+    let signature =
+        sign(session, &mut mechanism(CKM_ECDSA), key, &digest).expect("ECDSA from the cache");
+    assert_eq!(signature.len(), 64);
+}
+
+/// A write to the card's file system (here the PrKDF, as `pkcs15-init`
+/// would when it stores a key: a label changed after the user PIN)
+/// moves the change counter: the next process reads the card, shows the new
+/// label, and rewrites the entry, which then serves the process after.
+#[test]
+fn a_write_to_the_pkcs15_card_moves_its_counter_and_the_card_is_read_again() {
+    let dir = CacheDir::new();
+    let (harness, card) = Harness::with_cache(myeid(), dir.store());
+    let (_, before) = token_and_objects(&harness);
+    let entry = dir.entry();
+    let counter = myeid_counter(&card);
+
+    // VERIFY the user PIN, SELECT 3F00/5015/4402 (the PrKDF), UPDATE BINARY
+    // of the RSA key's label ("MyEID RSA" at offset 6).
+    let mut verify = vec![0x00, 0x20, 0x00, 0x01, 0x08];
+    verify.extend_from_slice(b"123456\xFF\xFF");
+    myeid_command(&card, &verify);
+    myeid_command(
+        &card,
+        &[0x00, 0xA4, 0x08, 0x0C, 0x04, 0x50, 0x15, 0x44, 0x02],
+    );
+    let mut update = vec![0x00, 0xD6, 0x00, 0x06, 0x09];
+    update.extend_from_slice(b"MyEID XYZ");
+    myeid_command(&card, &update);
+    card.with_applet(|applet| applet.as_myeid_mut().expect("MyEID").power_on());
+    assert_ne!(myeid_counter(&card), counter, "the write moved the counter");
+
+    fresh_process(&harness, &card);
+    let (_, after) = token_and_objects(&harness);
+    assert!(
+        instructions_sent(&card).contains(&0xB0),
+        "the card is read: {}",
+        card.transcript()
+    );
+    let labels = |objects: &[Listed]| -> Vec<Vec<u8>> {
+        objects
+            .iter()
+            .filter(|o| o.class == CKO_CERTIFICATE && o.id == [1])
+            .map(|o| o.label.clone())
+            .collect()
+    };
+    assert_eq!(labels(&before), [b"MyEID RSA".to_vec()]);
+    assert_eq!(labels(&after), [b"MyEID XYZ".to_vec()]);
+    assert_eq!(dir.entry(), entry, "the same card, the same entry");
+
+    fresh_process(&harness, &card);
+    let (_, again) = token_and_objects(&harness);
+    assert_eq!(again, after);
+    assert_eq!(instructions_sent(&card), [0xA4, 0xCA, 0x20]);
+}
+
+/// A card whose profile names no change counter (the generic `pkcs15`
+/// profile, or MyEID behind an ATR no profile lists) gets no entry: there
+/// is nothing to prove its files current with.
+#[test]
+fn a_pkcs15_card_without_a_change_counter_is_never_cached() {
+    let dir = CacheDir::new();
+    let card = myeid().with_atr(OTHER_ATR);
+    let (harness, card) = Harness::with_cache(card, dir.store());
+    let first = token_and_objects(&harness);
+    assert!(
+        !instructions_sent(&card).contains(&0xCA),
+        "{}",
+        card.transcript()
+    );
+    fresh_process(&harness, &card);
+    assert_eq!(token_and_objects(&harness), first);
+    assert!(instructions_sent(&card).contains(&0xB0));
+    assert_eq!(dir.entries(), Vec::<PathBuf>::new());
 }

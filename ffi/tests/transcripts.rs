@@ -67,7 +67,7 @@ fn login_then_sign_with_the_piv_authentication_key() {
     // since a login is followed by a search for keys.
     card.clear_log();
     assert_eq!(login(session, CKU_USER, PIN), CKR_OK);
-    let sizes: Vec<String> = card.log()[2..]
+    let sizes: Vec<String> = card.log()[2..8]
         .chunks(2)
         .map(|pair| format!("{:02X}", pair[1].command[4]))
         .collect();
@@ -87,7 +87,9 @@ fn login_then_sign_with_the_piv_authentication_key() {
     // This card (a YubiKey's profile) tells each key's PIN policy: GET
     // METADATA (Yubico INS F7) per key slot; 9A's answer carries its RSA
     // public key (279 bytes, GET RESPONSE for the rest). Then the Key
-    // History object (5FC10C): none, so no retired key.
+    // History object (5FC10C): none, so no retired key. Last, GET
+    // METADATA of the PIN (its maximum tries), which the disk cache keeps
+    // with the keys; once per card.
     expected.extend([
         "00 F7 00 9A 00 -> 6117".to_owned(),
         "00 C0 00 00 17 -> 9000".to_owned(),
@@ -95,6 +97,7 @@ fn login_then_sign_with_the_piv_authentication_key() {
         "00 F7 00 9D 00 -> 9000".to_owned(),
         "00 F7 00 9E 00 -> 9000".to_owned(),
         "00 CB 3F FF 05 5C 03 5F C1 0C 00 -> 6A82".to_owned(),
+        "00 F7 00 80 00 -> 9000".to_owned(),
     ]);
     assert_conversation(&card, &expected);
 

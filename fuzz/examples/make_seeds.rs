@@ -405,22 +405,25 @@ fn channel_seeds(root: &Path, piv: &Recording) {
 }
 
 /// `cache_file`: flags, then a well-formed entry after the magic and key
-/// (stored_at, count, objects) with the PIV card's certificates.
+/// (stored_at, count, objects: kind, name length, name, length, data) with
+/// the PIV card's certificates (kind 1) and an empty 9C slot's GET
+/// METADATA answer (kind 2).
 fn cache_seeds(root: &Path, piv: &Recording) {
     let mut seeds = Seeds::new(root, "cache_file");
     let mut body = vec![7u8];
     body.extend_from_slice(&0u64.to_be_bytes());
-    body.extend_from_slice(&(piv.certificates.len() as u16).to_be_bytes());
+    body.extend_from_slice(&(piv.certificates.len() as u16 + 1).to_be_bytes());
     for (reference, der) in &piv.certificates {
-        body.push(*reference);
+        body.extend_from_slice(&[1, 1, *reference]);
         body.extend_from_slice(&(der.len() as u32).to_be_bytes());
         body.extend_from_slice(der);
     }
+    body.extend_from_slice(&[2, 1, 0x9C, 0, 0, 0, 1, 0x00]);
     seeds.add("entry", &body);
     let mut one = vec![7u8];
     one.extend_from_slice(&0u64.to_be_bytes());
     one.extend_from_slice(&1u16.to_be_bytes());
-    one.push(0x9A);
+    one.extend_from_slice(&[1, 1, 0x9A]);
     one.extend_from_slice(&3u32.to_be_bytes());
     one.extend_from_slice(&[0x30, 0x01, 0x00]);
     seeds.add("bad-certificate", &one);

@@ -1,5 +1,6 @@
-//! The disk cache's entry files (src/cache.rs `CacheStore::load`), and the
-//! PIV engine taking the certificates of an entry that loads (a planted or
+//! The disk cache's entry files (src/cache.rs `CacheStore::load`, format
+//! version 2), and the PIV engine taking the records of an entry that
+//! loads: certificates, GET METADATA answers, the PIN's tries (a planted or
 //! corrupted cache must never break enumeration).
 //!
 //! Input: a flags byte, then the file. Flags make the file pass the checks
@@ -10,7 +11,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use p11card::cache::{CacheKey, CacheStore, CachedCard};
-use p11card_fuzz::{enumerate, piv_card, Remembered, ReplayCard};
+use p11card::profile::{Record, RecordKind};
+use p11card_fuzz::{enumerate, piv_card, RememberedRecords, ReplayCard};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -92,15 +94,26 @@ fuzz_target!(|data: &[u8]| {
     let Some(entry) = setup.store.load(&setup.key) else {
         return;
     };
-    assert!(entry.objects.len() <= 64);
+    assert!(entry.objects.len() <= 128);
+    assert!(entry.objects.iter().all(|object| object.name.len() <= 32));
     let card = piv_card();
-    let recall = Remembered(
-        entry
-            .objects
-            .into_iter()
-            .map(|object| (object.reference, object.data))
-            .collect(),
-    );
+    // As the module does: an object of an unknown kind makes the entry
+    // unusable.
+    let Some(records) = entry
+        .objects
+        .into_iter()
+        .map(|object| {
+            Some(Record {
+                kind: RecordKind::from_code(object.kind)?,
+                name: object.name,
+                data: object.data,
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+    else {
+        return;
+    };
+    let recall = RememberedRecords(records);
     let mut link = ReplayCard::new(card, |_| false, &[]);
     enumerate(&card.atr, &mut link, &recall);
 });

@@ -10,7 +10,7 @@
 
 use p11card::card::Transaction;
 use p11card::module::padded;
-use p11card::profile::{CardInfo, NoRecall, ProfileSet, Recall};
+use p11card::profile::{CardInfo, NoRecall, ProfileSet, Recall, Record, RecordKind};
 use p11card::token::objects_for_card;
 use p11card::transport::{Transmit, TransportError};
 use std::collections::{HashMap, VecDeque};
@@ -238,11 +238,31 @@ impl Transmit for ScriptedCard {
     }
 }
 
-/// Hands out remembered certificates, as the module's disk cache does.
+/// Hands out remembered certificates (by key reference), as the module's
+/// disk cache does.
 pub struct Remembered(pub Vec<(u8, Vec<u8>)>);
 
 impl Recall for Remembered {
-    fn certificates(&self, _identity: &[u8]) -> Option<Vec<(u8, Vec<u8>)>> {
+    fn recall(&self, _identity: &[u8]) -> Option<Vec<Record>> {
+        Some(
+            self.0
+                .iter()
+                .map(|(reference, der)| {
+                    Record::new(RecordKind::Certificate, &[*reference], der.clone())
+                })
+                .collect(),
+        )
+    }
+
+    fn forget(&self, _identity: &[u8]) {}
+}
+
+/// Hands out remembered records of any kind, as the module's disk cache
+/// does.
+pub struct RememberedRecords(pub Vec<Record>);
+
+impl Recall for RememberedRecords {
+    fn recall(&self, _identity: &[u8]) -> Option<Vec<Record>> {
         Some(self.0.clone())
     }
 

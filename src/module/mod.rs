@@ -9,7 +9,9 @@
 use crate::cache::{CacheKey, CacheStore, CachedCard, CachedObject};
 use crate::card::{Card, EngineState, SessionLogin, Transaction};
 use crate::error::{Error, Result};
-use crate::profile::{AppError, CardApp, CardInfo, PinStatus, ProfileSet, Recall};
+use crate::profile::{
+    AppError, CardApp, CardInfo, PinStatus, ProfileSet, Recall, Record, RecordKind,
+};
 use crate::session::{FindOp, Session};
 use crate::token::{self, AttrValue, Object};
 use crate::transport::{CardTransport, ReaderBackend, TransportError};

@@ -131,10 +131,12 @@ fn login_reading_pending_keys(
         }
         Ok(())
     })?;
-    if let (Some(keys), Some(token)) = (more, state.token.as_mut()) {
-        if !token.info.keys_complete {
-            super::add_remaining_keys(token, keys);
-        }
+    let pending = state
+        .token
+        .as_ref()
+        .is_some_and(|token| !token.info.keys_complete);
+    if let (Some(keys), true) = (more, pending) {
+        super::add_remaining_keys(state, keys);
     }
     Ok(())
 }

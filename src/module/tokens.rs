@@ -28,9 +28,12 @@ pub(super) struct LoadedToken {
 }
 
 impl LoadedToken {
-    /// Stores the card's certificates in the disk cache once every key slot
-    /// was read from the card (never what the cache itself gave).
-    pub(super) fn remember(&self) {
+    /// Stores what the engine remembers of the card (its certificates, and
+    /// what else it needs to read the card from the cache, see
+    /// [`CardApp::to_remember`]) in the disk cache once every key slot was
+    /// read from the card (never what the cache itself gave); `engine` is
+    /// what the engine learned about the card.
+    pub(super) fn remember(&self, engine: &EngineState) {
         let Some((store, key)) = &self.cache else {
             return;
         };
@@ -38,14 +41,13 @@ impl LoadedToken {
             return;
         }
         let objects = self
-            .info
-            .keys
-            .iter()
-            .filter_map(|key| {
-                key.certificate.as_ref().map(|der| CachedObject {
-                    reference: key.reference,
-                    data: der.clone(),
-                })
+            .app
+            .to_remember(&self.info, engine)
+            .into_iter()
+            .map(|record| CachedObject {
+                kind: record.kind.code(),
+                name: record.name,
+                data: record.data,
             })
             .collect();
         store.store(
@@ -218,7 +220,7 @@ impl Module {
                 if let Some(status) = token.info.pin {
                     token.record_pin(status);
                 }
-                token.remember();
+                token.remember(&engine_state);
                 state.login.end();
                 state.card = Some(Card::new(card, true, engine_state));
                 state.token = Some(token);
@@ -315,17 +317,27 @@ pub(super) struct CacheRecall<'a> {
 }
 
 impl Recall for CacheRecall<'_> {
-    fn certificates(&self, identity: &[u8]) -> Option<Vec<(u8, Vec<u8>)>> {
+    fn remembers(&self) -> bool {
+        self.store.is_some()
+    }
+
+    fn recall(&self, identity: &[u8]) -> Option<Vec<Record>> {
         let entry = self
             .store?
             .load(&cache_key(self.profile, self.atr, identity))?;
-        Some(
-            entry
-                .objects
-                .into_iter()
-                .map(|object| (object.reference, object.data))
-                .collect(),
-        )
+        // An object of a kind this version does not know: the entry is not
+        // this version's to use.
+        entry
+            .objects
+            .into_iter()
+            .map(|object| {
+                Some(Record {
+                    kind: RecordKind::from_code(object.kind)?,
+                    name: object.name,
+                    data: object.data,
+                })
+            })
+            .collect()
     }
 
     fn forget(&self, identity: &[u8]) {
@@ -353,16 +365,20 @@ pub(super) fn ensure_all_keys(state: &mut SlotState) -> Result<()> {
     let keys = card_operation(state, |app, card| {
         app.read_remaining_keys(card, &known, from)
     })?;
-    let token = state.token.as_mut().ok_or(Error::TokenNotPresent)?;
-    add_remaining_keys(token, keys);
+    add_remaining_keys(state, keys);
     Ok(())
 }
 
 /// Completes a token's keys with what a later read found (all of them),
 /// and stores the now complete public data in the disk cache.
-pub(super) fn add_remaining_keys(token: &mut LoadedToken, keys: Vec<crate::profile::KeyInfo>) {
+pub(super) fn add_remaining_keys(state: &mut SlotState, keys: Vec<crate::profile::KeyInfo>) {
+    let Some(token) = state.token.as_mut() else {
+        return;
+    };
     token.info.keys = keys;
     token.info.keys_complete = true;
     token.objects = token::objects_for_card(token.slot_id, &token.info);
-    token.remember();
+    if let Some(card) = state.card.as_ref() {
+        token.remember(card.engine_state());
+    }
 }

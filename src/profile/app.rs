@@ -159,18 +159,103 @@ pub struct CardInfo {
     /// How many of the profile's key slots the engine has looked at.
     pub key_slots_read: usize,
     /// What identifies the card's public data for the cache (PIV: the
-    /// CHUID object), when the card has something that does.
+    /// CHUID object; PKCS#15: the serial number in the profile's change
+    /// counter answer), when the card has something that does.
     pub identity: Option<Vec<u8>>,
     /// The keys came from the cache ([`Recall`]), not from the card.
     pub recalled: bool,
 }
 
+/// What a piece of remembered public data is (the cache file keeps the
+/// number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A key's certificate (DER), named by the key's reference.
+    Certificate,
+    /// The card's description of a key slot (PIV: the GET METADATA answer,
+    /// with the key's PIN and touch policy), named by the key's reference.
+    KeyMetadata,
+    /// The PIN's maximum tries, named by the PIN's reference.
+    PinTries,
+    /// A file of the card (PKCS#15: a directory file or a certificate),
+    /// named by its path and the part read.
+    File,
+    /// The card's answer that proves the rest current (PKCS#15: the
+    /// change counter the profile names).
+    Proof,
+}
+
+impl RecordKind {
+    const ALL: [RecordKind; 5] = [
+        RecordKind::Certificate,
+        RecordKind::KeyMetadata,
+        RecordKind::PinTries,
+        RecordKind::File,
+        RecordKind::Proof,
+    ];
+
+    /// The number the cache file keeps.
+    pub fn code(self) -> u8 {
+        match self {
+            RecordKind::Certificate => 1,
+            RecordKind::KeyMetadata => 2,
+            RecordKind::PinTries => 3,
+            RecordKind::File => 4,
+            RecordKind::Proof => 5,
+        }
+    }
+
+    /// The kind a cache file's number names, if any.
+    pub fn from_code(code: u8) -> Option<RecordKind> {
+        Self::ALL.into_iter().find(|kind| kind.code() == code)
+    }
+}
+
+/// One piece of a card's public data, as the module's cache keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// What it is.
+    pub kind: RecordKind,
+    /// The card's name for it (a key reference, a file's path).
+    pub name: Vec<u8>,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+impl Record {
+    /// A record of `kind` named `name`.
+    pub fn new(kind: RecordKind, name: &[u8], data: Vec<u8>) -> Record {
+        Record {
+            kind,
+            name: name.to_vec(),
+            data,
+        }
+    }
+}
+
+/// The certificates of `keys`, named by the keys' references: what most
+/// engines remember of a card.
+pub fn certificate_records(keys: &[KeyInfo]) -> Vec<Record> {
+    keys.iter()
+        .filter_map(|key| {
+            let der = key.certificate.clone()?;
+            Some(Record::new(RecordKind::Certificate, &[key.reference], der))
+        })
+        .collect()
+}
+
 /// Public data the module remembers from earlier reads of a card (its
 /// disk cache), offered to the engine while it reads the card.
 pub trait Recall {
-    /// The certificates remembered for the card whose identity (PIV: the
-    /// CHUID object) is `identity`, by key reference.
-    fn certificates(&self, identity: &[u8]) -> Option<Vec<(u8, Vec<u8>)>>;
+    /// Whether anything is remembered at all (a module without a disk
+    /// cache: no), so that an engine spends no command on a proof no entry
+    /// can use.
+    fn remembers(&self) -> bool {
+        true
+    }
+    /// What is remembered for the card whose identity (PIV: the CHUID
+    /// object) is `identity`; each kind and name at most once.
+    fn recall(&self, identity: &[u8]) -> Option<Vec<Record>>;
     /// Drops what is remembered for `identity` (the card cannot prove it
     /// current).
     fn forget(&self, identity: &[u8]);
@@ -181,7 +266,11 @@ pub trait Recall {
 pub struct NoRecall;
 
 impl Recall for NoRecall {
-    fn certificates(&self, _identity: &[u8]) -> Option<Vec<(u8, Vec<u8>)>> {
+    fn remembers(&self) -> bool {
+        false
+    }
+
+    fn recall(&self, _identity: &[u8]) -> Option<Vec<Record>> {
         None
     }
 
@@ -212,8 +301,9 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     /// Selects the application (first command of each card transaction).
     fn select(&self, card: &mut Transaction) -> Result<(), AppError>;
     /// Reads what the token layer needs: keys, certificates, serial (and the
-    /// PIN state where that costs no extra command). Certificates `recall`
-    /// has for the card's identity are taken from there instead of the card.
+    /// PIN state where that costs no extra command). What `recall` has for
+    /// the card's identity is taken from there instead of the card, where
+    /// the card proves it current in this transaction.
     fn read_card(&self, card: &mut Transaction, recall: &dyn Recall) -> Result<CardInfo, AppError>;
     /// Reads the keys of the profile's key slots from `from_slot` on (after
     /// a [`CardApp::read_card`] that stopped early and found `known`):
@@ -227,6 +317,14 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<KeyInfo>, AppError> {
         let _ = (card, from_slot);
         Ok(known.to_vec())
+    }
+    /// What the module's cache keeps of the card, stored under
+    /// `info.identity` once `info` holds every key (and never when it came
+    /// from the cache itself); `state` is what the engine learned about the
+    /// card. By default each key's certificate.
+    fn to_remember(&self, info: &CardInfo, state: &EngineState) -> Vec<Record> {
+        let _ = state;
+        certificate_records(&info.keys)
     }
     /// The user PIN's maximum tries, when the card reported them (in what
     /// the engine learned about the card, `state`).

@@ -11,8 +11,8 @@ pub mod pkcs15;
 pub mod schema;
 
 pub use app::{
-    AppError, CardApp, CardCertificate, CardInfo, DataObjectInfo, KeyInfo, NoRecall, PinStatus,
-    Recall, SignInput,
+    certificate_records, AppError, CardApp, CardCertificate, CardInfo, DataObjectInfo, KeyInfo,
+    NoRecall, PinStatus, Recall, Record, RecordKind, SignInput,
 };
 
 use crate::card::Transaction;
@@ -618,13 +618,16 @@ mod tests {
         assert_eq!(app.profile().name, "openpgp");
         assert_eq!(card.selects.len(), 2);
 
-        // A card with neither application: no profile, no error.
+        // A card with neither application: no profile, no error; the
+        // three AIDs, then EF.DIR (where a PKCS#15 application may be
+        // listed under another name).
         let mut nothing = OneApplication {
             aid: vec![1, 2, 3, 4, 5],
             selects: Vec::new(),
         };
         assert!(set.identify(&atr, &mut nothing).unwrap().is_none());
-        assert_eq!(nothing.selects.len(), 3);
+        assert_eq!(nothing.selects.len(), 4);
+        assert_eq!(nothing.selects[3], [0x2F, 0x00]);
     }
 
     #[test]

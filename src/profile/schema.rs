@@ -100,6 +100,10 @@ pub struct Pkcs15Options {
     /// derivation (none: such keys get no `CKA_DERIVE`).
     #[serde(default)]
     pub key_agreement: KeyAgreement,
+    /// The card's own proof that its files are unchanged, which lets the
+    /// disk cache keep them; without it the card is read every time.
+    #[serde(default)]
+    pub change_counter: Option<ChangeCounter>,
 }
 
 /// How a PKCS#15 card computes an ECDH shared secret.
@@ -113,6 +117,33 @@ pub enum KeyAgreement {
     /// GENERAL AUTHENTICATE (`86`, P1-P2 `00 00`) with `7C { 85 <peer
     /// point> }`; the answer is the shared secret (the x-coordinate).
     GeneralAuthenticate,
+}
+
+/// A command whose answer holds the card's serial number and a counter the
+/// card itself changes at every write to its file system (files, keys,
+/// PINs): the disk cache keeps the card's files under the serial number
+/// and uses them while the counter is the one they were read under.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeCounter {
+    /// The command APDU in hex: `CLA INS P1 P2`, optionally `Le` (no data).
+    pub command: String,
+    /// Where the serial number is in the answer: `[start, end)` offsets.
+    pub serial: [usize; 2],
+    /// Where the counter is in the answer: `[start, end)` offsets.
+    pub counter: [usize; 2],
+}
+
+impl ChangeCounter {
+    /// The command's header (`CLA INS P1 P2`) and the answer's length
+    /// (`Le`, 256 when the profile gives none or `00`).
+    pub fn header(&self) -> Result<([u8; 4], usize), String> {
+        match parse_hex(&self.command)?[..] {
+            [cla, ins, p1, p2] => Ok(([cla, ins, p1, p2], 256)),
+            [cla, ins, p1, p2, le] => Ok(([cla, ins, p1, p2], usize::from(le).max(1))),
+            _ => Err("CLA INS P1 P2 and at most an Le byte".into()),
+        }
+    }
 }
 
 fn default_read_size() -> usize {
@@ -438,6 +469,18 @@ fn validate_pkcs15(file: &ProfileFile, _roles: &[KeyRole]) -> Result<(), String>
     }
     if !(1..=256).contains(&options.max_read) {
         return Err("pkcs15: max_read must be 1 to 256".into());
+    }
+    if let Some(counter) = &options.change_counter {
+        counter
+            .header()
+            .map_err(|e| format!("pkcs15.change_counter.command: {e}"))?;
+        for (what, [start, end]) in [("serial", counter.serial), ("counter", counter.counter)] {
+            if start >= end || end > 256 {
+                return Err(format!(
+                    "pkcs15.change_counter.{what}: [start, end) within 256 bytes"
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -135,9 +135,17 @@ printf '        opensc --login --sign (EC key 02): %s APDUs\n' "$(apdus_of "${OS
 # ---- p11card's module on the same card, with the same checks ----
 P11=(pkcs11-tool --module "$MODULE")
 check_output "p11card: -L shows the MyEID token" "token label *: *p11card MyEID" "${P11[@]}" -L
-cold_p11="$(apdus_of "${P11[@]}" -O)"
+# Cold: without the disk cache (the user's cache may hold this card from
+# the -L above or an earlier run).
+cold_p11="$(apdus_of env P11CARD_CACHE=off "${P11[@]}" -O)"
 printf '        p11card -O cold: %s APDUs (opensc: %s)\n' "$cold_p11" "$cold"
 check_fn "p11card: -O cold costs at most half of OpenSC's APDUs" test "$cold_p11" -le "$((cold / 2))"
+# Warm: the disk cache, proved current by the card's change counter
+# (cardprofiles/myeid.toml): SELECT and GET DATA only.
+timeout "$T" "${P11[@]}" -O >/dev/null 2>&1
+warm_p11="$(apdus_of "${P11[@]}" -O)"
+printf '        p11card -O warm (disk cache): %s APDUs\n' "$warm_p11"
+check_fn "p11card: -O warm costs 2 APDUs (the change counter proves the cache)" test "$warm_p11" -le 2
 timeout "$T" "${P11[@]}" -O --login --pin "$PIN" >"$WORK/p15-objects.txt" 2>&1
 check_output "p11card: -O --login lists 5 private keys, 5 public keys, 5 certificates (the CA's too), 2 data objects" "^5 5 5 2\$" \
     bash -c "printf '%s %s %s %s\n' \$(grep -c '^Private Key Object' '$WORK/p15-objects.txt') \

@@ -107,10 +107,16 @@ impl Default for SimMyEidCard {
 
 impl SimMyEidCard {
     /// A factory card: MF `3F00` (no access restrictions), no PINs, creation
-    /// state, serial `00 00 00 00 00 12 34 56 78 90`.
+    /// state, serial `00 00 00 00 00 12 34 56 78 90`. Its change counter
+    /// starts anywhere, as a real card's has counted its life so far: two
+    /// factory cards personalised alike (same serial, same writes) do not
+    /// end with the same counter, which would make a disk cache take one
+    /// for the other.
     pub fn new() -> Self {
         let mut frame = Frame::default();
         frame.proprietary_cla = Some(CLA_PROPRIETARY);
+        let mut counter = [0u8; 2];
+        OsRng.fill_bytes(&mut counter);
         SimMyEidCard {
             fs: FileSystem::with_mf([0x00, 0x0F, 0xFF]),
             cur_df: vec![MF],
@@ -119,7 +125,7 @@ impl SimMyEidCard {
             verified: [false; MAX_PIN_REF as usize + 1],
             activated: false,
             serial: [0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78, 0x90],
-            change_counter: 0,
+            change_counter: u16::from_be_bytes(counter),
             env: None,
             first_half: None,
             changed: false,

@@ -112,7 +112,7 @@ impl Harness {
     /// One reader holding `card`, and a module that keeps the public data
     /// of cards in the disk cache `store` (given inside this binary's turn,
     /// and taken away again when the harness drops).
-    pub fn with_cache(card: SimPivCard, store: CacheStore) -> (Harness, SimCard) {
+    pub fn with_cache(card: impl Into<SimCard>, store: CacheStore) -> (Harness, SimCard) {
         let (backend, handle) = SimBackend::with_card(card);
         let for_module = backend.clone();
         let factory = move || Box::new(for_module.clone()) as Box<dyn ReaderBackend>;

@@ -9,7 +9,17 @@ use super::objects::{self, TAG_DISCOVERY, TAG_KEY_HISTORY};
 use super::{chuid_is_signed, slot_key, tag, Answers, PivApp, Proof};
 use crate::card::Transaction;
 use crate::iso7816::{commands, tlv, CardError, Command, Instruction, StatusWord};
-use crate::profile::{AppError, KeyInfo, KeySlot};
+use crate::profile::{AppError, KeyInfo, KeySlot, Record, RecordKind};
+
+/// What the disk cache remembers of a PIV card.
+pub(super) struct Remembered {
+    /// The keys of the remembered certificates.
+    pub keys: Vec<KeyInfo>,
+    /// The card's GET METADATA answers, by key reference.
+    pub answers: Answers,
+    /// The PIN's maximum tries.
+    pub pin_tries: Option<u8>,
+}
 
 /// Key reference of the global PIN (SP 800-73-4 Part 2 Table 4a).
 const GLOBAL_PIN: u8 = 0x00;
@@ -51,6 +61,11 @@ impl PivApp {
             }
         }
         self.complete(card, &mut keys, &mut Answers::new(), true)?;
+        // The PIN's maximum tries go into the disk cache with the keys
+        // (asked once per card: the token info does not ask again).
+        if self.learned(card).pin_reference_known {
+            self.read_pin_tries(card)?;
+        }
         Ok((keys, self.profile.keys.len()))
     }
 
@@ -167,6 +182,12 @@ impl PivApp {
             _ => self.ask_metadata(card, reference)?,
         };
         answers.push((reference, answer.clone()));
+        if supported != Some(false) {
+            // The card's own answer: the disk cache keeps it.
+            let learned = &mut self.learned(card).answers;
+            learned.retain(|(r, _)| *r != reference);
+            learned.push((reference, answer.clone()));
+        }
         Ok(answer)
     }
 
@@ -336,6 +357,65 @@ impl PivApp {
             }
         }
         Ok(Proof::Current(answers))
+    }
+
+    /// What a cache entry holds for the card: the keys of its certificates
+    /// ([`PivApp::keys_from_certificates`]), the card's GET METADATA
+    /// answers and the PIN's maximum tries. `None` (read the card) when a
+    /// record is not one this engine wrote.
+    pub(super) fn remembered(&self, records: &[Record], pin_reference: u8) -> Option<Remembered> {
+        let mut certificates = Vec::new();
+        let mut answers = Answers::new();
+        let mut pin_tries = None;
+        for record in records {
+            let &[reference] = record.name.as_slice() else {
+                return None;
+            };
+            match record.kind {
+                RecordKind::Certificate => certificates.push((reference, record.data.clone())),
+                RecordKind::KeyMetadata => {
+                    answers.push((reference, SlotAnswer::from_record(&record.data)?));
+                }
+                RecordKind::PinTries => match record.data.as_slice() {
+                    [tries] if *tries > 0 => {
+                        if reference == pin_reference {
+                            pin_tries = Some(*tries);
+                        }
+                    }
+                    _ => return None,
+                },
+                RecordKind::File | RecordKind::Proof => return None,
+            }
+        }
+        Some(Remembered {
+            keys: self.keys_from_certificates(&certificates, pin_reference)?,
+            answers,
+            pin_tries,
+        })
+    }
+
+    /// The remembered keys once [`PivApp::still_on_card`] vouched for them,
+    /// with the GET METADATA answers that complete them: the card's own
+    /// where the proof asked for them (`fresh`), the remembered ones where a
+    /// signed CHUID is the proof (the card was asked nothing). The PIN's
+    /// maximum tries come from the entry either way (they only decide
+    /// `CKF_USER_PIN_COUNT_LOW`).
+    pub(super) fn trust(
+        &self,
+        card: &mut Transaction,
+        chuid: &[u8],
+        remembered: Remembered,
+        fresh: Answers,
+    ) -> (Vec<KeyInfo>, Answers) {
+        let learned = self.learned(card);
+        if let (Some(tries), true) = (remembered.pin_tries, learned.pin_reference_known) {
+            learned.pin_max_tries = Some(tries);
+            learned.pin_metadata_asked = true;
+        }
+        if !chuid_is_signed(chuid) {
+            return (remembered.keys, fresh);
+        }
+        (remembered.keys, remembered.answers)
     }
 
     /// The keys of the profile's slots (and retired slots) from remembered

@@ -29,6 +29,8 @@ pub(super) struct KeyMetadata {
     pub key_value: Option<Vec<u8>>,
     /// The whole public key, when the algorithm and the key parts fit.
     pub public_key: Option<PublicKey>,
+    /// The card's answer as it came (what the disk cache keeps).
+    pub raw: Vec<u8>,
 }
 
 /// The card's answer to GET METADATA for a key slot.
@@ -41,6 +43,30 @@ pub(super) enum SlotAnswer {
     /// The card did not say (no GET METADATA, or an answer that does not
     /// parse).
     Unknown,
+}
+
+impl SlotAnswer {
+    /// The answer as the disk cache keeps it: `00` empty, `01` and the
+    /// card's GET METADATA answer, `02` unknown.
+    pub fn to_record(&self) -> Vec<u8> {
+        match self {
+            SlotAnswer::Empty => vec![0x00],
+            SlotAnswer::Key(found) => [&[0x01][..], &found.raw].concat(),
+            SlotAnswer::Unknown => vec![0x02],
+        }
+    }
+
+    /// The answer a cache record holds ([`SlotAnswer::to_record`]); `None`
+    /// for a record that is not one (the cache is not used then).
+    pub fn from_record(record: &[u8]) -> Option<SlotAnswer> {
+        let (&tag, rest) = record.split_first()?;
+        match (tag, rest) {
+            (0x00, []) => Some(SlotAnswer::Empty),
+            (0x01, raw) => parse_key_metadata(raw).map(SlotAnswer::Key),
+            (0x02, []) => Some(SlotAnswer::Unknown),
+            _ => None,
+        }
+    }
 }
 
 /// Parses GET METADATA of a key slot; `None` when it is not BER-TLV.
@@ -57,6 +83,7 @@ pub(super) fn parse_key_metadata(data: &[u8]) -> Option<KeyMetadata> {
     let mut metadata = KeyMetadata {
         pin_policy,
         touch,
+        raw: data.to_vec(),
         ..KeyMetadata::default()
     };
     let Some(public) = tlv::find(data, 0x04).ok()? else {
@@ -225,6 +252,42 @@ mod tests {
         assert_eq!(rsa.public_key.as_ref().map(PublicKey::bits), Some(2048));
         let mislabelled = parse_key_metadata(&metadata(0x16, [0x02, 0x01], &public)).unwrap();
         assert!(mislabelled.public_key.is_none());
+    }
+
+    #[test]
+    fn slot_answers_survive_their_cache_records() {
+        let mut point = vec![0x04];
+        point.extend([0x22; 64]);
+        let data = metadata(0x11, [0x03, 0x02], &tlv::encode(0x86, &point));
+        let key = SlotAnswer::Key(parse_key_metadata(&data).unwrap());
+        let record = key.to_record();
+        assert_eq!(record[1..], data[..]);
+        let Some(SlotAnswer::Key(back)) = SlotAnswer::from_record(&record) else {
+            panic!("not a key");
+        };
+        assert_eq!(back.pin_policy, Some(PinPolicy::Always));
+        assert!(back.touch);
+        assert_eq!(
+            back.public_key,
+            parse_key_metadata(&data).unwrap().public_key
+        );
+        assert!(matches!(
+            SlotAnswer::from_record(&SlotAnswer::Empty.to_record()),
+            Some(SlotAnswer::Empty)
+        ));
+        assert!(matches!(
+            SlotAnswer::from_record(&SlotAnswer::Unknown.to_record()),
+            Some(SlotAnswer::Unknown)
+        ));
+        for bad in [
+            &[][..],
+            &[0x00, 0x00],
+            &[0x02, 0x01],
+            &[0x03],
+            &[0x01, 0x01, 0x05],
+        ] {
+            assert!(SlotAnswer::from_record(bad).is_none(), "{bad:02X?}");
+        }
     }
 
     #[test]

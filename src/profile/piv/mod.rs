@@ -10,7 +10,8 @@ mod metadata;
 mod objects;
 
 use super::{
-    AppError, CardApp, CardInfo, KeyInfo, KeyRole, KeySlot, PinStatus, Profile, Recall, SignInput,
+    certificate_records, AppError, CardApp, CardInfo, KeyInfo, KeyRole, KeySlot, PinStatus,
+    Profile, Recall, Record, RecordKind, SignInput,
 };
 use crate::card::{EngineState, Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
@@ -99,6 +100,9 @@ struct PivState {
     /// The Discovery object was read (or the profile says there is no
     /// global PIN): `pin_reference` is the card's.
     pin_reference_known: bool,
+    /// The GET METADATA answers the card gave, by key reference: what the
+    /// disk cache keeps with the certificates.
+    answers: Answers,
 }
 
 impl PivApp {
@@ -115,6 +119,7 @@ impl PivApp {
             pin_max_tries: None,
             pin_metadata_asked: false,
             pin_reference_known: self.profile.quirks.no_global_pin,
+            answers: Answers::new(),
         })
     }
 
@@ -318,11 +323,11 @@ impl CardApp for PivApp {
         let pin_reference = self.pin_reference(card);
         let remembered = identity
             .as_deref()
-            .and_then(|id| recall.certificates(id))
-            .and_then(|certificates| self.keys_from_certificates(&certificates, pin_reference));
+            .and_then(|id| recall.recall(id))
+            .and_then(|records| self.remembered(&records, pin_reference));
         let remembered = match (remembered, identity.as_deref()) {
-            (Some(keys), Some(id)) => match self.still_on_card(card, id, &keys)? {
-                Proof::Current(answers) => Some((keys, answers)),
+            (Some(remembered), Some(id)) => match self.still_on_card(card, id, &remembered.keys)? {
+                Proof::Current(answers) => Some(self.trust(card, id, remembered, answers)),
                 Proof::Changed => None,
                 // The card lacks what the profile promised (a YubiKey 4
                 // has no GET METADATA): the entry goes, and none is written
@@ -340,6 +345,14 @@ impl CardApp for PivApp {
             Some((mut keys, mut answers)) => {
                 // The remembered retired keys stand with the rest.
                 self.complete(card, &mut keys, &mut answers, false)?;
+                if identity.as_deref().is_some_and(chuid_is_signed) {
+                    // Nothing came from the card, keys without a
+                    // certificate included: each waits for its first
+                    // verified signature.
+                    for key in &mut keys {
+                        key.recalled = true;
+                    }
+                }
                 (keys, self.profile.keys.len())
             }
             // The token's label is the first certificate's CN (as OpenSC
@@ -380,6 +393,28 @@ impl CardApp for PivApp {
 
     fn pin_max_tries(&self, state: &EngineState) -> Option<u8> {
         state.get::<PivState>()?.pin_max_tries
+    }
+
+    /// The certificates, the card's GET METADATA answers (each key's PIN
+    /// and touch policy, keys without a certificate, empty slots) and the
+    /// PIN's maximum tries: with a signed CHUID a warm read needs nothing
+    /// else from the card.
+    fn to_remember(&self, info: &CardInfo, state: &EngineState) -> Vec<Record> {
+        let mut records = certificate_records(&info.keys);
+        let Some(learned) = state.get::<PivState>() else {
+            return records;
+        };
+        records.extend(learned.answers.iter().map(|(reference, answer)| {
+            Record::new(RecordKind::KeyMetadata, &[*reference], answer.to_record())
+        }));
+        if let (Some(tries), true) = (learned.pin_max_tries, learned.pin_reference_known) {
+            records.push(Record::new(
+                RecordKind::PinTries,
+                &[learned.pin_reference],
+                vec![tries],
+            ));
+        }
+        records
     }
 
     fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError> {

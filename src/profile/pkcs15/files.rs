@@ -3,9 +3,11 @@
 //! file), a single DER element (TokenInfo, a certificate) is read as far
 //! as its own header says, a data object's file to its end.
 
+use super::cache::{self, FileMemo};
 use crate::card::Transaction;
 use crate::iso7816::{commands, CardError, StatusWord};
 use crate::pkcs15::Path;
+use std::sync::{Mutex, MutexGuard};
 
 /// The largest file this engine reads (a certificate chain is far less).
 const MAX_FILE: usize = commands::READ_BINARY_MAX_OFFSET + 1;
@@ -27,29 +29,52 @@ pub enum Extent {
 
 /// Reads files of the application DF in chunks of `max_read` bytes.
 #[derive(Debug, Clone)]
-pub struct FileReader {
+pub struct FileReader<'a> {
     /// Bytes per READ BINARY (1 to 256).
     pub max_read: usize,
     /// The application DF's path from the MF (relative paths start there).
     pub application: Vec<u8>,
+    /// The files of the card read under way: served from the disk cache
+    /// where the card proved them unchanged, and recorded for it.
+    pub memo: Option<&'a Mutex<FileMemo>>,
 }
 
-impl FileReader {
+impl FileReader<'_> {
     /// Selects the file at `path` (absolute from `3F00`, or relative to the
     /// application DF) and reads what `extent` asks for; a path with a
     /// length reads exactly that part. `Ok(None)`: the card keeps the file
     /// from us (security status), has no such file, or (for one element)
-    /// holds no whole DER element there.
+    /// holds no whole DER element there. During a card read under a change
+    /// counter ([`FileMemo`]), a file the cache entry holds comes from there.
     pub fn read(
         &self,
         card: &mut Transaction,
         path: &Path,
         extent: Extent,
     ) -> Result<Option<Vec<u8>>, CardError> {
-        let select = card.execute(&commands::select_path(&absolute(
-            &self.application,
-            &path.efid_or_path,
-        )))?;
+        let file = absolute(&self.application, &path.efid_or_path);
+        let memo = self.memo.zip(cache::file_name(&file, path, extent));
+        if let Some((memo, name)) = &memo {
+            if let Some(answer) = lock(memo).lookup(name) {
+                return Ok(answer);
+            }
+        }
+        let answer = self.read_from_card(card, &file, path, extent)?;
+        if let Some((memo, name)) = &memo {
+            lock(memo).note(name, &answer);
+        }
+        Ok(answer)
+    }
+
+    /// [`FileReader::read`] from the card, `file` the path from the MF.
+    fn read_from_card(
+        &self,
+        card: &mut Transaction,
+        file: &[u8],
+        path: &Path,
+        extent: Extent,
+    ) -> Result<Option<Vec<u8>>, CardError> {
+        let select = card.execute(&commands::select_path(file))?;
         match select.sw {
             StatusWord::SUCCESS => {}
             StatusWord::NOT_FOUND => return Ok(None),
@@ -104,6 +129,12 @@ impl FileReader {
         }
         Ok(Some(data))
     }
+}
+
+/// The memo, locked. A poisoned one only means a panic elsewhere: its data
+/// stays consistent (each change is one push).
+fn lock(memo: &Mutex<FileMemo>) -> MutexGuard<'_, FileMemo> {
+    memo.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `path` from the MF: one that does not start at `3F00` is relative to

@@ -25,19 +25,21 @@
 //! DIGITAL SIGNATURE or PSO: DECIPHER. What differs between card operating
 //! systems is in the profile's `[pkcs15]` table ([`Pkcs15Options`]).
 
+mod cache;
 mod files;
 mod pin;
 
 use super::schema::{KeyAgreement, LogoutCommand, MseKey, Pkcs15Options, SelectApplication};
 use super::{
     AppError, CardApp, CardCertificate, CardInfo, DataObjectInfo, KeyInfo, PinStatus, Profile,
-    Recall, SignInput,
+    Recall, Record, SignInput,
 };
-use crate::card::{Transaction, Verified};
+use crate::card::{EngineState, Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
 use crate::iso7816::{commands, tlv, CardError, Command, StatusWord};
 use crate::pkcs15::{self as p15, DirectoryKind, Path};
+use cache::FileMemo;
 use files::{Extent, FileReader};
 use pin::PinFormat;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -93,6 +95,8 @@ pub struct Pkcs15App {
     options: Pkcs15Options,
     application: Vec<u8>,
     learned: Mutex<Learned>,
+    /// The files of the last card read, for the disk cache.
+    files: Mutex<FileMemo>,
 }
 
 impl Pkcs15App {
@@ -111,6 +115,7 @@ impl Pkcs15App {
             ecdsa_der: false,
             max_read: 256,
             key_agreement: KeyAgreement::None,
+            change_counter: None,
         });
         let application = super::schema::parse_hex(&options.application_path)
             .unwrap_or_else(|_| vec![0x3F, 0x00, 0x50, 0x15]);
@@ -119,6 +124,7 @@ impl Pkcs15App {
             options,
             application,
             learned: Mutex::new(Learned::default()),
+            files: Mutex::new(FileMemo::default()),
         }
     }
 
@@ -126,10 +132,50 @@ impl Pkcs15App {
         self.learned.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn reader(&self) -> FileReader {
+    fn memo(&self) -> MutexGuard<'_, FileMemo> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a card read for the disk cache: reads the profile's change
+    /// counter (none: the card is not cached) and takes the card's files
+    /// from `recall` while the counter is the one they were read under.
+    fn begin_recall(
+        &self,
+        card: &mut Transaction,
+        recall: &dyn Recall,
+    ) -> Result<cache::Reading<'_>, AppError> {
+        let proof = match &self.options.change_counter {
+            Some(counter) if recall.remembers() => cache::read_proof(card, counter)?,
+            _ => None,
+        };
+        let records = proof
+            .as_ref()
+            .and_then(|proof| recall.recall(&proof.serial));
+        self.memo().begin(proof, records);
+        Ok(cache::Reading(&self.files))
+    }
+
+    /// Ends the card read: the identity the cache keeps the card under
+    /// (its serial, when it has a change counter) and whether the read
+    /// came from the cache without missing a file (then the entry is not
+    /// written again). Keys read from the cache are marked recalled: their
+    /// first signature is checked against the card.
+    fn end_recall(&self, keys: &mut [KeyInfo]) -> (Option<Vec<u8>>, bool) {
+        let mut memo = self.memo();
+        let (served, missed) = memo.end();
+        if served {
+            for key in keys.iter_mut() {
+                key.recalled = true;
+            }
+        }
+        (memo.serial().map(<[u8]>::to_vec), served && !missed)
+    }
+
+    fn reader(&self) -> FileReader<'_> {
         FileReader {
             max_read: self.options.max_read,
             application: self.application_path(),
+            memo: Some(&self.files),
         }
     }
 
@@ -477,11 +523,10 @@ impl CardApp for Pkcs15App {
         Ok(())
     }
 
-    fn read_card(
-        &self,
-        card: &mut Transaction,
-        _recall: &dyn Recall,
-    ) -> Result<CardInfo, AppError> {
+    fn read_card(&self, card: &mut Transaction, recall: &dyn Recall) -> Result<CardInfo, AppError> {
+        // The disk cache: the card's files, while its change counter stands
+        // (until `end_recall`, or the guard's end if the read fails).
+        let _reading = self.begin_recall(card, recall)?;
         let odf_path = Path {
             efid_or_path: ODF.to_vec(),
             ..Path::default()
@@ -554,7 +599,7 @@ impl CardApp for Pkcs15App {
             learned.unblocking_pin = unblocking.and_then(PinFormat::from_aodf);
         }
         let user_auth = user.and_then(|p| p.auth_id.clone());
-        let keys = self.keys(
+        let mut keys = self.keys(
             card,
             private_keys,
             &certificates,
@@ -589,6 +634,8 @@ impl CardApp for Pkcs15App {
                 trusted: index >= untrusted,
             });
         }
+        // (after the last file read_card reads: the cache records them all)
+        let (identity, recalled) = self.end_recall(&mut keys);
         let (label, serial, manufacturer) = match token_info {
             Some(info) => (
                 info.label,
@@ -609,9 +656,14 @@ impl CardApp for Pkcs15App {
             certificates: other_certificates,
             keys_complete: true,
             key_slots_read: 0,
-            identity: None,
-            recalled: false,
+            identity,
+            recalled,
         })
+    }
+
+    /// The card's files the last read used, under its change counter.
+    fn to_remember(&self, _info: &CardInfo, _state: &EngineState) -> Vec<Record> {
+        self.memo().records()
     }
 
     fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError> {
