@@ -1,12 +1,13 @@
 //! Token objects: for every key the card application reported, a private
 //! key, its public key and (when the card holds one) its certificate, sharing
 //! `CKA_ID` and `CKA_LABEL`, with the attributes consumers read; a read-only
-//! data object for an OpenPGP card's signature counter; and the session
-//! secret keys `C_DeriveKey` makes.
+//! data object for an OpenPGP card's signature counter and one for each of
+//! a card's own data objects (PKCS#15 DODF); and the session secret keys
+//! `C_DeriveKey` makes.
 
 use crate::cert::{parse_certificate, PublicKey};
 use crate::mechanism;
-use crate::profile::{CardInfo, KeyInfo};
+use crate::profile::{CardCertificate, CardInfo, DataObjectInfo, KeyInfo};
 use cryptoki_sys::*;
 use sha1::{Digest, Sha1};
 use zeroize::Zeroize;
@@ -47,7 +48,8 @@ pub enum AttrValue {
 pub struct Object {
     /// The object's handle.
     pub handle: CK_OBJECT_HANDLE,
-    /// Index of the key in the token's key list.
+    /// Index of the key in the token's key list; for a card's data object
+    /// its index in [`CardInfo::data_objects`].
     pub key_index: usize,
     /// Certificate, public or private key.
     pub kind: ObjectKind,
@@ -271,27 +273,12 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
     if let Some(cert) = certificate {
         let mut attributes = Vec::new();
         common_attributes(&mut attributes, CKO_CERTIFICATE, key, false);
-        let check_value = Sha1::digest(&cert.der);
-        attributes.extend([
-            (CKA_CERTIFICATE_TYPE, ulong(CKC_X_509)),
-            (CKA_TRUSTED, bool_attr(false)),
-            (
-                CKA_CERTIFICATE_CATEGORY,
-                ulong(CK_CERTIFICATE_CATEGORY_TOKEN_USER),
-            ),
-            (CKA_CHECK_VALUE, bytes(&check_value[..3])),
-            (CKA_START_DATE, bytes(&[])),
-            (CKA_END_DATE, bytes(&[])),
-            (CKA_SUBJECT, bytes(&cert.subject)),
-            (CKA_ISSUER, bytes(&cert.issuer)),
-            (CKA_SERIAL_NUMBER, bytes(&cert.serial_number)),
-            (CKA_VALUE, bytes(&cert.der)),
-            (CKA_URL, bytes(&[])),
-            (CKA_HASH_OF_SUBJECT_PUBLIC_KEY, bytes(&[])),
-            (CKA_HASH_OF_ISSUER_PUBLIC_KEY, bytes(&[])),
-            (CKA_JAVA_MIDP_SECURITY_DOMAIN, ulong(0)),
-            (CKA_NAME_HASH_ALGORITHM, ulong(CKM_SHA_1)),
-        ]);
+        certificate_attributes(
+            &mut attributes,
+            &cert,
+            CK_CERTIFICATE_CATEGORY_TOKEN_USER,
+            false,
+        );
         objects.push(Object {
             handle: handle_for(slot, key_index, ObjectKind::Certificate),
             key_index,
@@ -303,8 +290,65 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
     objects
 }
 
+/// The attributes of an X.509 certificate object after the common ones.
+fn certificate_attributes(
+    attributes: &mut Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>,
+    cert: &crate::cert::CertificateInfo,
+    category: CK_CERTIFICATE_CATEGORY,
+    trusted: bool,
+) {
+    let check_value = Sha1::digest(&cert.der);
+    attributes.extend([
+        (CKA_CERTIFICATE_TYPE, ulong(CKC_X_509)),
+        (CKA_TRUSTED, bool_attr(trusted)),
+        (CKA_CERTIFICATE_CATEGORY, ulong(category)),
+        (CKA_CHECK_VALUE, bytes(&check_value[..3])),
+        (CKA_START_DATE, bytes(&[])),
+        (CKA_END_DATE, bytes(&[])),
+        (CKA_SUBJECT, bytes(&cert.subject)),
+        (CKA_ISSUER, bytes(&cert.issuer)),
+        (CKA_SERIAL_NUMBER, bytes(&cert.serial_number)),
+        (CKA_VALUE, bytes(&cert.der)),
+        (CKA_URL, bytes(&[])),
+        (CKA_HASH_OF_SUBJECT_PUBLIC_KEY, bytes(&[])),
+        (CKA_HASH_OF_ISSUER_PUBLIC_KEY, bytes(&[])),
+        (CKA_JAVA_MIDP_SECURITY_DOMAIN, ulong(0)),
+        (CKA_NAME_HASH_ALGORITHM, ulong(CKM_SHA_1)),
+    ]);
+}
+
+/// The object of a certificate that belongs to no key (a CA's): category
+/// authority when it is one, else unspecified.
+fn card_certificate_object(handle: CK_OBJECT_HANDLE, card: &CardCertificate) -> Option<Object> {
+    let cert = parse_certificate(&card.der).ok()?;
+    let mut attributes = vec![
+        (CKA_CLASS, ulong(CKO_CERTIFICATE)),
+        (CKA_TOKEN, bool_attr(true)),
+        (CKA_PRIVATE, bool_attr(false)),
+        (CKA_MODIFIABLE, bool_attr(false)),
+        (CKA_COPYABLE, bool_attr(false)),
+        (CKA_DESTROYABLE, bool_attr(false)),
+        (CKA_LABEL, bytes(card.label.as_bytes())),
+        (CKA_ID, bytes(&card.id)),
+    ];
+    let category = if card.authority {
+        CK_CERTIFICATE_CATEGORY_AUTHORITY
+    } else {
+        CK_CERTIFICATE_CATEGORY_UNSPECIFIED
+    };
+    certificate_attributes(&mut attributes, &cert, category, card.trusted);
+    Some(Object {
+        handle,
+        key_index: usize::MAX,
+        kind: ObjectKind::Certificate,
+        private: false,
+        attributes,
+    })
+}
+
 /// Builds every object of a token: the keys' objects, then a data object
-/// with the signature counter if the card has one.
+/// with the signature counter if the card has one, then the card's data
+/// objects and the certificates of no key (CA certificates).
 pub fn objects_for_card(slot: CK_SLOT_ID, info: &CardInfo) -> Vec<Object> {
     let mut objects: Vec<Object> = info
         .keys
@@ -315,7 +359,67 @@ pub fn objects_for_card(slot: CK_SLOT_ID, info: &CardInfo) -> Vec<Object> {
     if let Some(counter) = info.signature_counter {
         objects.push(signature_counter_object(slot, info.keys.len(), counter));
     }
+    for (index, data) in info.data_objects.iter().enumerate() {
+        let handle = handle_for(slot, info.keys.len() + 1 + index, ObjectKind::Data);
+        objects.push(card_data_object(handle, index, data));
+    }
+    let first = info.keys.len() + 1 + info.data_objects.len();
+    for (index, certificate) in info.certificates.iter().enumerate() {
+        let handle = handle_for(slot, first + index, ObjectKind::Certificate);
+        objects.extend(card_certificate_object(handle, certificate));
+    }
     objects
+}
+
+/// A card's data object (`CKO_DATA`, read-only); `CKA_VALUE` once the
+/// value was read ([`set_data_value`]).
+fn card_data_object(handle: CK_OBJECT_HANDLE, index: usize, data: &DataObjectInfo) -> Object {
+    let mut attributes = vec![
+        (CKA_CLASS, ulong(CKO_DATA)),
+        (CKA_TOKEN, bool_attr(true)),
+        (CKA_PRIVATE, bool_attr(data.private)),
+        (CKA_MODIFIABLE, bool_attr(false)),
+        (CKA_COPYABLE, bool_attr(false)),
+        (CKA_DESTROYABLE, bool_attr(false)),
+        (CKA_LABEL, bytes(data.label.as_bytes())),
+        (CKA_APPLICATION, bytes(data.application.as_bytes())),
+        (CKA_OBJECT_ID, bytes(&data.object_id)),
+    ];
+    if let Some(value) = &data.value {
+        attributes.push((CKA_VALUE, bytes(value)));
+    }
+    Object {
+        handle,
+        key_index: index,
+        kind: ObjectKind::Data,
+        private: data.private,
+        attributes,
+    }
+}
+
+/// The index in [`CardInfo::data_objects`] of the card data object behind
+/// `handle` whose value has not been read yet.
+pub fn pending_data_value(
+    objects: &[Object],
+    info: &CardInfo,
+    handle: CK_OBJECT_HANDLE,
+) -> Option<usize> {
+    let object = objects
+        .iter()
+        .find(|o| o.handle == handle && o.kind == ObjectKind::Data)?;
+    let data = info.data_objects.get(object.key_index)?;
+    (data.value.is_none() && object.attribute(CKA_VALUE).is_none()).then_some(object.key_index)
+}
+
+/// Gives the card data object behind `handle` its `CKA_VALUE`.
+pub fn set_data_value(objects: &mut [Object], handle: CK_OBJECT_HANDLE, value: &[u8]) {
+    if let Some(object) = objects
+        .iter_mut()
+        .find(|o| o.handle == handle && o.kind == ObjectKind::Data)
+    {
+        object.attributes.retain(|(kind, _)| *kind != CKA_VALUE);
+        object.attributes.push((CKA_VALUE, bytes(value)));
+    }
 }
 
 /// The read-only data object that shows an OpenPGP card's digital

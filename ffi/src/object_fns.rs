@@ -66,7 +66,10 @@ pub unsafe extern "C" fn C_GetAttributeValue(
         let template = unsafe { items_mut(pTemplate, ulCount)? };
         // The template is answered in place, one attribute after the other:
         // nothing as long as the caller's count is allocated.
-        module.with_object(hSession, hObject, |object| {
+        let wants_value = template
+            .iter()
+            .any(|attribute| attribute.type_ == CKA_VALUE);
+        module.with_object(hSession, hObject, wants_value, |object| {
             let mut rv = CKR_OK;
             for attribute in template.iter_mut() {
                 if let Some(code) = answer_attribute(attribute, object.attribute(attribute.type_))?

@@ -237,6 +237,7 @@ mod tests {
             always_authenticate: false,
             counts_signatures: false,
             no_pin: false,
+            own_pin: false,
             pin_reference: 0x80,
             can_sign: true,
             can_decrypt: true,

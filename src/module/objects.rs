@@ -66,7 +66,7 @@ impl Module {
         object: CK_OBJECT_HANDLE,
         types: &[CK_ATTRIBUTE_TYPE],
     ) -> Result<Vec<Option<AttrValue>>> {
-        self.with_object(handle, object, |object| {
+        self.with_object(handle, object, types.contains(&CKA_VALUE), |object| {
             types
                 .iter()
                 .map(|kind| object.attribute(*kind).cloned())
@@ -76,14 +76,19 @@ impl Module {
 
     /// Lets `read` look at an object this session may see (for
     /// `C_GetAttributeValue` over a template of any length, without a copy
-    /// as long as the template).
+    /// as long as the template). With `wants_value`, a card data object's
+    /// value is read from the card first if it was not yet.
     pub fn with_object<R>(
         &self,
         handle: CK_SESSION_HANDLE,
         object: CK_OBJECT_HANDLE,
+        wants_value: bool,
         read: impl FnOnce(&Object) -> R,
     ) -> Result<R> {
         self.with_session(handle, |session, state, _| {
+            if wants_value {
+                load_data_value(state, object)?;
+            }
             any_object(session, state, object).map(read)
         })
     }
@@ -95,6 +100,7 @@ impl Module {
         object: CK_OBJECT_HANDLE,
     ) -> Result<usize> {
         self.with_session(handle, |session, state, _| {
+            load_data_value(state, object)?;
             let object = any_object(session, state, object)?;
             let value_len = match object.attribute(CKA_VALUE) {
                 Some(AttrValue::Bytes(bytes)) => bytes.len(),
@@ -103,6 +109,36 @@ impl Module {
             Ok(value_len)
         })
     }
+}
+
+/// Reads the value of the card data object behind `handle` from the card
+/// the first time it is asked for (a private one only once it is
+/// visible). A card that does not give it is `CKR_DEVICE_ERROR`.
+fn load_data_value(state: &mut SlotState, handle: CK_OBJECT_HANDLE) -> Result<()> {
+    if find_object(state, handle).is_err() {
+        return Ok(());
+    }
+    let Some(index) = state
+        .token
+        .as_ref()
+        .and_then(|token| token::pending_data_value(&token.objects, &token.info, handle))
+    else {
+        return Ok(());
+    };
+    let value =
+        card_operation(state, |app, card| app.read_data_object(card, index)).map_err(|err| {
+            match err {
+                Error::DeviceRemoved => err,
+                _ => Error::DeviceError,
+            }
+        })?;
+    if let Some(token) = state.token.as_mut() {
+        token::set_data_value(&mut token.objects, handle, &value);
+        if let Some(data) = token.info.data_objects.get_mut(index) {
+            data.value = Some(value);
+        }
+    }
+    Ok(())
 }
 
 /// The objects this process may see: private ones only after `C_Login`.

@@ -81,8 +81,15 @@ pub(super) fn verify_user_pin(state: &mut SlotState, pin: &[u8]) -> Result<()> {
 }
 
 /// A context-specific login: the PIN exactly as `key` wants it right
-/// before its next use (OpenPGP: PW1 for one signature).
+/// before its next use (OpenPGP: PW1 for one signature). A key with a PIN
+/// of its own (a PKCS#15 signature PIN) has the engine check that PIN's
+/// rules, and its tries are not the user PIN's: the token's PIN flags stay.
 pub(super) fn verify_context_pin(state: &mut SlotState, key: &KeyInfo, pin: &[u8]) -> Result<()> {
+    if key.own_pin {
+        return card_operation(state, |app, card| {
+            card.verify_pin_for_key(app, key, pin).map(drop)
+        });
+    }
     check_pin(state, pin)?;
     pin_operation(state, |app, card| {
         card.verify_pin_for_key(app, key, pin).map(drop)
@@ -215,9 +222,11 @@ impl Module {
 impl Module {
     /// The PIN to present right before an operation with `key`: the one
     /// the context-specific login gave the operation; for a key that wants
-    /// its PIN before every use and got none, the logged-in user's PIN when
-    /// the configuration waives the user's consent
-    /// ([`Module::ignoring_user_consent`]), else `CKR_USER_NOT_LOGGED_IN`.
+    /// the user PIN before every use and got none, the logged-in user's PIN
+    /// when the configuration waives the user's consent
+    /// ([`Module::ignoring_user_consent`]), else `CKR_USER_NOT_LOGGED_IN`
+    /// (always for a key with a PIN of its own: the user PIN is not its
+    /// PIN, and presenting it would cost a try).
     pub(super) fn context_pin(
         &self,
         key: &KeyInfo,
@@ -229,7 +238,7 @@ impl Module {
         }
         let kept = state.login.pin().cloned();
         match kept {
-            Some(pin) if self.ignore_user_consent => Ok(Some(pin)),
+            Some(pin) if self.ignore_user_consent && !key.own_pin => Ok(Some(pin)),
             _ => Err(Error::UserNotLoggedIn),
         }
     }

@@ -76,6 +76,11 @@ pub struct KeyInfo {
     pub counts_signatures: bool,
     /// The key works without the PIN.
     pub no_pin: bool,
+    /// The key is guarded by a PIN of its own, not the user PIN of
+    /// `C_Login` (a PKCS#15 signature PIN): its context-specific login
+    /// verifies that PIN, and what the card says about it is not the user
+    /// PIN's state.
+    pub own_pin: bool,
     /// The PIN reference that guards the key.
     pub pin_reference: u8,
     /// The card can sign with the key.
@@ -95,6 +100,38 @@ pub struct KeyInfo {
     pub recalled: bool,
 }
 
+/// A data object the card holds (`CKO_DATA`, PKCS#15 DODF).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataObjectInfo {
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// `CKA_APPLICATION`.
+    pub application: String,
+    /// `CKA_OBJECT_ID`: the DER of the object identifier, empty if none.
+    pub object_id: Vec<u8>,
+    /// Readable only after `C_Login` (`CKA_PRIVATE`).
+    pub private: bool,
+    /// The value, once read ([`CardApp::read_data_object`]).
+    pub value: Option<Vec<u8>>,
+}
+
+/// A certificate the card holds that belongs to none of its keys (a CA's
+/// certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardCertificate {
+    /// `CKA_ID`.
+    pub id: Vec<u8>,
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// The certificate (DER).
+    pub der: Vec<u8>,
+    /// A certification authority's certificate
+    /// (`CKA_CERTIFICATE_CATEGORY` authority).
+    pub authority: bool,
+    /// The card lists it as trusted (`CKA_TRUSTED`).
+    pub trusted: bool,
+}
+
 /// What the engine learned about a card.
 #[derive(Debug, Clone)]
 pub struct CardInfo {
@@ -112,6 +149,10 @@ pub struct CardInfo {
     pub pin: Option<PinStatus>,
     /// The card's digital signature counter (OpenPGP DO `93`), if it has one.
     pub signature_counter: Option<u32>,
+    /// The card's data objects (values read when first needed).
+    pub data_objects: Vec<DataObjectInfo>,
+    /// Certificates that belong to none of the keys (CA certificates).
+    pub certificates: Vec<CardCertificate>,
     /// `keys` holds every key; otherwise the engine stopped early (to spare
     /// APDUs) and [`CardApp::read_remaining_keys`] reads the rest.
     pub keys_complete: bool,
@@ -311,6 +352,12 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     ) -> Result<(), AppError> {
         let _ = key;
         self.verify_pin(card, pin)
+    }
+    /// Reads the value of data object `index` of [`CardInfo::data_objects`]
+    /// (a private one needs the user PIN verified).
+    fn read_data_object(&self, card: &mut Transaction, index: usize) -> Result<Vec<u8>, AppError> {
+        let _ = (card, index);
+        Err(AppError::Unsupported("data objects"))
     }
     /// Drops the card's PIN-verified state.
     fn logout(&self, card: &mut Transaction) -> Result<(), AppError>;

@@ -11,8 +11,8 @@ pub mod pkcs15;
 pub mod schema;
 
 pub use app::{
-    certificate_records, AppError, CardApp, CardInfo, KeyInfo, NoRecall, PinStatus, Recall, Record,
-    RecordKind, SignInput,
+    certificate_records, AppError, CardApp, CardCertificate, CardInfo, DataObjectInfo, KeyInfo,
+    NoRecall, PinStatus, Recall, Record, RecordKind, SignInput,
 };
 
 use crate::card::Transaction;

@@ -308,8 +308,12 @@ fn the_image_pkcs15_init_wrote_loads_and_signs_with_its_ec_key() {
     let mut card = SimMyEidCard::from_image(PERSONALISED).unwrap();
     assert!(card.activated());
     assert_eq!(
-        (card.pin_tries_left(1), card.pin_tries_left(3)),
-        (Some(3), Some(3))
+        (
+            card.pin_tries_left(1),
+            card.pin_tries_left(2),
+            card.pin_tries_left(3)
+        ),
+        (Some(3), Some(3), Some(3))
     );
     // (at least the RSA and the EC key; personalise.sh adds more)
     assert!(card.public_keys().len() >= 2);
@@ -354,4 +358,38 @@ fn the_personalised_card_answers_through_a_simulated_reader() {
         .unwrap();
     assert_eq!(response[5..8], MYEID_VERSION);
     assert_eq!(handle.apdu_count(), 1);
+}
+
+/// pkcs15-init gave the signature PIN (auth ID 02) PIN object 2 and key EF
+/// 4B03 the access conditions of PIN 2: the user PIN does not open it, the
+/// signature PIN does, and LOGOUT of reference 2 closes it again, leaving
+/// PIN 1 verified.
+#[test]
+fn the_signature_key_of_the_image_wants_pin_2() {
+    let mut card = SimMyEidCard::from_image(PERSONALISED).unwrap();
+    let hash = Sha256::digest(b"non-repudiation");
+    let mut sign = apdu([0, 0x2A, 0x9E, 0x9A], &hash);
+    sign.push(0);
+    let mse = apdu(
+        [0, 0x22, 0x41, 0xB6],
+        &[0x80, 0x01, 0x04, 0x81, 0x02, 0x4B, 0x03],
+    );
+    ok(&mut card, &apdu([0, 0x20, 0, 1], &padded(b"123456")));
+    select_path(&mut card, &[0x50, 0x15]);
+    ok(&mut card, &mse);
+    assert_eq!(send(&mut card, &sign).1, 0x6982);
+    // The user PIN is not PIN 2's value: a wrong try of PIN 2 only.
+    assert_eq!(
+        send(&mut card, &apdu([0, 0x20, 0, 2], &padded(b"123456"))).1,
+        0x63C2
+    );
+    assert_eq!(card.pin_tries_left(1), Some(3));
+    assert!(card.pin_verified(1));
+    ok(&mut card, &apdu([0, 0x20, 0, 2], &padded(b"654321")));
+    ok(&mut card, &mse);
+    ok(&mut card, &sign);
+    ok(&mut card, &[0, 0x2E, 0, 2]);
+    assert!(!card.pin_verified(2) && card.pin_verified(1));
+    ok(&mut card, &mse);
+    assert_eq!(send(&mut card, &sign).1, 0x6982);
 }

@@ -447,6 +447,7 @@ fn key(role: &str, public_key: PublicKey) -> KeyInfo {
         certificate: None,
         always_authenticate: false,
         no_pin: false,
+        own_pin: false,
         pin_reference: pin,
         can_sign: role != "decryption",
         can_decrypt: role == "decryption",

@@ -280,6 +280,7 @@ fn slot_key(slot: &KeySlot, public_key: PublicKey, certificate: Option<Vec<u8>>)
         // PIV cards keep no signature counter.
         counts_signatures: false,
         no_pin: slot.no_pin,
+        own_pin: false,
         pin_reference: slot.pin_reference,
         can_sign: !is_x25519,
         can_decrypt: is_rsa,
@@ -374,6 +375,8 @@ impl CardApp for PivApp {
             keys,
             pin: None,
             signature_counter: None,
+            data_objects: Vec::new(),
+            certificates: Vec::new(),
             identity,
             recalled,
         })

@@ -201,11 +201,14 @@ fn remembered_files(proof: &ChangeProof, records: Vec<Record>) -> Option<Vec<(Ve
 
 /// The name a file read is remembered under: what was asked (the extent,
 /// the part of the file) and the file's path from the MF; `None` when that
-/// is longer than a cache name may be (the file is then always read).
+/// is longer than a cache name may be, or for a data object's value (it
+/// may be private: the disk cache holds public data only): the file is
+/// then always read.
 pub fn file_name(absolute: &[u8], path: &Path, extent: Extent) -> Option<Vec<u8>> {
     let mut name = vec![match extent {
         Extent::Objects => 0x01,
         Extent::Element => 0x02,
+        Extent::Whole => return None,
     }];
     for part in [path.index, path.length] {
         match part {

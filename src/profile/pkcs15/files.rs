@@ -1,7 +1,7 @@
 //! Reading a PKCS#15 card's files with as few APDUs as the data allows:
 //! directory files stop at the first `00`/`FF` filler (or the end of the
 //! file), a single DER element (TokenInfo, a certificate) is read as far
-//! as its own header says.
+//! as its own header says, a data object's file to its end.
 
 use super::cache::{self, FileMemo};
 use crate::card::Transaction;
@@ -23,6 +23,8 @@ pub enum Extent {
     Objects,
     /// One DER element, as long as its header says.
     Element,
+    /// The whole file (a data object's value).
+    Whole,
 }
 
 /// Reads files of the application DF in chunks of `max_read` bytes.
@@ -89,6 +91,7 @@ impl FileReader<'_> {
                     Err(_) => break,
                 },
                 (None, Extent::Objects) => objects_end(&data).map(|_| data.len()),
+                (None, Extent::Whole) => None,
             };
             let remaining = limit.map_or(self.max_read, |l| l.saturating_sub(data.len()));
             if remaining == 0 || data.len() >= MAX_FILE {

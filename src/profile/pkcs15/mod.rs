@@ -2,10 +2,22 @@
 //! keys, certificates and PINs in directory files.
 //!
 //! Reading: SELECT of the PKCS#15 application (by AID, or by the profile's
-//! path; when the AID selects nothing, the path EF.DIR gives), EF.ODF (`5031`), EF.TokenInfo (`5032`), then the AODF, PrKDF and
-//! CDF the ODF names; each certificate a key has is read as far as its
-//! own DER header says. The PuKDF and DODF are not read: a key's public
-//! key comes from its certificate.
+//! path; when the AID selects nothing, the path EF.DIR gives), EF.ODF
+//! (`5031`), EF.TokenInfo (`5032`), then the AODF, PrKDF, CDF and DODF the
+//! ODF names; each certificate a key has is read as far as its own DER
+//! header says. A key's public key comes from its certificate; the PuKDF
+//! is read only for a key without one. A data object's value is read when
+//! the module first needs it ([`CardApp::read_data_object`]).
+//!
+//! Certificates that belong to no listed key (a CA's certificate, any in a
+//! trusted-certificates CDF) are shown on their own: `authority` from the
+//! CDF entry, trusted when the ODF lists their CDF as trusted.
+//!
+//! PINs: the user PIN (`C_Login`) is the PIN the first key for everyday
+//! use names. A key whose `authId` names another PIN (a signature PIN for
+//! a non-repudiation key) wants that PIN before every use: its
+//! context-specific login verifies that PIN as the AODF describes it, and
+//! the card forgets it again after the operation.
 //!
 //! Using keys (ISO/IEC 7816-8): MSE:SET of a DST (`B6`, signing) or CT
 //! (`B8`, deciphering) with the algorithm reference (`80`) and the key
@@ -18,7 +30,10 @@ mod files;
 mod pin;
 
 use super::schema::{KeyAgreement, LogoutCommand, MseKey, Pkcs15Options, SelectApplication};
-use super::{AppError, CardApp, CardInfo, KeyInfo, PinStatus, Profile, Recall, Record, SignInput};
+use super::{
+    AppError, CardApp, CardCertificate, CardInfo, DataObjectInfo, KeyInfo, PinStatus, Profile,
+    Recall, Record, SignInput,
+};
 use crate::card::{EngineState, Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
@@ -50,6 +65,9 @@ const EXPONENTIATION: u32 = 0x85;
 /// PSO: DECIPHER padding indicator: no further indication.
 const NO_PADDING_INDICATION: u8 = 0x00;
 
+/// A key's public key and its certificate (DER), if the card holds one.
+type KeyMaterial = (PublicKey, Option<Vec<u8>>);
+
 /// What the engine learned from the card's files and needs afterwards.
 #[derive(Debug, Default)]
 struct Learned {
@@ -59,6 +77,12 @@ struct Learned {
     unblocking_pin: Option<PinFormat>,
     /// Each key's reference and the path of its key file.
     key_files: Vec<(u8, Vec<u8>)>,
+    /// The keys guarded by a PIN other than the user PIN: key reference
+    /// and that PIN.
+    key_pins: Vec<(u8, PinFormat)>,
+    /// Where each data object's value is, in [`CardInfo::data_objects`]'
+    /// order.
+    data_values: Vec<p15::ObjectValue>,
     /// The application DF's path as EF.DIR gave it, when the profile's AID
     /// did not select the application.
     application_from_dir: Option<Vec<u8>>,
@@ -263,6 +287,13 @@ impl Pkcs15App {
             return Err(CardError::Status(response.sw).into());
         }
         let response = card.execute(&command)?;
+        if key.own_pin {
+            // The key's own PIN allows one operation: the card forgets it
+            // now, so that no other process can use the key on it.
+            if let Err(err) = card.transmit_ok(&self.logout_command(key.pin_reference)) {
+                log::debug!("resetting the key's PIN after its use failed: {err}");
+            }
+        }
         match response.sw {
             StatusWord::SUCCESS => Ok(response.data),
             StatusWord::SECURITY_STATUS_NOT_SATISFIED => Err(AppError::NotAuthenticated),
@@ -270,16 +301,79 @@ impl Pkcs15App {
         }
     }
 
-    /// The keys of the PrKDF that have a usable certificate.
+    /// The command that drops PIN `reference`'s verified state.
+    fn logout_command(&self, reference: u8) -> Command {
+        match self.options.logout {
+            LogoutCommand::VerifyReset => commands::verify_reset(reference),
+            LogoutCommand::Ins2e => Command::new(0x00, 0x2E, 0x00, reference),
+        }
+    }
+
+    /// The public key and certificate of `private`: from its certificate
+    /// in the CDF, else (no certificate, or one that cannot be read) from
+    /// the PuKDF (read, with `public_paths`, the first time a key needs
+    /// it). `None`: the key cannot be shown.
+    fn public_key_of(
+        &self,
+        card: &mut Transaction,
+        private: &p15::PrivateKey,
+        certificates: &[p15::Certificate],
+        public_paths: &[&Path],
+        public_keys: &mut Option<Vec<p15::PublicKey>>,
+    ) -> Result<Option<KeyMaterial>, AppError> {
+        if let Some(certificate) = certificates
+            .iter()
+            .find(|c| c.id == private.key.id && !c.authority)
+        {
+            let der = match &certificate.value {
+                p15::ObjectValue::Path(path) => self.reader().read(card, path, Extent::Element)?,
+                p15::ObjectValue::Direct(der) => Some(der.clone()),
+                p15::ObjectValue::Unsupported => None,
+            };
+            match der.as_deref().map(parse_certificate) {
+                Some(Ok(parsed)) => return Ok(Some((parsed.public_key, der))),
+                _ => log::warn!("PKCS#15 certificate not usable: the key's public key only"),
+            }
+        }
+        if public_keys.is_none() {
+            *public_keys = Some(self.read_directory(card, public_paths, p15::parse_pukdf)?);
+        }
+        let Some(public) = public_keys
+            .iter()
+            .flatten()
+            .find(|k| k.key.id == private.key.id)
+        else {
+            log::warn!("PKCS#15 key without a certificate or public key: not listed");
+            return Ok(None);
+        };
+        let data = match &public.value {
+            p15::ObjectValue::Path(path) => self.reader().read(card, path, Extent::Element)?,
+            p15::ObjectValue::Direct(data) => Some(data.clone()),
+            p15::ObjectValue::Unsupported => None,
+        };
+        let key = data.as_deref().and_then(public_key_from_der);
+        if key.is_none() {
+            log::warn!("PKCS#15 public key not usable: key not listed");
+        }
+        Ok(key.map(|key| (key, None)))
+    }
+
+    /// The keys of the PrKDF whose public key the card gives (in a
+    /// certificate, else in the PuKDF at `public_paths`); `user` is the
+    /// user PIN's `authId`.
     fn keys(
         &self,
         card: &mut Transaction,
         private_keys: Vec<p15::PrivateKey>,
         certificates: &[p15::Certificate],
+        public_paths: &[&Path],
         pins: &[p15::Pin],
+        user: Option<&p15::Identifier>,
     ) -> Result<Vec<KeyInfo>, AppError> {
+        let mut public_keys = None;
         let mut keys = Vec::new();
         let mut key_files = Vec::new();
+        let mut key_pins = Vec::new();
         for (index, private) in private_keys.into_iter().enumerate() {
             let Some(reference) = private
                 .key
@@ -289,25 +383,13 @@ impl Pkcs15App {
             else {
                 continue;
             };
-            let Some(certificate) = certificates
-                .iter()
-                .find(|c| c.id == private.key.id && !c.authority)
+            let Some((public_key, certificate)) =
+                self.public_key_of(card, &private, certificates, public_paths, &mut public_keys)?
             else {
-                log::warn!("PKCS#15 key without a certificate: not listed");
-                continue;
-            };
-            let p15::ObjectValue::Path(path) = &certificate.value else {
-                continue;
-            };
-            let Some(der) = self.reader().read(card, path, Extent::Element)? else {
-                continue;
-            };
-            let Ok(parsed) = parse_certificate(&der) else {
-                log::warn!("PKCS#15 certificate not usable");
                 continue;
             };
             let usage = &private.key.usage;
-            let is_rsa = matches!(parsed.public_key, PublicKey::Rsa { .. });
+            let is_rsa = matches!(public_key, PublicKey::Rsa { .. });
             let pin = private
                 .object
                 .auth_id
@@ -315,6 +397,13 @@ impl Pkcs15App {
                 .and_then(|auth| pins.iter().find(|p| p.auth_id.as_ref() == Some(auth)));
             if let p15::ObjectValue::Path(path) = &private.value {
                 key_files.push((reference, path.efid_or_path.clone()));
+            }
+            // A PIN of its own (not the user PIN): wanted before each use.
+            let own_pin = pin
+                .filter(|p| user.is_some() && p.auth_id.as_ref() != user)
+                .and_then(PinFormat::from_aodf);
+            if let Some(format) = &own_pin {
+                key_pins.push((reference, format.clone()));
             }
             keys.push(KeyInfo {
                 reference,
@@ -325,11 +414,13 @@ impl Pkcs15App {
                     .clone()
                     .unwrap_or_else(|| format!("Key {}", hex(&private.key.id.0))),
                 role: super::Pkcs15Role::PrivateKey.into(),
-                public_key: parsed.public_key,
-                certificate: Some(der),
-                always_authenticate: private.object.user_consent.is_some_and(|n| n > 0),
+                public_key,
+                certificate,
+                always_authenticate: own_pin.is_some()
+                    || private.object.user_consent.is_some_and(|n| n > 0),
                 counts_signatures: false,
                 no_pin: private.object.auth_id.is_none(),
+                own_pin: own_pin.is_some(),
                 pin_reference: pin
                     .and_then(|p| u8::try_from(p.reference).ok())
                     .unwrap_or(self.profile.pin.reference),
@@ -342,8 +433,42 @@ impl Pkcs15App {
                 recalled: false,
             });
         }
-        self.learned().key_files = key_files;
+        let mut learned = self.learned();
+        learned.key_files = key_files;
+        learned.key_pins = key_pins;
         Ok(keys)
+    }
+
+    /// The DODF's opaque data objects the engine can read (a value in a
+    /// file or in the DODF itself); [`Learned::data_values`] says where.
+    fn data_objects(&self, objects: Vec<p15::DataObject>) -> Vec<DataObjectInfo> {
+        let mut infos = Vec::new();
+        let mut values = Vec::new();
+        for object in objects {
+            let value = match object.value {
+                p15::ObjectValue::Unsupported => {
+                    log::warn!("PKCS#15 data object not readable: not listed");
+                    continue;
+                }
+                value => value,
+            };
+            infos.push(DataObjectInfo {
+                label: object.object.label.clone().unwrap_or_default(),
+                application: object.application_name.clone().unwrap_or_default(),
+                object_id: object
+                    .application_oid
+                    .map(|oid| crate::iso7816::tlv::encode(0x06, oid.as_bytes()))
+                    .unwrap_or_default(),
+                private: object.object.auth_id.is_some() || object.object.flags.private,
+                value: match &value {
+                    p15::ObjectValue::Direct(bytes) => Some(bytes.clone()),
+                    _ => None,
+                },
+            });
+            values.push(value);
+        }
+        self.learned().data_values = values;
+        infos
     }
 
     fn verify(
@@ -427,12 +552,33 @@ impl CardApp for Pkcs15App {
             self.read_directory(card, &paths(DirectoryKind::AuthObjects), p15::parse_aodf)?;
         let private_keys =
             self.read_directory(card, &paths(DirectoryKind::PrivateKeys), p15::parse_prkdf)?;
-        let certificates =
-            self.read_directory(card, &paths(DirectoryKind::Certificates), p15::parse_cdf)?;
+        let mut certificate_paths = paths(DirectoryKind::Certificates);
+        certificate_paths.extend(paths(DirectoryKind::UsefulCertificates));
+        let mut certificates = self.read_directory(card, &certificate_paths, p15::parse_cdf)?;
+        let trusted_certificates = self.read_directory(
+            card,
+            &paths(DirectoryKind::TrustedCertificates),
+            p15::parse_cdf,
+        )?;
+        let untrusted = certificates.len();
+        certificates.extend(trusted_certificates);
 
-        // The user PIN: the one the keys name, else the first PIN that is
-        // neither an unblocking nor an SO PIN.
-        let key_auth = private_keys.iter().find_map(|k| k.object.auth_id.clone());
+        let data_objects =
+            self.read_directory(card, &paths(DirectoryKind::DataObjects), p15::parse_dodf)?;
+
+        // The user PIN: the one the first key for everyday use names (not
+        // a non-repudiation key alone, which may have a PIN of its own),
+        // else the first key's, else the first PIN that is neither an
+        // unblocking nor an SO PIN.
+        let everyday = |k: &&p15::PrivateKey| {
+            let usage = &k.key.usage;
+            usage.sign || usage.sign_recover || usage.decrypt || usage.unwrap
+        };
+        let key_auth = private_keys
+            .iter()
+            .filter(everyday)
+            .find_map(|k| k.object.auth_id.clone())
+            .or_else(|| private_keys.iter().find_map(|k| k.object.auth_id.clone()));
         let user = pins
             .iter()
             .find(|p| key_auth.is_some() && p.auth_id == key_auth)
@@ -452,7 +598,43 @@ impl CardApp for Pkcs15App {
             learned.user_pin = user.and_then(PinFormat::from_aodf);
             learned.unblocking_pin = unblocking.and_then(PinFormat::from_aodf);
         }
-        let mut keys = self.keys(card, private_keys, &certificates, &pins)?;
+        let user_auth = user.and_then(|p| p.auth_id.clone());
+        let mut keys = self.keys(
+            card,
+            private_keys,
+            &certificates,
+            &paths(DirectoryKind::PublicKeys),
+            &pins,
+            user_auth.as_ref(),
+        )?;
+        let data_objects = self.data_objects(data_objects);
+        let mut other_certificates = Vec::new();
+        for (index, certificate) in certificates.iter().enumerate() {
+            let for_a_key = !certificate.authority && keys.iter().any(|k| k.id == certificate.id.0);
+            if for_a_key {
+                continue;
+            }
+            let der = match &certificate.value {
+                p15::ObjectValue::Path(path) => self.reader().read(card, path, Extent::Element)?,
+                p15::ObjectValue::Direct(der) => Some(der.clone()),
+                p15::ObjectValue::Unsupported => None,
+            };
+            let Some(der) = der else {
+                continue;
+            };
+            other_certificates.push(CardCertificate {
+                id: certificate.id.0.clone(),
+                label: certificate
+                    .object
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| format!("Certificate {}", hex(&certificate.id.0))),
+                der,
+                authority: certificate.authority,
+                trusted: index >= untrusted,
+            });
+        }
+        // (after the last file read_card reads: the cache records them all)
         let (identity, recalled) = self.end_recall(&mut keys);
         let (label, serial, manufacturer) = match token_info {
             Some(info) => (
@@ -470,6 +652,8 @@ impl CardApp for Pkcs15App {
             keys,
             pin: None,
             signature_counter: None,
+            data_objects,
+            certificates: other_certificates,
             keys_complete: true,
             key_slots_read: 0,
             identity,
@@ -511,13 +695,38 @@ impl CardApp for Pkcs15App {
         self.verify(card, &format, pin)
     }
 
+    fn verify_pin_for_key(
+        &self,
+        card: &mut Transaction,
+        key: &KeyInfo,
+        pin: &[u8],
+    ) -> Result<(), AppError> {
+        let own = self
+            .learned()
+            .key_pins
+            .iter()
+            .find(|(reference, _)| *reference == key.reference)
+            .map(|(_, format)| format.clone());
+        let format = own.unwrap_or_else(|| self.user_pin());
+        self.verify(card, &format, pin)
+    }
+
+    fn read_data_object(&self, card: &mut Transaction, index: usize) -> Result<Vec<u8>, AppError> {
+        let value = self.learned().data_values.get(index).cloned();
+        let path = match value {
+            Some(p15::ObjectValue::Path(path)) => path,
+            Some(p15::ObjectValue::Direct(bytes)) => return Ok(bytes),
+            _ => return Err(AppError::Unsupported("no such data object")),
+        };
+        // A file the card keeps from us: the PIN is not verified.
+        self.reader()
+            .read(card, &path, Extent::Whole)?
+            .ok_or(AppError::NotAuthenticated)
+    }
+
     fn logout(&self, card: &mut Transaction) -> Result<(), AppError> {
         let reference = self.user_pin().reference;
-        let command = match self.options.logout {
-            LogoutCommand::VerifyReset => commands::verify_reset(reference),
-            LogoutCommand::Ins2e => Command::new(0x00, 0x2E, 0x00, reference),
-        };
-        card.transmit_ok(&command)?;
+        card.transmit_ok(&self.logout_command(reference))?;
         Ok(())
     }
 
@@ -650,6 +859,28 @@ impl CardApp for Pkcs15App {
     }
 }
 
+/// A public key as a PKCS#15 card stores it (ISO/IEC 7816-15
+/// `PublicKeyObject` value): a SubjectPublicKeyInfo (also inside `[1]`, as
+/// a direct value), or an RSAPublicKey. A bare EC point is not taken: it
+/// does not name its curve.
+fn public_key_from_der(data: &[u8]) -> Option<PublicKey> {
+    use der::Decode;
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::traits::PublicKeyParts;
+    let data = match data {
+        [0xA1, ..] => crate::iso7816::tlv::read(data).ok()?.0.value,
+        _ => data,
+    };
+    if let Ok(spki) = spki::SubjectPublicKeyInfoOwned::from_der(data) {
+        return PublicKey::from_spki(&spki).ok();
+    }
+    let rsa = rsa::RsaPublicKey::from_pkcs1_der(data).ok()?;
+    Some(PublicKey::Rsa {
+        modulus: rsa.n().to_bytes_be(),
+        public_exponent: rsa.e().to_bytes_be(),
+    })
+}
+
 /// `value` left-padded with zeros to `len` bytes (a card may drop leading
 /// zero bytes of an RSA result); longer is malformed.
 fn left_pad(value: &[u8], len: usize) -> Result<Zeroizing<Vec<u8>>, AppError> {
@@ -673,4 +904,58 @@ fn ecdsa_raw(result: &[u8], curve: Curve, der: bool) -> Result<Vec<u8>, AppError
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::pkcs1::EncodeRsaPublicKey;
+    use rsa::pkcs8::EncodePublicKey;
+
+    /// A P-256 SubjectPublicKeyInfo as pkcs15-init writes it (EF 5502).
+    const EC_SPKI: &str = "3059301306072A8648CE3D020106082A8648CE3D03010703420004\
+        BBC0035E955B1865AD2F1C53A678F7B894C52B2AF02750BA5BD912B93418483D\
+        BC0C4BF3669597032C41672939CAD33314A39CEC8C29368690DB059F115BFBCA";
+
+    fn unhex(text: &str) -> Vec<u8> {
+        super::super::schema::parse_hex(text).unwrap()
+    }
+
+    #[test]
+    fn public_keys_are_read_in_the_forms_pkcs15_cards_store() {
+        let spki = unhex(EC_SPKI);
+        let Some(PublicKey::Ec { curve, point }) = public_key_from_der(&spki) else {
+            panic!("an EC key")
+        };
+        assert_eq!(curve, Curve::P256);
+        assert_eq!(point, spki[26..]);
+        // A direct value: the SubjectPublicKeyInfo inside [1].
+        let wrapped = crate::iso7816::tlv::encode(0xA1, &spki);
+        assert!(matches!(
+            public_key_from_der(&wrapped),
+            Some(PublicKey::Ec { .. })
+        ));
+
+        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+        let public = key.to_public_key();
+        let expected = PublicKey::Rsa {
+            modulus: rsa::traits::PublicKeyParts::n(&public).to_bytes_be(),
+            public_exponent: rsa::traits::PublicKeyParts::e(&public).to_bytes_be(),
+        };
+        // An RSAPublicKey (what pkcs15-init writes for RSA, EF 5501) and a
+        // SubjectPublicKeyInfo.
+        let pkcs1 = public.to_pkcs1_der().unwrap();
+        assert_eq!(
+            public_key_from_der(pkcs1.as_bytes()),
+            Some(expected.clone())
+        );
+        let spki = public.to_public_key_der().unwrap();
+        assert_eq!(public_key_from_der(spki.as_bytes()), Some(expected));
+
+        // A bare EC point names no curve; garbage is no key.
+        let point = crate::iso7816::tlv::encode(0x04, &unhex(EC_SPKI)[26..]);
+        assert_eq!(public_key_from_der(&point), None);
+        assert_eq!(public_key_from_der(&[0x30, 0x03, 0x02, 0x01]), None);
+        assert_eq!(public_key_from_der(&[0xA1, 0x05, 0x30]), None);
+    }
 }

@@ -5,8 +5,10 @@
 # card started personalised (start.sh loads myeid-personalised.image).
 # Then writes the card's public material, read back with OpenSC's
 # pkcs15-tool, to $VIRTPIV_STATE_DIR/provisioned (default
-# $MYEID_RUN_DIR/provisioned): pub01/02/05.pem and cert01/02/05.pem,
-# and ca.pem, the certificate of the CA that issued them.
+# $MYEID_RUN_DIR/provisioned): pub01..05.pem, cert01/02/03/05.pem (key 04
+# has no certificate), and ca.pem, the certificate of the CA that issued
+# them; and manifest.sh, what the consumer suites need to know about the
+# card (tests/realstack/lib.sh card_manifest).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/common.sh"
@@ -21,8 +23,20 @@ else
     cp -- "${MYEID_PERSONALISED%.image}.ca.pem" "$OUT/ca.pem"
 fi
 reader="$(myeid_reader)"
-for id in 01 02 05; do
+for id in 01 02 03 04 05; do
     timeout "$T_CMD" pkcs15-tool --reader "$reader" --read-public-key "$id" -o "$OUT/pub$id.pem" >/dev/null
+done
+for id in 01 02 03 05; do
     timeout "$T_CMD" pkcs15-tool --reader "$reader" --read-certificate "$id" -o "$OUT/cert$id.pem" >/dev/null
 done
+# For the consumer suites (lib.sh card_manifest; the rest as its pkcs15
+# defaults): key 03 has a certificate, but its PIN is the signature PIN,
+# wanted before every use (always-authenticate): not a key that signs on
+# the user PIN (SIGN_KEYS), nor the agent-refused key of suite-ssh.sh
+# (that one is unlocked by the user PIN). Key 04 has no certificate; the
+# CA's certificate belongs to no key.
+cat >"$OUT/manifest.sh" <<'MANIFEST'
+CARD_KEYS="01 02 03 05"
+KEY_LABEL[03]="MyEID signature"
+MANIFEST
 echo "myeid: public material in $OUT"
