@@ -132,6 +132,9 @@ cert_cn() {
 #   AGENT_REFUSED_KEY  an always-authenticate key ssh-agent cannot use (or empty)
 #   TOKEN_LABEL     the token label p11card shows; READER: the card's reader
 #   KEY_LABEL[NAME] the CKA_LABEL p11card gives the key
+#   CERT_COUNT      certificates the token shows (default: one per key in
+#                   CARD_KEYS); PUBLIC_KEY_COUNT: public keys a consumer
+#                   finds (keys without certificate and CA certificates too)
 #   BAD_LENGTH_PIN  a PIN shorter than the card allows; PUK: the unblocking code
 # A card's provisioning may write $PROV/manifest.sh to set these (the
 # PKCS#15 card does); otherwise the family's defaults below apply.
@@ -140,6 +143,7 @@ declare -gA KEY_ID=()
 card_manifest() {
     KEY_LABEL=()
     KEY_ID=()
+    CERT_COUNT="" PUBLIC_KEY_COUNT=""
     case "$CARD_FAMILY" in
         pkcs15)
             CARD_KEYS="01 02 05" SIGN_KEYS="01 02" TLS_KEYS="01 02" ENGINE_KEYS="01 02"
@@ -167,6 +171,8 @@ card_manifest() {
     TOKEN_LABEL="${P11CARD_REALSTACK_TOKEN_LABEL:-$TOKEN_LABEL}"
     read -r -a CARD_KEY_LIST <<<"$CARD_KEYS"
     CARD_KEY_COUNT=${#CARD_KEY_LIST[@]}
+    CERT_COUNT="${CERT_COUNT:-$CARD_KEY_COUNT}"
+    PUBLIC_KEY_COUNT="${PUBLIC_KEY_COUNT:-$CARD_KEY_COUNT}"
 }
 
 # slot_id KEY: the PKCS#11 CKA_ID p11card gives the key (hex): the PIV

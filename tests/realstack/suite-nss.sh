@@ -36,8 +36,8 @@ check_output "modutil -list shows the module loaded with the card's token" \
 # setsid, so that it has no terminal to ask on.
 nss_list_certs() { timeout "$T" setsid -w certutil -L -d "$NSSDB" -h all </dev/null 2>/dev/null; }
 NSS_CERTS="$(nss_list_certs || true)"
-check_fn "certutil -L -h all lists $CARD_KEY_COUNT certificates of the card" \
-    test "$(grep -cF "$NSS_TOKEN:" <<<"$NSS_CERTS")" -eq "$CARD_KEY_COUNT"
+check_fn "certutil -L -h all lists $CERT_COUNT certificates of the card" \
+    test "$(grep -cF "$NSS_TOKEN:" <<<"$NSS_CERTS")" -eq "$CERT_COUNT"
 for slot in $CARD_KEYS; do
     nick="$NSS_TOKEN:${KEY_LABEL[$slot]}"
     check_output "certutil -L -h all lists '$nick' as a user certificate" \

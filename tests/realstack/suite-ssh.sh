@@ -21,7 +21,7 @@ chmod 700 "$SSHDIR"
 # ssh-keygen -D: one public key per key on the card, in slot order, each the
 # card's key (compared with the provisioned public key converted by ssh-keygen).
 SSH_KEYS="$(timeout "$T" ssh-keygen -D "$MODULE" 2>"$SSHDIR/keygen-D.err" || true)"
-check_fn "ssh-keygen -D prints $CARD_KEY_COUNT public keys" test "$(grep -cE '^(ssh-rsa|ecdsa-sha2-nistp[0-9]+) ' <<<"$SSH_KEYS")" -eq "$CARD_KEY_COUNT"
+check_fn "ssh-keygen -D prints $PUBLIC_KEY_COUNT public keys" test "$(grep -cE '^(ssh-rsa|ecdsa-sha2-nistp[0-9]+) ' <<<"$SSH_KEYS")" -eq "$PUBLIC_KEY_COUNT"
 for slot in $CARD_KEYS; do
     want="$(timeout "$T" ssh-keygen -i -m PKCS8 -f "$PROV/pub$slot.pem" | cut -d' ' -f1,2 || true)"
     check_fn "ssh-keygen -D prints the $slot key ($(key_kind "$slot") $(key_bits "$slot"))" \
@@ -124,7 +124,7 @@ check_fn "ssh-agent is up" wait_socket "$AGENT_SOCK"
 check_output "ssh-add -s loads the card's keys into ssh-agent" "Card added" \
     timeout "$T" env SSH_AUTH_SOCK="$AGENT_SOCK" SSH_ASKPASS="$SSHDIR/askpass-right" SSH_ASKPASS_REQUIRE=force \
     DISPLAY=:0 setsid -w ssh-add -s "$MODULE"
-check_output "ssh-agent holds $CARD_KEY_COUNT keys from the card" "^$CARD_KEY_COUNT$" \
+check_output "ssh-agent holds $PUBLIC_KEY_COUNT keys from the card" "^$PUBLIC_KEY_COUNT$" \
     sh -c "SSH_AUTH_SOCK='$AGENT_SOCK' ssh-add -l | grep -c ."
 ssh_agent_login() {
     local out
@@ -146,5 +146,5 @@ ssh_agent_login() {
 }
 check_fn "ssh through ssh-agent logs in with $EC_KEY after the agent's $AGENT_REFUSED_KEY signature was refused" ssh_agent_login
 }
-# (only on a card with an always-authenticate key the user PIN unlocks)
+# (only on a card with an always-authenticate key)
 [ -z "$AGENT_REFUSED_KEY" ] || ssh_agent_suite

@@ -32,11 +32,15 @@ done
 # For the consumer suites (lib.sh card_manifest; the rest as its pkcs15
 # defaults): key 03 has a certificate, but its PIN is the signature PIN,
 # wanted before every use (always-authenticate): not a key that signs on
-# the user PIN (SIGN_KEYS), nor the agent-refused key of suite-ssh.sh
-# (that one is unlocked by the user PIN). Key 04 has no certificate; the
-# CA's certificate belongs to no key.
+# the user PIN (SIGN_KEYS); ssh-agent cannot use it either, but it comes
+# after the EC key in the card's order, so ssh logs in before trying it
+# and suite-ssh.sh's refused-key check has nothing to see. Key 04 has no
+# certificate; the CA's certificate belongs to no key: 5 certificates,
+# 6 public keys (ssh-keygen -D also lists the CA certificate's key).
 cat >"$OUT/manifest.sh" <<'MANIFEST'
 CARD_KEYS="01 02 03 05"
 KEY_LABEL[03]="MyEID signature"
+CERT_COUNT=5
+PUBLIC_KEY_COUNT=6
 MANIFEST
 echo "myeid: public material in $OUT"
