@@ -11,6 +11,7 @@
 
 use crate::cache::CacheStore;
 use crate::guarded_fs;
+use crate::policy::{Policy, PolicyConfig, Preset};
 use crate::process_trust::ProcessTrust;
 use crate::profile::ProfileSet;
 use serde::Deserialize;
@@ -70,6 +71,15 @@ pub struct Config {
     /// only.
     #[serde(default)]
     pub pin_cache_ignore_user_consent: bool,
+    /// The algorithm policy (`[policy]`: a preset and what changes it;
+    /// default the `compatible` preset, which refuses nothing).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Why the configuration file could not be used, if it could not: the
+    /// policy is then the strict preset (a policy must not weaken because
+    /// of a typo).
+    #[serde(skip)]
+    unreadable: Option<String>,
     /// In a privileged process, the only owner whose profile files (and
     /// their directories) are read: the system configuration's.
     #[serde(skip)]
@@ -130,6 +140,28 @@ impl Config {
         }
     }
 
+    /// The configuration in `text`; one that is not valid TOML for it is
+    /// the defaults, marked unreadable.
+    fn parse(text: &str) -> Config {
+        toml::from_str::<Config>(text).unwrap_or_else(|error| Config {
+            unreadable: Some(error.to_string()),
+            ..Config::default()
+        })
+    }
+
+    /// The algorithm policy: the `[policy]` table's, or the strict preset
+    /// when the file or the table could not be read.
+    pub fn policy(&self) -> Policy {
+        if let Some(error) = &self.unreadable {
+            log::error!("configuration file not usable, strict algorithm policy: {error}");
+            return Policy::preset(Preset::Strict);
+        }
+        Policy::from_config(&self.policy).unwrap_or_else(|error| {
+            log::error!("{error}: strict algorithm policy");
+            Policy::preset(Preset::Strict)
+        })
+    }
+
     fn load_ordinary(env: Env<'_>) -> Config {
         let path = env("P11CARD_CONFIG")
             .map(PathBuf::from)
@@ -137,7 +169,7 @@ impl Config {
         let mut config = path
             .as_deref()
             .and_then(|path| std::fs::read_to_string(path).ok())
-            .and_then(|text| toml::from_str::<Config>(&text).ok())
+            .map(|text| Config::parse(&text))
             .unwrap_or_default();
         if let Some(level) = env("P11CARD_LOG") {
             config.log_level = Some(level.to_string_lossy().into_owned());
@@ -159,7 +191,7 @@ impl Config {
         let mut config =
             guarded_fs::read_owned_file(system_path, system_owner, MAX_SYSTEM_FILE_LEN)
                 .ok()
-                .and_then(|text| toml::from_str::<Config>(&text).ok())
+                .map(|text| Config::parse(&text))
                 .unwrap_or_default();
         // The cache directory is found through the user's environment and
         // holds files the user can change.
@@ -474,6 +506,28 @@ mod tests {
             assert!(
                 loaded(&ordinary),
                 "an ordinary process reads its own choice"
+            );
+        }
+    }
+
+    #[test]
+    fn a_policy_that_cannot_be_read_is_the_strict_preset() {
+        use crate::policy::{Policy, Preset};
+        assert_eq!(Config::parse("").policy(), Policy::default());
+        assert_eq!(
+            Config::parse("[policy]\npreset = \"strict\"\n").policy(),
+            Policy::preset(Preset::Strict)
+        );
+        // Not TOML, an unknown key, an unknown curve: strict, not compatible.
+        for text in [
+            "[policy\npreset = \"compatible\"",
+            "[policy]\nmin_rsa_bit = 1024\n",
+            "[policy]\ncurves = [\"P-521\"]\n",
+        ] {
+            assert_eq!(
+                Config::parse(text).policy(),
+                Policy::preset(Preset::Strict),
+                "{text}"
             );
         }
     }

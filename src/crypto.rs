@@ -24,6 +24,15 @@ pub enum HashAlg {
 }
 
 impl HashAlg {
+    /// Every hash, shortest output first.
+    pub const ALL: [HashAlg; 5] = [
+        HashAlg::Sha1,
+        HashAlg::Sha224,
+        HashAlg::Sha256,
+        HashAlg::Sha384,
+        HashAlg::Sha512,
+    ];
+
     /// Output length in bytes.
     pub fn output_len(self) -> usize {
         match self {

@@ -62,6 +62,7 @@ pub mod iso7816;
 pub mod mechanism;
 pub mod module;
 pub mod pkcs15;
+pub mod policy;
 pub mod process_trust;
 pub mod profile;
 pub mod session;

@@ -240,13 +240,17 @@ pub fn objects_for_key(slot: CK_SLOT_ID, key_index: usize, key: &KeyInfo) -> Vec
             private.push((secret, AttrValue::Sensitive));
         }
     }
-    objects.push(Object {
-        handle: handle_for(slot, key_index, ObjectKind::PrivateKey),
-        key_index,
-        kind: ObjectKind::PrivateKey,
-        private: private_key_is_private,
-        attributes: private,
-    });
+    // A key the algorithm policy refuses shows its certificate and public
+    // key (so people and tools see why), but no private key to use.
+    if key.refusals.key.is_none() {
+        objects.push(Object {
+            handle: handle_for(slot, key_index, ObjectKind::PrivateKey),
+            key_index,
+            kind: ObjectKind::PrivateKey,
+            private: private_key_is_private,
+            attributes: private,
+        });
+    }
 
     let mut public = Vec::new();
     common_attributes(&mut public, CKO_PUBLIC_KEY, key, false);

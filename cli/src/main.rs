@@ -21,7 +21,8 @@ fn context() -> Context {
     let mut profiles = ProfileSet::embedded();
     settings.apply_to(&mut profiles);
     let mut module = Module::new(Box::new(PcscBackend::new()), profiles)
-        .ignoring_user_consent(settings.pin_cache_ignore_user_consent);
+        .ignoring_user_consent(settings.pin_cache_ignore_user_consent)
+        .with_policy(settings.policy());
     if let Some(store) = settings.cache_store() {
         module = module.with_cache(store);
     }

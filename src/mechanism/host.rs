@@ -8,7 +8,7 @@
 
 use super::Mechanism;
 use crate::cert::PublicKey;
-use crate::crypto;
+use crate::crypto::{self, HashAlg};
 use crate::error::{Error, Result};
 use crate::profile::{KeyInfo, SignInput};
 use zeroize::Zeroizing;
@@ -52,7 +52,12 @@ pub fn card_sign_input(
         Mechanism::RsaPkcs | Mechanism::HashRsaPkcs(_) => {
             let digest_info = match mechanism.host_hash() {
                 Some(alg) => Zeroizing::new(alg.digest_info(&data)),
-                None => data,
+                None => {
+                    if !policy_allows_digest_info(key, &data) {
+                        return Err(Error::DataInvalid);
+                    }
+                    data
+                }
             };
             if !crypto::pkcs1_v15_fits(digest_info.len(), k) {
                 return Err(Error::DataLenRange);
@@ -97,6 +102,10 @@ pub fn card_sign_input(
             if data.is_empty() {
                 return Err(Error::DataLenRange);
             }
+            if matches!(mechanism, Mechanism::Ecdsa) && key.refusals.refuses_hash_length(data.len())
+            {
+                return Err(Error::DataInvalid);
+            }
             let fitted = crypto::ecdsa_fit_hash(&data, curve.order_len());
             (Form::EcdsaHash, Zeroizing::new(fitted))
         }
@@ -106,6 +115,21 @@ pub fn card_sign_input(
         }
     };
     Ok(CardSignInput { form, bytes })
+}
+
+/// Whether the policy on `key` lets a caller's `CKM_RSA_PKCS` input be
+/// signed: when it refuses some hash, the input must be the DigestInfo of
+/// a hash it allows (not a refused hash's, nor TLS 1.0's MD5 + SHA-1).
+fn policy_allows_digest_info(key: &KeyInfo, data: &[u8]) -> bool {
+    let refusals = &key.refusals;
+    if !HashAlg::ALL.iter().any(|h| refusals.refuses_hash(*h)) {
+        return true;
+    }
+    HashAlg::ALL.iter().any(|h| {
+        !refusals.refuses_hash(*h)
+            && data.len() == h.digest_info_prefix().len() + h.output_len()
+            && data.starts_with(h.digest_info_prefix())
+    })
 }
 
 /// Whether the card removes the padding of what it decrypts for
@@ -203,10 +227,13 @@ pub fn check_fits(mechanism: &Mechanism, key: &KeyInfo, purpose: super::Purpose)
     if !spec.family.fits(&key.public_key) {
         return Err(Error::KeyTypeInconsistent);
     }
-    if !spec.allowed_with(key) {
+    if !spec.allowed_with(key) || !spec.policy_allows(key, purpose) {
         return Err(Error::MechanismInvalid);
     }
     if let Mechanism::RsaPss(params) | Mechanism::HashRsaPss(params) = mechanism {
+        if key.refusals.refuses_hash(params.hash) {
+            return Err(Error::MechanismParamInvalid);
+        }
         let em_len = (key.public_key.bits() - 1).div_ceil(8);
         if em_len < params.hash.output_len() + params.salt_len + 2 {
             return Err(Error::MechanismParamInvalid);
@@ -244,6 +271,7 @@ mod tests {
             can_derive: false,
             card_pads,
             recalled: false,
+            refusals: Default::default(),
         }
     }
 

@@ -336,12 +336,39 @@ impl MechanismSpec {
     /// does what the mechanism is for (sign, decrypt, derive), and raw RSA
     /// where the mechanism needs it.
     pub fn allowed_with(&self, key: &KeyInfo) -> bool {
-        let card_does = (key.can_sign && self.serves(Purpose::Sign))
-            || (key.can_decrypt && self.serves(Purpose::Decrypt))
-            || (key.can_derive && self.serves(Purpose::Derive));
+        let does = |can: bool, purpose: Purpose| {
+            can && self.serves(purpose) && self.policy_allows(key, purpose)
+        };
+        let card_does = does(key.can_sign, Purpose::Sign)
+            || does(key.can_decrypt, Purpose::Decrypt)
+            || does(key.can_derive, Purpose::Derive);
         self.family.fits(&key.public_key)
             && card_does
             && !(key.card_pads && self.scheme.needs_raw_rsa())
+    }
+}
+
+impl MechanismSpec {
+    /// Whether the algorithm policy on `key` lets the mechanism serve
+    /// `purpose`: not a key the policy refuses, not a signature over a
+    /// refused hash, no PKCS#1 v1.5 or raw RSA decryption and no raw RSA
+    /// signature block where the policy refuses them.
+    pub fn policy_allows(&self, key: &KeyInfo, purpose: Purpose) -> bool {
+        let refusals = &key.refusals;
+        if refusals.key.is_some() {
+            return false;
+        }
+        match purpose {
+            Purpose::Sign => {
+                !self.host_hash.is_some_and(|h| refusals.refuses_hash(h))
+                    && !(self.scheme == Scheme::RsaRaw && refusals.raw_rsa_signatures)
+            }
+            Purpose::Decrypt => {
+                !(matches!(self.scheme, Scheme::RsaPkcs1 | Scheme::RsaRaw)
+                    && refusals.rsa_pkcs1_decryption)
+            }
+            _ => true,
+        }
     }
 }
 
@@ -371,12 +398,28 @@ pub fn allowed_for(key: &KeyInfo) -> Vec<CK_MECHANISM_TYPE> {
 }
 
 /// The mechanisms a token with these keys offers (`C_GetMechanismList`):
-/// those some key allows, and the digests.
+/// those some key allows, and the digests. A purpose the algorithm policy
+/// refuses on every key (e.g. PKCS#1 v1.5 decryption) loses its flag.
 pub fn for_keys(keys: &[KeyInfo]) -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
     MECHANISMS
         .iter()
         .filter(|spec| spec.serves_digest() || keys.iter().any(|key| spec.allowed_with(key)))
-        .map(|spec| (spec.kind, spec.info()))
+        .map(|spec| {
+            let mut info = spec.info();
+            for purpose in [Purpose::Sign, Purpose::Decrypt, Purpose::Derive] {
+                let mut family = keys
+                    .iter()
+                    .filter(|key| spec.family.fits(&key.public_key))
+                    .peekable();
+                let refused = spec.serves(purpose)
+                    && family.peek().is_some()
+                    && family.all(|key| !spec.policy_allows(key, purpose));
+                if refused {
+                    info.flags &= !purpose.flag();
+                }
+            }
+            (spec.kind, info)
+        })
         .collect()
 }
 

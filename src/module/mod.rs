@@ -9,6 +9,7 @@
 use crate::cache::{CacheKey, CacheStore, CachedCard, CachedObject};
 use crate::card::{Card, EngineState, SessionLogin, Transaction};
 use crate::error::{Error, Result};
+use crate::policy::Policy;
 use crate::profile::{
     AppError, CardApp, CardInfo, PinStatus, ProfileSet, Recall, Record, RecordKind,
 };
@@ -83,6 +84,8 @@ pub struct Module {
     /// Present the logged-in user's PIN before each use of a key that wants
     /// it every time, without the context-specific login.
     ignore_user_consent: bool,
+    /// The algorithm policy put on every key the module reads.
+    policy: Policy,
 }
 
 impl std::fmt::Debug for Module {
@@ -122,7 +125,16 @@ impl Module {
             external_locks: None,
             cache: None,
             ignore_user_consent: false,
+            policy: Policy::default(),
         }
+    }
+
+    /// Puts the algorithm `policy` on every key: a key it refuses shows no
+    /// private key, a mechanism it refuses is neither listed nor accepted
+    /// (`CKR_MECHANISM_INVALID` before any APDU).
+    pub fn with_policy(mut self, policy: Policy) -> Module {
+        self.policy = policy;
+        self
     }
 
     /// Presents the logged-in user's PIN right before each operation with

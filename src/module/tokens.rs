@@ -25,6 +25,8 @@ pub(super) struct LoadedToken {
     /// The disk cache and this card's entry in it, when the card can be
     /// cached.
     pub(super) cache: Option<(Arc<CacheStore>, CacheKey)>,
+    /// The algorithm policy on this token's keys.
+    pub(super) policy: Policy,
 }
 
 impl LoadedToken {
@@ -196,7 +198,8 @@ impl Module {
             Err(err) => Err(Error::from(err)),
         };
         match loaded {
-            Ok(Some((app, info))) => {
+            Ok(Some((app, mut info))) => {
+                apply_policy(&self.policy, &mut info.keys);
                 let objects = token::objects_for_card(slot.id, &info);
                 let cache = match (&self.cache, &info.identity) {
                     (Some(store), Some(identity)) => Some((
@@ -216,6 +219,7 @@ impl Module {
                     slot_id: slot.id,
                     info,
                     cache,
+                    policy: self.policy.clone(),
                 };
                 if let Some(status) = token.info.pin {
                     token.record_pin(status);
@@ -429,9 +433,25 @@ pub(super) fn add_remaining_keys(state: &mut SlotState, keys: Vec<crate::profile
         return;
     };
     token.info.keys = keys;
+    apply_policy(&token.policy, &mut token.info.keys);
     token.info.keys_complete = true;
     token.objects = token::objects_for_card(token.slot_id, &token.info);
     if let Some(card) = state.card.as_ref() {
         token.remember(card.engine_state());
+    }
+}
+
+/// Puts what `policy` refuses on each key, and says in the log which keys
+/// it refuses altogether.
+fn apply_policy(policy: &Policy, keys: &mut [crate::profile::KeyInfo]) {
+    for key in keys {
+        key.refusals = policy.refusals(&key.public_key);
+        if let Some(why) = key.refusals.key {
+            log::info!(
+                "key {:?} ({} bits) refused by the algorithm policy: {why:?}",
+                key.label,
+                key.public_key.bits()
+            );
+        }
     }
 }

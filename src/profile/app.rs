@@ -98,6 +98,9 @@ pub struct KeyInfo {
     /// The public data came from the module's cache, not from the card, and
     /// no signature has proven it matches the card's key yet.
     pub recalled: bool,
+    /// What the configured algorithm policy refuses of this key (set by
+    /// the module after the card is read; engines leave it empty).
+    pub refusals: crate::policy::Refusals,
 }
 
 /// A data object the card holds (`CKO_DATA`, PKCS#15 DODF).

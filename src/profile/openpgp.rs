@@ -296,6 +296,7 @@ impl CardApp for OpenPgpApp {
                 can_derive: !signing_key && !is_rsa,
                 card_pads: is_rsa,
                 recalled: false,
+                refusals: Default::default(),
                 public_key,
             });
         }

@@ -443,6 +443,7 @@ fn key(role: &str, public_key: PublicKey) -> KeyInfo {
         counts_signatures: role == "signature",
         card_pads: public_key.is_rsa(),
         recalled: false,
+        refusals: Default::default(),
         public_key,
         certificate: None,
         always_authenticate: false,

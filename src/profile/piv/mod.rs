@@ -290,6 +290,7 @@ fn slot_key(slot: &KeySlot, public_key: PublicKey, certificate: Option<Vec<u8>>)
             && matches!(slot.role, KeyRole::Piv(role) if role.establishes_keys()),
         card_pads: false,
         recalled: false,
+        refusals: Default::default(),
     }
 }
 

@@ -431,6 +431,7 @@ impl Pkcs15App {
                     && self.options.key_agreement == KeyAgreement::GeneralAuthenticate,
                 card_pads: is_rsa && self.options.rsa_raw_algorithm.is_none(),
                 recalled: false,
+                refusals: Default::default(),
             });
         }
         let mut learned = self.learned();

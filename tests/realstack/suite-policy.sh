@@ -1,0 +1,61 @@
+# The algorithm policy (issue 16) with real consumers: under the `strict`
+# preset a TLS 1.3 client-certificate login with the card's EC key works
+# (GnuTLS), SHA-1 signatures and PKCS#1 v1.5 decryption are refused
+# (pkcs11-tool: CKR_MECHANISM_INVALID), OAEP still decrypts; with
+# `min_rsa_bits = 3072` the card's RSA-2048 login key shows no private key.
+# The policy comes from a configuration file named by P11CARD_CONFIG.
+# card-families: piv pkcs15
+# (sourced by run.sh)
+
+source "$(dirname "${BASH_SOURCE[0]}")/tls-server.sh"
+POLICY_DIR="$WORK/policy"
+mkdir -p "$POLICY_DIR"
+printf '[policy]\npreset = "strict"\n' >"$POLICY_DIR/strict.toml"
+printf '[policy]\nmin_rsa_bits = 3072\n' >"$POLICY_DIR/rsa3072.toml"
+STRICT=(env "P11CARD_CONFIG=$POLICY_DIR/strict.toml")
+P11S=("${STRICT[@]}" pkcs11-tool --module "$MODULE")
+head -c 32 /dev/urandom >"$WORK/policy-in.bin"
+
+start_tls_server
+policy_tls_login() {
+    local out
+    out=$(printf 'GET / HTTP/1.0\r\n\r\n' | "${STRICT[@]}" GNUTLS_PIN="$PIN" timeout "$T" gnutls-cli --provider "$MODULE" \
+        --x509certfile "$(key_uri "$EC_KEY" cert)" --x509keyfile "$(key_uri "$EC_KEY" private)" \
+        --x509cafile "$SERVER_CA" --priority "NORMAL:-VERS-ALL:+VERS-TLS1.3" \
+        -p "$TLS_PORT" localhost 2>&1) || { echo "$out"; return 1; }
+    grep -q "Subject: .*CN=$(cert_cn "$EC_KEY")" <<<"$out" || { echo "$out"; return 1; }
+}
+check_fn "strict preset: gnutls-cli TLS 1.3 client auth with the $(key_kind "$EC_KEY") $(key_bits "$EC_KEY") key $(slot_id "$EC_KEY")" \
+    policy_tls_login
+check_output "strict preset: SHA1-RSA-PKCS is not listed" "^0$" \
+    bash -c "$(printf '%q ' "${P11S[@]}") -M | grep -c 'SHA1-RSA-PKCS,' ; true"
+check_output "strict preset: a SHA-1 RSA signature is refused (CKR_MECHANISM_INVALID)" "CKR_MECHANISM_INVALID" \
+    bash -c "$(printf '%q ' "${P11S[@]}") --login --pin $PIN --sign --id $(slot_id "$LOGIN_KEY") -m SHA1-RSA-PKCS -i $(printf '%q' "$WORK/policy-in.bin") 2>&1; true"
+check_output "strict preset: a SHA-1 ECDSA signature is refused (CKR_MECHANISM_INVALID)" "CKR_MECHANISM_INVALID" \
+    bash -c "$(printf '%q ' "${P11S[@]}") --login --pin $PIN --sign --id $(slot_id "$EC_KEY") -m ECDSA-SHA1 -i $(printf '%q' "$WORK/policy-in.bin") 2>&1; true"
+for key in $DECRYPT_KEYS; do
+    [ "$(key_kind "$key")" = rsa ] || continue
+    echo "policy" >"$WORK/policy-plain.txt"
+    openssl pkeyutl -encrypt -pubin -inkey "$PROV/pub$key.pem" -in "$WORK/policy-plain.txt" -out "$WORK/policy-enc-$key.bin"
+    check_output "strict preset: RSA-PKCS decryption with key $(slot_id "$key") is refused (CKR_MECHANISM_INVALID)" \
+        "CKR_MECHANISM_INVALID" \
+        bash -c "$(printf '%q ' "${P11S[@]}") --login --pin $PIN --decrypt --id $(slot_id "$key") -m RSA-PKCS -i $(printf '%q' "$WORK/policy-enc-$key.bin") 2>&1; true"
+    openssl pkeyutl -encrypt -pubin -inkey "$PROV/pub$key.pem" -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 \
+        -pkeyopt rsa_mgf1_md:sha256 -in "$WORK/policy-plain.txt" -out "$WORK/policy-oaep-$key.bin"
+    check_output "strict preset: RSA-OAEP decryption with key $(slot_id "$key") works" "^policy" \
+        "${P11S[@]}" --login --pin "$PIN" --decrypt --id "$(slot_id "$key")" -m RSA-PKCS-OAEP --hash-algorithm SHA256 \
+        --mgf MGF1-SHA256 -i "$WORK/policy-oaep-$key.bin"
+    break
+done
+check_output "strict preset: a SHA-256 RSA signature with key $(slot_id "$LOGIN_KEY") works" "." \
+    "${P11S[@]}" --login --pin "$PIN" --sign --id "$(slot_id "$LOGIN_KEY")" -m SHA256-RSA-PKCS -i "$WORK/policy-in.bin" \
+    -o "$WORK/policy-sig.bin"
+policy_rsa_key_hidden() {
+    local out
+    out=$(env "P11CARD_CONFIG=$POLICY_DIR/rsa3072.toml" timeout "$T" pkcs11-tool --module "$MODULE" \
+        --login --pin "$PIN" -O --type privkey 2>&1) || { echo "$out"; return 1; }
+    echo "$out"
+    ! grep -q "ID: *$(slot_id "$LOGIN_KEY")\$" <<<"$out" && grep -q "ID: *$(slot_id "$EC_KEY")\$" <<<"$out"
+}
+check_fn "min_rsa_bits = 3072: the RSA-$(key_bits "$LOGIN_KEY") key $(slot_id "$LOGIN_KEY") shows no private key, the EC key does" \
+    policy_rsa_key_hidden
