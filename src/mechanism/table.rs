@@ -360,8 +360,9 @@ impl MechanismSpec {
         }
         match purpose {
             Purpose::Sign => {
-                !self.host_hash.is_some_and(|h| refusals.refuses_hash(h))
-                    && !(self.scheme == Scheme::RsaRaw && refusals.raw_rsa_signatures)
+                let refused_hash = self.host_hash.is_some_and(|h| refusals.refuses_hash(h));
+                let refused_raw = self.scheme == Scheme::RsaRaw && refusals.raw_rsa_signatures;
+                !refused_hash && !refused_raw
             }
             Purpose::Decrypt => {
                 !(matches!(self.scheme, Scheme::RsaPkcs1 | Scheme::RsaRaw)
