@@ -9,6 +9,7 @@
 //! configuration and no disk cache. It reads only [`SYSTEM_PATH`], and only
 //! when root alone can have written it.
 
+use crate::audit::AuditConfig;
 use crate::cache::CacheStore;
 use crate::guarded_fs;
 use crate::policy::{Policy, PolicyConfig, Preset};
@@ -75,6 +76,10 @@ pub struct Config {
     /// default the `compatible` preset, which refuses nothing).
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// The audit trail (`[audit]`: `enabled`, and a `file` instead of
+    /// syslog; off by default).
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Why the configuration file could not be used, if it could not: the
     /// policy is then the strict preset (a policy must not weaken because
     /// of a typo).

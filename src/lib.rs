@@ -51,6 +51,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod audit;
 pub mod cache;
 pub mod card;
 pub mod cert;

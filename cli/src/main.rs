@@ -22,7 +22,8 @@ fn context() -> Context {
     settings.apply_to(&mut profiles);
     let mut module = Module::new(Box::new(PcscBackend::new()), profiles)
         .ignoring_user_consent(settings.pin_cache_ignore_user_consent)
-        .with_policy(settings.policy());
+        .with_policy(settings.policy())
+        .with_audit(p11card::audit::Audit::open(&settings.audit));
     if let Some(store) = settings.cache_store() {
         module = module.with_cache(store);
     }

@@ -155,7 +155,8 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut std::ffi::c_void) -> CK_RV
         };
         let mut module = Module::new(backend, profiles)
             .ignoring_user_consent(settings.pin_cache_ignore_user_consent)
-            .with_policy(settings.policy());
+            .with_policy(settings.policy())
+            .with_audit(p11card::audit::Audit::open(&settings.audit));
         if let Some(store) = cache {
             module = module.with_cache(store);
         }

@@ -2,7 +2,10 @@
 //! encryption with the public key in software; both single-part only.
 
 use super::key_use::{key_object, private_key_for, serves};
-use super::{key_of, note_lost_login, private_key_operation, Module, SlotState};
+use super::{
+    audit_key, audit_result, key_of, note_lost_login, private_key_operation, Module, Slot,
+    SlotState,
+};
 use crate::card::Entry;
 use crate::error::{Error, Result};
 use crate::mechanism::{host, Mechanism, Purpose};
@@ -59,9 +62,9 @@ impl Module {
         ciphertext: &[u8],
         capacity: Option<usize>,
     ) -> Result<Output> {
-        self.with_session(handle, |session, state, _| {
+        self.with_session(handle, |session, state, slot| {
             session.step(OperationKind::Decrypt, |session| {
-                self.decrypt_step(session, state, ciphertext, capacity)
+                self.decrypt_step(session, state, slot, ciphertext, capacity)
             })
         })
     }
@@ -70,6 +73,7 @@ impl Module {
         &self,
         session: &mut Session,
         state: &mut SlotState,
+        slot: &Slot,
         ciphertext: &[u8],
         capacity: Option<usize>,
     ) -> Result<Output> {
@@ -88,18 +92,27 @@ impl Module {
             if ciphertext.len() != k {
                 return Err(Error::EncryptedDataLenRange);
             }
-            let pin = self.context_pin(&key, op.context_pin.take(), state)?;
+            let mechanism = op.mechanism.kind();
+            let context_pin = op.context_pin.take();
             let card_unpads = host::card_unpads(&op.mechanism, &key);
-            let pin = pin.as_deref().map(|pin| &pin[..]);
-            let raw = private_key_operation(state, &key, pin, Entry::Select, |app, card, proof| {
-                if card_unpads {
-                    app.decrypt_pkcs1(card, &key, ciphertext, proof)
-                } else {
-                    app.decrypt_raw(card, &key, ciphertext, proof)
-                }
-            })
-            .map_err(|err| note_lost_login(state, err))?;
-            let plain = host::decrypted_message(&op.mechanism, &key, raw);
+            let decrypted = self.context_pin(&key, context_pin, state).and_then(|pin| {
+                let pin = pin.as_deref().map(|pin| &pin[..]);
+                private_key_operation(state, &key, pin, Entry::Select, |app, card, proof| {
+                    if card_unpads {
+                        app.decrypt_pkcs1(card, &key, ciphertext, proof)
+                    } else {
+                        app.decrypt_raw(card, &key, ciphertext, proof)
+                    }
+                })
+                .map_err(|err| note_lost_login(state, err))
+            });
+            self.audit(slot, state, "decrypt", || {
+                let mut fields = audit_key(&key);
+                fields.push(("mechanism", format!("{mechanism:#x}")));
+                fields.push(("result", audit_result(&decrypted)));
+                fields
+            });
+            let plain = host::decrypted_message(&op.mechanism, &key, decrypted?);
             op.result = Some(plain.ok_or(Error::EncryptedDataInvalid)?);
         }
         let needed = op.result.as_ref().map_or(0, |r| r.len());

@@ -3,7 +3,9 @@
 //! removes such session objects.
 
 use super::key_use::key_object;
-use super::{find_object, key_of, note_lost_login, private_key_operation, Module};
+use super::{
+    audit_key, audit_result, find_object, key_of, note_lost_login, private_key_operation, Module,
+};
 use crate::card::Entry;
 use crate::error::{Error, Result};
 use crate::mechanism::{host, Mechanism, Purpose};
@@ -28,7 +30,7 @@ impl Module {
         base: CK_OBJECT_HANDLE,
         template: SecretKeyTemplate,
     ) -> Result<CK_OBJECT_HANDLE> {
-        self.with_session(handle, |session, state, _| {
+        self.with_session(handle, |session, state, slot| {
             let Mechanism::Ecdh1Derive { public_data } = &mechanism else {
                 return Err(Error::MechanismInvalid);
             };
@@ -47,14 +49,21 @@ impl Module {
             if !key.no_pin && !state.logged_in() {
                 return Err(Error::UserNotLoggedIn);
             }
-            let secret =
+            let derived =
                 private_key_operation(state, &key, None, Entry::Select, |app, card, proof| {
                     app.derive(card, &key, public_data, proof)
                 })
                 .map_err(|err| match err {
                     Error::EncryptedDataInvalid => Error::MechanismParamInvalid,
                     other => note_lost_login(state, other),
-                })?;
+                });
+            self.audit(slot, state, "derive", || {
+                let mut fields = audit_key(&key);
+                fields.push(("mechanism", format!("{:#x}", mechanism.kind())));
+                fields.push(("result", audit_result(&derived)));
+                fields
+            });
+            let secret = derived?;
             if template
                 .value_len
                 .is_some_and(|len| len == 0 || len > secret.len())

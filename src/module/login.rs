@@ -12,7 +12,7 @@ impl Module {
         user: CK_USER_TYPE,
         pin: Option<&[u8]>,
     ) -> Result<()> {
-        self.with_session(handle, |session, state, _| match user {
+        self.with_session(handle, |session, state, slot| match user {
             CKU_USER => {
                 if state.logged_in() {
                     return Err(Error::UserAlreadyLoggedIn);
@@ -20,8 +20,8 @@ impl Module {
                 if state.so_unblock_code.is_some() {
                     return Err(Error::UserAnotherAlreadyLoggedIn);
                 }
-                match pin {
-                    Some(pin) => verify_user_pin(state, pin)?,
+                let verified = match pin {
+                    Some(pin) => verify_user_pin(state, pin),
                     // PKCS#11 §5.6: a NULL PIN means the protected
                     // authentication path, here the reader's PIN pad.
                     None => {
@@ -29,9 +29,11 @@ impl Module {
                         if !pin_pad {
                             return Err(Error::ArgumentsBad);
                         }
-                        verify_user_pin_on_pad(state)?;
+                        verify_user_pin_on_pad(state)
                     }
-                }
+                };
+                self.audit_login(slot, state, "user", &verified, Vec::new());
+                verified?;
                 state.login.begin(pin);
                 Ok(())
             }
@@ -43,7 +45,9 @@ impl Module {
                     (None, None) => return Err(Error::OperationNotInitialized),
                 };
                 let key = key_of(state, key_index)?.clone();
-                verify_context_pin(state, &key, pin)?;
+                let verified = verify_context_pin(state, &key, pin);
+                self.audit_login(slot, state, "context-specific", &verified, audit_key(&key));
+                verified?;
                 let pin = Some(Zeroizing::new(pin.to_vec()));
                 let always = key.always_authenticate;
                 if let Some(op) = session.sign.as_mut().filter(|op| op.key_index == key_index) {
@@ -80,5 +84,29 @@ impl Module {
             state.end_login();
             card_operation(state, |app, card| app.logout(card))
         })
+    }
+}
+
+impl Module {
+    /// Records a login in the audit trail: its result, and the tries the
+    /// card says are left after a failure.
+    fn audit_login(
+        &self,
+        slot: &Slot,
+        state: &SlotState,
+        user: &str,
+        result: &Result<()>,
+        mut fields: Vec<(&'static str, String)>,
+    ) {
+        self.audit(slot, state, "login", || {
+            let mut all = vec![("user", user.to_string()), ("result", audit_result(result))];
+            if result.is_err() {
+                if let Some(tries) = state.token.as_ref().and_then(|t| t.pin.tries_left) {
+                    all.push(("tries_left", tries.to_string()));
+                }
+            }
+            all.append(&mut fields);
+            all
+        });
     }
 }

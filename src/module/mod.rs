@@ -6,6 +6,7 @@
 //! serialises its card; each session has its own mutex. Order: session, then
 //! slot. No lock is held while waiting for PC/SC events.
 
+use crate::audit::Audit;
 use crate::cache::{CacheKey, CacheStore, CachedCard, CachedObject};
 use crate::card::{Card, EngineState, SessionLogin, Transaction};
 use crate::error::{Error, Result};
@@ -86,6 +87,8 @@ pub struct Module {
     ignore_user_consent: bool,
     /// The algorithm policy put on every key the module reads.
     policy: Policy,
+    /// The audit trail, when the configuration keeps one.
+    audit: Option<Arc<Audit>>,
 }
 
 impl std::fmt::Debug for Module {
@@ -126,7 +129,35 @@ impl Module {
             cache: None,
             ignore_user_consent: false,
             policy: Policy::default(),
+            audit: None,
         }
+    }
+
+    /// Records card use in `audit` (see [`crate::audit`]).
+    pub fn with_audit(mut self, audit: Option<Audit>) -> Module {
+        self.audit = audit.map(Arc::new);
+        self
+    }
+
+    /// Records `event` in the audit trail, if there is one, with the
+    /// reader, the token's serial and `fields`.
+    fn audit(
+        &self,
+        slot: &Slot,
+        state: &SlotState,
+        event: &str,
+        fields: impl FnOnce() -> Vec<(&'static str, String)>,
+    ) {
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        let mut all = vec![("reader", slot.reader.clone())];
+        if let Some(token) = &state.token {
+            all.push(("profile", token.app.profile().name.clone()));
+            all.push(("serial", token.info.serial.clone()));
+        }
+        all.extend(fields());
+        audit.record(event, &all);
     }
 
     /// Puts the algorithm `policy` on every key: a key it refuses shows no
@@ -230,4 +261,32 @@ fn note_lost_login(state: &mut SlotState, err: Error) -> Error {
         state.end_login();
     }
     err
+}
+
+/// How an operation ended, for the audit trail: `ok` or the return code's
+/// name.
+fn audit_result<T>(result: &Result<T>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(error) => format!("{error:?}"),
+    }
+}
+
+/// What the audit trail says of a key: its `CKA_ID`, and its certificate's
+/// subject and SHA-256 fingerprint when it has one.
+fn audit_key(key: &crate::profile::KeyInfo) -> Vec<(&'static str, String)> {
+    use sha2::Digest;
+    let mut fields = vec![("key_id", hex_id(&key.id))];
+    if let Some(der) = &key.certificate {
+        use der::Decode;
+        if let Ok(certificate) = x509_cert::Certificate::from_der(der) {
+            fields.push(("subject", certificate.tbs_certificate.subject.to_string()));
+        }
+        fields.push(("cert_sha256", hex_id(&sha2::Sha256::digest(der))));
+    }
+    fields
+}
+
+fn hex_id(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -7,7 +7,7 @@
 //! login keeps the code in a zeroizing buffer until `C_InitPIN` or
 //! `C_Logout`, and a wrong PUK is reported by `C_InitPIN`.
 
-use super::{card_operation, Module, SlotState};
+use super::{audit_result, card_operation, Module, SlotState};
 use crate::card::Transaction;
 use crate::error::{Error, Result};
 use crate::profile::{AppError, CardApp, KeyInfo, PinStatus};
@@ -163,7 +163,7 @@ impl Module {
     /// `C_SetPIN`: changes the user PIN, with or without a login. `None`
     /// PINs (a PIN-pad reader) are not supported yet.
     pub fn set_pin(&self, handle: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
-        self.with_session(handle, |session, state, _| {
+        self.with_session(handle, |session, state, slot| {
             if !session.read_write {
                 return Err(Error::SessionReadOnly);
             }
@@ -173,7 +173,11 @@ impl Module {
             }
             check_pin(state, old)?;
             check_pin(state, new)?;
-            pin_operation(state, |app, card| app.change_pin(card, old, new))?;
+            let changed = pin_operation(state, |app, card| app.change_pin(card, old, new));
+            self.audit(slot, state, "pin-change", || {
+                vec![("result", audit_result(&changed))]
+            });
+            changed?;
             // The copy kept to restore a lost login follows the card's PIN
             // (the old one would spend a try at the next re-login).
             state.login.pin_changed(new);
@@ -184,7 +188,7 @@ impl Module {
     /// `C_InitPIN`: in an SO session, sets a new user PIN with the
     /// unblocking code and resets the PIN's retry counter.
     pub fn init_pin(&self, handle: CK_SESSION_HANDLE, new: &[u8]) -> Result<()> {
-        self.with_session(handle, |session, state, _| {
+        self.with_session(handle, |session, state, slot| {
             if !session.read_write {
                 return Err(Error::SessionReadOnly);
             }
@@ -199,6 +203,9 @@ impl Module {
                 .check_pin_length(new)
                 .map_err(Error::from)?;
             let outcome = card_operation(state, |app, card| app.unblock_pin(card, &code, new));
+            self.audit(slot, state, "pin-unblock", || {
+                vec![("result", audit_result(&outcome))]
+            });
             match outcome {
                 Ok(()) => {
                     if let Some(token) = state.token.as_mut() {

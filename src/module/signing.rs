@@ -2,7 +2,10 @@
 //! key's public key before the caller sees them; verification in software.
 
 use super::key_use::{key_object, private_key_for};
-use super::{card_operation, key_of, note_lost_login, private_key_operation, Module, SlotState};
+use super::{
+    audit_key, audit_result, card_operation, key_of, note_lost_login, private_key_operation,
+    Module, Slot, SlotState,
+};
 use crate::card::Entry;
 use crate::cert::PublicKey;
 use crate::crypto;
@@ -53,7 +56,7 @@ impl Module {
         data: &[u8],
         capacity: Option<usize>,
     ) -> Result<Output> {
-        self.with_session(handle, |session, state, _| {
+        self.with_session(handle, |session, state, slot| {
             session.step(OperationKind::Sign, |session| {
                 let op = session
                     .sign
@@ -69,7 +72,7 @@ impl Module {
                 if !op.input.update(data) {
                     return Err(Error::DataLenRange);
                 }
-                self.finish_sign(session, state)
+                self.finish_sign(session, state, slot)
             })
         })
     }
@@ -94,7 +97,7 @@ impl Module {
 
     /// `C_SignFinal`: ends the operation as `C_Sign` does.
     pub fn sign_final(&self, handle: CK_SESSION_HANDLE, capacity: Option<usize>) -> Result<Output> {
-        self.with_session(handle, |session, state, _| {
+        self.with_session(handle, |session, state, slot| {
             session.step(OperationKind::Sign, |session| {
                 let op = session
                     .sign
@@ -104,7 +107,7 @@ impl Module {
                 if let Some(early) = Output::check(needed, capacity) {
                     return Ok(early);
                 }
-                self.finish_sign(session, state)
+                self.finish_sign(session, state, slot)
             })
         })
     }
@@ -191,7 +194,12 @@ impl Module {
 
     /// Makes the signature the session's operation asks for (the operation
     /// ends here, whatever the outcome).
-    fn finish_sign(&self, session: &mut Session, state: &mut SlotState) -> Result<Output> {
+    fn finish_sign(
+        &self,
+        session: &mut Session,
+        state: &mut SlotState,
+        slot: &Slot,
+    ) -> Result<Output> {
         let op = session.sign.take().ok_or(Error::OperationNotInitialized)?;
         let key = key_of(state, op.key_index)?.clone();
         let SignOp {
@@ -201,8 +209,16 @@ impl Module {
             context_pin,
             ..
         } = op;
-        let context_pin = self.context_pin(&key, context_pin, state)?;
-        sign_on_card(state, key_index, &key, &mechanism, input, context_pin)
+        let signed = self
+            .context_pin(&key, context_pin, state)
+            .and_then(|pin| sign_on_card(state, key_index, &key, &mechanism, input, pin));
+        self.audit(slot, state, "sign", || {
+            let mut fields = audit_key(&key);
+            fields.push(("mechanism", format!("{:#x}", mechanism.kind())));
+            fields.push(("result", audit_result(&signed)));
+            fields
+        });
+        signed
     }
 }
 

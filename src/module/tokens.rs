@@ -228,6 +228,7 @@ impl Module {
                 state.login.end();
                 state.card = Some(Card::new(card, true, engine_state));
                 state.token = Some(token);
+                self.audit(slot, state, "card", Vec::new);
                 Ok(())
             }
             Ok(None) => {
