@@ -3,14 +3,17 @@
 # (GnuTLS), SHA-1 signatures and PKCS#1 v1.5 decryption are refused
 # (pkcs11-tool: CKR_MECHANISM_INVALID), OAEP still decrypts; with
 # `min_rsa_bits = 3072` the card's RSA-2048 login key shows no private key.
-# The policy comes from a configuration file named by P11CARD_CONFIG.
+# The policy comes from a configuration file named by P11CARD_CONFIG. The
+# same file keeps an audit trail: after the TLS login and a wrong PIN it
+# holds the logins and the signature, and no PIN and no signed data.
 # card-families: piv pkcs15
 # (sourced by run.sh)
 
 source "$(dirname "${BASH_SOURCE[0]}")/tls-server.sh"
 POLICY_DIR="$WORK/policy"
 mkdir -p "$POLICY_DIR"
-printf '[policy]\npreset = "strict"\n' >"$POLICY_DIR/strict.toml"
+AUDIT_FILE="$POLICY_DIR/audit.log"
+printf '[policy]\npreset = "strict"\n\n[audit]\nenabled = true\nfile = "%s"\n' "$AUDIT_FILE" >"$POLICY_DIR/strict.toml"
 printf '[policy]\nmin_rsa_bits = 3072\n' >"$POLICY_DIR/rsa3072.toml"
 STRICT=(env "P11CARD_CONFIG=$POLICY_DIR/strict.toml")
 P11S=("${STRICT[@]}" pkcs11-tool --module "$MODULE")
@@ -59,3 +62,24 @@ policy_rsa_key_hidden() {
 }
 check_fn "min_rsa_bits = 3072: the RSA-$(key_bits "$LOGIN_KEY") key $(slot_id "$LOGIN_KEY") shows no private key, the EC key does" \
     policy_rsa_key_hidden
+
+# The audit trail of all the above: a wrong PIN (tries left), then the
+# TLS login's PIN and signature; never a PIN, never the data signed.
+check_output "strict preset + audit: a wrong PIN is refused" "CKR_PIN_INCORRECT" \
+    bash -c "$(printf '%q ' "${P11S[@]}") --login --pin 11223399 -O 2>&1; true"
+check "the right PIN works again (restores the tries)" "${P11S[@]}" --login --pin "$PIN" -O
+check_output "audit trail: the card was recognised" "event=card .*reader=" cat "$AUDIT_FILE"
+check_output "audit trail: the wrong PIN, with the tries left" "event=login .*user=user .*result=PinIncorrect tries_left=[0-9]" \
+    cat "$AUDIT_FILE"
+check_output "audit trail: gnutls-cli's login and signature with key $(slot_id "$EC_KEY")" \
+    "event=sign program=gnutls-cli .*key_id=$(slot_id "$EC_KEY") .*cert_sha256=[0-9a-f]{64} .*result=ok" \
+    cat "$AUDIT_FILE"
+check_output "audit trail: the refused SHA-1 signature is not a card operation (no sign event with mechanism 0x6)" "^0$" \
+    bash -c "grep -c 'event=sign .*mechanism=0x6 ' $(printf '%q' "$AUDIT_FILE"); true"
+audit_has_no_secret() {
+    local data
+    data=$(xxd -p -c 256 "$WORK/policy-in.bin" | head -c 16)
+    ! sed 's/serial=[^ ]*//' "$AUDIT_FILE" | grep -qE "$PIN|11223399|$data"
+}
+check_fn "audit trail: no PIN (right or wrong) and no signed data in it" audit_has_no_secret
+check_output "audit trail: the file is the user's alone (0600)" "^600$" stat -c %a "$AUDIT_FILE"
