@@ -550,7 +550,7 @@ impl SimPivCard {
                 ([0x82], []) => response_requested = true,
                 ([0x81], challenge) if result.is_none() => {
                     let forge = self.frame.misbehaviour.forged_signatures
-                        && key.key_type() != KeyType::Rsa2048;
+                        && !matches!(key.key_type(), KeyType::Rsa2048 | KeyType::Rsa1024);
                     result = Some(match forge {
                         true => FORGED_DER_SIGNATURE.to_vec(),
                         false => key.sign(challenge)?,

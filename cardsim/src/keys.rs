@@ -91,6 +91,9 @@ impl Slot {
 pub enum KeyType {
     /// RSA 2048, algorithm `07`.
     Rsa2048,
+    /// RSA 1024, algorithm `06` (legacy cards; a key an algorithm policy
+    /// refuses).
+    Rsa1024,
     /// ECC P-256, algorithm `11`.
     EccP256,
     /// ECC P-384, algorithm `14`.
@@ -102,6 +105,7 @@ impl KeyType {
     pub fn algorithm_id(self) -> u8 {
         match self {
             KeyType::Rsa2048 => 0x07,
+            KeyType::Rsa1024 => 0x06,
             KeyType::EccP256 => 0x11,
             KeyType::EccP384 => 0x14,
         }
@@ -161,6 +165,7 @@ fn embedded_der(key_type: KeyType, slot: Slot) -> &'static [u8] {
         (EccP384, Signature) => key_file!("p384-9c"),
         (EccP384, KeyManagement) => key_file!("p384-9d"),
         (EccP384, CardAuthentication) => key_file!("p384-9e"),
+        (Rsa1024, _) => key_file!("rsa1024-9d"),
     }
 }
 
@@ -170,7 +175,7 @@ impl PrivateKey {
         let der = embedded_der(key_type, slot);
         let bad = "embedded test key must be valid PKCS#8";
         match key_type {
-            KeyType::Rsa2048 => {
+            KeyType::Rsa2048 | KeyType::Rsa1024 => {
                 PrivateKey::Rsa(Box::new(RsaPrivateKey::from_pkcs8_der(der).expect(bad)))
             }
             KeyType::EccP256 => {
@@ -184,6 +189,9 @@ impl PrivateKey {
 
     pub fn key_type(&self) -> KeyType {
         match self {
+            PrivateKey::Rsa(key) if rsa::traits::PublicKeyParts::size(key.as_ref()) == 128 => {
+                KeyType::Rsa1024
+            }
             PrivateKey::Rsa(_) => KeyType::Rsa2048,
             PrivateKey::P256(_) => KeyType::EccP256,
             PrivateKey::P384(_) => KeyType::EccP384,
@@ -388,7 +396,7 @@ fn leaf_certificate(
     let spki_der = key.public().to_spki_der();
     let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der).expect("SPKI must round-trip");
     let ca_name = Name::from_str(CA_NAME).expect("fixed CA name must parse");
-    let rsa = key.key_type() == KeyType::Rsa2048;
+    let rsa = matches!(key.key_type(), KeyType::Rsa2048 | KeyType::Rsa1024);
     let profile = Profile::Leaf {
         issuer: ca_name,
         enable_key_agreement: key_management && !rsa,

@@ -12,12 +12,12 @@ mod common;
 use common::*;
 use cryptoki_sys::*;
 use p11card::crypto::HashAlg;
-use p11card_cardsim::Slot;
+use p11card_cardsim::{KeyType, SimBackend, SimPivCard, Slot};
 use std::ptr;
 
-/// Starts the module with the strict preset (written once, before any
-/// test's module starts).
-fn harness() -> (Harness, p11card_cardsim::SimCard) {
+/// Names a configuration file with the strict preset (written once,
+/// before any test's module starts).
+fn strict_preset() {
     static CONFIG: std::sync::Once = std::sync::Once::new();
     CONFIG.call_once(|| {
         let dir = std::env::temp_dir().join(format!("p11card-policy-{}", std::process::id()));
@@ -26,6 +26,11 @@ fn harness() -> (Harness, p11card_cardsim::SimCard) {
         std::fs::write(&path, "[policy]\npreset = \"strict\"\n").unwrap();
         std::env::set_var("P11CARD_CONFIG", &path);
     });
+}
+
+/// The module with the strict preset and the default simulated card.
+fn harness() -> (Harness, p11card_cardsim::SimCard) {
+    strict_preset();
     Harness::new()
 }
 
@@ -157,6 +162,35 @@ fn host_supplied_hashes_of_sha1_are_refused_and_sha256_signs() {
     assert!(check::ecdsa(
         &card_public_key(&card, Slot::CardAuthentication),
         &sha256,
+        &signature
+    ));
+}
+
+#[test]
+fn an_rsa_1024_key_shows_no_private_key_and_its_certificate_stays() {
+    strict_preset();
+    let card = SimPivCard::new().with_key(Slot::KeyManagement, KeyType::Rsa1024);
+    let (backend, card) = SimBackend::with_card(card);
+    let harness = Harness::with_backend(backend);
+    let session = harness.user_session();
+    let id = vec![key_id(Slot::KeyManagement)];
+    let of_class = |class| find(session, &[(CKA_CLASS, ulong(class)), (CKA_ID, id.clone())]);
+    assert_eq!(of_class(CKO_CERTIFICATE).len(), 1);
+    assert_eq!(of_class(CKO_PUBLIC_KEY).len(), 1);
+    assert!(of_class(CKO_PRIVATE_KEY).is_empty());
+    let public = of_class(CKO_PUBLIC_KEY)[0];
+    assert_eq!(
+        as_ulong(&attribute(session, public, CKA_MODULUS_BITS).unwrap()),
+        1024
+    );
+    // The RSA-2048 key 9A is still there and signs.
+    let rsa = private_key(session, Slot::Authentication);
+    let hash = Hash::Sha256.digest(b"policy");
+    let signature = sign(session, &mut mechanism(CKM_SHA256_RSA_PKCS), rsa, b"policy").unwrap();
+    assert!(check::rsa_pkcs1(
+        &card_public_key(&card, Slot::Authentication),
+        Hash::Sha256,
+        &hash,
         &signature
     ));
 }

@@ -264,6 +264,7 @@ fn parse_piv_key(text: &str) -> Result<(Slot, Option<KeyType>), String> {
     let slot = Slot::from_key_ref(key_ref).ok_or_else(bad)?;
     let key_type = match key_type.trim().to_ascii_lowercase().as_str() {
         "rsa2048" | "rsa" => Some(KeyType::Rsa2048),
+        "rsa1024" => Some(KeyType::Rsa1024),
         "p256" | "eccp256" => Some(KeyType::EccP256),
         "p384" | "eccp384" => Some(KeyType::EccP384),
         "none" => None,
