@@ -183,17 +183,50 @@ impl Policy {
 
     /// What this policy refuses of a key with `public_key`.
     pub fn refusals(&self, public_key: &PublicKey) -> Refusals {
-        let key = match CurveName::of(public_key) {
-            None if public_key.bits() < self.min_rsa_bits => Some(KeyRefusal::RsaTooShort),
-            Some(curve) if !self.curves.contains(&curve) => Some(KeyRefusal::Curve),
-            _ => None,
+        let shape = match CurveName::of(public_key) {
+            Some(curve) => KeyShape::Curve(curve.name()),
+            None => KeyShape::Rsa {
+                bits: public_key.bits(),
+            },
         };
         Refusals {
-            key,
+            key: self.key_refusal(shape),
             hashes: self.refused_hashes,
             rsa_pkcs1_decryption: !self.rsa_pkcs1_decryption,
             raw_rsa_signatures: !self.raw_rsa_signatures,
         }
+    }
+
+    /// Why the policy refuses a key of this `shape` altogether, if it does.
+    pub fn key_refusal(&self, shape: KeyShape<'_>) -> Option<KeyRefusal> {
+        match shape {
+            KeyShape::Rsa { bits } if bits < self.min_rsa_bits => Some(KeyRefusal::RsaTooShort),
+            KeyShape::Curve(name) if !self.curves.iter().any(|c| c.name() == name) => {
+                Some(KeyRefusal::Curve)
+            }
+            _ => None,
+        }
+    }
+
+    /// What the policy refuses of the keys it allows, in words (empty: nothing).
+    pub fn refused_uses(&self) -> Vec<String> {
+        let mut uses: Vec<String> = HASHES
+            .iter()
+            .filter(|(h, _)| self.refused_hashes & hash_bit(*h) != 0)
+            .map(|(_, name)| format!("signatures over {name}"))
+            .collect();
+        if !self.rsa_pkcs1_decryption {
+            uses.push("PKCS#1 v1.5 and raw RSA decryption".into());
+        }
+        if !self.raw_rsa_signatures {
+            uses.push("raw RSA signature blocks".into());
+        }
+        uses
+    }
+
+    /// The shortest RSA key the policy allows, in bits.
+    pub fn min_rsa_bits(&self) -> usize {
+        self.min_rsa_bits
     }
 
     /// A one-line description for logs and tools.
@@ -213,6 +246,19 @@ impl Policy {
             if self.raw_rsa_signatures { "allowed" } else { "refused" },
         )
     }
+}
+
+/// A key as the policy judges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyShape<'a> {
+    /// An RSA key with a modulus of `bits`.
+    Rsa {
+        /// The modulus length.
+        bits: usize,
+    },
+    /// A key on the curve of this name ("P-256", "P-384", "Ed25519",
+    /// "X25519").
+    Curve(&'a str),
 }
 
 /// Why the policy refuses a key altogether.

@@ -16,6 +16,7 @@
 mod list;
 mod messages;
 mod pin;
+mod policy;
 mod secrets;
 mod status;
 mod uri;
@@ -88,6 +89,12 @@ pub enum Command {
         #[command(subcommand)]
         action: PinAction,
     },
+    /// The configured algorithm policy, and what it allows of each key.
+    Policy {
+        /// check: the policy and its verdict on each key of the cards present.
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Wait until a card p11card knows is in a reader (with --reader: in that
     /// reader).
     Wait {
@@ -98,6 +105,14 @@ pub enum Command {
 }
 
 /// What to do with the PIN.
+/// `p11card policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyAction {
+    /// Show the policy, and for each key whether it is allowed and what
+    /// the policy refuses of it.
+    Check,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PinAction {
     /// Change the PIN (asks for the current PIN and the new one, twice).
@@ -182,6 +197,9 @@ pub fn run(cli: &Cli, context: &Context, io: &mut Io<'_>) -> u8 {
         Command::Pin {
             action: PinAction::Unblock { puk_fd, pin_fd },
         } => pin::unblock(context, reader, *puk_fd, *pin_fd, io),
+        Command::Policy {
+            action: PolicyAction::Check,
+        } => policy::check(context, reader, io),
         Command::Wait { timeout } => wait::wait(context, reader, *timeout, io),
     };
     match result {

@@ -496,3 +496,46 @@ fn the_binary_without_pcsc_says_no_reader_and_exits_3() {
         "{err}"
     );
 }
+
+#[test]
+fn policy_check_says_what_the_strict_preset_refuses_of_each_key() {
+    use p11card::policy::{Policy, Preset};
+    use p11card::Module;
+    use p11card_cardsim::{KeyType, Slot};
+    let card = SimPivCard::new().with_key(Slot::KeyManagement, KeyType::Rsa1024);
+    let (backend, _card) = SimBackend::with_card(card);
+    let module = Module::new(Box::new(backend), ProfileSet::embedded())
+        .with_policy(Policy::preset(Preset::Strict));
+    let context = Context::from_module(module);
+    let outcome = p11card(&context, &["policy", "check"]);
+    assert_eq!(outcome.code, exit::OK, "{}", outcome.err);
+    assert!(
+        outcome.out.starts_with("policy: RSA >= 2048 bits;"),
+        "{}",
+        outcome.out
+    );
+    assert!(
+        outcome.out.contains(
+            "key 03 \"Key Management\" RSA 1024: refused: RSA keys need at least 2048 bits"
+        ),
+        "{}",
+        outcome.out
+    );
+    assert!(
+        outcome.out.contains(
+            "key 01 \"PIV Authentication\" RSA 2048: allowed, except signatures over SHA-1"
+        ),
+        "{}",
+        outcome.out
+    );
+    // The default policy refuses nothing.
+    let (context, _backend, _card) = context_with(SimPivCard::new());
+    let outcome = p11card(&context, &["policy", "check"]);
+    assert!(
+        outcome
+            .out
+            .contains("key 01 \"PIV Authentication\" RSA 2048: allowed\n"),
+        "{}",
+        outcome.out
+    );
+}

@@ -103,6 +103,12 @@ impl Context {
         }
     }
 
+    /// The algorithm policy the module applies
+    /// ([`Module::with_policy`]).
+    pub fn policy(&self) -> &crate::policy::Policy {
+        self.module.policy()
+    }
+
     /// The readers, as PC/SC lists them now.
     pub fn readers(&self) -> Result<Vec<Reader>> {
         self.module

@@ -133,6 +133,11 @@ impl Module {
         }
     }
 
+    /// The algorithm policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// Records card use in `audit` (see [`crate::audit`]).
     pub fn with_audit(mut self, audit: Option<Audit>) -> Module {
         self.audit = audit.map(Arc::new);

@@ -83,3 +83,12 @@ audit_has_no_secret() {
 }
 check_fn "audit trail: no PIN (right or wrong) and no signed data in it" audit_has_no_secret
 check_output "audit trail: the file is the user's alone (0600)" "^600$" stat -c %a "$AUDIT_FILE"
+
+# `p11card policy check` (suite-cli.sh builds the command) under the
+# strict preset: the policy, and its verdict on the login key.
+P11CARD_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/p11card"
+if [ -x "$P11CARD_BIN" ]; then
+    check_output "p11card policy check shows the strict preset and its verdict on key $(slot_id "$LOGIN_KEY")" \
+        "policy: RSA >= 2048 bits;.*key $(slot_id "$LOGIN_KEY") .*: allowed, except signatures over SHA-1" \
+        bash -c "$(printf '%q ' "${STRICT[@]}") $(printf '%q' "$P11CARD_BIN") policy check | tr '\n' ' '"
+fi
