@@ -38,7 +38,7 @@ fn ef_dir_gives_the_application_another_aid_does_not_select() {
     let (context, card) = context(IMAGE, generic_profile(BELGIAN_STYLE_AID));
     let found = context.first_card().expect("the card is recognised");
     assert_eq!(found.token_info().unwrap().label, "p11card MyEID");
-    assert_eq!(found.keys().unwrap().len(), 5);
+    assert_eq!(found.keys().unwrap().len(), 6);
     let transcript = card.transcript();
     // SELECT by path from the MF (P1 08: the path without 3F00).
     let select_ef_dir = "00 A4 08 0C 02 2F 00";

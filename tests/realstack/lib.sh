@@ -136,6 +136,7 @@ cert_cn() {
 #                   CARD_KEYS); PUBLIC_KEY_COUNT: public keys a consumer
 #                   finds (keys without certificate and CA certificates too)
 #   BAD_LENGTH_PIN  a PIN shorter than the card allows; PUK: the unblocking code
+#   LEGACY_RSA_KEY  an RSA key shorter than 2048 bits (or empty)
 # A card's provisioning may write $PROV/manifest.sh to set these (the
 # PKCS#15 card does); otherwise the family's defaults below apply.
 declare -gA KEY_LABEL=()
@@ -143,7 +144,7 @@ declare -gA KEY_ID=()
 card_manifest() {
     KEY_LABEL=()
     KEY_ID=()
-    CERT_COUNT="" PUBLIC_KEY_COUNT=""
+    CERT_COUNT="" PUBLIC_KEY_COUNT="" LEGACY_RSA_KEY=""
     case "$CARD_FAMILY" in
         pkcs15)
             CARD_KEYS="01 02 05" SIGN_KEYS="01 02" TLS_KEYS="01 02" ENGINE_KEYS="01 02"

@@ -82,7 +82,7 @@ check_output "opensc: -L shows the MyEID token" "token label *: *p11card MyEID" 
 cold="$(apdus_of "${OSC[@]}" -O)"
 printf '        opensc -O cold: %s APDUs (p11card target: at most %s)\n' "$cold" "$((cold / 2))"
 timeout "$T" "${OSC[@]}" -O --login --pin "$PIN" >"$WORK/p15-objects.txt" 2>&1
-check_output "opensc: the User PIN token lists 4 private keys: 01, 02, 04, 05 (5 public keys, 4 certificates)" "^4 5 4\$" \
+check_output "opensc: the User PIN token lists 5 private keys: 01, 02, 04, 05, 06 (6 public keys, 4 certificates)" "^5 6 4\$" \
     bash -c "printf '%s %s %s\n' \$(grep -c '^Private Key Object' '$WORK/p15-objects.txt') \
         \$(grep -c '^Public Key Object' '$WORK/p15-objects.txt') \$(grep -c '^Certificate Object' '$WORK/p15-objects.txt')"
 # object_line HEADER LABEL: the object of `-O` with that header and label,
@@ -147,7 +147,7 @@ warm_p11="$(apdus_of "${P11[@]}" -O)"
 printf '        p11card -O warm (disk cache): %s APDUs\n' "$warm_p11"
 check_fn "p11card: -O warm costs 2 APDUs (the change counter proves the cache)" test "$warm_p11" -le 2
 timeout "$T" "${P11[@]}" -O --login --pin "$PIN" >"$WORK/p15-objects.txt" 2>&1
-check_output "p11card: -O --login lists 5 private keys, 5 public keys, 5 certificates (the CA's too), 2 data objects" "^5 5 5 2\$" \
+check_output "p11card: -O --login lists 6 private keys, 6 public keys, 5 certificates (the CA's too), 2 data objects" "^6 6 5 2\$" \
     bash -c "printf '%s %s %s %s\n' \$(grep -c '^Private Key Object' '$WORK/p15-objects.txt') \
         \$(grep -c '^Public Key Object' '$WORK/p15-objects.txt') \$(grep -c '^Certificate Object' '$WORK/p15-objects.txt') \
         \$(grep -c '^Data object' '$WORK/p15-objects.txt')"

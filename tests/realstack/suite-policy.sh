@@ -62,6 +62,30 @@ policy_rsa_key_hidden() {
 }
 check_fn "min_rsa_bits = 3072: the RSA-$(key_bits "$LOGIN_KEY") key $(slot_id "$LOGIN_KEY") shows no private key, the EC key does" \
     policy_rsa_key_hidden
+# A card with an RSA-1024 key: the strict preset hides its private key;
+# without a policy it is there.
+policy_legacy_key() { # config: prints the private keys' IDs
+    env "P11CARD_CONFIG=$1" timeout "$T" pkcs11-tool --module "$MODULE" --login --pin "$PIN" -O --type privkey 2>&1 |
+        sed -n 's/^ *ID: *//p'
+}
+policy_legacy_offered() {
+    local ids
+    ids=$(policy_legacy_key "$POLICY_DIR/none.toml")
+    echo "$ids"
+    grep -qx "$LEGACY_RSA_KEY" <<<"$ids"
+}
+policy_legacy_hidden() {
+    local ids
+    ids=$(policy_legacy_key "$POLICY_DIR/strict.toml")
+    echo "$ids"
+    grep -qx "$(slot_id "$LOGIN_KEY")" <<<"$ids" && ! grep -qx "$LEGACY_RSA_KEY" <<<"$ids"
+}
+if [ -n "$LEGACY_RSA_KEY" ]; then
+    printf '# no policy\n' >"$POLICY_DIR/none.toml"
+    check_fn "no policy: the RSA-$(key_bits "$LEGACY_RSA_KEY") key $LEGACY_RSA_KEY is offered" policy_legacy_offered
+    check_fn "strict preset: the RSA-$(key_bits "$LEGACY_RSA_KEY") key $LEGACY_RSA_KEY shows no private key (the others do)" \
+        policy_legacy_hidden
+fi
 
 # The audit trail of all the above: a wrong PIN (tries left), then the
 # TLS login's PIN and signature; never a PIN, never the data signed.

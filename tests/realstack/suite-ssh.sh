@@ -41,6 +41,8 @@ HostKey $SSHDIR/host_ed25519
 PidFile $SSHDIR/sshd.pid
 AuthorizedKeysFile $SSHDIR/authorized_keys
 PubkeyAuthentication yes
+# (a card may hold more keys than the default 6 tries; ssh offers each)
+MaxAuthTries 20
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password

@@ -34,6 +34,9 @@ pub struct FileReader<'a> {
     pub max_read: usize,
     /// The application DF's path from the MF (relative paths start there).
     pub application: Vec<u8>,
+    /// The file (path from the MF) the card has selected now, if the
+    /// reader's first read may skip its SELECT.
+    pub selected: Option<Vec<u8>>,
     /// The files of the card read under way: served from the disk cache
     /// where the card proved them unchanged, and recorded for it.
     pub memo: Option<&'a Mutex<FileMemo>>,
@@ -74,11 +77,13 @@ impl FileReader<'_> {
         path: &Path,
         extent: Extent,
     ) -> Result<Option<Vec<u8>>, CardError> {
-        let select = card.execute(&commands::select_path(file))?;
-        match select.sw {
-            StatusWord::SUCCESS => {}
-            StatusWord::NOT_FOUND => return Ok(None),
-            other => return Err(CardError::Status(other)),
+        if self.selected.as_deref() != Some(file) {
+            let select = card.execute(&commands::select_path(file))?;
+            match select.sw {
+                StatusWord::SUCCESS => {}
+                StatusWord::NOT_FOUND => return Ok(None),
+                other => return Err(CardError::Status(other)),
+            }
         }
         let start = path.index.map_or(0, |i| i as usize);
         let wanted = path.length.map(|l| l as usize);

@@ -86,6 +86,10 @@ struct Learned {
     /// The application DF's path as EF.DIR gave it, when the profile's AID
     /// did not select the application.
     application_from_dir: Option<Vec<u8>>,
+    /// The transaction's SELECT of the application selected EF.ODF (a
+    /// profile selecting by path): the first read of the ODF needs no
+    /// SELECT of its own. Taken by the next file read, whatever its file.
+    odf_selected: bool,
 }
 
 /// The PKCS#15 engine for one card.
@@ -172,9 +176,12 @@ impl Pkcs15App {
     }
 
     fn reader(&self) -> FileReader<'_> {
+        let selected = std::mem::take(&mut self.learned().odf_selected);
+        let application = self.application_path();
         FileReader {
             max_read: self.options.max_read,
-            application: self.application_path(),
+            selected: selected.then(|| files::absolute(&application, &ODF)),
+            application,
             memo: Some(&self.files),
         }
     }
@@ -496,7 +503,12 @@ impl CardApp for Pkcs15App {
             return Ok(());
         }
         if self.options.select == SelectApplication::Path {
-            card.transmit_ok(&commands::select_path(&self.application))?;
+            // EF.ODF under the application DF: the DF becomes current (ISO/IEC
+            // 7816-4 §7.1.1) and the first file a card read wants is
+            // selected with it.
+            let odf = files::absolute(&self.application, &ODF);
+            card.transmit_ok(&commands::select_path(&odf))?;
+            self.learned().odf_selected = true;
             return Ok(());
         }
         let response = card.execute(&commands::select_application(&self.profile.aid))?;

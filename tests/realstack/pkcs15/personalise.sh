@@ -12,6 +12,8 @@
 #   key 03 "MyEID signature" EC P-256 generated on the card
 #   (nonRepudiation), behind the signature PIN,
 #   key 04 "MyEID no certificate" RSA-2048 generated on the card (sign),
+#   key 06 "MyEID legacy RSA-1024" RSA-1024 generated on the card (sign),
+#   without a certificate: a key algorithm policies refuse,
 #   without a certificate (its public key only in the PuKDF),
 #   key 05 "MyEID ECDH" EC P-256 generated on the card (derive: ECDH),
 #   certificates for 01, 02, 03 and 05, issued by a throw-away test CA
@@ -64,7 +66,9 @@ step "RSA-2048 key 04 (no certificate) generated on the card" "${P15I[@]}" --gen
     --auth-id 01 --id 04 --label "MyEID no certificate" --key-usage sign --pin "$PIN" --so-pin "$SO_PIN"
 step "EC P-256 key 05 (ECDH) generated on the card" "${P15I[@]}" --generate-key ec/prime256v1 --auth-id 01 \
     --id 05 --label "MyEID ECDH" --key-usage keyAgreement --pin "$PIN" --so-pin "$SO_PIN"
-for id in 01 02 03 04 05; do
+step "RSA-1024 key 06 (legacy, no certificate) generated on the card" "${P15I[@]}" --generate-key rsa/1024 \
+    --auth-id 01 --id 06 --label "MyEID legacy RSA-1024" --key-usage sign --pin "$PIN" --so-pin "$SO_PIN"
+for id in 01 02 03 04 05 06; do
     step "read public key $id" timeout "$T" pkcs15-tool --reader "$reader" --read-public-key "$id" -o "$W/pub$id.pem"
 done
 gen_done=$(date +%s.%N)

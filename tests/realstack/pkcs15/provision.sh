@@ -5,7 +5,7 @@
 # card started personalised (start.sh loads myeid-personalised.image).
 # Then writes the card's public material, read back with OpenSC's
 # pkcs15-tool, to $VIRTPIV_STATE_DIR/provisioned (default
-# $MYEID_RUN_DIR/provisioned): pub01..05.pem, cert01/02/03/05.pem (key 04
+# $MYEID_RUN_DIR/provisioned): pub01..06.pem, cert01/02/03/05.pem (key 04
 # has no certificate), and ca.pem, the certificate of the CA that issued
 # them; and manifest.sh, what the consumer suites need to know about the
 # card (tests/realstack/lib.sh card_manifest).
@@ -23,7 +23,7 @@ else
     cp -- "${MYEID_PERSONALISED%.image}.ca.pem" "$OUT/ca.pem"
 fi
 reader="$(myeid_reader)"
-for id in 01 02 03 04 05; do
+for id in 01 02 03 04 05 06; do
     timeout "$T_CMD" pkcs15-tool --reader "$reader" --read-public-key "$id" -o "$OUT/pub$id.pem" >/dev/null
 done
 for id in 01 02 03 05; do
@@ -34,13 +34,15 @@ done
 # wanted before every use (always-authenticate): not a key that signs on
 # the user PIN (SIGN_KEYS); ssh-agent cannot use it either, but it comes
 # after the EC key in the card's order, so ssh logs in before trying it
-# and suite-ssh.sh's refused-key check has nothing to see. Key 04 has no
+# and suite-ssh.sh's refused-key check has nothing to see. Keys 04 and 06
+# (RSA-1024, the key suite-policy.sh's strict preset refuses) have no
 # certificate; the CA's certificate belongs to no key: 5 certificates,
-# 6 public keys (ssh-keygen -D also lists the CA certificate's key).
+# 7 public keys (ssh-keygen -D also lists the CA certificate's key).
 cat >"$OUT/manifest.sh" <<'MANIFEST'
 CARD_KEYS="01 02 03 05"
 KEY_LABEL[03]="MyEID signature"
 CERT_COUNT=5
-PUBLIC_KEY_COUNT=6
+PUBLIC_KEY_COUNT=7
+LEGACY_RSA_KEY=06
 MANIFEST
 echo "myeid: public material in $OUT"
