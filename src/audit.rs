@@ -68,9 +68,7 @@ impl Audit {
         let sink = match &config.file {
             Some(path) => guarded_fs::open_log_file(path).map(Sink::File),
             #[cfg(unix)]
-            None => std::os::unix::net::UnixDatagram::unbound()
-                .and_then(|socket| socket.connect("/dev/log").map(|()| socket))
-                .map(Sink::Syslog),
+            None => syslog_socket(std::path::Path::new("/dev/log")),
             #[cfg(not(unix))]
             None => Err(std::io::Error::other("no syslog here: name an audit file")),
         };
@@ -112,6 +110,15 @@ impl Audit {
             log::error!("audit record not written: {error}");
         }
     }
+}
+
+/// A datagram socket to the syslog socket at `path` (journald listens on
+/// `/dev/log`).
+#[cfg(unix)]
+fn syslog_socket(path: &std::path::Path) -> std::io::Result<Sink> {
+    let socket = std::os::unix::net::UnixDatagram::unbound()?;
+    socket.connect(path)?;
+    Ok(Sink::Syslog(socket))
 }
 
 /// The program's name (its executable's file name), for the trail.
@@ -200,6 +207,29 @@ mod tests {
         assert!(!forged.contains('\n') && !forged.contains('\u{202E}'));
         assert!(forged.ends_with("\\\"\""));
         assert_eq!(quoted(""), "\"\"");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn syslog_gets_authpriv_notice_datagrams() {
+        let dir = std::env::temp_dir().join(format!("p11card-syslog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let audit = Audit {
+            sink: Mutex::new(syslog_socket(&path).unwrap()),
+            program: "test".into(),
+            pid: 7,
+        };
+        audit.record("login", &[("result", "ok".into())]);
+        let mut buffer = [0u8; 512];
+        let len = listener.recv(&mut buffer).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&buffer[..len]).unwrap(),
+            "<85>p11card[7]: p11card-audit event=login program=test pid=7 result=ok"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -128,3 +128,20 @@ fn logins_signatures_decryptions_and_pin_changes_are_recorded_without_secrets() 
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     assert!(!text.to_lowercase().contains(&hex(&message[..8])));
 }
+
+#[test]
+fn a_pulled_card_is_recorded_as_gone() {
+    let (harness, _card) = harness();
+    let slot = harness.slot();
+    token_info(slot).unwrap();
+    harness.backend.remove(p11card_cardsim::DEFAULT_READER);
+    assert_eq!(token_info(slot).err(), Some(CKR_TOKEN_NOT_PRESENT));
+    let lines = lines();
+    assert!(
+        lines.iter().any(|l| l.contains("event=card-gone")
+            && l.contains("reader=")
+            && l.contains("profile=")),
+        "{}",
+        lines.join("\n")
+    );
+}

@@ -40,9 +40,22 @@ impl SlotState {
         self.login.end();
     }
 
+    /// Ends the token (the card was removed or replaced, or the module no
+    /// longer trusts what it read): the audit trail records `card-gone`.
     pub(super) fn drop_token(&mut self) {
         self.card = None;
-        self.token = None;
+        if let Some(token) = self.token.take() {
+            if let Some((audit, reader)) = &token.audit {
+                audit.record(
+                    "card-gone",
+                    &[
+                        ("reader", reader.clone()),
+                        ("profile", token.app.profile().name.clone()),
+                        ("serial", token.info.serial.clone()),
+                    ],
+                );
+            }
+        }
         self.unrecognized = false;
         self.login.end();
         self.so_unblock_code = None;

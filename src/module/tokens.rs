@@ -27,6 +27,8 @@ pub(super) struct LoadedToken {
     pub(super) cache: Option<(Arc<CacheStore>, CacheKey)>,
     /// The algorithm policy on this token's keys.
     pub(super) policy: Policy,
+    /// The audit trail and the token's reader, to record the token's end.
+    pub(super) audit: Option<(Arc<Audit>, String)>,
 }
 
 impl LoadedToken {
@@ -220,6 +222,7 @@ impl Module {
                     info,
                     cache,
                     policy: self.policy.clone(),
+                    audit: self.audit.clone().map(|audit| (audit, slot.reader.clone())),
                 };
                 if let Some(status) = token.info.pin {
                     token.record_pin(status);
