@@ -11,6 +11,8 @@ packages=(
     gnutls-bin libnss3-tools libengine-pkcs11-openssl p11-kit
     openssh-server libpam-pkcs11 pamtester python3 python3-pykcs11 python3-cryptography
     gnupg scdaemon
+    # the browser of the real-stack Firefox suite (headless, via Marionette)
+    firefox-esr
 )
 
 as_root=()
