@@ -191,6 +191,40 @@ key_uri() {
     echo "pkcs11:token=$label;id=%$(slot_id "$1");type=$2"
 }
 
+# readme_recipe NAME [SED-EXPRESSION...]: the README's shell block marked
+# "<!-- recipe: NAME -->", with the installed module path replaced by the
+# module under test (unless that is the installed one), `p11card` by the
+# built command, the example key URI by this card's login key, and each
+# further sed expression applied (a test's own site, CA, ...).
+readme_recipe() {
+    local name="$1"; shift
+    local cli="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/p11card"
+    [ -x /usr/bin/p11card ] && [ "$MODULE" = /usr/lib/x86_64-linux-gnu/pkcs11/p11card-pkcs11.so ] && cli=/usr/bin/p11card
+    local uri
+    uri="$(key_uri "$LOGIN_KEY" cert)"
+    uri="${uri%;type=cert}"
+    local edits=(-e "s|/usr/lib/x86_64-linux-gnu/pkcs11/p11card-pkcs11.so|$MODULE|g"
+        -e "s|^p11card |$cli |; s|\([;&|] *\)p11card |\1$cli |g"
+        -e "s|pkcs11:token=My%20Card;id=%01|$uri|g"
+        -e "s|--id 01 |--id $(slot_id "$LOGIN_KEY") |g")
+    local expression
+    for expression in "$@"; do edits+=(-e "$expression"); done
+    awk -v want="<!-- recipe: $name -->" '
+        $0 == want { found = 1; next }
+        found && /^```/ { if (inside) exit; inside = 1; next }
+        inside { print }' "$REPO_ROOT/README.md" | sed "${edits[@]}"
+}
+
+# run_recipe FILE: runs a recipe on a terminal of its own, typing the PIN
+# when it asks (type-pin.py); prints what it printed and its exit status.
+run_recipe() {
+    local out rc=0
+    [ -s "$1" ] || { echo "no such recipe in README.md"; return 1; }
+    out=$(cd "$WORK" && TYPED_PIN="$PIN" timeout 120 python3 "$REPO_ROOT/tests/realstack/type-pin.py" bash -e "$1" 2>&1) || rc=$?
+    printf '%s\n(exit %s)\n' "$out" "$rc"
+    return "$rc"
+}
+
 summary() {
     printf '\n%d passed, %d failed\n' "$PASSED" "$FAILED"
     [ "$FAILED" -eq 0 ]

@@ -79,6 +79,26 @@ ssh_login() { # askpass-script: the login works and runs the command
     printf '%s\n' "$out"
     grep -qx logged-in-with-card <<<"$out"
 }
+
+# The README's ssh recipe as written (the server, its port and a client
+# config of the test's own swapped in); ssh asks for the PIN on its terminal.
+cat >"$SSHDIR/client_config" <<EOF
+StrictHostKeyChecking no
+UserKnownHostsFile /dev/null
+IdentityFile none
+IdentityAgent none
+PreferredAuthentications publickey
+EOF
+ssh_recipe() {
+    local out
+    readme_recipe ssh "s|alice@server.example.org|-F $SSHDIR/client_config -p $SSH_PORT $SSH_USER@127.0.0.1 echo logged-in-with-card|" \
+        >"$SSHDIR/recipe-ssh.sh"
+    out=$(run_recipe "$SSHDIR/recipe-ssh.sh") || { printf '%s\n' "$out"; return 1; }
+    printf '%s\n' "$out"
+    grep -qF "(type-pin: typed the PIN)" <<<"$out" && grep -q "^logged-in-with-card" <<<"$out" &&
+        grep -qF "$(cut -d' ' -f1,2 "$SSHDIR/authorized_keys")" <<<"$out"
+}
+check_fn "README recipe 'ssh': ssh-keygen -D prints the key, ssh -I logs in, PIN typed" ssh_recipe
 check_fn "ssh -I logs in with the $LOGIN_KEY key ($(key_kind "$LOGIN_KEY") $(key_bits "$LOGIN_KEY"), PIN by SSH_ASKPASS)" ssh_login askpass-right
 check_output "sshd accepted the card's RSA key" "Accepted publickey for $SSH_USER .* RSA SHA256:" cat "$SSHDIR/sshd.log"
 
