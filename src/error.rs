@@ -84,6 +84,7 @@ impl From<TransportError> for Error {
             | TransportError::ReaderGone
             | TransportError::NoService => Error::DeviceRemoved,
             TransportError::CardReset | TransportError::Io(_) => Error::DeviceError,
+            TransportError::NoPinPad => Error::FunctionNotSupported,
         }
     }
 }

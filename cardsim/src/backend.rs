@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use p11card::transport::{
-    CardTransport, PinPadVerify, ReaderBackend, ReaderStatus, Transmit, TransportError,
+    CardTransport, PinPadChange, PinPadVerify, ReaderBackend, ReaderStatus, Transmit,
+    TransportError,
 };
 
 use crate::applet::SimApplet;
@@ -29,6 +30,9 @@ struct Shared {
     transactions_ended: usize,
     /// The reader has a PIN pad, and this is what the user types on it.
     pin_pad: Option<Vec<u8>>,
+    /// The new PIN the user types for a PIN-pad PIN change (`None`: the
+    /// reader's PIN pad cannot change PINs).
+    pin_pad_new_pin: Option<Vec<u8>>,
 }
 
 /// A handle on one simulated card (PIV or OpenPGP), shared by the test, the
@@ -69,6 +73,7 @@ impl SimCard {
     pub fn new(card: impl Into<SimApplet>) -> Self {
         let shared = Shared {
             pin_pad: None,
+            pin_pad_new_pin: None,
             card: card.into(),
             present: true,
             insertion: 0,
@@ -158,6 +163,14 @@ impl SimCard {
     /// transports connected afterwards.
     pub fn set_pin_pad(&self, pin: Option<&str>) {
         self.lock().pin_pad = pin.map(|p| p.as_bytes().to_vec());
+    }
+
+    /// Lets the PIN pad change PINs: the user types the [`set_pin_pad`]
+    /// PIN as the current one and `new` as the new one (twice).
+    ///
+    /// [`set_pin_pad`]: Self::set_pin_pad
+    pub fn set_pin_pad_new_pin(&self, new: Option<&str>) {
+        self.lock().pin_pad_new_pin = new.map(|p| p.as_bytes().to_vec());
     }
 
     /// Whether the card is in its reader.
@@ -258,7 +271,7 @@ impl Transmit for SimLink<'_> {
             .lock()
             .pin_pad
             .clone()
-            .ok_or_else(|| TransportError::Io("the reader has no PIN pad".into()))?;
+            .ok_or(TransportError::NoPinPad)?;
         let fits =
             (request.min_length as usize..=request.max_length as usize).contains(&typed.len());
         if !fits || request.apdu.len() < 5 + typed.len() {
@@ -267,6 +280,32 @@ impl Transmit for SimLink<'_> {
         }
         let mut apdu = request.apdu.clone();
         apdu[5..5 + typed.len()].copy_from_slice(&typed);
+        self.card.transmit(self.insertion, &apdu)
+    }
+
+    /// The simulated reader writes the typed current and new PINs (ASCII)
+    /// at the start of their blocks, as a PC/SC part 10 reader does.
+    fn change_pin_pad(&mut self, request: &PinPadChange) -> Result<Vec<u8>, TransportError> {
+        let (old, new) = {
+            let shared = self.card.lock();
+            match (&shared.pin_pad, &shared.pin_pad_new_pin) {
+                (Some(old), Some(new)) => (old.clone(), new.clone()),
+                _ => return Err(TransportError::NoPinPad),
+            }
+        };
+        let lengths = request.min_length as usize..=request.max_length as usize;
+        let block = request.block_length as usize;
+        let (old_at, new_at) = (
+            5 + request.old_offset as usize,
+            5 + request.new_offset as usize,
+        );
+        let fits = |pin: &[u8]| lengths.contains(&pin.len()) && pin.len() <= block;
+        if !fits(&old) || !fits(&new) || request.apdu.len() < old_at.max(new_at) + block {
+            return Ok(vec![0x64, 0x02]);
+        }
+        let mut apdu = request.apdu.clone();
+        apdu[old_at..old_at + old.len()].copy_from_slice(&old);
+        apdu[new_at..new_at + new.len()].copy_from_slice(&new);
         self.card.transmit(self.insertion, &apdu)
     }
 }

@@ -82,6 +82,22 @@ pub(crate) fn change(
             code: exit::PIN_BLOCKED,
         });
     }
+    if info.pin_pad && pin_fd.is_none() {
+        writeln!(
+            io.out,
+            "Type the current PIN, then the new PIN twice, on the reader's PIN pad."
+        )?;
+        io.out.flush()?;
+        match card.change_pin_on_pin_pad() {
+            Ok(()) => {
+                writeln!(io.out, "The PIN was changed.")?;
+                return Ok(exit::OK);
+            }
+            // A PIN pad that only verifies: the PINs come from the terminal.
+            Err(Error::Unsupported(why)) => writeln!(io.out, "({why}: asking here instead.)")?,
+            Err(err) => return Err(pin_failure(&card, &err)),
+        }
+    }
     let old = read(io, "Current PIN: ", pin_fd)?;
     let new = new_pin(io, pin_fd, &info)?;
     card.change_pin(&old, &new)

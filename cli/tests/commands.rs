@@ -539,3 +539,41 @@ fn policy_check_says_what_the_strict_preset_refuses_of_each_key() {
         outcome.out
     );
 }
+
+#[test]
+fn pin_change_on_a_pin_pad_reader_asks_nothing_here() {
+    let (context, _backend, card) = context_with(SimPivCard::new());
+    card.set_pin_pad(Some("123456"));
+    card.set_pin_pad_new_pin(Some("24681357"));
+    let mut typed = Typed::new(&[]);
+    let outcome = run_with(&context, &["pin", "change"], &mut typed);
+    assert_eq!(outcome.code, exit::OK, "{}", outcome.err);
+    assert!(typed.prompts.is_empty(), "{:?}", typed.prompts);
+    assert_eq!(
+        outcome.out,
+        format!(
+            "Changing the PIN of \"{TOKEN}\" (serial 8899aabbccddeeff) in Sim Reader 0.\n\
+             Type the current PIN, then the new PIN twice, on the reader's PIN pad.\n\
+             The PIN was changed.\n"
+        )
+    );
+    let session = context.first_card().unwrap();
+    session.login(b"24681357").unwrap();
+}
+
+#[test]
+fn a_pin_pad_that_cannot_change_pins_leaves_the_pins_to_the_terminal() {
+    let (context, _backend, card) = context_with(SimPivCard::new());
+    card.set_pin_pad(Some("123456"));
+    let mut typed = Typed::new(&["123456", "24681357", "24681357"]);
+    let outcome = run_with(&context, &["pin", "change"], &mut typed);
+    assert_eq!(outcome.code, exit::OK, "{}", outcome.err);
+    assert_eq!(typed.prompts.len(), 3, "{:?}", typed.prompts);
+    assert!(
+        outcome
+            .out
+            .contains("the reader's PIN pad cannot change a PIN: asking here instead"),
+        "{}",
+        outcome.out
+    );
+}

@@ -121,9 +121,14 @@ pub unsafe extern "C" fn C_SetPIN(
 ) -> CK_RV {
     run(|| {
         let module = module()?;
+        // NULL PINs: both typed on the reader's PIN pad (PKCS#11 §5.6).
+        let pin_pad = |pin: *mut CK_UTF8CHAR, len: CK_ULONG| pin.is_null() && len == 0;
+        if pin_pad(pOldPin, ulOldLen) && pin_pad(pNewPin, ulNewLen) {
+            return module.set_pin(hSession, None, None);
+        }
         // SAFETY: both PINs cover their lengths, per PKCS#11.
         let (old, new) = unsafe { (input(pOldPin, ulOldLen)?, input(pNewPin, ulNewLen)?) };
-        module.set_pin(hSession, old, new)
+        module.set_pin(hSession, Some(old), Some(new))
     })
 }
 

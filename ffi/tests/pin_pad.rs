@@ -56,3 +56,68 @@ fn without_a_pin_pad_a_null_pin_is_a_bad_argument_and_sends_nothing() {
     assert_eq!(login_on_pad(session), CKR_ARGUMENTS_BAD);
     assert_eq!(card.apdu_count(), before);
 }
+
+/// `C_SetPIN` with both PINs NULL: the user types both on the reader.
+fn change_on_pad(session: CK_SESSION_HANDLE) -> CK_RV {
+    ck!(C_SetPIN(session, ptr::null_mut(), 0, ptr::null_mut(), 0))
+}
+
+#[test]
+fn a_pin_pad_reader_changes_the_pin_when_both_pins_are_null() {
+    let (harness, card) = Harness::new();
+    card.set_pin_pad(Some("123456"));
+    card.set_pin_pad_new_pin(Some("24681357"));
+    let session = open_session(harness.slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION);
+    card.clear_log();
+    assert_eq!(change_on_pad(session), CKR_OK);
+    let transcript = card.transcript();
+    assert!(
+        transcript.contains("00 24 00 80 10 <redacted>"),
+        "{transcript}"
+    );
+    // The card took the new PIN: a typed login with it works.
+    card.set_pin_pad(None);
+    let (harness, _card) = (harness, card);
+    let session = harness.session();
+    assert_eq!(login(session, CKU_USER, "24681357"), CKR_OK);
+}
+
+#[test]
+fn a_wrong_current_pin_typed_for_a_change_costs_one_try_and_changes_nothing() {
+    let (harness, card) = Harness::new();
+    card.set_pin_pad(Some("999999"));
+    card.set_pin_pad_new_pin(Some("24681357"));
+    let session = open_session(harness.slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION);
+    assert_eq!(change_on_pad(session), CKR_PIN_INCORRECT);
+    assert_eq!(pin_tries_left(&card), 2);
+    assert_eq!(login(session, CKU_USER, PIN), CKR_OK);
+}
+
+#[test]
+fn null_pins_for_a_change_need_a_pin_pad_that_can_change_pins() {
+    // No PIN pad: a bad argument, nothing sent.
+    let (harness, card) = Harness::new();
+    let session = open_session(harness.slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION);
+    let before = card.apdu_count();
+    assert_eq!(change_on_pad(session), CKR_ARGUMENTS_BAD);
+    assert_eq!(card.apdu_count(), before);
+    // One NULL PIN and one typed: an empty PIN, of a length the card
+    // cannot take.
+    assert_eq!(
+        ck!(C_SetPIN(
+            session,
+            ptr::null_mut(),
+            0,
+            b"24681357".as_ptr() as *mut _,
+            8
+        )),
+        CKR_PIN_LEN_RANGE
+    );
+    drop(harness);
+    // A PIN pad that verifies but cannot change PINs: not supported.
+    let (harness, card) = Harness::new();
+    card.set_pin_pad(Some("123456"));
+    let session = open_session(harness.slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION);
+    assert_eq!(change_on_pad(session), CKR_FUNCTION_NOT_SUPPORTED);
+    assert_eq!(pin_tries_left(&card), 3);
+}

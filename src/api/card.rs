@@ -178,8 +178,26 @@ impl Card {
     /// a login stays valid with the new PIN). A wrong `old` PIN gives
     /// [`Error::WrongPin`] with the tries left and spends one try.
     pub fn change_pin(&self, old: &[u8], new: &[u8]) -> Result<()> {
-        let result = self.session.module.set_pin(self.session.handle, old, new);
+        let result = self
+            .session
+            .module
+            .set_pin(self.session.handle, Some(old), Some(new));
         self.login_result(result)
+    }
+
+    /// Changes the user PIN with the current and the new PIN typed on the
+    /// reader's keypad (for readers with one: [`TokenInfo::pin_pad`]);
+    /// waits while the user types them. A wrong current PIN gives
+    /// [`Error::WrongPin`] and spends one try; a login ends (the module
+    /// never saw the new PIN to restore it with). [`Error::Unsupported`]
+    /// when the reader has no PIN pad or one that cannot change PINs.
+    pub fn change_pin_on_pin_pad(&self) -> Result<()> {
+        match self.session.module.set_pin(self.session.handle, None, None) {
+            Err(ModuleError::FunctionNotSupported) => Err(Error::Unsupported(
+                "the reader's PIN pad cannot change a PIN",
+            )),
+            result => self.login_result(result),
+        }
     }
 
     /// Unblocks the user PIN (or resets a forgotten one) with the

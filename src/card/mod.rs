@@ -25,7 +25,7 @@ pub use state::EngineState;
 use crate::error::{Error, Result};
 use crate::iso7816::{CardError, Channel, ChannelOptions, Command, Response};
 use crate::profile::{AppError, CardApp, KeyInfo};
-use crate::transport::{CardTransport, PinPadVerify, Transmit, TransportError};
+use crate::transport::{CardTransport, PinPadChange, PinPadVerify, Transmit, TransportError};
 use zeroize::{Zeroize, Zeroizing};
 
 /// Proof that the card accepts a private-key operation with the key it was
@@ -68,10 +68,11 @@ impl SessionLogin {
     }
 
     /// The card's PIN changed to `new`: the kept copy follows (the old one
-    /// would spend a try at the next restore).
-    pub fn pin_changed(&mut self, new: &[u8]) {
-        if let Some(kept) = self.pin.as_mut().filter(|_| self.active) {
-            *kept = Zeroizing::new(new.to_vec());
+    /// would spend a try at the next restore); `None` (changed on a PIN
+    /// pad, the new PIN unknown here): the copy is dropped.
+    pub fn pin_changed(&mut self, new: Option<&[u8]>) {
+        if self.active && self.pin.is_some() {
+            self.pin = new.map(|new| Zeroizing::new(new.to_vec()));
         }
     }
 
@@ -170,6 +171,16 @@ impl<'a> Transaction<'a> {
     ) -> std::result::Result<Response, CardError> {
         self.context_verified = None;
         self.channel.verify_pin_pad(request)
+    }
+
+    /// Has the reader's PIN pad collect the current and the new PIN for the
+    /// change `request` describes.
+    pub fn change_pin_pad(
+        &mut self,
+        request: &PinPadChange,
+    ) -> std::result::Result<Response, CardError> {
+        self.context_verified = None;
+        self.channel.change_pin_pad(request)
     }
 
     /// Changes the framing (engines that learn it from the card).

@@ -209,6 +209,19 @@ impl<'a> Channel<'a> {
         Response::parse(&raw)
     }
 
+    /// Has the reader's PIN pad collect the current and the new PIN and
+    /// send the change command described by `request`; returns the card's
+    /// response.
+    pub fn change_pin_pad(
+        &mut self,
+        request: &crate::transport::PinPadChange,
+    ) -> Result<Response, CardError> {
+        log::debug!("card <- PIN change through the reader's PIN pad");
+        self.apdus_sent += 1;
+        let raw = self.link.change_pin_pad(request)?;
+        Response::parse(&raw)
+    }
+
     /// Sends `command` and insists on `9000`.
     pub fn transmit_ok(&mut self, command: &Command) -> Result<Zeroizing<Vec<u8>>, CardError> {
         self.execute(command)?.success()

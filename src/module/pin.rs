@@ -160,9 +160,15 @@ impl Module {
         Ok(())
     }
 
-    /// `C_SetPIN`: changes the user PIN, with or without a login. `None`
-    /// PINs (a PIN-pad reader) are not supported yet.
-    pub fn set_pin(&self, handle: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
+    /// `C_SetPIN`: changes the user PIN, with or without a login. Both PINs
+    /// `None` (NULL in C): the user types both on the reader's PIN pad
+    /// (PKCS#11's protected authentication path).
+    pub fn set_pin(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<()> {
         self.with_session(handle, |session, state, slot| {
             if !session.read_write {
                 return Err(Error::SessionReadOnly);
@@ -171,9 +177,24 @@ impl Module {
                 // Changing the PUK itself is not offered.
                 return Err(Error::FunctionNotSupported);
             }
-            check_pin(state, old)?;
-            check_pin(state, new)?;
-            let changed = pin_operation(state, |app, card| app.change_pin(card, old, new));
+            let changed = match (old, new) {
+                (Some(old), Some(new)) => {
+                    check_pin(state, old)?;
+                    check_pin(state, new)?;
+                    pin_operation(state, |app, card| app.change_pin(card, old, new))
+                }
+                (None, None) => {
+                    let token = state.token.as_ref().ok_or(Error::TokenNotPresent)?;
+                    if !token.pin_pad {
+                        return Err(Error::ArgumentsBad);
+                    }
+                    if token.pin.blocked {
+                        return Err(Error::PinLocked);
+                    }
+                    pin_operation(state, |app, card| app.change_pin_pad(card))
+                }
+                _ => return Err(Error::ArgumentsBad),
+            };
             self.audit(slot, state, "pin-change", || {
                 vec![("result", audit_result(&changed))]
             });

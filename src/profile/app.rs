@@ -367,6 +367,11 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     /// Changes the user PIN from `old` to `new` (both checked against the
     /// profile's rules before any APDU).
     fn change_pin(&self, card: &mut Transaction, old: &[u8], new: &[u8]) -> Result<(), AppError>;
+    /// Changes the user PIN with both PINs entered on the reader's PIN pad.
+    fn change_pin_pad(&self, card: &mut Transaction) -> Result<(), AppError> {
+        let _ = card;
+        Err(AppError::Unsupported("PIN change on a PIN pad"))
+    }
     /// Sets a new user PIN with the unblocking credential (PIV PUK, OpenPGP
     /// Resetting Code or PW3) and resets its retry counter. A wrong
     /// credential is `PinIncorrect`, a blocked one `PinLocked`.

@@ -27,6 +27,10 @@ pub enum TransportError {
     /// The card did not answer in a usable way.
     #[error("card communication failed: {0}")]
     Io(String),
+    /// The reader has no PIN pad for what was asked (no keypad, or one that
+    /// cannot do a PIN change).
+    #[error("the reader's PIN pad cannot do this")]
+    NoPinPad,
 }
 
 /// State of one reader, as the backend sees it now.
@@ -58,6 +62,27 @@ pub struct PinPadVerify {
     pub block_length: u8,
 }
 
+/// A PIN change entered on the reader's own keypad (PC/SC part 10,
+/// `FEATURE_MODIFY_PIN_DIRECT`): the reader asks for the current PIN and the
+/// new one (twice) and puts both into the command, so the host sees neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinPadChange {
+    /// The command (e.g. CHANGE REFERENCE DATA) with two PIN blocks as a
+    /// template; the reader writes each PIN, as ASCII digits, from the start
+    /// of its block.
+    pub apdu: Vec<u8>,
+    /// Offset of the current PIN's block in the command data.
+    pub old_offset: u8,
+    /// Offset of the new PIN's block in the command data.
+    pub new_offset: u8,
+    /// Shortest PIN the reader should accept.
+    pub min_length: u8,
+    /// Longest PIN the reader should accept.
+    pub max_length: u8,
+    /// Length of each PIN block in the template.
+    pub block_length: u8,
+}
+
 /// Sends one raw command APDU and returns the raw response (data + SW1 SW2).
 pub trait Transmit {
     /// Exchanges one APDU with the card.
@@ -79,7 +104,15 @@ pub trait Transmit {
     /// returns the card's raw response. Readers without a PIN pad refuse.
     fn verify_pin_pad(&mut self, request: &PinPadVerify) -> Result<Vec<u8>, TransportError> {
         let _ = request;
-        Err(TransportError::Io("the reader has no PIN pad".into()))
+        Err(TransportError::NoPinPad)
+    }
+
+    /// Has the reader collect the current and the new PIN on its keypad and
+    /// send the change command; returns the card's raw response. Readers
+    /// without PIN-pad PIN change refuse.
+    fn change_pin_pad(&mut self, request: &PinPadChange) -> Result<Vec<u8>, TransportError> {
+        let _ = request;
+        Err(TransportError::NoPinPad)
     }
 }
 

@@ -4,7 +4,10 @@
 //! one PC/SC transaction, so other processes (a second browser, gpg's
 //! scdaemon) keep working with the same card.
 
-use super::{CardTransport, PinPadVerify, ReaderBackend, ReaderStatus, Transmit, TransportError};
+use super::{
+    CardTransport, PinPadChange, PinPadVerify, ReaderBackend, ReaderStatus, Transmit,
+    TransportError,
+};
 use pcsc::{Context, Disposition, Protocols, Scope, ShareMode, State};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -255,11 +258,11 @@ impl ReaderBackend for PcscBackend {
             .status2_owned()
             .map(|status| status.atr().to_vec())
             .map_err(map_error)?;
-        let verify_pin_direct = pin_pad_feature(&card);
+        let pin_pad = pin_pad_features(&card);
         Ok(Box::new(PcscCard {
             card,
             atr,
-            verify_pin_direct,
+            pin_pad,
             extended: None,
         }))
     }
@@ -276,16 +279,40 @@ type Dword = u32;
 const GET_FEATURE_REQUEST: Dword = pcsc::ctl_code(3400);
 /// PC/SC part 10 §2.3: the feature tag of `FEATURE_VERIFY_PIN_DIRECT`.
 const FEATURE_VERIFY_PIN_DIRECT: u8 = 0x06;
+/// PC/SC part 10 §2.3: the feature tag of `FEATURE_MODIFY_PIN_DIRECT`.
+const FEATURE_MODIFY_PIN_DIRECT: u8 = 0x07;
 
-/// The control code for `FEATURE_VERIFY_PIN_DIRECT`, if the reader has it.
-fn pin_pad_feature(card: &pcsc::Card) -> Option<Dword> {
+/// The control codes of a reader's PIN pad (PC/SC part 10 features).
+#[derive(Debug, Clone, Copy, Default)]
+struct PinPadFeatures {
+    /// `FEATURE_VERIFY_PIN_DIRECT`.
+    verify: Option<Dword>,
+    /// `FEATURE_MODIFY_PIN_DIRECT`.
+    modify: Option<Dword>,
+}
+
+/// The reader's PIN-pad features (none when it has no PIN pad).
+fn pin_pad_features(card: &pcsc::Card) -> PinPadFeatures {
     let mut buffer = [0u8; 256];
-    let features = card.control(GET_FEATURE_REQUEST, &[], &mut buffer).ok()?;
-    // TLV list: tag, length 4, big-endian control code.
-    features
-        .chunks_exact(6)
-        .find(|tlv| tlv[0] == FEATURE_VERIFY_PIN_DIRECT && tlv[1] == 4)
-        .map(|tlv| u32::from_be_bytes([tlv[2], tlv[3], tlv[4], tlv[5]]) as Dword)
+    let Ok(features) = card.control(GET_FEATURE_REQUEST, &[], &mut buffer) else {
+        return PinPadFeatures::default();
+    };
+    feature_codes(features)
+}
+
+/// Parses the GET_FEATURE_REQUEST answer: a list of TLVs (tag, length 4,
+/// big-endian control code).
+fn feature_codes(features: &[u8]) -> PinPadFeatures {
+    let code = |tag: u8| {
+        features
+            .chunks_exact(6)
+            .find(|tlv| tlv[0] == tag && tlv[1] == 4)
+            .map(|tlv| u32::from_be_bytes([tlv[2], tlv[3], tlv[4], tlv[5]]) as Dword)
+    };
+    PinPadFeatures {
+        verify: code(FEATURE_VERIFY_PIN_DIRECT),
+        modify: code(FEATURE_MODIFY_PIN_DIRECT),
+    }
 }
 
 /// PC/SC part 10 §2.5.2 `PIN_VERIFY_STRUCTURE` for an ASCII PIN written
@@ -313,11 +340,42 @@ fn pin_verify_structure(request: &PinPadVerify) -> Vec<u8> {
     out
 }
 
+/// PC/SC part 10 §2.5.3 `PIN_MODIFY_STRUCTURE`: the current PIN and the new
+/// one (asked twice), each ASCII and left-justified in its block of the
+/// template.
+fn pin_modify_structure(request: &PinPadChange) -> Vec<u8> {
+    let mut out = vec![
+        0x00,                        // bTimerOut: reader default
+        0x00,                        // bTimerOut2
+        0x82,                        // bmFormatString: byte units, offset 0, left, ASCII
+        request.block_length & 0x0F, // bmPINBlockString: block size, no length field
+        0x00,                        // bmPINLengthFormat
+        request.old_offset,          // bInsertionOffsetOld
+        request.new_offset,          // bInsertionOffsetNew
+        request.max_length,          // wPINMaxExtraDigit (little-endian: max, then min)
+        request.min_length,
+        0x03, // bConfirmPIN: ask the current PIN, and the new one twice
+        0x02, // bEntryValidationCondition: validation key
+        0x03, // bNumberMessage: current, new, confirmation
+        0x09, // wLangId 0x0409
+        0x04,
+        0x00, // bMsgIndex1
+        0x01, // bMsgIndex2
+        0x02, // bMsgIndex3
+        0x00, // bTeoPrologue
+        0x00,
+        0x00,
+    ];
+    out.extend_from_slice(&(request.apdu.len() as u32).to_le_bytes());
+    out.extend_from_slice(&request.apdu);
+    out
+}
+
 /// A card connected through PC/SC in shared mode.
 struct PcscCard {
     card: pcsc::Card,
     atr: Vec<u8>,
-    verify_pin_direct: Option<Dword>,
+    pin_pad: PinPadFeatures,
     /// Whether extended-length APDUs worked on this connection.
     extended: Option<bool>,
 }
@@ -328,7 +386,7 @@ struct PcscLink<'a> {
     /// exchange and when the transaction ends.
     buffer: Zeroizing<Vec<u8>>,
     saw_reset: bool,
-    verify_pin_direct: Option<Dword>,
+    pin_pad: PinPadFeatures,
     extended: Option<bool>,
 }
 
@@ -356,12 +414,22 @@ impl Transmit for PcscLink<'_> {
     }
 
     fn verify_pin_pad(&mut self, request: &PinPadVerify) -> Result<Vec<u8>, TransportError> {
-        let code = self
-            .verify_pin_direct
-            .ok_or_else(|| TransportError::Io("the reader has no PIN pad".into()))?;
+        let code = self.pin_pad.verify.ok_or(TransportError::NoPinPad)?;
+        self.control(code, &pin_verify_structure(request))
+    }
+
+    fn change_pin_pad(&mut self, request: &PinPadChange) -> Result<Vec<u8>, TransportError> {
+        let code = self.pin_pad.modify.ok_or(TransportError::NoPinPad)?;
+        self.control(code, &pin_modify_structure(request))
+    }
+}
+
+impl PcscLink<'_> {
+    /// One `SCardControl` exchange; the response buffer is wiped after it.
+    fn control(&mut self, code: Dword, input: &[u8]) -> Result<Vec<u8>, TransportError> {
         let response = self
             .card
-            .control(code, &pin_verify_structure(request), &mut self.buffer)
+            .control(code, input, &mut self.buffer)
             .map_err(map_error)?;
         let (copy, used) = (response.to_vec(), response.len());
         self.buffer[..used].zeroize();
@@ -375,7 +443,7 @@ impl CardTransport for PcscCard {
     }
 
     fn has_pin_pad(&self) -> bool {
-        self.verify_pin_direct.is_some()
+        self.pin_pad.verify.is_some()
     }
 
     fn transaction(
@@ -401,7 +469,7 @@ impl CardTransport for PcscCard {
             card: &transaction,
             buffer: Zeroizing::new(vec![0; MAX_RESPONSE]),
             saw_reset: false,
-            verify_pin_direct: self.verify_pin_direct,
+            pin_pad: self.pin_pad,
             extended: self.extended,
         };
         body(&mut link);
@@ -422,5 +490,49 @@ impl CardTransport for PcscCard {
                 .map_err(map_error)?;
         }
         ended
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_codes_find_verify_and_modify_among_other_features() {
+        let answer = [
+            0x12, 0x04, 0x42, 0x33, 0x00, 0x12, // FEATURE_IFD_PIN_PROPERTIES
+            0x06, 0x04, 0x42, 0x33, 0x00, 0x06, // VERIFY_PIN_DIRECT
+            0x07, 0x04, 0x42, 0x33, 0x00, 0x07, // MODIFY_PIN_DIRECT
+        ];
+        let features = feature_codes(&answer);
+        assert_eq!(features.verify, Some(0x4233_0006));
+        assert_eq!(features.modify, Some(0x4233_0007));
+        let verify_only = feature_codes(&answer[..12]);
+        assert_eq!(verify_only.modify, None);
+        assert_eq!(feature_codes(&[0x06, 0x04, 0x42]).verify, None);
+    }
+
+    #[test]
+    fn the_modify_structure_asks_the_current_pin_and_the_new_one_twice() {
+        let mut apdu = vec![0x00, 0x24, 0x00, 0x80, 0x10];
+        apdu.resize(5 + 16, 0xFF);
+        let request = PinPadChange {
+            apdu: apdu.clone(),
+            old_offset: 0,
+            new_offset: 8,
+            min_length: 6,
+            max_length: 8,
+            block_length: 8,
+        };
+        let structure = pin_modify_structure(&request);
+        // bInsertionOffsetOld/New, wPINMaxExtraDigit, bConfirmPIN,
+        // bNumberMessage and the little-endian data length before the APDU.
+        assert_eq!(&structure[..5], &[0x00, 0x00, 0x82, 0x08, 0x00]);
+        assert_eq!(&structure[5..7], &[0, 8]);
+        assert_eq!(&structure[7..9], &[8, 6]);
+        assert_eq!(structure[9], 0x03);
+        assert_eq!(structure[11], 0x03);
+        assert_eq!(&structure[20..24], &(apdu.len() as u32).to_le_bytes());
+        assert_eq!(&structure[24..], &apdu[..]);
     }
 }

@@ -483,6 +483,40 @@ impl CardApp for PivApp {
         self.profile.pin_command(card, &command)
     }
 
+    fn change_pin_pad(&self, card: &mut Transaction) -> Result<(), AppError> {
+        // CHANGE REFERENCE DATA with two padded PIN blocks (old, new) that
+        // the reader fills in.
+        self.learn_pin_reference(card)?;
+        let pin = &self.profile.pin;
+        let block = pin.pad_length.unwrap_or(pin.max_length);
+        let change = commands::change_reference_data(
+            self.pin_reference(card),
+            Zeroizing::new(vec![pin.pad_byte.unwrap_or(0xFF); 2 * block]),
+        );
+        let mut apdu = vec![
+            change.cla,
+            change.ins,
+            change.p1,
+            change.p2,
+            (2 * block) as u8,
+        ];
+        apdu.extend_from_slice(&change.data);
+        let request = crate::transport::PinPadChange {
+            apdu,
+            old_offset: 0,
+            new_offset: block as u8,
+            min_length: pin.min_length as u8,
+            max_length: pin.max_length as u8,
+            block_length: block as u8,
+        };
+        let response = card.change_pin_pad(&request)?;
+        if response.sw.is_success() {
+            Ok(())
+        } else {
+            Err(self.profile.pin_error(response.sw))
+        }
+    }
+
     fn verify_pin_pad(&self, card: &mut Transaction) -> Result<(), AppError> {
         self.learn_pin_reference(card)?;
         let pin = &self.profile.pin;
