@@ -13,7 +13,6 @@ use common::*;
 use cryptoki_sys::*;
 use p11card::crypto::HashAlg;
 use p11card_cardsim::{KeyType, SimBackend, SimPivCard, Slot};
-use std::ptr;
 
 /// Names a configuration file with the strict preset (written once,
 /// before any test's module starts).
@@ -34,20 +33,6 @@ fn harness() -> (Harness, p11card_cardsim::SimCard) {
     Harness::new()
 }
 
-fn mechanisms(slot: CK_SLOT_ID) -> Vec<CK_MECHANISM_TYPE> {
-    let mut count: CK_ULONG = 0;
-    assert_eq!(
-        ck!(C_GetMechanismList(slot, ptr::null_mut(), &mut count)),
-        CKR_OK
-    );
-    let mut list = vec![0; count as usize];
-    assert_eq!(
-        ck!(C_GetMechanismList(slot, list.as_mut_ptr(), &mut count)),
-        CKR_OK
-    );
-    list
-}
-
 fn allowed_mechanisms(session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Vec<CK_MECHANISM_TYPE> {
     attribute(session, key, CKA_ALLOWED_MECHANISMS)
         .unwrap()
@@ -59,7 +44,7 @@ fn allowed_mechanisms(session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Vec<
 #[test]
 fn sha1_and_pkcs1_decryption_are_neither_listed_nor_allowed() {
     let (harness, _card) = harness();
-    let listed = mechanisms(harness.slot());
+    let listed = mechanism_list(harness.slot());
     for refused in [
         CKM_SHA1_RSA_PKCS,
         CKM_SHA1_RSA_PKCS_PSS,

@@ -13,7 +13,6 @@ use common::*;
 use cryptoki_sys::*;
 use p11card_cardsim::{KeyRole, PgpKeyType, PgpPublicKey, SimBackend, SimCard, SimOpenPgpCard};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use std::ptr;
 
 const SIGNATURE: u8 = 1;
 const DECRYPTION: u8 = 2;
@@ -59,20 +58,6 @@ fn mechanisms_of(session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Vec<CK_ME
         .chunks(std::mem::size_of::<CK_ULONG>())
         .map(as_ulong)
         .collect()
-}
-
-fn mechanism_list(slot: CK_SLOT_ID) -> Vec<CK_MECHANISM_TYPE> {
-    let mut count: CK_ULONG = 0;
-    assert_eq!(
-        ck!(C_GetMechanismList(slot, ptr::null_mut(), &mut count)),
-        CKR_OK
-    );
-    let mut list = vec![0; count as usize];
-    assert_eq!(
-        ck!(C_GetMechanismList(slot, list.as_mut_ptr(), &mut count)),
-        CKR_OK
-    );
-    list
 }
 
 /// Signs with an always-authenticate key: C_SignInit, the context-specific

@@ -1443,3 +1443,21 @@ impl ReaderBackend for WindowedBackend {
         self.inner.reader_status(reader)
     }
 }
+
+/// `C_GetMechanismList` of `slot` (the two-call convention), asserting
+/// both calls succeed.
+pub fn mechanism_list(slot: CK_SLOT_ID) -> Vec<CK_MECHANISM_TYPE> {
+    let mut count: CK_ULONG = 0;
+    assert_eq!(
+        // SAFETY: a valid out-pointer for the count.
+        unsafe { (f().C_GetMechanismList.unwrap())(slot, ptr::null_mut(), &mut count) },
+        CKR_OK
+    );
+    let mut list = vec![0; count as usize];
+    assert_eq!(
+        // SAFETY: `list` holds `count` entries.
+        unsafe { (f().C_GetMechanismList.unwrap())(slot, list.as_mut_ptr(), &mut count) },
+        CKR_OK
+    );
+    list
+}
