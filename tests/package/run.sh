@@ -132,6 +132,38 @@ check_output "dpkg-deb: the package is named $PACKAGE" "^$PACKAGE\$" dpkg-deb -f
 printf '\n-- before installing\n'
 check_fn "no p11card registration exists before the test ($REGISTRATION)" test ! -e "$REGISTRATION"
 
+# The prerm's unregistering, with a stand-in for /usr/bin/p11card that
+# records who ran it, with which HOME and arguments (the real unregister
+# command is on branch i15reg): on "remove" once --system as root, then
+# once as each user with UID 0 or >= 1000 whose home exists; on "upgrade"
+# not at all. Run by sh (dash): the script is POSIX sh.
+PRERM_DIR="$WORK/prerm"
+mkdir -p "$PRERM_DIR/log"
+chmod 755 "$WORK" "$PRERM_DIR"
+chmod 1777 "$PRERM_DIR/log"
+printf '#!/bin/sh\ncase "$*" in *--help*) exit 0 ;; esac\necho "$(id -un) $HOME $*" >>"%s/log/calls"\n' \
+    "$PRERM_DIR" >"$PRERM_DIR/p11card"
+chmod 755 "$PRERM_DIR/p11card"
+sed "s|^P11CARD=/usr/bin/p11card\$|P11CARD=$PRERM_DIR/p11card|" "$REPO/packaging/debian/prerm" >"$PRERM_DIR/prerm"
+prerm_unregisters() {
+    local expected
+    : >"$PRERM_DIR/log/calls"
+    chmod 666 "$PRERM_DIR/log/calls"
+    grep -q "^P11CARD=$PRERM_DIR/p11card\$" "$PRERM_DIR/prerm" || { echo "prerm names no P11CARD"; return 1; }
+    timeout 120 sh "$PRERM_DIR/prerm" upgrade || return 1
+    [ ! -s "$PRERM_DIR/log/calls" ] || { echo "upgrade unregistered:"; cat "$PRERM_DIR/log/calls"; return 1; }
+    timeout 300 sh "$PRERM_DIR/prerm" remove || return 1
+    expected="$(
+        echo "root $HOME unregister --system --quiet"
+        awk -F: '($3 == 0 || $3 >= 1000) && $6 != "" {print $1, $6}' /etc/passwd |
+            while read -r user home; do [ -d "$home" ] && echo "$user $home unregister --quiet"; done
+    )"
+    diff <(echo "$expected") "$PRERM_DIR/log/calls"
+}
+check_fn "prerm remove: p11card unregister --system, then as each user (UID 0 or >= 1000, home present) with HOME; upgrade: nothing" \
+    prerm_unregisters
+sed 's/^/        /' "$PRERM_DIR/log/calls" 2>/dev/null || true
+
 printf '\n-- dpkg -i\n'
 started=$SECONDS
 # (A Docker-style dpkg configuration excludes manual pages and docs; these
