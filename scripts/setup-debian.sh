@@ -13,6 +13,8 @@ packages=(
     gnupg scdaemon
     # the browser of the real-stack Firefox suite (headless, via Marionette)
     firefox-esr
+    # the Debian package's test opens its manual pages with man
+    man-db
 )
 
 as_root=()
@@ -27,4 +29,12 @@ echo "setup: installing ${packages[*]}"
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo not found; install Rust (https://rustup.rs) and run again" >&2
     exit 1
+fi
+
+# cargo-deb builds the Debian package (scripts/build-deb.sh); about 1.5 min
+# to install on 2 cores, once.
+CARGO_DEB_VERSION=3.8.0
+if ! timeout 30 cargo deb --version >/dev/null 2>&1; then
+    echo "setup: installing cargo-deb $CARGO_DEB_VERSION"
+    timeout 1800 nice -n 15 cargo install --locked cargo-deb --version "$CARGO_DEB_VERSION"
 fi

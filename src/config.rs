@@ -536,4 +536,102 @@ mod tests {
             );
         }
     }
+
+    /// The names of a struct's settings, as its derived `Deserialize` gives
+    /// them to `deserialize_struct` (skipped fields are not among them).
+    fn setting_names<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+        #[derive(Debug)]
+        struct Names(&'static [&'static str]);
+        impl std::fmt::Display for Names {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{:?}", self.0)
+            }
+        }
+        impl std::error::Error for Names {}
+        impl serde::de::Error for Names {
+            fn custom<M: std::fmt::Display>(_: M) -> Self {
+                Names(&[])
+            }
+        }
+        struct Capture;
+        impl<'de> serde::Deserializer<'de> for Capture {
+            type Error = Names;
+            fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Names> {
+                Err(Names(&[]))
+            }
+            fn deserialize_struct<V: serde::de::Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Names> {
+                Err(Names(fields))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+                bytes byte_buf option unit unit_struct newtype_struct seq tuple
+                tuple_struct map enum identifier ignored_any
+            }
+        }
+        match T::deserialize(Capture) {
+            Err(Names(fields)) => fields,
+            Ok(_) => &[],
+        }
+    }
+
+    /// The example configuration the Debian package ships
+    /// (`/usr/share/doc/p11card/examples/p11card.toml`): as shipped it is
+    /// valid and is the defaults; with its commented-out settings
+    /// (`# key = value`) switched on it is still valid, and then names
+    /// every setting of the file, of `[policy]` and of `[audit]`.
+    #[test]
+    fn the_packaged_example_configuration_has_every_setting_at_its_default() {
+        let example = include_str!("../packaging/p11card.toml");
+        let shipped = Config::parse(example);
+        assert_eq!(shipped.unreadable, None);
+        assert!(shipped.profile_dirs.is_empty() && shipped.disabled_profiles.is_empty());
+        assert_eq!((&shipped.log_level, &shipped.log_file), (&None, &None));
+        assert_eq!((shipped.cache, &shipped.cache_dir), (Some(true), &None));
+        assert_eq!(
+            Duration::from_secs(shipped.cache_max_age_hours.unwrap_or(0) * 3600),
+            CacheStore::DEFAULT_MAX_AGE
+        );
+        assert!(!shipped.pin_cache_ignore_user_consent);
+        assert_eq!(shipped.policy, PolicyConfig::default());
+        assert_eq!(shipped.policy(), Policy::default());
+        assert_eq!(shipped.audit, AuditConfig::default());
+
+        let is_setting = |text: &str| {
+            text.split_once(" = ").is_some_and(|(key, _)| {
+                key.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
+        };
+        let switched_on: String = example
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(setting) if is_setting(setting) => setting,
+                _ => line,
+            })
+            .flat_map(|line| [line, "\n"])
+            .collect();
+        let all = Config::parse(&switched_on);
+        assert_eq!(all.unreadable, None, "{switched_on}");
+        assert!(Policy::from_config(&all.policy).is_ok());
+        let table: toml::Table = toml::from_str(&switched_on).expect("TOML");
+        let sub = |name: &str| table[name].as_table().cloned().unwrap_or_default();
+        for (names, in_table) in [
+            (setting_names::<Config>(), table.clone()),
+            (setting_names::<PolicyConfig>(), sub("policy")),
+            (setting_names::<AuditConfig>(), sub("audit")),
+        ] {
+            assert!(!names.is_empty());
+            for name in names {
+                assert!(
+                    in_table.contains_key(*name),
+                    "{name} missing from the example"
+                );
+            }
+        }
+    }
 }
