@@ -17,6 +17,7 @@ mod list;
 mod messages;
 mod pin;
 mod policy;
+pub mod register;
 mod secrets;
 mod status;
 mod uri;
@@ -102,6 +103,55 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS")]
         timeout: Option<u64>,
     },
+    /// Register p11card's module with Firefox, Chrome/Chromium and p11-kit.
+    ///
+    /// Makes the module known to Firefox (every profile's NSS
+    /// database), Chrome/Chromium (~/.pki/nssdb) and p11-kit
+    /// (~/.config/pkcs11/modules/p11card.module), for you; with --system (as
+    /// root) to p11-kit (/etc/pkcs11/modules) and Firefox's enterprise policy
+    /// (/etc/firefox/policies/policies.json) for every user. Registering
+    /// twice changes nothing. Close Firefox first: a profile Firefox has
+    /// open is refused. One line per place; exit status 0 when the module
+    /// is registered everywhere, 1 if a place failed.
+    Register(RegisterArgs),
+    /// Remove p11card's module from Firefox, Chrome/Chromium and p11-kit.
+    ///
+    /// Removes it from the places `p11card register` adds it to (with
+    /// --system: the system-wide ones); other modules stay as they are.
+    Unregister(RegisterArgs),
+}
+
+/// The options of `register` and `unregister`.
+#[derive(Debug, clap::Args)]
+pub struct RegisterArgs {
+    /// The system-wide places, for every user (needs root) instead of your
+    /// own.
+    #[arg(long)]
+    pub system: bool,
+    /// Only print what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print only the places that failed (for package scripts).
+    #[arg(long)]
+    pub quiet: bool,
+    /// The module (an absolute path) instead of the installed
+    /// /usr/lib/<multiarch>/pkcs11/p11card-pkcs11.so; for unregister: remove
+    /// only registrations of this path.
+    #[arg(long, value_name = "PATH")]
+    pub module: Option<std::path::PathBuf>,
+}
+
+impl RegisterArgs {
+    /// The request for [`register::run`].
+    fn request(&self, unregister: bool) -> register::Request {
+        register::Request {
+            unregister,
+            system: self.system,
+            dry_run: self.dry_run,
+            quiet: self.quiet,
+            module: self.module.clone(),
+        }
+    }
 }
 
 /// What to do with the PIN.
@@ -201,6 +251,10 @@ pub fn run(cli: &Cli, context: &Context, io: &mut Io<'_>) -> u8 {
             action: PolicyAction::Check,
         } => policy::check(context, reader, io),
         Command::Wait { timeout } => wait::wait(context, reader, *timeout, io),
+        Command::Register(_) | Command::Unregister(_) => {
+            let places = register::Places::of_this_process();
+            return run_registration(cli, &places, io.out, io.err).unwrap_or(exit::USAGE);
+        }
     };
     match result {
         Ok(code) => code,
@@ -209,6 +263,22 @@ pub fn run(cli: &Cli, context: &Context, io: &mut Io<'_>) -> u8 {
             failure.code
         }
     }
+}
+
+/// Carries out `register` or `unregister` (no card needed, so no
+/// [`Context`]) in `places`; `None` for the other commands.
+pub fn run_registration(
+    cli: &Cli,
+    places: &register::Places,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Option<u8> {
+    let request = match &cli.command {
+        Command::Register(args) => args.request(false),
+        Command::Unregister(args) => args.request(true),
+        _ => return None,
+    };
+    Some(register::run(&request, places, out, err).unwrap_or(exit::FAILED))
 }
 
 /// Whether the reader called `name` is the one `--reader` asked for.

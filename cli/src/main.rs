@@ -32,9 +32,13 @@ fn context() -> Context {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let places = p11card_cli::register::Places::of_this_process();
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    if let Some(code) = p11card_cli::run_registration(&cli, &places, &mut out, &mut err) {
+        return ExitCode::from(code);
+    }
     let context = context();
     let mut secrets = FdOrTerminal::default();
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
     let mut io = Io {
         out: &mut out,
         err: &mut err,
