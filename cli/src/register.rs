@@ -67,7 +67,7 @@ pub struct Places {
     /// The user's home directory (`$HOME`), for the per-user places.
     pub home: Option<PathBuf>,
     /// The file system root the system-wide paths (`/etc/…`, `/usr/…`) and
-    /// the module's path are looked up under: `/`, except in tests.
+    /// the installed module are looked up under: `/`, except in tests.
     pub root: PathBuf,
     /// The effective user ID: `--system` needs 0; as root, files created in
     /// a user's directories get that directory's owner.
@@ -186,12 +186,7 @@ pub fn run(
             code = exit::FAILED;
         }
         if failed || !request.quiet {
-            writeln!(
-                out,
-                "{}: {}",
-                line.place,
-                line.state.words(request.dry_run)
-            )?;
+            writeln!(out, "{}: {}", line.place, line.state.words(request.dry_run))?;
         }
     }
     Ok(code)
@@ -229,7 +224,14 @@ fn module_path(request: &Request, places: &Places) -> Result<Option<String>, Str
             false,
         ),
     };
-    match fs::metadata(places.under_root(&path)) {
+    // The installed module is looked for under the root (the tests' one);
+    // a path given with --module is taken as it is.
+    let look_at = if from_option {
+        PathBuf::from(&path)
+    } else {
+        places.under_root(&path)
+    };
+    match fs::metadata(look_at) {
         Ok(meta) if meta.is_file() => Ok(Some(path)),
         Ok(_) => Err(format!("{path} is not a regular file (the PKCS#11 module)")),
         Err(_) if from_option => Err(format!("--module {path}: no such file")),
@@ -255,14 +257,12 @@ fn plan_and_do(request: &Request, places: &Places) -> Result<Vec<Line>, String> 
         }
         return Ok(system(request, places, module));
     }
-    let home = places.home.as_deref().ok_or(
-        "HOME is not set: p11card finds the browsers' databases in your home directory",
-    )?;
+    let home = places
+        .home
+        .as_deref()
+        .ok_or("HOME is not set: p11card finds the browsers' databases in your home directory")?;
     if !home.is_absolute() {
-        return Err(format!(
-            "HOME ({}) is not an absolute path",
-            home.display()
-        ));
+        return Err(format!("HOME ({}) is not an absolute path", home.display()));
     }
     Ok(per_user(request, places, home, module))
 }
@@ -330,8 +330,7 @@ pub fn parse_profiles_ini(text: &str, base: &Path) -> Vec<Profile> {
             }
             continue;
         }
-        let (Some(section), Some((key, value))) = (current.as_mut(), line.split_once('='))
-        else {
+        let (Some(section), Some((key, value))) = (current.as_mut(), line.split_once('=')) else {
             continue;
         };
         match key.trim() {
@@ -519,8 +518,7 @@ fn system(request: &Request, places: &Places, module: Option<&str>) -> Vec<Line>
     lines.push(Line {
         place: "Chrome/Chromium".to_string(),
         state: State::Skipped(
-            "Chrome has no system-wide NSS database; each user runs `p11card register`"
-                .to_string(),
+            "Chrome has no system-wide NSS database; each user runs `p11card register`".to_string(),
         ),
     });
     lines
@@ -725,9 +723,7 @@ fn p11kit_file(request: &Request, places: &Places, file: &Path, module: Option<&
         (true, Some(existing)) => {
             let current = p11kit_module(&existing.text).unwrap_or_default();
             if let Some(only) = module.filter(|only| *only != current) {
-                return State::Skipped(format!(
-                    "it names another module ({current}), not {only}"
-                ));
+                return State::Skipped(format!("it names another module ({current}), not {only}"));
             }
             remove(request, file, State::Removed)
         }
@@ -751,10 +747,21 @@ fn p11kit_file(request: &Request, places: &Places, file: &Path, module: Option<&
                             .collect(),
                         State::Updated(current.to_string()),
                     ),
-                    None => (p11kit_text(library), State::Updated("no module line".to_string())),
+                    None => (
+                        p11kit_text(library),
+                        State::Updated("no module line".to_string()),
+                    ),
                 },
             };
-            write(request, places, file, existing.as_ref(), 0o644, &text, state)
+            write(
+                request,
+                places,
+                file,
+                existing.as_ref(),
+                0o644,
+                &text,
+                state,
+            )
         }
     }
 }
@@ -766,7 +773,9 @@ fn nss_db(request: &Request, places: &Places, dir: &Path, module: Option<&str>) 
         Ok(existing) => existing,
         Err(message) => return State::Failed(format!("refused: {message}")),
     };
-    let text = existing.as_ref().map_or("", |existing| existing.text.as_str());
+    let text = existing
+        .as_ref()
+        .map_or("", |existing| existing.text.as_str());
     let (new_text, change) = if request.unregister {
         nss_unregister(text, module)
     } else {
@@ -784,7 +793,15 @@ fn nss_db(request: &Request, places: &Places, dir: &Path, module: Option<&str>) 
         Change::Updated(old) => State::Updated(old),
         Change::Removed => State::Removed,
     };
-    write(request, places, &file, existing.as_ref(), 0o600, &new_text, state)
+    write(
+        request,
+        places,
+        &file,
+        existing.as_ref(),
+        0o600,
+        &new_text,
+        state,
+    )
 }
 
 /// Firefox's `SecurityDevices` policy with p11card's device for `library`,
@@ -792,9 +809,8 @@ fn nss_db(request: &Request, places: &Places, dir: &Path, module: Option<&str>) 
 /// the old one (device names directly under `SecurityDevices`).
 pub fn policy_register(policies: &mut Value, library: &str) -> Result<Change, String> {
     let devices = policy_devices(policies, true)?.ok_or("no SecurityDevices")?;
-    let old_form = !devices.is_empty()
-        && !devices.contains_key("Add")
-        && !devices.contains_key("Delete");
+    let old_form =
+        !devices.is_empty() && !devices.contains_key("Add") && !devices.contains_key("Delete");
     let add = if old_form {
         devices
     } else {
@@ -855,10 +871,11 @@ pub fn policy_unregister(policies: &mut Value, only: Option<&str>) -> Result<Cha
 }
 
 /// `policies.SecurityDevices` (created when `create`).
-fn policy_devices(policies: &mut Value, create: bool) -> Result<Option<&mut Map<String, Value>>, String> {
-    let top = policies
-        .as_object_mut()
-        .ok_or("it is not a JSON object")?;
+fn policy_devices(
+    policies: &mut Value,
+    create: bool,
+) -> Result<Option<&mut Map<String, Value>>, String> {
+    let top = policies.as_object_mut().ok_or("it is not a JSON object")?;
     if !create && !top.contains_key("policies") {
         return Ok(None);
     }
@@ -919,9 +936,7 @@ fn policy_file(request: &Request, places: &Places, file: &Path, module: Option<&
         Ok(Change::None) if request.unregister => return State::NotRegistered,
         Ok(Change::None) => return State::Registered,
         Ok(Change::OtherPath(path)) => {
-            return State::Skipped(format!(
-                "it registers another module ({path}); left alone"
-            ))
+            return State::Skipped(format!("it registers another module ({path}); left alone"))
         }
         Ok(Change::Added) => State::Added,
         Ok(Change::Updated(old)) => State::Updated(old),
@@ -945,7 +960,15 @@ fn policy_file(request: &Request, places: &Places, file: &Path, module: Option<&
     }
     let mut text = serde_json::to_string_pretty(&policies).unwrap_or_default();
     text.push('\n');
-    write(request, places, file, existing.as_ref(), 0o644, &text, state)
+    write(
+        request,
+        places,
+        file,
+        existing.as_ref(),
+        0o644,
+        &text,
+        state,
+    )
 }
 
 /// A file p11card edits, as read.
@@ -1123,7 +1146,11 @@ mod tests {
 
     #[test]
     fn the_default_module_is_the_multiarch_path() {
-        if cfg!(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu")) {
+        if cfg!(all(
+            target_arch = "x86_64",
+            target_os = "linux",
+            target_env = "gnu"
+        )) {
             assert_eq!(
                 default_module().as_deref(),
                 Some("/usr/lib/x86_64-linux-gnu/pkcs11/p11card-pkcs11.so")
@@ -1155,7 +1182,8 @@ mod tests {
 
     #[test]
     fn nss_entries_keep_other_modules() {
-        let text = "library=\nname=NSS Internal PKCS #11 Module\nparameters=x\nNSS=Flags=internal\n\n\
+        let text =
+            "library=\nname=NSS Internal PKCS #11 Module\nparameters=x\nNSS=Flags=internal\n\n\
                     library=/other.so\nname=other\n\n";
         let (added, change) = nss_register(text, "/m.so");
         assert_eq!(change, Change::Added);
@@ -1168,7 +1196,10 @@ mod tests {
             nss_unregister(&updated, Some("/m.so")).1,
             Change::OtherPath("/n.so".into())
         );
-        assert_eq!(nss_unregister(&updated, None), (text.to_string(), Change::Removed));
+        assert_eq!(
+            nss_unregister(&updated, None),
+            (text.to_string(), Change::Removed)
+        );
         assert_eq!(nss_unregister(text, None), (text.to_string(), Change::None));
     }
 
@@ -1180,14 +1211,16 @@ mod tests {
         .unwrap();
         let before = value.clone();
         assert_eq!(policy_register(&mut value, "/m.so"), Ok(Change::Added));
-        assert_eq!(value["policies"]["SecurityDevices"]["Add"]["p11card"], "/m.so");
+        assert_eq!(
+            value["policies"]["SecurityDevices"]["Add"]["p11card"],
+            "/m.so"
+        );
         assert_eq!(policy_register(&mut value, "/m.so"), Ok(Change::None));
         assert_eq!(policy_unregister(&mut value, None), Ok(Change::Removed));
         assert_eq!(value, before);
         // The old form: device names right under SecurityDevices.
         let mut old: Value =
-            serde_json::from_str(r#"{"policies":{"SecurityDevices":{"opensc":"/o.so"}}}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"policies":{"SecurityDevices":{"opensc":"/o.so"}}}"#).unwrap();
         assert_eq!(policy_register(&mut old, "/m.so"), Ok(Change::Added));
         assert_eq!(old["policies"]["SecurityDevices"]["p11card"], "/m.so");
         assert_eq!(policy_unregister(&mut old, None), Ok(Change::Removed));
