@@ -614,3 +614,59 @@ fn nss_sees_the_module_the_binary_registers() {
     assert!(listed.contains("NSS Internal PKCS #11 Module"), "{listed}");
     assert!(!listed.contains("p11card"), "{listed}");
 }
+
+#[test]
+fn quiet_prints_only_failures() {
+    let setup = Setup::new();
+    let dirs = setup.firefox(&[("default", "a.default", None), ("gone", "b.gone", None)]);
+    fs::remove_dir(&dirs[1]).unwrap();
+    let (code, out, _) = setup.run(&["register", "--quiet"]);
+    assert_eq!((code, out.as_str()), (exit::OK, ""));
+    let (_, out, _) = setup.run(&["register"]);
+    assert!(out.contains(
+        "Firefox profile gone (~/.mozilla/firefox/b.gone): skipped: the profile's directory does not exist\n"
+    ), "{out}");
+    symlink("127.0.1.1:+1", dirs[0].join("lock")).unwrap();
+    let (code, out, _) = setup.run(&["unregister", "--quiet"]);
+    assert_eq!(code, exit::FAILED);
+    assert_eq!(
+        out,
+        "Firefox profile default (~/.mozilla/firefox/a.default): refused: Firefox has this \
+         profile open; close Firefox and run `p11card unregister` again\n"
+    );
+}
+
+/// As root for another user's home: files keep (or, when new, get) the
+/// user's ownership, so that the user's browsers can still read them.
+#[test]
+fn root_keeps_the_users_ownership() {
+    use std::os::unix::fs::{chown, MetadataExt};
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("not root: ownership is not tested");
+        return;
+    }
+    let setup = Setup::new();
+    let dirs = setup.firefox(&[("default", "a.default", Some(INTERNAL))]);
+    for path in [
+        setup.home.clone(),
+        setup.home.join(".mozilla"),
+        setup.home.join(".mozilla/firefox"),
+        dirs[0].clone(),
+        dirs[0].join("pkcs11.txt"),
+    ] {
+        chown(&path, Some(4321), Some(4322)).unwrap();
+    }
+    let (code, out, _) = setup.run_as(0, &["register", "--module", &setup.module]);
+    assert_eq!(code, exit::OK, "{out}");
+    for path in [
+        dirs[0].join("pkcs11.txt"),
+        setup.home.join(".pki"),
+        setup.home.join(".pki/nssdb"),
+        setup.home.join(".pki/nssdb/pkcs11.txt"),
+        setup.home.join(".config/pkcs11/modules"),
+        setup.home.join(".config/pkcs11/modules/p11card.module"),
+    ] {
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (4321, 4322), "{}", path.display());
+    }
+}
