@@ -575,13 +575,21 @@ fn nss_sees_the_module_the_binary_registers() {
         return;
     };
     let setup = Setup::new();
-    let dirs = setup.firefox(&[("default-esr", "abc.default-esr", None)]);
-    let status = Command::new("timeout")
-        .args(["60", "certutil", "-N", "--empty-password", "-d"])
-        .arg(format!("sql:{}", dirs[0].display()))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let dirs = setup.firefox(&[
+        ("default-esr", "abc.default-esr", None),
+        ("no-pkcs11-txt", "def.no-pkcs11-txt", None),
+    ]);
+    for dir in &dirs {
+        let status = Command::new("timeout")
+            .args(["60", "certutil", "-N", "--empty-password", "-d"])
+            .arg(format!("sql:{}", dir.display()))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    // A database without pkcs11.txt: p11card writes one with only its own
+    // entry, and NSS still loads its internal module.
+    fs::remove_file(dirs[1].join("pkcs11.txt")).unwrap();
     let p11card = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_p11card"))
             .args(args)
@@ -602,17 +610,21 @@ fn nss_sees_the_module_the_binary_registers() {
         ),
         "{out}"
     );
-    let listed = modutil_list(&dirs[0]);
-    assert!(listed.contains("NSS Internal PKCS #11 Module"), "{listed}");
-    assert!(
-        listed.contains(&format!(" p11card\n\tlibrary name: {module}\n")),
-        "{listed}"
-    );
+    for dir in &dirs {
+        let listed = modutil_list(dir);
+        assert!(listed.contains("NSS Internal PKCS #11 Module"), "{listed}");
+        assert!(
+            listed.contains(&format!(" p11card\n\tlibrary name: {module}\n")),
+            "{listed}"
+        );
+    }
     let (code, out) = p11card(&["unregister"]);
     assert_eq!(code, Some(0), "{out}");
-    let listed = modutil_list(&dirs[0]);
-    assert!(listed.contains("NSS Internal PKCS #11 Module"), "{listed}");
-    assert!(!listed.contains("p11card"), "{listed}");
+    for dir in &dirs {
+        let listed = modutil_list(dir);
+        assert!(listed.contains("NSS Internal PKCS #11 Module"), "{listed}");
+        assert!(!listed.contains("p11card"), "{listed}");
+    }
 }
 
 #[test]
