@@ -1,7 +1,9 @@
 //! The `p11card` command: what a person or a help desk asks of a smart card
 //! (is it seen, which keys and certificates it holds, how many PIN tries are
 //! left, change or unblock the PIN, wait for it), built on the `p11card`
-//! crate's Rust API ([`p11card::Context`]).
+//! crate's Rust API ([`p11card::Context`]); and registering the module with
+//! Firefox, Chrome/Chromium and p11-kit ([`register`], no card needed:
+//! [`run_registration`]).
 //!
 //! [`run`] carries out a parsed command line against a [`Context`], writing
 //! to the given outputs and reading PINs from a [`Secrets`] source, so the
@@ -134,9 +136,10 @@ pub struct RegisterArgs {
     /// Print only the places that failed (for package scripts).
     #[arg(long)]
     pub quiet: bool,
-    /// The module (an absolute path) instead of the installed
-    /// /usr/lib/<multiarch>/pkcs11/p11card-pkcs11.so; for unregister: remove
-    /// only registrations of this path.
+    /// The module (an absolute path) instead of the installed one
+    /// (/usr/lib/MULTIARCH/pkcs11/p11card-pkcs11.so, e.g. MULTIARCH =
+    /// x86_64-linux-gnu); for unregister: remove only registrations of this
+    /// path.
     #[arg(long, value_name = "PATH")]
     pub module: Option<std::path::PathBuf>,
 }

@@ -2,7 +2,8 @@
 //! --help`). Always the PC/SC readers of this machine, with the card
 //! profiles, disk cache and logging of the module's configuration (as the
 //! PKCS#11 module reads it for the same user): simulated cards are for the
-//! tests, through the library.
+//! tests, through the library. `register` and `unregister` need no card:
+//! they run before any of that is set up, in `$HOME` and `/`.
 
 use clap::Parser;
 use p11card::config::Config;
