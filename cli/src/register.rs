@@ -447,18 +447,24 @@ fn chrome(
     nss_db(request, places, nssdb, module)
 }
 
-/// Whether Firefox has the profile in `dir` open: the POSIX lock Firefox
-/// holds on `.parentlock` while it runs, or its `lock` symbolic link
-/// ("ADDRESS:+PID") naming a process that is alive.
+/// Whether Firefox has the profile in `dir` open: Firefox holds a POSIX
+/// lock on `.parentlock` while it runs (so a `.parentlock` p11card can lock
+/// is not in use, whatever else is left from a crash); where the file
+/// system has no such locks, its `lock` symbolic link ("ADDRESS:+PID")
+/// naming a process that is alive.
 pub fn firefox_has_open(dir: &Path) -> bool {
+    use rustix::fs::{fcntl_lock, FlockOperation};
+    use rustix::io::Errno;
     let parentlock = dir.join(".parentlock");
     if fs::symlink_metadata(&parentlock).is_ok_and(|meta| meta.is_file()) {
         if let Ok(file) = open_nofollow(&parentlock) {
-            use rustix::fs::{fcntl_lock, FlockOperation};
             match fcntl_lock(&file, FlockOperation::NonBlockingLockShared) {
-                // Ours now; closing the file releases it.
-                Ok(()) => {}
-                Err(_) => return true,
+                // Ours now (closing the file releases it): Firefox is not
+                // running on this profile.
+                Ok(()) => return false,
+                Err(Errno::AGAIN | Errno::ACCESS) => return true,
+                // No locks on this file system: the link decides.
+                Err(_) => {}
             }
         }
     }

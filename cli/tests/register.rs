@@ -340,6 +340,14 @@ fn a_profile_firefox_has_open_is_refused() {
         fs::read_to_string(dirs[0].join("pkcs11.txt")).unwrap(),
         INTERNAL
     );
+    // A `lock` link naming a live process next to a .parentlock nobody
+    // holds: left from a crash (the PID now someone else's).
+    symlink(
+        format!("127.0.1.1:+{}", std::process::id()),
+        dirs[0].join("lock"),
+    )
+    .unwrap();
+    assert!(!p11card_cli::register::firefox_has_open(&dirs[0]));
     // Released: registered.
     let (code, out, _) = setup.run(&["register"]);
     assert_eq!(code, exit::OK, "{out}");
