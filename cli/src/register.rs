@@ -388,7 +388,7 @@ fn per_user(request: &Request, places: &Places, home: &Path, module: Option<&str
             });
         }
         for profile in profiles {
-            let state = firefox_profile(request, places, &profile.dir, module);
+            let state = firefox_profile(request, places, home, &profile.dir, module);
             lines.push(Line {
                 place: format!(
                     "{label} profile {} ({})",
@@ -413,9 +413,18 @@ fn per_user(request: &Request, places: &Places, home: &Path, module: Option<&str
 }
 
 /// One Firefox profile's NSS database.
-fn firefox_profile(request: &Request, places: &Places, dir: &Path, module: Option<&str>) -> State {
+fn firefox_profile(
+    request: &Request,
+    places: &Places,
+    home: &Path,
+    dir: &Path,
+    module: Option<&str>,
+) -> State {
     if !dir.is_dir() {
         return State::Skipped("the profile's directory does not exist".to_string());
+    }
+    if let Some(refused) = not_the_users(places, home, dir) {
+        return refused;
     }
     if firefox_has_open(dir) {
         return State::Failed(format!(
@@ -444,7 +453,28 @@ fn chrome(
             }
         }
     }
+    if let Some(refused) = not_the_users(places, home, nssdb) {
+        return refused;
+    }
     nss_db(request, places, nssdb, module)
+}
+
+/// As root in another user's home directory: refuses to edit in `dir` if
+/// that user does not own it (their `profiles.ini` or a link of theirs
+/// may point anywhere).
+fn not_the_users(places: &Places, home: &Path, dir: &Path) -> Option<State> {
+    if places.euid != 0 {
+        return None;
+    }
+    let user = fs::metadata(home).ok()?.uid();
+    let owner = fs::metadata(dir).ok()?.uid();
+    (user != 0 && owner != user).then(|| {
+        State::Failed(format!(
+            "refused: {} is not owned by the home directory's owner (uid {user}); \
+             p11card edits it only as that user",
+            places.show(dir)
+        ))
+    })
 }
 
 /// Whether Firefox has the profile in `dir` open: Firefox holds a POSIX
@@ -503,6 +533,12 @@ fn p11kit_user(
                 return State::Failed(format!("failed: cannot create its directory: {err}"));
             }
         }
+    }
+    if let Some(refused) = file
+        .parent()
+        .and_then(|dir| not_the_users(places, home, dir))
+    {
+        return refused;
     }
     p11kit_file(request, places, file, module)
 }

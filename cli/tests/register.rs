@@ -666,7 +666,13 @@ fn root_keeps_the_users_ownership() {
         return;
     }
     let setup = Setup::new();
-    let dirs = setup.firefox(&[("default", "a.default", Some(INTERNAL))]);
+    // A profiles.ini pointing at a directory of root's.
+    let roots = setup.root.join("etc/somewhere");
+    fs::create_dir_all(&roots).unwrap();
+    let dirs = setup.firefox(&[
+        ("default", "a.default", Some(INTERNAL)),
+        ("elsewhere", roots.to_str().unwrap(), None),
+    ]);
     for path in [
         setup.home.clone(),
         setup.home.join(".mozilla"),
@@ -677,7 +683,15 @@ fn root_keeps_the_users_ownership() {
         chown(&path, Some(4321), Some(4322)).unwrap();
     }
     let (code, out, _) = setup.run_as(0, &["register", "--module", &setup.module]);
-    assert_eq!(code, exit::OK, "{out}");
+    assert_eq!(code, exit::FAILED, "{out}");
+    assert!(
+        out.contains(
+            "Firefox profile elsewhere (/etc/somewhere): refused: /etc/somewhere is not owned \
+             by the home directory's owner (uid 4321); p11card edits it only as that user\n"
+        ),
+        "{out}"
+    );
+    assert!(!roots.join("pkcs11.txt").exists());
     for path in [
         dirs[0].join("pkcs11.txt"),
         setup.home.join(".pki"),
