@@ -149,7 +149,19 @@ reg_firefox_open() {
         >"$REG_DIR/firefox.log" 2>&1 </dev/null &
     pid=$!
     for _ in $(seq 1 300); do [ -L "$REG_PROFILE/lock" ] && break; sleep 0.1; done
-    sleep 1
+    # Firefox loaded the module from the profile's pkcs11.txt: it is in the
+    # memory map of Firefox (timeout's child).
+    local firefox="" loaded=""
+    for _ in $(seq 1 200); do
+        firefox="$(cat "/proc/$pid/task/$pid/children" 2>/dev/null | awk '{print $1}')"
+        if [ -n "$firefox" ] && grep -qF "$MODULE" "/proc/$firefox/maps" 2>/dev/null; then
+            loaded=1
+            break
+        fi
+        sleep 0.1
+    done
+    echo "Firefox (pid ${firefox:-?}) has the module mapped: ${loaded:-no}"
+    [ -n "$loaded" ] || rc=1
     reg_run unregister
     stop_pid "$pid"
     wait "$pid" 2>/dev/null || true
@@ -239,7 +251,7 @@ else
     check_fn "tstclnt TLS 1.3 client certificate login with key ${REG_TLS_KEYS[0]} through the profile's database" \
         reg_tls "${REG_TLS_KEYS[0]}"
     check_fn "Chrome's ~/.pki/nssdb (0700): NSS creates the database, modutil lists p11card with the token" reg_chrome
-    check_fn "p11card unregister with Firefox (headless) running on the profile: refused, the profile unchanged" \
+    check_fn "Firefox (headless) on the registered profile loads the module; p11card unregister meanwhile: refused, the profile unchanged" \
         reg_firefox_open
     check_fn "p11card unregister: modutil no longer lists p11card, the internal module stays" reg_unregister
     check "the profile's pkcs11.txt is as certutil -N left it" cmp "$REG_DIR/pkcs11.txt.before" "$REG_PROFILE/pkcs11.txt"
