@@ -244,17 +244,17 @@ fn module_path(request: &Request, places: &Places) -> Result<Option<String>, Str
 
 /// Works out and (unless `--dry-run`) makes the changes, place by place.
 fn plan_and_do(request: &Request, places: &Places) -> Result<Vec<Line>, String> {
+    if request.system && places.euid != 0 {
+        return Err(format!(
+            "--system changes files for every user and needs root: run `sudo p11card {} \
+             --system`, or leave out --system to {} it for yourself",
+            verb(request),
+            verb(request)
+        ));
+    }
     let module = module_path(request, places)?;
     let module = module.as_deref();
     if request.system {
-        if places.euid != 0 {
-            return Err(format!(
-                "--system changes files for every user and needs root: run `sudo p11card {} \
-                 --system`, or leave out --system to {} it for yourself",
-                verb(request),
-                verb(request)
-            ));
-        }
         return Ok(system(request, places, module));
     }
     let home = places

@@ -437,6 +437,13 @@ fn system_wide_needs_root() {
         "{err}"
     );
     assert!(snapshot(&setup.root).is_empty());
+    // (before looking for the installed module)
+    let (code, _, err) = setup.run_as(1000, &["unregister", "--system"]);
+    assert_eq!(code, exit::FAILED);
+    assert!(
+        err.contains("run `sudo p11card unregister --system`"),
+        "{err}"
+    );
 }
 
 #[test]
