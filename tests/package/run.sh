@@ -102,6 +102,7 @@ export VIRTPIV_RUN_DIR="$WORK/run" VIRTPIV_STATE_DIR="$WORK/state"
 CARD_STARTED=0
 
 cleanup() {
+    run_cleanups
     if [ "$CARD_STARTED" = 1 ]; then
         timeout 60 "$VIRTPIV/stop.sh" >/dev/null 2>&1 || true
     fi
@@ -285,16 +286,22 @@ else
         check_output "p11-kit list-modules: the token \"$TOKEN_LABEL\" under p11card" \
             "^ +token: $(sed 's/[][\.*^$(){}+?|]/\\&/g' <<<"$TOKEN_LABEL")\$" printf '%s\n' "$P11KIT_ENTRY"
 
-        # ---- LEAD: `p11card register` check goes here (issue 15 point 3,
-        # once branch i15reg is merged): as an ordinary user with a fresh
-        # NSS database as Firefox's (certutil -N -d sql:$HOME/...), run
-        # `p11card register`, check `modutil -list` shows the module at
-        # $MODULE and `certutil -L -h all` the token's certificates, and log
-        # in to `openssl s_server -Verify` with NSS's tstclnt and the card's
-        # key; then `p11card unregister` removes it again. The package's
-        # prerm (packaging/debian/prerm) runs `p11card unregister --system`
-        # and each user's `p11card unregister` on removal: a registration
-        # made here must be gone after `dpkg -r` below.
+        # A newcomer's next steps with the installed package: the README's
+        # `p11card register`, then Firefox logs in to a client-certificate
+        # site with the card (the real-stack Firefox suite, run with the
+        # installed command and module). Root's home is a tmpfs of this
+        # namespace, so the registration lands where the package's prerm
+        # looks (root's home in /etc/passwd) without touching the host's.
+        if [ "${P11CARD_REALSTACK_ISOLATE:-1}" != 0 ] && timeout 10 mount -t tmpfs -o mode=0700 tmpfs /root; then
+            printf '\n-- p11card register and Firefox, as root (home: a tmpfs)\n'
+            export HOME=/root
+            FF_HOME=/root CLI_BIN="$CLI"
+            # shellcheck source=../realstack/suite-firefox.sh
+            source "$REPO/tests/realstack/suite-firefox.sh"
+            REGISTERED_HOME=/root
+        else
+            echo "  (not isolated: p11card register and Firefox skipped)"
+        fi
     fi
 fi
 
@@ -319,6 +326,22 @@ not_in_p11kit() {
 }
 check_fn "p11-kit list-modules no longer lists p11card" not_in_p11kit
 check_fn "no registration left behind ($REGISTRATION absent)" test ! -e "$REGISTRATION"
+# The prerm ran each user's `p11card unregister`: root's Firefox profile
+# and Chrome database name p11card no more.
+if [ -n "${REGISTERED_HOME:-}" ]; then
+    no_user_registration() {
+        local db left=0
+        for db in "$REGISTERED_HOME/.mozilla/firefox/p11card.test" "$REGISTERED_HOME/.pki/nssdb"; do
+            if grep -qx "name=p11card" "$db/pkcs11.txt" 2>/dev/null; then
+                echo "still registered in $db/pkcs11.txt"
+                left=1
+            fi
+        done
+        [ ! -e "$REGISTERED_HOME/.config/pkcs11/modules/p11card.module" ] || { echo "left: p11-kit user module file"; left=1; }
+        return "$left"
+    }
+    check_fn "no registration left in $REGISTERED_HOME (Firefox profile, ~/.pki/nssdb, p11-kit)" no_user_registration
+fi
 check_fn "dpkg -P $PACKAGE" timeout 300 dpkg -P "$PACKAGE"
 check_output "dpkg-query: $PACKAGE not installed" "^(not-installed)?\$" \
     bash -c "dpkg-query -W -f '\${db:Status-Status}' '$PACKAGE' 2>/dev/null; true"

@@ -1,7 +1,10 @@
 # Firefox (headless firefox-esr, driven through Marionette) logs in to an
-# HTTPS site that requires a client certificate, with the card: the module
-# registered in a fresh Firefox profile's NSS database, the PIN typed into
-# Firefox's own PIN prompt. (sourced by run.sh: MODULE, PROV, WORK, PIN set)
+# HTTPS site that requires a client certificate, with the card: a fresh
+# Firefox profile, the module registered in it by the README's `p11card
+# register` recipe, the PIN typed into Firefox's own PIN prompt.
+# (sourced by run.sh, and by tests/package/run.sh with the installed
+# package: MODULE, PROV, WORK, PIN set; FF_HOME, the home directory of the
+# Firefox user, and CLI_BIN, the p11card command, may be set.)
 
 # card-families: piv pkcs15
 
@@ -10,9 +13,10 @@ if ! command -v firefox-esr >/dev/null 2>&1; then
     return 0
 fi
 
-FF_HOME="$WORK/firefox-home"
+FF_HOME="${FF_HOME:-$WORK/firefox-home}"
 FF_PROFILE="$FF_HOME/.mozilla/firefox/p11card.test"
-rm -rf -- "$FF_HOME"
+CLI_BIN="${CLI_BIN:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/p11card}"
+rm -rf -- "$FF_HOME/.mozilla"
 mkdir -p "$FF_PROFILE"
 # The profile as Firefox lists it, with an NSS database of its own.
 cat >"$FF_HOME/.mozilla/firefox/profiles.ini" <<INI
@@ -27,8 +31,19 @@ StartWithLastProfile=1
 Version=2
 INI
 check "certutil -N creates the profile's NSS database" certutil -N -d "sql:$FF_PROFILE" --empty-password
-check_output "modutil registers the module in the Firefox profile" "added to database" \
-    modutil -dbdir "sql:$FF_PROFILE" -add p11card -libfile "$MODULE" -force
+
+# The README's recipe (`p11card register`); a module that is not the
+# installed one is named with --module.
+ff_register() {
+    local out module_option=""
+    [ "$MODULE" = /usr/lib/x86_64-linux-gnu/pkcs11/p11card-pkcs11.so ] || module_option=" --module $MODULE"
+    readme_recipe register "s|p11card register|p11card register$module_option|" >"$WORK/recipe-register.sh"
+    out=$(HOME="$FF_HOME" run_recipe "$WORK/recipe-register.sh") || { printf '%s\n' "$out"; return 1; }
+    printf '%s\n' "$out"
+    grep -qE "^ *Firefox profile p11card-test .*: added" <<<"$out" &&
+        grep -qxF "library=$MODULE" "$FF_PROFILE/pkcs11.txt"
+}
+check_fn "README recipe 'register': p11card register adds the module to the Firefox profile" ff_register
 
 # The site: a server certificate for localhost from a CA of its own (Firefox
 # refuses a self-signed CA certificate as a server's), the CA trusted in the
@@ -71,13 +86,12 @@ JS
     HOME="$FF_HOME" MOZ_HEADLESS=1 timeout 300 firefox-esr --headless --marionette --remote-allow-system-access --no-remote \
         --profile "$FF_PROFILE" about:blank >"$WORK/firefox-$port.log" 2>&1 &
     pid=$!
-    out=$(timeout 120 python3 "$HERE/firefox/marionette.py" "$port" "https://localhost:$FF_PORT/" "$@" 2>&1) || rc=$?
+    out=$(timeout 120 python3 "$REPO_ROOT/tests/realstack/firefox/marionette.py" "$port" "https://localhost:$FF_PORT/" "$@" 2>&1) || rc=$?
     stop_pid "$pid"
     printf '%s\n(exit %s)\n' "$out" "$rc"
     return "$rc"
 }
 
-CLI_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/p11card"
 # ff_tries: the PIN tries left, as `p11card status` shows them.
 ff_tries() {
     timeout "$T" "$CLI_BIN" status 2>/dev/null | sed -n 's/^  PIN: *\([0-9]*\) tr[a-z]* left.*/\1/p' | head -n 1
