@@ -10,7 +10,7 @@
 use crate::messages::{explain, tries_left};
 use crate::trace::Trace;
 use crate::{exit, reader_matches, Failure, Io};
-use p11card::api::{Error, Key, PinTries, TokenInfo};
+use p11card::api::{CacheUse, Error, Key, PinTries, TokenInfo};
 use p11card::config::Config;
 use p11card::Context;
 use std::fmt::Write as _;
@@ -177,13 +177,20 @@ pub(crate) fn doctor(
         None => None,
     };
     let mut findings = Findings::default();
-    check_pcsc(env, &mut findings);
+    let pcsc_answers = check_pcsc(env, &mut findings);
     // The enumeration the report's trace shows: readers, cards, tokens,
     // keys, as `p11card list` reads them.
     if let Some(trace) = &env.trace {
         trace.start();
     }
-    check_cards(context, wanted, env.now, &mut findings);
+    if pcsc_answers {
+        check_cards(context, wanted, env.now, &mut findings);
+    } else {
+        findings.note(
+            "readers and cards not checked: the PC/SC service does not answer",
+            None::<&str>,
+        );
+    }
     if let Some(trace) = &env.trace {
         trace.stop();
     }
@@ -253,13 +260,14 @@ const PCSCD_SOCKET_UNITS: [&str; 3] = [
     "/etc/systemd/system/pcscd.socket",
 ];
 
-fn check_pcsc(env: &Environment, findings: &mut Findings) {
+/// Checks pcscd; `false` when the PC/SC service does not answer.
+fn check_pcsc(env: &Environment, findings: &mut Findings) -> bool {
     let Some(service) = &env.pcsc_check else {
         findings.note(
             "the readers do not come from PC/SC: pcscd not checked",
             None::<&str>,
         );
-        return;
+        return true;
     };
     let binary = PCSCD_PATHS
         .iter()
@@ -280,11 +288,17 @@ fn check_pcsc(env: &Environment, findings: &mut Findings) {
         ),
     }
     match service() {
-        Ok(()) => findings.ok("the PC/SC service answers"),
-        Err(why) => findings.problem(
-            format!("the PC/SC service does not answer ({why})"),
-            START_PCSCD,
-        ),
+        Ok(()) => {
+            findings.ok("the PC/SC service answers");
+            true
+        }
+        Err(why) => {
+            findings.problem(
+                format!("the PC/SC service does not answer ({why})"),
+                START_PCSCD,
+            );
+            false
+        }
     }
 }
 
@@ -431,6 +445,23 @@ fn check_cards(context: &Context, wanted: Option<&str>, now: SystemTime, finding
             if keys.len() == 1 { "" } else { "s" },
         ));
         check_pin(&info, findings);
+        match card.puk_tries_left() {
+            Ok(Some(0)) => findings.problem(
+                "the PUK (unblocking code) is blocked: a blocked PIN can no longer be unblocked",
+                "ask whoever issued the card to reset or replace it",
+            ),
+            Ok(Some(left)) => {
+                let _ = writeln!(findings.cards, "  PUK: {left} tries left");
+                findings.ok(format!("PUK: {}", tries_left(PinTries::Plenty, Some(left))));
+            }
+            Ok(None) => {
+                let _ = writeln!(findings.cards, "  PUK: unknown");
+            }
+            Err(err) => findings.note(
+                format!("the PUK's tries could not be read: {}", explain(&err, None)),
+                None::<&str>,
+            ),
+        }
         for key in &keys {
             describe_key(key, &mut findings.cards);
             check_certificate(key, now, findings);
@@ -454,6 +485,13 @@ fn describe_token(info: &TokenInfo, out: &mut String) {
         info.max_pin_length,
         if info.pin_pad { ", PIN pad" } else { "" }
     );
+    let cache = match info.cache {
+        CacheUse::Off => "off",
+        CacheUse::NotCached => "on, this card not cached",
+        CacheUse::ReadFromCard => "on, read from the card",
+        CacheUse::Used => "used",
+    };
+    let _ = writeln!(out, "  Cache: {cache}");
 }
 
 /// A key's public facts for the report.
@@ -740,13 +778,24 @@ fn check_config(env: &Environment, findings: &mut Findings) -> Option<Config> {
                     "the configuration file {} is not valid ({}): until it is fixed p11card \
                      applies the strict algorithm policy (it may refuse some keys)",
                     path.display(),
-                    why.trim()
+                    one_line(&why)
                 ),
                 "correct the file (its [policy] table is described in the README)",
             );
             None
         }
     }
+}
+
+/// A TOML parser's message on one line: its lines without the quoted
+/// source (`|`), joined.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.contains('|'))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// The first `PRETTY_NAME` of the os-release file.
@@ -824,6 +873,12 @@ fn report_text(
             .map_or("none".to_string(), |path| path.display().to_string())
     );
     let _ = writeln!(out, "Policy in effect: {}", context.policy().describe());
+    if config.is_none() {
+        let _ = writeln!(
+            out,
+            "Settings: the defaults (and the P11CARD_* variables below)"
+        );
+    }
     if let Some(config) = config {
         let _ = writeln!(
             out,

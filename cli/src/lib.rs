@@ -78,7 +78,11 @@ pub struct Cli {
 pub enum Command {
     /// Each reader: card present, ATR, card profile, token, PIN tries.
     /// Exit status 0 only if a usable card is present.
-    Status,
+    Status {
+        /// Print JSON for scripts (the same facts).
+        #[arg(long)]
+        json: bool,
+    },
     /// Each key: label, ID, type, what it may do, certificate, pkcs11: URI.
     List {
         /// Print JSON for scripts.
@@ -254,7 +258,7 @@ pub fn run(cli: &Cli, context: &Context, io: &mut Io<'_>) -> u8 {
 pub fn run_in(cli: &Cli, context: &Context, env: &Environment, io: &mut Io<'_>) -> u8 {
     let reader = cli.reader.as_deref();
     let result = match &cli.command {
-        Command::Status => status::status(context, reader, io),
+        Command::Status { json } => status::status(context, reader, *json, io),
         Command::List {
             json,
             login,

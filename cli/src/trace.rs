@@ -118,7 +118,7 @@ fn describe(command: &[u8], response: &Result<Vec<u8>, TransportError>, took: Du
     let Some(header) = command.get(..4) else {
         return format!("(malformed command of {} bytes)", command.len());
     };
-    let mut line = format!("{}", hex(header));
+    let mut line = hex(header);
     if let Some((lc, start)) = data_span(command) {
         line.push_str(&format!("  Lc={lc}"));
         if shows_data(header[1]) {

@@ -364,6 +364,22 @@ impl CardApp for OpenPgpApp {
         Ok(self.pw_status(card)?.pin_status())
     }
 
+    /// The code `unblock_pin` takes: the Resetting Code when the card has
+    /// one (its counter is not zero), else PW3.
+    fn puk_status(&self, card: &mut Transaction) -> Result<Option<PinStatus>, AppError> {
+        let pw = self.pw_status(card)?;
+        let tries = if pw.rc_tries > 0 {
+            pw.rc_tries
+        } else {
+            pw.pw3_tries
+        };
+        Ok(Some(PinStatus {
+            tries_left: Some(tries),
+            verified: false,
+            blocked: tries == 0,
+        }))
+    }
+
     fn verify_pin(&self, card: &mut Transaction, pin: &[u8]) -> Result<(), AppError> {
         self.profile.check_pin_length(pin)?;
         // PW1 in mode 82 unlocks decryption and authentication; mode 81 the
