@@ -32,6 +32,9 @@ pub struct Environment {
     /// `~/.config`): p11-kit's user module directory is `pkcs11/modules`
     /// in it.
     pub config_home: Option<PathBuf>,
+    /// The doctor runs as root: p11-kit then ignores the user's module
+    /// files.
+    pub as_root: bool,
     /// The configuration file p11card reads (`P11CARD_CONFIG`, or the
     /// usual place), `None` when there is none.
     pub config_file: Option<PathBuf>,
@@ -71,6 +74,7 @@ impl Environment {
             home,
             config_home,
             config_file,
+            as_root: rustix::process::geteuid().is_root(),
             pcsc_check: Some(Box::new(|| {
                 p11card::transport::pcsc::PcscBackend::new()
                     .check_service()
@@ -601,8 +605,24 @@ fn check_p11_kit(env: &Environment, findings: &mut Findings) {
         env.system_path("/usr/share/p11-kit/modules"),
         env.system_path("/etc/pkcs11/modules"),
     ];
-    if let Some(config_home) = &env.config_home {
-        dirs.push(config_home.join("pkcs11").join("modules"));
+    let user_dir = env
+        .config_home
+        .as_ref()
+        .map(|config_home| config_home.join("pkcs11").join("modules"));
+    match &user_dir {
+        Some(dir) if env.as_root => {
+            for (file, _) in p11_kit_modules(dir) {
+                findings.note(
+                    format!(
+                        "p11-kit ignores {} for root (it reads no per-user module files then)",
+                        file.display()
+                    ),
+                    Some("as root, register system-wide: sudo p11card register"),
+                );
+            }
+        }
+        Some(dir) => dirs.push(dir.clone()),
+        None => {}
     }
     let found: Vec<(PathBuf, Option<String>)> =
         dirs.iter().flat_map(|dir| p11_kit_modules(dir)).collect();

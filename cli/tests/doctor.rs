@@ -101,6 +101,7 @@ impl Tree {
             home: Some(self.home()),
             config_home: Some(self.home().join(".config")),
             config_file: Some(self.home().join(".config/p11card/p11card.toml")),
+            as_root: false,
             pcsc_check: Some(Box::new(|| Ok(()))),
             variables: Vec::new(),
             now: SystemTime::now(),
@@ -397,13 +398,29 @@ fn doctor_checks_p11_kit_nss_and_the_configuration_file() {
         "home/.config/p11card/p11card.toml",
         "[policy]\nmin_rsa_bits = 1\n",
     );
-    let outcome = run(&context_of(&backend), &tree.environment(None), &["doctor"]);
+    let mut env = tree.environment(None);
+    let outcome = run(&context_of(&backend), &env, &["doctor"]);
     let problems = lines(&outcome, "problem");
     assert!(
         problems[0].ends_with(
             "p11card.module names /opt/p11card/libp11card_pkcs11.so, which does not exist; \
              run `p11card register` again (or reinstall the p11card package)"
         ),
+        "{}",
+        outcome.out
+    );
+    // As root, p11-kit reads no per-user module file: it does not count.
+    env.as_root = true;
+    let outcome = run(&context_of(&backend), &env, &["doctor"]);
+    assert!(
+        lines(&outcome, "problem")[0].starts_with("problem p11-kit does not see p11card"),
+        "{}",
+        outcome.out
+    );
+    assert!(
+        lines(&outcome, "note")
+            .iter()
+            .any(|line| line.contains("p11card.module for root")),
         "{}",
         outcome.out
     );
