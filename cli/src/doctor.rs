@@ -501,7 +501,11 @@ fn describe_token(info: &TokenInfo, out: &mut String) {
 /// A key's public facts for the report.
 fn describe_key(key: &Key, out: &mut String) {
     let id: String = key.id().iter().map(|byte| format!("{byte:02x}")).collect();
-    let _ = writeln!(out, "  Key {:?} id {id}: {:?}", key.label(), key.kind());
+    let kind = match crate::list::kind(key.kind()) {
+        (name, _, Some(curve)) => format!("{name} {curve}"),
+        (name, bits, None) => format!("{name} {bits}"),
+    };
+    let _ = writeln!(out, "  Key {:?} id {id}: {kind}", key.label());
     if let Some(cert) = key.certificate() {
         let _ = writeln!(out, "    Certificate: {}", cert.subject());
         let _ = writeln!(out, "    Issuer: {}", cert.issuer());

@@ -630,3 +630,46 @@ fn status_says_whether_the_disk_cache_was_used() {
     let json = run(&with_cache(), &env, &["status", "--json"]);
     assert!(json.out.contains("\"cache\": \"used\""), "{}", json.out);
 }
+
+#[test]
+fn puk_tries_cost_no_apdu_on_a_card_that_cannot_tell_them() {
+    // A PIV card without Yubico's GET METADATA (virtpiv's ATR: the generic
+    // PIV profile).
+    let atr = [
+        0x3B, 0x95, 0x13, 0x81, 0x01, 0x80, 0x73, 0xFF, 0x01, 0x00, 0x0B,
+    ];
+    let (backend, card) =
+        SimBackend::with_card(SimPivCard::new().without_yubico_extensions().with_atr(atr));
+    let context = context_of(&backend);
+    let first = context.first_card().unwrap();
+    assert_eq!(first.profile().unwrap(), "piv");
+    first.token_info().unwrap();
+    let before = card.apdu_count();
+    assert_eq!(first.puk_tries_left().unwrap(), None);
+    assert_eq!(card.apdu_count(), before, "{}", card.transcript());
+    let status = run(&context, &Tree::new().environment(None), &["status"]);
+    assert!(
+        status
+            .out
+            .contains("  PUK:     unknown (the card does not tell without spending a try)\n"),
+        "{}",
+        status.out
+    );
+
+    // A YubiKey tells them with GET METADATA of the PUK (81), no VERIFY.
+    let (backend, card) = SimBackend::with_card(SimPivCard::new().with_puk("12345678", 5));
+    let first = context_of(&backend).first_card().unwrap();
+    first.token_info().unwrap();
+    card.clear_log();
+    assert_eq!(first.puk_tries_left().unwrap(), Some(5));
+    let headers: Vec<[u8; 4]> = card
+        .log()
+        .iter()
+        .map(|apdu| apdu.command[..4].try_into().unwrap())
+        .collect();
+    assert!(
+        headers.contains(&[0x00, 0xF7, 0x00, 0x81]),
+        "{headers:02X?}"
+    );
+    assert!(headers.iter().all(|h| h[1] != 0x20), "{headers:02X?}");
+}

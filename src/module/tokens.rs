@@ -332,6 +332,13 @@ impl Module {
     pub fn puk_tries_left(&self, id: CK_SLOT_ID) -> Result<Option<u8>> {
         let slot = self.slot(id)?;
         let mut state = self.token_state_with(&slot, false)?;
+        let tells = match (&state.card, &state.token) {
+            (Some(card), Some(token)) => token.app.tells_puk_status(card.engine_state()),
+            _ => false,
+        };
+        if !tells {
+            return Ok(None);
+        }
         let status = card_operation(&mut state, |app, card| app.puk_status(card))?;
         Ok(status.and_then(|status| {
             if status.blocked {

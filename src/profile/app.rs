@@ -337,9 +337,17 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     }
     /// Reads the PIN state without spending a try.
     fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError>;
+    /// Whether [`CardApp::puk_status`] can tell anything, from what the
+    /// engine learned about the card (`state`), so that no APDU is spent
+    /// on a card that cannot.
+    fn tells_puk_status(&self, state: &EngineState) -> bool {
+        let _ = state;
+        false
+    }
     /// Reads the state of the code [`CardApp::unblock_pin`] takes (PIV: the
     /// PUK; OpenPGP: the Resetting Code, or PW3 without one) without
     /// spending a try; `None` when the card cannot tell it that way.
+    /// Asked only when [`CardApp::tells_puk_status`].
     fn puk_status(&self, card: &mut Transaction) -> Result<Option<PinStatus>, AppError> {
         let _ = card;
         Ok(None)

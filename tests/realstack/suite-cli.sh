@@ -11,6 +11,7 @@
 
 CLI_DIR="$WORK/cli"
 mkdir -p "$CLI_DIR"
+: >"$CLI_DIR/shown"
 CLI_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/p11card"
 NEW_PIN=654321
 
@@ -57,12 +58,11 @@ cli_status() {
     cli_keep status
 }
 
-# cli_keep NAME: with P11CARD_CLI_SHOW=1, prints what the last run printed
-# (for the notes).
+# cli_keep NAME: keeps what the last run printed in $CLI_DIR/shown, which
+# the suite prints at its end with P11CARD_CLI_SHOW=1 (for the notes).
 cli_keep() {
-    [ -n "${P11CARD_CLI_SHOW:-}" ] || return 0
-    echo "p11card $1 (exit $(cat "$CLI_DIR/rc")):" >&2
-    sed 's/^/        | /' "$CLI_DIR/out" >&2
+    echo "p11card $1 (exit $(cat "$CLI_DIR/rc")):" >>"$CLI_DIR/shown"
+    sed 's/^/        | /' "$CLI_DIR/out" >>"$CLI_DIR/shown"
 }
 
 cli_status_json() {
@@ -151,10 +151,8 @@ cli_doctor_report() {
     fi
     cli_run doctor --report "$report"
     [ "$(cat "$CLI_DIR/rc")" = 1 ] && grep -qF "it exists already" "$CLI_DIR/err" || { cli_show; return 1; }
-    if [ -n "${P11CARD_CLI_SHOW:-}" ]; then
-        echo "doctor --report: $(grep -c ' ms$' "$CLI_DIR/trace") APDUs; the report:" >&2
-        sed 's/^/        | /' "$report" >&2
-    fi
+    echo "doctor --report: $(grep -c ' ms$' "$CLI_DIR/trace") APDUs; the report:" >>"$CLI_DIR/shown"
+    sed 's/^/        | /' "$report" >>"$CLI_DIR/shown"
 }
 
 cli_list() {
@@ -261,4 +259,5 @@ else
     check_fn "p11card pin change --pin-fd to $NEW_PIN and back; the new PIN logs in between" cli_change_and_back
     check_fn "p11card pin change on a terminal: prompts, no echo of the PINs, the PIN changed (and back)" cli_typed
     check_fn "p11card pin unblock --puk-fd/--pin-fd sets the PIN with the PUK" cli_unblock
+    [ -z "${P11CARD_CLI_SHOW:-}" ] || sed 's/^/    /' "$CLI_DIR/shown"
 fi

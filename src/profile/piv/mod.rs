@@ -446,6 +446,13 @@ impl CardApp for PivApp {
         })
     }
 
+    fn tells_puk_status(&self, state: &EngineState) -> bool {
+        match state.get::<PivState>() {
+            Some(learned) => learned.metadata == Some(true),
+            None => self.profile.quirks.key_metadata,
+        }
+    }
+
     fn puk_status(&self, card: &mut Transaction) -> Result<Option<PinStatus>, AppError> {
         Ok(self
             .read_puk_tries(card)?
