@@ -133,7 +133,7 @@ cli_doctor_problems() {
 # enumeration (a SELECT, a read), the report only for its owner, no PIN in
 # it (ASCII or hex); an existing report is not overwritten.
 cli_doctor_report() {
-    local report="$CLI_DIR/report.txt" secrets hex
+    local report="$CLI_DIR/report.txt" secrets hex serial
     secrets="$(cli_secrets "$PIN")"
     cli_run list --login --pin-fd 3 3<"$secrets"
     [ "$(cat "$CLI_DIR/rc")" = 0 ] || { echo "login:"; cli_show; return 1; }
@@ -142,11 +142,15 @@ cli_doctor_report() {
     grep -qxF "Report written to $report." "$CLI_DIR/out" || { cli_show; return 1; }
     [ "$(stat -c %a "$report")" = 600 ] || { echo "mode $(stat -c %a "$report")"; return 1; }
     sed -n '/^== APDU trace/,$p' "$report" >"$CLI_DIR/trace"
-    grep -qE '^ +[0-9]+ [0-9A-F]{2} A4 0[0-9] 0[0-9]  Lc=[0-9]+ data=[0-9A-F ]+  -> SW [0-9A-F]{4}, [0-9]+ bytes  [0-9.]+ ms$' "$CLI_DIR/trace" &&
+    grep -qE '^ +[0-9]+ [0-9A-F]{2} A4 [0-9A-F]{2} [0-9A-F]{2}  Lc=[0-9]+ data=[0-9A-F ]+  -> SW [0-9A-F]{4}, [0-9]+ bytes  [0-9.]+ ms$' "$CLI_DIR/trace" &&
         grep -qE '^ +[0-9]+ [0-9A-F]{2} (B0|B1|CA|CB) [0-9A-F]{2} [0-9A-F]{2}  .*-> SW 9000, [0-9]+ bytes  [0-9.]+ ms$' "$CLI_DIR/trace" ||
-        { echo "no SELECT or read in the trace:"; head -60 "$report"; return 1; }
+        { echo "no SELECT or read in the trace:"; cat "$CLI_DIR/trace"; return 1; }
     hex="$(printf '%s' "$PIN" | od -An -tx1 | tr -d ' \n' | tr a-f A-F)"
-    if grep -qiF -e "$PIN" -e "$hex" -e "$(sed 's/../& /g; s/ $//' <<<"$hex")" "$report"; then
+    # (The card's serial is public and may hold the PIN's digits: the
+    # MyEID's 0000000000123456 does.)
+    serial="$(sed -n 's/^  Serial: //p' "$report" | head -n 1)"
+    if sed "s/${serial:-no serial}//g" "$report" |
+        grep -qiF -e "$PIN" -e "$hex" -e "$(sed 's/../& /g; s/ $//' <<<"$hex")"; then
         echo "the PIN is in the report"; return 1
     fi
     cli_run doctor --report "$report"
