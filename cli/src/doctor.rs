@@ -650,21 +650,41 @@ fn check_p11_kit(env: &Environment, findings: &mut Findings) {
                 ),
                 "run `p11card register` again",
             ),
-            Some(module) if module.starts_with('/') && !env.system_path(&module).exists() => {
-                findings.problem(
-                    format!(
-                        "the p11-kit module file {} names {module}, which does not exist",
-                        file.display()
-                    ),
-                    "run `p11card register` again (or reinstall the p11card package)",
-                )
-            }
+            Some(module) if module_library(env, &module).is_none() => findings.problem(
+                format!(
+                    "the p11-kit module file {} names {module}, which does not exist",
+                    file.display()
+                ),
+                "run `p11card register` again (or reinstall the p11card package)",
+            ),
             Some(module) => findings.ok(format!(
                 "p11-kit sees p11card: {} loads {module}",
                 file.display()
             )),
         }
     }
+}
+
+/// Where the library a p11-kit module file names is: an absolute path
+/// as it is, a bare name in p11-kit's module directory (Debian:
+/// `/usr/lib/<multiarch>/pkcs11/`). `None` when it is not there.
+fn module_library(env: &Environment, module: &str) -> Option<PathBuf> {
+    if module.starts_with('/') {
+        let path = env.system_path(module);
+        return path.exists().then_some(path);
+    }
+    let lib = env.system_path("/usr/lib");
+    let mut dirs = vec![lib.join("pkcs11")];
+    if let Ok(entries) = std::fs::read_dir(&lib) {
+        let mut arch: Vec<PathBuf> = entries
+            .filter_map(|entry| Some(entry.ok()?.path().join("pkcs11")))
+            .collect();
+        arch.sort();
+        dirs.extend(arch);
+    }
+    dirs.into_iter()
+        .map(|dir| dir.join(module))
+        .find(|path| path.exists())
 }
 
 /// The profile directories `profiles.ini` in `base` lists.

@@ -409,6 +409,32 @@ fn doctor_checks_p11_kit_nss_and_the_configuration_file() {
         "{}",
         outcome.out
     );
+    // A bare library name is looked for in p11-kit's module directory.
+    tree.write(
+        "home/.config/pkcs11/modules/p11card.module",
+        "module: libp11card_pkcs11.so\n",
+    );
+    let outcome = run(&context_of(&backend), &env, &["doctor"]);
+    assert!(
+        lines(&outcome, "problem")[0].ends_with(
+            "p11card.module names libp11card_pkcs11.so, which does not exist; \
+             run `p11card register` again (or reinstall the p11card package)"
+        ),
+        "{}",
+        outcome.out
+    );
+    tree.write(
+        "root/usr/lib/x86_64-linux-gnu/pkcs11/libp11card_pkcs11.so",
+        "",
+    );
+    let outcome = run(&context_of(&backend), &env, &["doctor"]);
+    assert!(
+        outcome
+            .out
+            .contains("p11card.module loads libp11card_pkcs11.so\n"),
+        "{}",
+        outcome.out
+    );
     // As root, p11-kit reads no per-user module file: it does not count.
     env.as_root = true;
     let outcome = run(&context_of(&backend), &env, &["doctor"]);
@@ -547,7 +573,11 @@ fn report_of_an_openpgp_card_shows_its_get_data_commands() {
     );
     assert_eq!(outcome.code, exit::OK, "{}", outcome.out);
     // No resetting code on the card: the Admin PIN (PW3) unblocks, 3 tries.
-    assert!(outcome.out.contains("ok      PUK: 3 tries left\n"), "{}", outcome.out);
+    assert!(
+        outcome.out.contains("ok      PUK: 3 tries left\n"),
+        "{}",
+        outcome.out
+    );
     let text = fs::read_to_string(&report).unwrap();
     assert!(
         text.contains(" 00 A4 04 00  Lc=6 data=D2 76 00 01 24 01"),
