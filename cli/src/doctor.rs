@@ -41,7 +41,8 @@ pub struct Environment {
     /// Whether the PC/SC service answers; `None`: the readers do not come
     /// from PC/SC (simulated cards), nothing to check.
     pub pcsc_check: Option<Box<dyn Fn() -> Result<(), String>>>,
-    /// The `P11CARD_*` environment variables in effect (for the report).
+    /// The environment variables that set p11card's configuration
+    /// ([`CONFIG_VARIABLES`]) with their values (for the report).
     pub variables: Vec<(String, String)>,
     /// Now, for certificate dates.
     pub now: SystemTime,
@@ -61,14 +62,7 @@ impl Environment {
         let config_file = var("P11CARD_CONFIG")
             .map(PathBuf::from)
             .or_else(p11card::config::default_path);
-        let mut variables: Vec<(String, String)> = std::env::vars_os()
-            .filter_map(|(name, value)| {
-                let name = name.into_string().ok()?;
-                name.starts_with("P11CARD_")
-                    .then(|| (name, value.to_string_lossy().into_owned()))
-            })
-            .collect();
-        variables.sort();
+        let variables = config_variables(std::env::vars_os());
         Environment {
             root: PathBuf::from("/"),
             home,
@@ -90,6 +84,34 @@ impl Environment {
     fn system_path(&self, path: &str) -> PathBuf {
         self.root.join(path.trim_start_matches('/'))
     }
+}
+
+/// The variables the module's configuration reads (`p11card::config`):
+/// the only ones whose values go into the report. An allow-list: other
+/// `P11CARD_*` variables may hold secrets (the examples read the PIN from
+/// `P11CARD_PIN`).
+pub const CONFIG_VARIABLES: [&str; 5] = [
+    "P11CARD_CONFIG",
+    "P11CARD_LOG",
+    "P11CARD_LOG_FILE",
+    "P11CARD_CACHE",
+    "P11CARD_CACHE_DIR",
+];
+
+/// Those of `vars` that are in [`CONFIG_VARIABLES`], sorted.
+fn config_variables(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Vec<(String, String)> {
+    let mut variables: Vec<(String, String)> = vars
+        .filter_map(|(name, value)| {
+            let name = name.into_string().ok()?;
+            CONFIG_VARIABLES
+                .contains(&name.as_str())
+                .then(|| (name, value.to_string_lossy().into_owned()))
+        })
+        .collect();
+    variables.sort();
+    variables
 }
 
 /// How a check came out.
@@ -920,7 +942,7 @@ fn report_text(
     if config.is_none() {
         let _ = writeln!(
             out,
-            "Settings: the defaults (and the P11CARD_* variables below)"
+            "Settings: the defaults (and the P11CARD_* variables below, if any)"
         );
     }
     if let Some(config) = config {
@@ -989,6 +1011,25 @@ fn report_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_configuration_variables_go_into_the_report() {
+        let vars = [
+            ("P11CARD_PIN", "917364"),
+            ("P11CARD_LOG", "debug"),
+            ("P11CARD_CONFIG", "/etc/x.toml"),
+            ("HOME", "/root"),
+            ("P11CARD_SO_PIN", "12345678"),
+        ]
+        .map(|(name, value)| (name.into(), value.into()));
+        assert_eq!(
+            config_variables(vars.into_iter()),
+            [
+                ("P11CARD_CONFIG".to_string(), "/etc/x.toml".to_string()),
+                ("P11CARD_LOG".to_string(), "debug".to_string()),
+            ]
+        );
+    }
 
     #[test]
     fn firefox_profiles_ini_relative_and_absolute() {

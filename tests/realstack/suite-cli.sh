@@ -129,7 +129,8 @@ cli_doctor_problems() {
     cli_keep "doctor (nothing registered)"
 }
 
-# doctor --report after another program logged in: the APDU trace of one
+# doctor --report after another program logged in (and with P11CARD_PIN
+# set): the APDU trace of one
 # enumeration (a SELECT, a read), the report only for its owner, no PIN in
 # it (ASCII or hex); an existing report is not overwritten.
 cli_doctor_report() {
@@ -138,7 +139,8 @@ cli_doctor_report() {
     cli_run list --login --pin-fd 3 3<"$secrets"
     [ "$(cat "$CLI_DIR/rc")" = 0 ] || { echo "login:"; cli_show; return 1; }
     rm -f -- "$report"
-    cli_run doctor --report "$report"
+    # (A PIN in the environment, as the examples read it, stays out too.)
+    P11CARD_PIN="$PIN" cli_run doctor --report "$report"
     grep -qxF "Report written to $report." "$CLI_DIR/out" || { cli_show; return 1; }
     [ "$(stat -c %a "$report")" = 600 ] || { echo "mode $(stat -c %a "$report")"; return 1; }
     sed -n '/^== APDU trace/,$p' "$report" >"$CLI_DIR/trace"
