@@ -7,7 +7,10 @@ use p11card::cache::CacheStore;
 use p11card::profile::ProfileSet;
 use p11card::{Context, Module};
 use p11card_cardsim::{SimBackend, SimOpenPgpCard, SimPivCard};
-use p11card_cli::{exit, run_in, Cli, Environment, Io, RecordingBackend, Secrets, Trace};
+use p11card_cli::register::Places;
+use p11card_cli::{
+    exit, run_in, run_registration, Cli, Environment, Io, RecordingBackend, Secrets, Trace,
+};
 use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -703,4 +706,49 @@ fn puk_tries_cost_no_apdu_on_a_card_that_cannot_tell_them() {
         "{headers:02X?}"
     );
     assert!(headers.iter().all(|h| h[1] != 0x20), "{headers:02X?}");
+}
+
+#[test]
+fn after_p11card_register_the_doctor_finds_the_registrations() {
+    let tree = Tree::new();
+    tree.write("root/usr/sbin/pcscd", "");
+    tree.write(
+        "home/.mozilla/firefox/profiles.ini",
+        "[Profile0]\nName=default\nIsRelative=1\nPath=abcd.default\n",
+    );
+    tree.write(
+        "home/.mozilla/firefox/abcd.default/pkcs11.txt",
+        "library=\nname=NSS Internal PKCS #11 Module\n",
+    );
+    let module = tree.write("libp11card_pkcs11.so", "not really a module");
+    // The doctor looks for the library a module file names under its root.
+    tree.write(&format!("root{}", module.display()), "");
+    let (backend, _card) = SimBackend::with_card(SimPivCard::new());
+    let env = tree.environment(None);
+    let before = run(&context_of(&backend), &env, &["doctor"]);
+    assert_eq!(lines(&before, "problem").len(), 2, "{}", before.out);
+
+    let cli =
+        Cli::try_parse_from(["p11card", "register", "--module", module.to_str().unwrap()]).unwrap();
+    let places = Places {
+        home: Some(tree.home()),
+        root: tree.root(),
+        euid: 1000,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run_registration(&cli, &places, &mut out, &mut err).unwrap();
+    assert_eq!(code, exit::OK, "{}", String::from_utf8_lossy(&err));
+
+    let after = run(&context_of(&backend), &env, &["doctor"]);
+    assert_eq!(after.code, exit::OK, "{}", after.out);
+    assert!(
+        after.out.contains("ok      p11-kit sees p11card: "),
+        "{}",
+        after.out
+    );
+    assert!(
+        after.out.contains("abcd.default has p11card\n"),
+        "{}",
+        after.out
+    );
 }
