@@ -154,6 +154,19 @@ impl Config {
         })
     }
 
+    /// Checks a configuration file's text as [`Config::load`] reads it: the
+    /// configuration, or why the file or its `[policy]` table is not valid
+    /// (the module then applies the strict algorithm policy). For `p11card
+    /// doctor`.
+    pub fn check(text: &str) -> Result<Config, String> {
+        let config = Config::parse(text);
+        if let Some(error) = config.unreadable {
+            return Err(error);
+        }
+        Policy::from_config(&config.policy)?;
+        Ok(config)
+    }
+
     /// The algorithm policy: the `[policy]` table's, or the strict preset
     /// when the file or the table could not be read.
     pub fn policy(&self) -> Policy {

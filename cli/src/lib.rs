@@ -13,8 +13,10 @@
 //! Exit status ([`exit`]): 0 success (for `status` and `wait`: a usable card
 //! is present), 1 the operation failed (wrong PIN, card error), 2 the command
 //! line was wrong, 3 no usable card (no reader, no card, or a card p11card
-//! does not know), 4 the PIN is blocked.
+//! does not know), 4 the PIN is blocked. `doctor`: 0 no problem found, 1
+//! problems found (or the report could not be written).
 
+mod doctor;
 mod list;
 mod messages;
 mod pin;
@@ -22,8 +24,12 @@ mod policy;
 pub mod register;
 mod secrets;
 mod status;
+mod trace;
 mod uri;
 mod wait;
+
+pub use doctor::Environment;
+pub use trace::{RecordingBackend, Trace};
 
 pub use messages::explain;
 pub use secrets::{FdOrTerminal, Secrets};
@@ -56,7 +62,7 @@ pub mod exit {
     about = "Smart cards with p11card: status, keys, PIN change and unblock",
     after_help = "Exit status: 0 success (status, wait: a usable card is present), \
                   1 the operation failed, 2 wrong command line, 3 no usable card, \
-                  4 the PIN is blocked."
+                  4 the PIN is blocked. doctor: 0 no problem found, 1 problems found."
 )]
 pub struct Cli {
     /// Only the card in this reader (its full name, or a part of it).
@@ -72,7 +78,11 @@ pub struct Cli {
 pub enum Command {
     /// Each reader: card present, ATR, card profile, token, PIN tries.
     /// Exit status 0 only if a usable card is present.
-    Status,
+    Status {
+        /// Print JSON for scripts (the same facts).
+        #[arg(long)]
+        json: bool,
+    },
     /// Each key: label, ID, type, what it may do, certificate, pkcs11: URI.
     List {
         /// Print JSON for scripts.
@@ -97,6 +107,18 @@ pub enum Command {
         /// check: the policy and its verdict on each key of the cards present.
         #[command(subcommand)]
         action: PolicyAction,
+    },
+    /// Check what usually breaks (pcscd, readers, the card, the PIN,
+    /// certificate dates, p11-kit and browser registration, the
+    /// configuration) and say how to fix each problem. Never asks for the
+    /// PIN. Exit status 0 if no problem was found, 1 otherwise.
+    Doctor {
+        /// Also write a diagnostic report for a help desk to this new file
+        /// (readable by you only): versions, readers, cards, keys, the
+        /// configuration, the checks and the APDU trace of one reading of
+        /// the cards, without PINs or anything secret.
+        #[arg(long, value_name = "FILE")]
+        report: Option<std::path::PathBuf>,
     },
     /// Wait until a card p11card knows is in a reader (with --reader: in that
     /// reader).
@@ -226,10 +248,17 @@ impl From<std::io::Error> for Failure {
 
 /// Carries out `cli` against the readers of `context`; returns the exit
 /// status ([`exit`]). Errors go to `io.err` as `p11card: MESSAGE`.
+/// `doctor` looks at this machine ([`Environment::system`]).
 pub fn run(cli: &Cli, context: &Context, io: &mut Io<'_>) -> u8 {
+    run_in(cli, context, &Environment::system(), io)
+}
+
+/// [`run`], with `doctor` looking where `env` says (and showing the APDU
+/// trace of `env.trace` in its report).
+pub fn run_in(cli: &Cli, context: &Context, env: &Environment, io: &mut Io<'_>) -> u8 {
     let reader = cli.reader.as_deref();
     let result = match &cli.command {
-        Command::Status => status::status(context, reader, io),
+        Command::Status { json } => status::status(context, reader, *json, io),
         Command::List {
             json,
             login,
@@ -253,6 +282,7 @@ pub fn run(cli: &Cli, context: &Context, io: &mut Io<'_>) -> u8 {
         Command::Policy {
             action: PolicyAction::Check,
         } => policy::check(context, reader, io),
+        Command::Doctor { report } => doctor::doctor(context, reader, report.as_deref(), env, io),
         Command::Wait { timeout } => wait::wait(context, reader, *timeout, io),
         Command::Register(_) | Command::Unregister(_) => {
             let places = register::Places::of_this_process();

@@ -72,7 +72,7 @@ struct CertificateEntry {
 }
 
 /// The key type, its size in bits and its curve.
-fn kind(kind: KeyKind) -> (&'static str, usize, Option<&'static str>) {
+pub(crate) fn kind(kind: KeyKind) -> (&'static str, usize, Option<&'static str>) {
     match kind {
         KeyKind::Rsa { bits } => ("RSA", bits, None),
         KeyKind::Ec(EcCurve::P256) => ("EC", 256, Some("P-256")),

@@ -117,6 +117,8 @@ fn status_shows_reader_atr_profile_token_and_pin_tries() {
          \x20 Serial:  8899aabbccddeeff\n\
          \x20 Maker:   Yubico YubiKey PIV\n\
          \x20 PIN:     3 tries left (6 to 8 characters)\n\
+         \x20 PUK:     3 tries left\n\
+         \x20 Cache:   off\n\
          A usable card is present.\n"
     );
     assert_eq!(outcome.out, expected);

@@ -4,6 +4,7 @@ use super::error::{Error, PinTries, Result};
 use super::key::Key;
 use super::text;
 use crate::error::Error as ModuleError;
+use crate::module::CacheUse;
 use crate::module::Module;
 use cryptoki_sys::*;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -99,6 +100,9 @@ pub struct TokenInfo {
     pub min_pin_length: usize,
     /// The longest PIN the card takes, in bytes.
     pub max_pin_length: usize,
+    /// Where the card's keys and certificates came from: the disk cache
+    /// or the card.
+    pub cache: CacheUse,
 }
 
 /// The PIN tries left, as the token flags tell them.
@@ -164,7 +168,18 @@ impl Card {
             pin_pad: info.flags & CKF_PROTECTED_AUTHENTICATION_PATH != 0,
             min_pin_length: usize::try_from(info.ulMinPinLen).unwrap_or(usize::MAX),
             max_pin_length: usize::try_from(info.ulMaxPinLen).unwrap_or(usize::MAX),
+            cache: details.cache,
         })
+    }
+
+    /// The tries left of the code that unblocks the PIN
+    /// ([`Card::unblock_pin`]: PIV: the PUK; OpenPGP: the resetting code,
+    /// or the Admin PIN on a card without one), asked now without spending
+    /// a try. `Some(0)`: it is blocked. `None` when the card does not tell
+    /// it without a try (PIV cards without Yubico's GET METADATA,
+    /// PKCS#15 cards).
+    pub fn puk_tries_left(&self) -> Result<Option<u8>> {
+        Ok(self.session.module.puk_tries_left(self.session.slot)?)
     }
 
     /// The name of the card profile that recognised the card (e.g.

@@ -45,6 +45,7 @@ mod error;
 mod key;
 mod signers;
 
+pub use crate::module::CacheUse;
 pub use card::{Card, TokenInfo};
 pub use error::{Error, PinTries, Result};
 pub use key::{Capabilities, Certificate, EcCurve, Key, KeyKind};

@@ -37,8 +37,8 @@ use objects::*;
 use sessions::*;
 use slots::*;
 pub use slots::{ExternalLock, ExternalLockFactory};
-pub use tokens::CardDetails;
 use tokens::*;
+pub use tokens::{CacheUse, CardDetails};
 
 use cryptoki_sys::*;
 use pin::{verify_context_pin, verify_user_pin, verify_user_pin_on_pad};

@@ -300,6 +300,7 @@ impl Module {
                     atr: card.atr().to_vec(),
                     profile: None,
                     pin_tries_left: None,
+                    cache: CacheUse::NotCached,
                 });
             }
             Err(other) => return Err(other),
@@ -315,7 +316,37 @@ impl Module {
             } else {
                 token.pin.tries_left
             },
+            cache: match (&self.cache, &token.cache) {
+                (None, _) => CacheUse::Off,
+                (Some(_), None) => CacheUse::NotCached,
+                (Some(_), Some(_)) if token.info.recalled => CacheUse::Used,
+                (Some(_), Some(_)) => CacheUse::ReadFromCard,
+            },
         })
+    }
+
+    /// The tries left of the code that unblocks the user PIN in slot `id`
+    /// (PIV: the PUK; OpenPGP: the Resetting Code, or PW3 without one),
+    /// asked now without spending a try: `Some(0)` when it is blocked,
+    /// `None` when the card cannot tell it that way.
+    pub fn puk_tries_left(&self, id: CK_SLOT_ID) -> Result<Option<u8>> {
+        let slot = self.slot(id)?;
+        let mut state = self.token_state_with(&slot, false)?;
+        let tells = match (&state.card, &state.token) {
+            (Some(card), Some(token)) => token.app.tells_puk_status(card.engine_state()),
+            _ => false,
+        };
+        if !tells {
+            return Ok(None);
+        }
+        let status = card_operation(&mut state, |app, card| app.puk_status(card))?;
+        Ok(status.and_then(|status| {
+            if status.blocked {
+                Some(0)
+            } else {
+                status.tries_left
+            }
+        }))
     }
 
     /// `C_GetMechanismList`.
@@ -354,6 +385,22 @@ pub struct CardDetails {
     pub profile: Option<String>,
     /// The user PIN's tries left, when the card reports them (0: blocked).
     pub pin_tries_left: Option<u8>,
+    /// Where the token's public data (keys, certificates) came from.
+    pub cache: CacheUse,
+}
+
+/// Where a token's public data came from: the disk cache or the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// The module keeps no disk cache (switched off, or no place for it).
+    Off,
+    /// Read from the card, not cached: nothing on the card identifies its
+    /// public data (or no profile knows the card).
+    NotCached,
+    /// Read from the card, and kept in the disk cache for the next time.
+    ReadFromCard,
+    /// From the disk cache, after the card proved the entry current.
+    Used,
 }
 
 /// Makes sure the token's PIN state is known: the card was read for

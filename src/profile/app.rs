@@ -337,6 +337,21 @@ pub trait CardApp: Send + Sync + std::fmt::Debug {
     }
     /// Reads the PIN state without spending a try.
     fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError>;
+    /// Whether [`CardApp::puk_status`] can tell anything, from what the
+    /// engine learned about the card (`state`), so that no APDU is spent
+    /// on a card that cannot.
+    fn tells_puk_status(&self, state: &EngineState) -> bool {
+        let _ = state;
+        false
+    }
+    /// Reads the state of the code [`CardApp::unblock_pin`] takes (PIV: the
+    /// PUK; OpenPGP: the Resetting Code, or PW3 without one) without
+    /// spending a try; `None` when the card cannot tell it that way.
+    /// Asked only when [`CardApp::tells_puk_status`].
+    fn puk_status(&self, card: &mut Transaction) -> Result<Option<PinStatus>, AppError> {
+        let _ = card;
+        Ok(None)
+    }
     /// Verifies the user PIN (`C_Login`): afterwards every key that does not
     /// want the PIN right before each use is usable.
     fn verify_pin(&self, card: &mut Transaction, pin: &[u8]) -> Result<(), AppError>;

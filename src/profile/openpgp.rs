@@ -19,7 +19,7 @@ use super::{
     AppError, CardApp, CardInfo, KeyInfo, KeyRole, OpenPgpRole, PinStatus, Profile, Recall,
     SignInput,
 };
-use crate::card::{Transaction, Verified};
+use crate::card::{EngineState, Transaction, Verified};
 use crate::cert::{parse_certificate, Curve, PublicKey};
 use crate::crypto;
 use crate::iso7816::commands::{self, RetryReset};
@@ -362,6 +362,26 @@ impl CardApp for OpenPgpApp {
 
     fn pin_status(&self, card: &mut Transaction) -> Result<PinStatus, AppError> {
         Ok(self.pw_status(card)?.pin_status())
+    }
+
+    fn tells_puk_status(&self, _state: &EngineState) -> bool {
+        true
+    }
+
+    /// The code `unblock_pin` takes: the Resetting Code when the card has
+    /// one (its counter is not zero), else PW3.
+    fn puk_status(&self, card: &mut Transaction) -> Result<Option<PinStatus>, AppError> {
+        let pw = self.pw_status(card)?;
+        let tries = if pw.rc_tries > 0 {
+            pw.rc_tries
+        } else {
+            pw.pw3_tries
+        };
+        Ok(Some(PinStatus {
+            tries_left: Some(tries),
+            verified: false,
+            blocked: tries == 0,
+        }))
     }
 
     fn verify_pin(&self, card: &mut Transaction, pin: &[u8]) -> Result<(), AppError> {

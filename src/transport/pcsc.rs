@@ -94,6 +94,14 @@ impl PcscBackend {
 }
 
 impl PcscBackend {
+    /// Whether the PC/SC service answers: establishes a context (which
+    /// starts a socket-activated `pcscd`) and checks it. `Err` with why not
+    /// (for `p11card doctor`; [`ReaderBackend::readers`] shows a missing
+    /// service as no readers).
+    pub fn check_service(&self) -> Result<(), TransportError> {
+        self.with_context(|context| context.is_valid())
+    }
+
     /// Card presence and event counters of `names`, without waiting.
     fn statuses(
         &self,

@@ -24,6 +24,9 @@ pub(super) struct Remembered {
 /// Key reference of the global PIN (SP 800-73-4 Part 2 Table 4a).
 const GLOBAL_PIN: u8 = 0x00;
 
+/// Key reference of the PUK (SP 800-73-4 Part 2 Table 4a).
+const PUK: u8 = 0x81;
+
 /// GET METADATA (Yubico's PIV extension) of key or PIN `reference`.
 fn get_metadata(reference: u8) -> Command {
     Command::iso(Instruction::YubicoGetMetadata, 0x00, reference).expect_long_response()
@@ -205,6 +208,22 @@ impl PivApp {
                 SlotAnswer::Unknown
             }
             _ => SlotAnswer::Unknown,
+        })
+    }
+
+    /// The PUK's total and remaining tries from GET METADATA of the PUK
+    /// (tag `06`; spends no try), on cards known to answer GET METADATA.
+    pub(super) fn read_puk_tries(
+        &self,
+        card: &mut Transaction,
+    ) -> Result<Option<(u8, u8)>, AppError> {
+        if self.learned(card).metadata != Some(true) {
+            return Ok(None);
+        }
+        let response = card.execute(&get_metadata(PUK))?;
+        Ok(match response.sw {
+            StatusWord::SUCCESS => metadata::pin_tries(&response.data),
+            _ => None,
         })
     }
 

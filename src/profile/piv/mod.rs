@@ -446,6 +446,23 @@ impl CardApp for PivApp {
         })
     }
 
+    fn tells_puk_status(&self, state: &EngineState) -> bool {
+        match state.get::<PivState>() {
+            Some(learned) => learned.metadata == Some(true),
+            None => self.profile.quirks.key_metadata,
+        }
+    }
+
+    fn puk_status(&self, card: &mut Transaction) -> Result<Option<PinStatus>, AppError> {
+        Ok(self
+            .read_puk_tries(card)?
+            .map(|(_total, remaining)| PinStatus {
+                tries_left: Some(remaining),
+                verified: false,
+                blocked: remaining == 0,
+            }))
+    }
+
     fn verify_pin(&self, card: &mut Transaction, pin: &[u8]) -> Result<(), AppError> {
         self.learn_pin_reference(card)?;
         let command = self.verify_command(card).secret_data(self.padded_pin(pin)?);
