@@ -33,6 +33,9 @@ impl Secrets for NoSecrets {
     }
 }
 
+/// The `profiles.ini` of the trees' Firefox: one profile, `abcd.default`.
+const PROFILES_INI: &str = "[Profile0]\nName=default\nIsRelative=1\nPath=abcd.default\n";
+
 /// A temporary directory: `root` (system paths), `home`, removed at the end.
 struct Tree {
     base: PathBuf,
@@ -82,10 +85,7 @@ impl Tree {
             "root/usr/share/p11-kit/modules/p11card.module",
             "module: /usr/lib/x86_64-linux-gnu/pkcs11/libp11card_pkcs11.so\n",
         );
-        self.write(
-            "home/.mozilla/firefox/profiles.ini",
-            "[Profile0]\nName=default\nIsRelative=1\nPath=abcd.default\n",
-        );
+        self.write("home/.mozilla/firefox/profiles.ini", PROFILES_INI);
         let nss = "library=\nname=NSS Internal PKCS #11 Module\n\n\
                    library=/usr/lib/x86_64-linux-gnu/pkcs11/libp11card_pkcs11.so\nname=p11card\n";
         self.write("home/.mozilla/firefox/abcd.default/pkcs11.txt", nss);
@@ -93,6 +93,18 @@ impl Tree {
         self.write(
             "home/.config/p11card/p11card.toml",
             "[policy]\npreset = \"compatible\"\n",
+        );
+        self
+    }
+
+    /// A machine where nothing is registered yet: pcscd (no socket unit)
+    /// and a Firefox profile whose NSS database does not have p11card.
+    fn unregistered(&self) -> &Tree {
+        self.write("root/usr/sbin/pcscd", "");
+        self.write("home/.mozilla/firefox/profiles.ini", PROFILES_INI);
+        self.write(
+            "home/.mozilla/firefox/abcd.default/pkcs11.txt",
+            "library=\nname=NSS Internal PKCS #11 Module\n",
         );
         self
     }
@@ -364,15 +376,7 @@ fn doctor_flags_expired_not_yet_valid_and_expiring_certificates() {
 #[test]
 fn doctor_checks_p11_kit_nss_and_the_configuration_file() {
     let tree = Tree::new();
-    tree.write("root/usr/sbin/pcscd", "");
-    tree.write(
-        "home/.mozilla/firefox/profiles.ini",
-        "[Profile0]\nName=default\nIsRelative=1\nPath=abcd.default\n",
-    );
-    tree.write(
-        "home/.mozilla/firefox/abcd.default/pkcs11.txt",
-        "library=\nname=NSS Internal PKCS #11 Module\n",
-    );
+    tree.unregistered();
     tree.write("home/.config/p11card/p11card.toml", "[policy\npreset = 1\n");
     let (backend, _card) = SimBackend::with_card(SimPivCard::new());
     let outcome = run(&context_of(&backend), &tree.environment(None), &["doctor"]);
@@ -711,15 +715,7 @@ fn puk_tries_cost_no_apdu_on_a_card_that_cannot_tell_them() {
 #[test]
 fn after_p11card_register_the_doctor_finds_the_registrations() {
     let tree = Tree::new();
-    tree.write("root/usr/sbin/pcscd", "");
-    tree.write(
-        "home/.mozilla/firefox/profiles.ini",
-        "[Profile0]\nName=default\nIsRelative=1\nPath=abcd.default\n",
-    );
-    tree.write(
-        "home/.mozilla/firefox/abcd.default/pkcs11.txt",
-        "library=\nname=NSS Internal PKCS #11 Module\n",
-    );
+    tree.unregistered();
     let module = tree.write("libp11card_pkcs11.so", "not really a module");
     // The doctor looks for the library a module file names under its root.
     tree.write(&format!("root{}", module.display()), "");
