@@ -43,7 +43,8 @@ pub struct Environment {
     /// from PC/SC (simulated cards), nothing to check.
     pub pcsc_check: Option<Box<dyn Fn() -> Result<(), String>>>,
     /// The environment variables that set p11card's configuration
-    /// ([`CONFIG_VARIABLES`]) with their values (for the report).
+    /// (`P11CARD_CONFIG`, `P11CARD_LOG`, `P11CARD_LOG_FILE`, `P11CARD_CACHE`,
+    /// `P11CARD_CACHE_DIR`) with their values (for the report).
     pub variables: Vec<(String, String)>,
     /// Now, for certificate dates.
     pub now: SystemTime,
