@@ -171,7 +171,7 @@ fn reader_facts(reader: &Reader) -> ReaderFacts {
     let card = match reader.card() {
         Ok(card) => card,
         Err(Error::UnknownCard) => {
-            facts.problem = Some("no profile fits this card (p11card does not know it)".into());
+            facts.problem = Some(unknown_card(reader));
             return facts;
         }
         Err(err) => {
@@ -229,6 +229,31 @@ fn token_facts(info: TokenInfo, puk: Option<u8>) -> TokenFacts {
         serial: info.serial,
         manufacturer: info.manufacturer,
         model: info.model,
+    }
+}
+
+/// A profile whose ATR pattern differs from the card's in at most this many
+/// bytes is named as the nearest (a card of the same family, another
+/// version); further off, a name would mislead.
+const NEAR_ATR_BYTES: usize = 3;
+
+/// For a card no profile fits: "nearest: profile X, whose ATR differs in
+/// N bytes", when a profile's ATR pattern is near.
+pub(crate) fn nearest_profile(reader: &Reader) -> Option<String> {
+    match reader.closest_profile() {
+        Ok(Some((name, differing))) if differing <= NEAR_ATR_BYTES => Some(format!(
+            "nearest: profile {name}, whose ATR differs in {differing} byte{}",
+            if differing == 1 { "" } else { "s" }
+        )),
+        _ => None,
+    }
+}
+
+/// Why a card is not known, naming the nearest profile when one is near.
+fn unknown_card(reader: &Reader) -> String {
+    match nearest_profile(reader) {
+        Some(nearest) => format!("no profile fits this card (p11card does not know it; {nearest})"),
+        None => "no profile fits this card (p11card does not know it)".to_string(),
     }
 }
 

@@ -150,6 +150,28 @@ fn status_without_a_usable_card_exits_3() {
          Profile: no profile fits this card (p11card does not know it)\nNo usable card.\n"
     );
 
+    // A card whose ATR is one byte off a YubiKey's: the nearest profile is
+    // named.
+    backend.remove("Reader B");
+    let card = backend.insert(
+        "Reader B",
+        SimPivCard::new().with_atr([
+            0x3B, 0xF8, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, 0x59, 0x75, 0x62, 0x69, 0x6B,
+            0x65, 0x79, 0x35, 0xD4,
+        ]),
+    );
+    card.misbehave(|m| m.fail_next = vec![(0xA4, 0x6A82); 8]);
+    let outcome = p11card(&context, &["status", "--reader", "Reader B"]);
+    assert_eq!(outcome.code, exit::NO_CARD);
+    assert!(
+        outcome.out.contains(
+            "Profile: no profile fits this card (p11card does not know it; \
+             nearest: profile yubikey-piv, whose ATR differs in 1 byte)"
+        ),
+        "{}",
+        outcome.out
+    );
+
     let none = Context::with_backend(
         Box::new(SimBackend::with_readers(Vec::<String>::new())),
         ProfileSet::embedded(),

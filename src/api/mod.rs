@@ -207,6 +207,12 @@ impl Reader {
         }
     }
 
+    /// For a card no profile recognises: the profile whose ATR pattern
+    /// comes nearest to the card's, and in how many bytes they differ.
+    pub fn closest_profile(&self) -> Result<Option<(String, usize)>> {
+        Ok(self.module.closest_profile(&self.atr()?))
+    }
+
     /// The card in the reader: reads the card (its application, keys and
     /// certificates) the first time. [`Error::NoCard`] for an empty reader,
     /// [`Error::UnknownCard`] for a card no profile recognises.

@@ -284,11 +284,24 @@ impl Module {
         })
     }
 
+    /// The profile whose ATR pattern comes nearest to `atr`, with how many
+    /// bytes differ (see [`ProfileSet::closest_by_atr`]).
+    ///
+    /// [`ProfileSet::closest_by_atr`]: crate::profile::ProfileSet::closest_by_atr
+    pub fn closest_profile(&self, atr: &[u8]) -> Option<(String, usize)> {
+        self.profiles
+            .closest_by_atr(atr)
+            .map(|(name, distance)| (name.to_string(), distance))
+    }
+
     /// What the module knows about the card in slot `id` beyond
     /// `C_GetTokenInfo` (for tools that show a card's state, such as the
     /// Rust API): its ATR, the card profile that recognised it (`None` for
     /// a card no profile knows) and the PIN tries the card reported.
     /// `CKR_TOKEN_NOT_PRESENT` for an empty reader.
+    ///
+    /// For a card no profile knows, [`Module::closest_profile`] names the
+    /// profile whose ATR pattern comes nearest.
     pub fn card_details(&self, id: CK_SLOT_ID) -> Result<CardDetails> {
         let slot = self.slot(id)?;
         let mut state = match self.token_state_with(&slot, true) {

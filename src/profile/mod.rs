@@ -44,6 +44,18 @@ impl AtrMatch {
                 .zip(&self.mask)
                 .all(|((a, v), m)| a & m == v & m)
     }
+
+    /// How many bytes of `atr` differ from the pattern under the mask (a
+    /// missing or extra byte counts as one).
+    pub fn distance(&self, atr: &[u8]) -> usize {
+        let differing = atr
+            .iter()
+            .zip(&self.value)
+            .zip(&self.mask)
+            .filter(|((a, v), m)| *a & *m != *v & *m)
+            .count();
+        differing + atr.len().abs_diff(self.value.len())
+    }
 }
 
 /// A key slot as the profile describes it.
@@ -331,6 +343,21 @@ impl ProfileSet {
         chosen
     }
 
+    /// For a card no profile fits: the profile whose ATR pattern comes
+    /// closest to `atr`, and how many bytes differ (ties: the first
+    /// profile in the set's order).
+    pub fn closest_by_atr(&self, atr: &[u8]) -> Option<(&str, usize)> {
+        self.profiles()
+            .iter()
+            .flat_map(|profile| {
+                profile
+                    .atr
+                    .iter()
+                    .map(move |pattern| (profile.name.as_str(), pattern.distance(atr)))
+            })
+            .min_by_key(|(_, distance)| *distance)
+    }
+
     /// Finds the application on a card, in the order of [`candidates`]:
     /// profiles whose ATR pattern matches first (no APDU is spent on any
     /// other application of a card its ATR identifies), then AID probing.
@@ -450,6 +477,17 @@ mod tests {
         assert!(pattern.matches(&[0x3B, 0xFA, 0x13]));
         assert!(!pattern.matches(&[0x3B, 0xE8, 0x13]));
         assert!(!pattern.matches(&[0x3B, 0xF8]));
+        assert_eq!(pattern.distance(&[0x3B, 0xFA, 0x13]), 0);
+        assert_eq!(pattern.distance(&[0x3B, 0xE8, 0x14]), 2);
+        assert_eq!(pattern.distance(&[0x3B, 0xF8]), 1);
+    }
+
+    #[test]
+    fn the_closest_profile_of_an_unknown_atr_is_the_nearest_pattern() {
+        let set = ProfileSet::embedded();
+        // A YubiKey 4/5 ATR with one byte changed.
+        let atr = hex("3B F8 13 00 00 81 31 FE 15 59 75 62 69 6B 65 79 35 D4");
+        assert_eq!(set.closest_by_atr(&atr), Some(("yubikey-piv", 1)));
     }
 
     #[test]

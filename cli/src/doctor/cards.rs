@@ -96,10 +96,17 @@ pub(super) fn check_cards(
             Ok(card) => card,
             Err(Error::UnknownCard) => {
                 let _ = writeln!(findings.cards, "  Profile: none fits");
+                let nearest = match crate::status::nearest_profile(reader) {
+                    Some(nearest) => {
+                        let _ = writeln!(findings.cards, "  {nearest}");
+                        format!(" ({nearest})")
+                    }
+                    None => String::new(),
+                };
                 findings.problem(
                     format!(
                         "the card in {name} (ATR {atr}) is not one p11card knows: \
-                         no card profile fits it"
+                         no card profile fits it{nearest}"
                     ),
                     "check it is a PIV, OpenPGP or PKCS#15 (MyEID) card; otherwise \
                      send the report (`p11card doctor --report FILE`) to whoever supports p11card",
