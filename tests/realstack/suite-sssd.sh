@@ -1,0 +1,227 @@
+# SSSD smart-card authentication (Debian sssd-common): pam_sss -> sssd_pam
+# -> p11_child, which finds the module through p11-kit (selected by a
+# p11_uri naming the module's library description and manufacturer, since
+# OpenSC's module shows the same card), reads the card's certificates,
+# verifies the $LOGIN_KEY certificate against the card's CA, maps it to a
+# local user of the files provider by a [certmap] rule, asks the PIN, logs
+# in and has the card sign a challenge. pamtester drives a test PAM service.
+# Everything SSSD reads or writes (/etc/sssd, /var/lib/sss, /var/log/sssd,
+# /run, the PAM service, p11-kit's module directory, the users) is a
+# directory of this run mounted over the system's inside the real stack's
+# private mount namespace; the host keeps its own.
+# card-families: piv pkcs15
+# P11CARD_SSSD_LOGS=DIR keeps SSSD's logs and sssd.conf in DIR/CARD.
+# (sourced by run.sh once per card: MODULE, PROV, WORK, PIN and the
+# card_manifest variables are set)
+
+SSSD_W="$WORK/sssd"
+SSSD_SERVICE=p11card-sssd-test
+SSSD_USER=p11cardsssd       # the user the login certificate maps to
+SSSD_OTHER=p11cardother     # a user nothing maps to
+SSSD_DOMAIN=files
+SSSD_CLI="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/p11card"
+SSSD_PID=""
+
+# sssd_mount_over DIR SYSTEM_DIR: our DIR over SYSTEM_DIR, unmounted at the end.
+sssd_mount_over() {
+    timeout 10 mount --bind "$1" "$2" || return 1
+    on_exit timeout 10 umount "$2"
+}
+
+# sssd_regex TEXT: TEXT as a POSIX extended regular expression matching itself.
+sssd_regex() { sed 's/[][\.^$()|*+?{}]/\\&/g' <<<"$1"; }
+
+# sssd_uri_quote TEXT: TEXT percent-encoded for a pkcs11: URI attribute.
+sssd_uri_quote() {
+    python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"
+}
+
+# sssd_setup: installs SSSD if needed and writes and mounts its files.
+sssd_setup() {
+    local d f subject issuer libdesc libmanuf entry registered=""
+    if [ ! -x /usr/sbin/sssd ] || [ ! -x /usr/libexec/sssd/p11_child ] || ! command -v pamtester >/dev/null; then
+        echo "  (installing sssd-common pamtester)"
+        timeout 900 env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+            --no-install-recommends sssd-common pamtester >"$WORK/sssd-apt.log" 2>&1 || tail -5 "$WORK/sssd-apt.log"
+    fi
+    [ -x /usr/sbin/sssd ] || { echo "no /usr/sbin/sssd"; return 1; }
+    rm -rf -- "$SSSD_W"
+    mkdir -p "$SSSD_W"/{etc/conf.d,etc/pki,log,pcscd,pam.d,p11kit-modules}
+    mkdir -p "$SSSD_W"/lib/{db,mc,pipes/private,pubconf,gpo_cache,deskprofile,secrets,keytabs}
+    chmod 0700 "$SSSD_W/etc" "$SSSD_W/lib/pipes/private" "$SSSD_W/lib/db"
+
+    # The users: the files provider reads our own passwd and group files.
+    printf '%s:x:64201:64201:p11card SSSD test:/nonexistent:/usr/sbin/nologin\n' "$SSSD_USER" >"$SSSD_W/passwd"
+    printf '%s:x:64202:64202:p11card SSSD test (unmapped):/nonexistent:/usr/sbin/nologin\n' "$SSSD_OTHER" >>"$SSSD_W/passwd"
+    printf '%s:x:64201:\n%s:x:64202:\n' "$SSSD_USER" "$SSSD_OTHER" >"$SSSD_W/group"
+
+    # The CA database: the card's issuing CA.
+    cp -- "$PROV/ca.pem" "$SSSD_W/etc/pki/sssd_auth_ca_db.pem"
+
+    # p11-kit: the system's modules (OpenSC's too) and ours, unless the
+    # module is one p11-kit already has (OpenSC's, for a comparison run).
+    cp -a /usr/share/p11-kit/modules/. "$SSSD_W/p11kit-modules/"
+    for f in "$SSSD_W"/p11kit-modules/*.module; do
+        [ -f "$f" ] || continue
+        d="$(sed -n 's/^module: *//p' "$f")"
+        case "$d" in /*) ;; *) d="/usr/lib/x86_64-linux-gnu/pkcs11/$d" ;; esac
+        [ "$(realpath -- "$d" 2>/dev/null)" != "$MODULE" ] || registered="$f"
+    done
+    if [ -z "$registered" ]; then
+        sed "s|^module:.*|module: $MODULE|" "$REPO_ROOT/p11card.module" >"$SSSD_W/p11kit-modules/$SSSD_SERVICE.module"
+    fi
+
+    # The PAM service: a copy of /etc/pam.d with ours added.
+    cp -a /etc/pam.d/. "$SSSD_W/pam.d/"
+    cat >"$SSSD_W/pam.d/$SSSD_SERVICE" <<'EOF'
+# p11card real-stack test: smart-card authentication through SSSD only.
+auth     required pam_sss.so try_cert_auth
+account  required pam_permit.so
+EOF
+
+    # Mounts (private to the real stack's mount namespace).
+    sssd_mount_over "$SSSD_W/etc" /etc/sssd &&
+        sssd_mount_over "$SSSD_W/lib" /var/lib/sss &&
+        sssd_mount_over "$SSSD_W/log" /var/log/sssd &&
+        sssd_mount_over "$SSSD_W/pam.d" /etc/pam.d &&
+        sssd_mount_over "$SSSD_W/p11kit-modules" /usr/share/p11-kit/modules || return 1
+
+    # p11_uri: the module's slots only, by what p11-kit reports of it.
+    entry="$(timeout "$T" p11-kit list-modules 2>&1 | awk -v path="$MODULE" '
+        /^[^ \t]/ {on = ($2 == path)} on')"
+    libdesc="$(sed -n 's/^ *library-description: //p' <<<"$entry" | head -n 1)"
+    libmanuf="$(sed -n 's/^ *library-manufacturer: //p' <<<"$entry" | head -n 1)"
+    [ -n "$libdesc" ] && [ -n "$libmanuf" ] || { echo "p11-kit does not list $MODULE:"; timeout "$T" p11-kit list-modules; return 1; }
+    SSSD_P11_URI="pkcs11:library-description=$(sssd_uri_quote "$libdesc");library-manufacturer=$(sssd_uri_quote "$libmanuf")"
+
+    # The certificate mapping: the login key's certificate (its exact
+    # subject, issued by the card's CA) is the test user's; the rule's name
+    # is the user's name (files provider).
+    subject="$(timeout "$T" openssl x509 -in "$PROV/cert$LOGIN_KEY.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')"
+    issuer="$(timeout "$T" openssl x509 -in "$PROV/ca.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')"
+    (umask 077 && cat >"$SSSD_W/etc/sssd.conf") <<EOF
+[sssd]
+services = nss, pam
+domains = $SSSD_DOMAIN
+certificate_verification = no_ocsp
+debug_level = 6
+
+[nss]
+debug_level = 6
+
+[pam]
+pam_cert_auth = True
+pam_cert_db_path = /etc/sssd/pki/sssd_auth_ca_db.pem
+pam_p11_allowed_services = +$SSSD_SERVICE
+p11_uri = $SSSD_P11_URI
+p11_child_timeout = 60
+p11_wait_for_card_timeout = 5
+debug_level = 9
+
+[domain/$SSSD_DOMAIN]
+id_provider = files
+passwd_files = $SSSD_W/passwd
+group_files = $SSSD_W/group
+fallback_to_nss = False
+debug_level = 6
+
+[certmap/$SSSD_DOMAIN/$SSSD_USER]
+matchrule = &&<ISSUER>^$(sssd_regex "$issuer")\$<SUBJECT>^$(sssd_regex "$subject")\$
+EOF
+    chown root:root "$SSSD_W/etc/sssd.conf"
+    chmod 0600 "$SSSD_W/etc/sssd.conf"
+}
+
+# sssd_start: sssd in the foreground, in a mount namespace of its own
+# whose /run is a tmpfs (its PID file /run/sssd.pid stays off the host),
+# with pcscd's socket directory bound back in. Waits for the PAM socket.
+sssd_start() {
+    timeout 10 mount --bind /run/pcscd "$SSSD_W/pcscd" || return 1
+    on_exit timeout 10 umount "$SSSD_W/pcscd"
+    timeout 900 unshare --mount -- sh -c '
+        set -e
+        mount -t tmpfs -o mode=0755 tmpfs /run
+        mkdir /run/pcscd
+        mount --bind "$1" /run/pcscd
+        exec /usr/sbin/sssd -i --logger=files' sh "$SSSD_W/pcscd" \
+        >"$SSSD_W/sssd.out" 2>&1 &
+    SSSD_PID=$!
+    on_exit stop_pid "$SSSD_PID"
+    for _ in $(seq 1 300); do
+        [ -S /var/lib/sss/pipes/pam ] && return 0
+        kill -0 "$SSSD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "sssd's PAM socket did not appear"
+    cat "$SSSD_W/sssd.out"
+    tail -20 "$SSSD_W"/log/sssd.log 2>/dev/null
+    return 1
+}
+
+# sssd_pam USER PIN: pamtester through the test service, the PIN on stdin.
+sssd_pam() {
+    printf '%s\n' "$2" | timeout 120 pamtester -v "$SSSD_SERVICE" "$1" authenticate 2>&1
+}
+
+sssd_logs() {
+    echo "-- p11_child.log (tail):"
+    tail -25 "$SSSD_W/log/p11_child.log" 2>/dev/null
+    echo "-- sssd_pam.log (errors):"
+    grep -iE 'error|fail' "$SSSD_W/log/sssd_pam.log" 2>/dev/null | tail -10
+}
+
+sssd_auth_ok() {
+    local out
+    out=$(sssd_pam "$SSSD_USER" "$PIN") || { printf '%s\n' "$out"; sssd_logs; return 1; }
+    printf '%s\n' "$out"
+    grep -q "successfully authenticated" <<<"$out" && grep -qi "PIN" <<<"$out"
+}
+
+# sssd_tries: the PIN tries left `p11card status` shows (empty when it
+# knows of no wrong PIN since the last right one).
+sssd_tries() {
+    timeout "$T" "$SSSD_CLI" status 2>/dev/null | sed -n 's/^  PIN: *\([0-9]*\) tr[a-z]* left.*/\1/p' | head -n 1
+}
+
+sssd_wrong_pin() {
+    local out rc=0 before after
+    before="$(sssd_tries)"
+    out=$(sssd_pam "$SSSD_USER" 000000) || rc=$?
+    after="$(sssd_tries)"
+    printf '%s\n(exit %s; tries before %s, after %s)\n' "$out" "$rc" "${before:-full}" "${after:-?}"
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ! grep -q "successfully authenticated" <<<"$out" || { sssd_logs; return 1; }
+    [ -n "$after" ] && [ -n "$before" ] && [ "$after" = $((before - 1)) ]
+}
+
+sssd_other_user() {
+    local out rc=0
+    out=$(sssd_pam "$SSSD_OTHER" "$PIN") || rc=$?
+    printf '%s\n(exit %s)\n' "$out" "$rc"
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ! grep -q "successfully authenticated" <<<"$out"
+}
+
+if [ "${P11CARD_REALSTACK_IN_NS:-}" != 1 ]; then
+    echo "  (skipped: SSSD's directories are only mounted over in the real stack's private namespaces)"
+elif ! sssd_setup >"$WORK/sssd-setup.log" 2>&1; then
+    fail "sssd: setting up SSSD's files"
+    tail -20 "$WORK/sssd-setup.log" | sed 's/^/        /'
+else
+    echo "  ($(/usr/sbin/sssd --version 2>/dev/null | sed 's/^/SSSD /'); p11_uri $SSSD_P11_URI)"
+    # (not through check_fn: sssd_start records the PID in this shell)
+    if sssd_start >"$WORK/sssd-start.log" 2>&1; then
+        pass "sssd -i starts (files domain, pam_cert_auth) and opens its PAM socket"
+    else
+        fail "sssd -i starts (files domain, pam_cert_auth) and opens its PAM socket"
+        tail -20 "$WORK/sssd-start.log" | sed 's/^/        /'
+    fi
+    check_output "sssd's files domain knows $SSSD_USER (getent passwd through nss_sss)" "^$SSSD_USER:" \
+        getent -s sss passwd "$SSSD_USER"
+    check_fn "pamtester $SSSD_SERVICE $SSSD_USER: pam_sss/p11_child authenticates with the card's $LOGIN_KEY certificate and the PIN" sssd_auth_ok
+    check_fn "pamtester $SSSD_SERVICE $SSSD_USER with a wrong PIN is refused; exactly one PIN try spent" sssd_wrong_pin
+    check_fn "pamtester $SSSD_SERVICE $SSSD_USER: the right PIN works again afterwards" sssd_auth_ok
+    check_fn "pamtester $SSSD_SERVICE $SSSD_OTHER (no certificate maps to it) is refused" sssd_other_user
+    # SSSD's logs (p11_child.log: every PKCS#11 step) outlive the run on request.
+    if [ -n "${P11CARD_SSSD_LOGS:-}" ]; then
+        mkdir -p "$P11CARD_SSSD_LOGS/$CARD_NAME" && cp -a "$SSSD_W/log/." "$SSSD_W/etc/sssd.conf" "$P11CARD_SSSD_LOGS/$CARD_NAME/" || true
+    fi
+fi
