@@ -17,10 +17,13 @@
 SSSD_W="$WORK/sssd"
 SSSD_SERVICE=p11card-sssd-test
 SSSD_USER=p11cardsssd       # the user the login certificate maps to
+SSSD_EC_USER=p11cardsssdec  # the user the EC key's certificate maps to
 SSSD_OTHER=p11cardother     # a user nothing maps to
 SSSD_DOMAIN=files
 SSSD_CLI="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/p11card"
 SSSD_PID=""
+# where p11-kit looks for a module named by its bare file name
+SSSD_P11KIT_MODULE_DIR="$(pkg-config --variable=p11_module_path p11-kit-1 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/pkcs11)"
 
 # sssd_mount_over DIR SYSTEM_DIR: our DIR over SYSTEM_DIR, unmounted at the end.
 sssd_mount_over() {
@@ -31,6 +34,11 @@ sssd_mount_over() {
 # sssd_regex TEXT: TEXT as a POSIX extended regular expression matching itself.
 sssd_regex() { sed 's/[][\.^$()|*+?{}]/\\&/g' <<<"$1"; }
 
+# sssd_dn CERT.pem: the certificate's subject as SSSD's rules see it (RFC 4514).
+sssd_dn() {
+    timeout "$T" openssl x509 -in "$1" -noout -subject -nameopt RFC2253 | sed 's/^subject=//'
+}
+
 # sssd_uri_quote TEXT: TEXT percent-encoded for a pkcs11: URI attribute.
 sssd_uri_quote() {
     python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"
@@ -38,7 +46,7 @@ sssd_uri_quote() {
 
 # sssd_setup: installs SSSD if needed and writes and mounts its files.
 sssd_setup() {
-    local d f subject issuer libdesc libmanuf entry registered=""
+    local d f subject issuer libdesc libmanuf list name path sel="" entry registered=""
     if [ ! -x /usr/sbin/sssd ] || [ ! -x /usr/libexec/sssd/p11_child ] || ! command -v pamtester >/dev/null; then
         echo "  (installing sssd-common pamtester)"
         timeout 900 env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
@@ -53,7 +61,8 @@ sssd_setup() {
     # The users: the files provider reads our own passwd and group files.
     printf '%s:x:64201:64201:p11card SSSD test:/nonexistent:/usr/sbin/nologin\n' "$SSSD_USER" >"$SSSD_W/passwd"
     printf '%s:x:64202:64202:p11card SSSD test (unmapped):/nonexistent:/usr/sbin/nologin\n' "$SSSD_OTHER" >>"$SSSD_W/passwd"
-    printf '%s:x:64201:\n%s:x:64202:\n' "$SSSD_USER" "$SSSD_OTHER" >"$SSSD_W/group"
+    printf '%s:x:64203:64203:p11card SSSD test (EC):/nonexistent:/usr/sbin/nologin\n' "$SSSD_EC_USER" >>"$SSSD_W/passwd"
+    printf '%s:x:64201:\n%s:x:64202:\n%s:x:64203:\n' "$SSSD_USER" "$SSSD_OTHER" "$SSSD_EC_USER" >"$SSSD_W/group"
 
     # The CA database: the card's issuing CA.
     cp -- "$PROV/ca.pem" "$SSSD_W/etc/pki/sssd_auth_ca_db.pem"
@@ -64,7 +73,7 @@ sssd_setup() {
     for f in "$SSSD_W"/p11kit-modules/*.module; do
         [ -f "$f" ] || continue
         d="$(sed -n 's/^module: *//p' "$f")"
-        case "$d" in /*) ;; *) d="/usr/lib/x86_64-linux-gnu/pkcs11/$d" ;; esac
+        case "$d" in /*) ;; *) d="$SSSD_P11KIT_MODULE_DIR/$d" ;; esac
         [ "$(realpath -- "$d" 2>/dev/null)" != "$MODULE" ] || registered="$f"
     done
     if [ -z "$registered" ]; then
@@ -87,18 +96,24 @@ EOF
         sssd_mount_over "$SSSD_W/p11kit-modules" /usr/share/p11-kit/modules || return 1
 
     # p11_uri: the module's slots only, by what p11-kit reports of it.
-    entry="$(timeout "$T" p11-kit list-modules 2>&1 | awk -v path="$MODULE" '
-        /^[^ \t]/ {on = ($2 == path)} on')"
+    list="$(timeout "$T" p11-kit list-modules 2>&1)"
+    # (p11-kit shows a module registered by its bare file name as such;
+    # $MODULE is a real path)
+    while read -r name path; do
+        case "$path" in /*) ;; *) path="$SSSD_P11KIT_MODULE_DIR/$path" ;; esac
+        [ "$(realpath -- "$path" 2>/dev/null)" != "$MODULE" ] || sel="$name"
+    done < <(grep -E '^[^ \t]' <<<"$list")
+    entry="$(awk -v name="$sel" '/^[^ \t]/ {on = ($1 == name)} on' <<<"$list")"
     libdesc="$(sed -n 's/^ *library-description: //p' <<<"$entry" | head -n 1)"
     libmanuf="$(sed -n 's/^ *library-manufacturer: //p' <<<"$entry" | head -n 1)"
     [ -n "$libdesc" ] && [ -n "$libmanuf" ] || { echo "p11-kit does not list $MODULE:"; timeout "$T" p11-kit list-modules; return 1; }
     SSSD_P11_URI="pkcs11:library-description=$(sssd_uri_quote "$libdesc");library-manufacturer=$(sssd_uri_quote "$libmanuf")"
 
     # The certificate mapping: the login key's certificate (its exact
-    # subject, issued by the card's CA) is the test user's; the rule's name
-    # is the user's name (files provider).
-    subject="$(timeout "$T" openssl x509 -in "$PROV/cert$LOGIN_KEY.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')"
-    issuer="$(timeout "$T" openssl x509 -in "$PROV/ca.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')"
+    # subject, issued by the card's CA) is the test user's, the EC key's
+    # the EC user's; a rule's name is the user's name (files provider).
+    # (The relation && goes first: "<ISSUER>...&&<SUBJECT>..." matches nothing.)
+    issuer="$(sssd_regex "$(sssd_dn "$PROV/ca.pem")")"
     (umask 077 && cat >"$SSSD_W/etc/sssd.conf") <<EOF
 [sssd]
 services = nss, pam
@@ -126,7 +141,10 @@ fallback_to_nss = False
 debug_level = 6
 
 [certmap/$SSSD_DOMAIN/$SSSD_USER]
-matchrule = &&<ISSUER>^$(sssd_regex "$issuer")\$<SUBJECT>^$(sssd_regex "$subject")\$
+matchrule = &&<ISSUER>^$issuer\$<SUBJECT>^$(sssd_regex "$(sssd_dn "$PROV/cert$LOGIN_KEY.pem")")\$
+
+[certmap/$SSSD_DOMAIN/$SSSD_EC_USER]
+matchrule = &&<ISSUER>^$issuer\$<SUBJECT>^$(sssd_regex "$(sssd_dn "$PROV/cert$EC_KEY.pem")")\$
 EOF
     chown root:root "$SSSD_W/etc/sssd.conf"
     chmod 0600 "$SSSD_W/etc/sssd.conf"
@@ -147,12 +165,13 @@ sssd_start() {
         >"$SSSD_W/sssd.out" 2>&1 &
     SSSD_PID=$!
     on_exit stop_pid "$SSSD_PID"
+    # Ready: the PAM socket is there and the files domain answers.
     for _ in $(seq 1 300); do
-        [ -S /var/lib/sss/pipes/pam ] && return 0
+        [ -S /var/lib/sss/pipes/pam ] && timeout 5 getent -s sss passwd "$SSSD_USER" >/dev/null && return 0
         kill -0 "$SSSD_PID" 2>/dev/null || break
         sleep 0.1
     done
-    echo "sssd's PAM socket did not appear"
+    echo "sssd's PAM socket did not appear or its files domain does not know $SSSD_USER"
     cat "$SSSD_W/sssd.out"
     tail -20 "$SSSD_W"/log/sssd.log 2>/dev/null
     return 1
@@ -170,11 +189,19 @@ sssd_logs() {
     grep -iE 'error|fail' "$SSSD_W/log/sssd_pam.log" 2>/dev/null | tail -10
 }
 
+# sssd_auth_ok [USER]: the PIN asked and the user authenticated.
 sssd_auth_ok() {
     local out
-    out=$(sssd_pam "$SSSD_USER" "$PIN") || { printf '%s\n' "$out"; sssd_logs; return 1; }
+    out=$(sssd_pam "${1:-$SSSD_USER}" "$PIN") || { printf '%s\n' "$out"; sssd_logs; return 1; }
     printf '%s\n' "$out"
-    grep -q "successfully authenticated" <<<"$out" && grep -qi "PIN" <<<"$out"
+    grep -q "successfully authenticated" <<<"$out" && grep -q "PIN for " <<<"$out"
+}
+
+# The EC key: p11_child signs a SHA-512 hash with CKM_ECDSA (64 bytes, longer
+# than a P-256 or P-384 key's order) and verifies the signature.
+sssd_auth_ec() {
+    sssd_auth_ok "$SSSD_EC_USER" || return 1
+    grep -q "Found ECC key using CKM_ECDSA" "$SSSD_W/log/p11_child.log"
 }
 
 # sssd_tries: the PIN tries left `p11card status` shows (empty when it
@@ -183,14 +210,38 @@ sssd_tries() {
     timeout "$T" "$SSSD_CLI" status 2>/dev/null | sed -n 's/^  PIN: *\([0-9]*\) tr[a-z]* left.*/\1/p' | head -n 1
 }
 
+# sssd_tries_counted: the tries left, as a number. A card some module left
+# with the PIN verified (OpenSC's leaves virtpiv so) shows none: a login
+# and logout by `p11card list --login` (which has the card forget the PIN
+# at the end) makes it count again.
+sssd_tries_counted() {
+    local tries secrets="$SSSD_W/pin"
+    tries="$(sssd_tries)"
+    if [ -z "$tries" ]; then
+        (umask 077 && printf '%s\n' "$PIN" >"$secrets")
+        timeout "$T" "$SSSD_CLI" list --login --pin-fd 3 3<"$secrets" >/dev/null 2>&1 || true
+        rm -f -- "$secrets"
+        tries="$(sssd_tries)"
+    fi
+    echo "$tries"
+}
+
 sssd_wrong_pin() {
     local out rc=0 before after
-    before="$(sssd_tries)"
+    before="$(sssd_tries_counted)"
     out=$(sssd_pam "$SSSD_USER" 000000) || rc=$?
     after="$(sssd_tries)"
     printf '%s\n(exit %s; tries before %s, after %s)\n' "$out" "$rc" "${before:-full}" "${after:-?}"
-    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ! grep -q "successfully authenticated" <<<"$out" || { sssd_logs; return 1; }
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ! grep -q "successfully authenticated" <<<"$out" &&
+        grep -q "PIN for " <<<"$out" || { sssd_logs; return 1; }
     [ -n "$after" ] && [ -n "$before" ] && [ "$after" = $((before - 1)) ]
+}
+
+sssd_tries_full() {
+    local now
+    now="$(sssd_tries_counted)"
+    echo "tries now ${now:-?}, at the start $SSSD_TRIES_FULL"
+    [ -n "$SSSD_TRIES_FULL" ] && [ "$now" = "$SSSD_TRIES_FULL" ]
 }
 
 sssd_other_user() {
@@ -206,6 +257,8 @@ elif ! sssd_setup >"$WORK/sssd-setup.log" 2>&1; then
     fail "sssd: setting up SSSD's files"
     tail -20 "$WORK/sssd-setup.log" | sed 's/^/        /'
 else
+    # The tries of a card no one has given a wrong PIN yet: full.
+    SSSD_TRIES_FULL="$(sssd_tries_counted)"
     echo "  ($(/usr/sbin/sssd --version 2>/dev/null | sed 's/^/SSSD /'); p11_uri $SSSD_P11_URI)"
     # (not through check_fn: sssd_start records the PID in this shell)
     if sssd_start >"$WORK/sssd-start.log" 2>&1; then
@@ -216,10 +269,13 @@ else
     fi
     check_output "sssd's files domain knows $SSSD_USER (getent passwd through nss_sss)" "^$SSSD_USER:" \
         getent -s sss passwd "$SSSD_USER"
+    check_fn "p11card status shows the card's PIN tries ($SSSD_TRIES_FULL) before any login" test -n "$SSSD_TRIES_FULL"
     check_fn "pamtester $SSSD_SERVICE $SSSD_USER: pam_sss/p11_child authenticates with the card's $LOGIN_KEY certificate and the PIN" sssd_auth_ok
     check_fn "pamtester $SSSD_SERVICE $SSSD_USER with a wrong PIN is refused; exactly one PIN try spent" sssd_wrong_pin
     check_fn "pamtester $SSSD_SERVICE $SSSD_USER: the right PIN works again afterwards" sssd_auth_ok
+    check_fn "the PIN tries are full again (${SSSD_TRIES_FULL:-?})" sssd_tries_full
     check_fn "pamtester $SSSD_SERVICE $SSSD_OTHER (no certificate maps to it) is refused" sssd_other_user
+    check_fn "pamtester $SSSD_SERVICE $SSSD_EC_USER: the EC key $EC_KEY's certificate, CKM_ECDSA over a SHA-512 hash" sssd_auth_ec
     # SSSD's logs (p11_child.log: every PKCS#11 step) outlive the run on request.
     if [ -n "${P11CARD_SSSD_LOGS:-}" ]; then
         mkdir -p "$P11CARD_SSSD_LOGS/$CARD_NAME" && cp -a "$SSSD_W/log/." "$SSSD_W/etc/sssd.conf" "$P11CARD_SSSD_LOGS/$CARD_NAME/" || true
