@@ -10,7 +10,8 @@
 # directory of this run mounted over the system's inside the real stack's
 # private mount namespace; the host keeps its own.
 # card-families: piv pkcs15
-# P11CARD_SSSD_LOGS=DIR keeps SSSD's logs and sssd.conf in DIR/CARD.
+# P11CARD_SSSD_LOGS=DIR keeps SSSD's logs, sssd.conf and the APDUs of one
+# authentication in DIR/CARD.
 # (sourced by run.sh once per card: MODULE, PROV, WORK, PIN and the
 # card_manifest variables are set)
 
@@ -244,6 +245,32 @@ sssd_tries_full() {
     [ -n "$SSSD_TRIES_FULL" ] && [ "$now" = "$SSSD_TRIES_FULL" ]
 }
 
+# After pam_sss's login (p11_child logs out, closes its session and
+# finalises) the card does not keep the PIN verified: the tries count shows.
+sssd_pin_forgotten() {
+    local now
+    sssd_auth_ok >/dev/null || { echo "the login failed"; return 1; }
+    now="$(sssd_tries)"
+    echo "tries shown after the login: ${now:-none, the card still holds the PIN verified}"
+    [ -n "$now" ]
+}
+
+# sssd_measure: one authentication's wall time and the APDUs the card saw
+# (p11_child runs twice: pre-auth reads the certificates, auth signs).
+sssd_measure() {
+    local t0 t1 before after name="${1:-}"
+    before=$(grep -c ' APDU ' "$APDU_LOG" 2>/dev/null || true)
+    t0=$(date +%s%N)
+    sssd_pam "$SSSD_USER" "$PIN" >/dev/null || { echo "  (measuring: the login failed)"; return 0; }
+    t1=$(date +%s%N)
+    after=$(grep -c ' APDU ' "$APDU_LOG" 2>/dev/null || true)
+    if [ -n "${P11CARD_SSSD_LOGS:-}" ] && [ -n "$after" ]; then
+        mkdir -p "$P11CARD_SSSD_LOGS/$CARD_NAME" &&
+            grep ' APDU ' "$APDU_LOG" | tail -n +"$((${before:-0} + 1))" >"$P11CARD_SSSD_LOGS/$CARD_NAME/apdus-one-authentication$name.log" || true
+    fi
+    echo "  (one pamtester authentication$name: $(((t1 - t0) / 1000000)) ms, $((${after:-0} - ${before:-0})) APDUs)"
+}
+
 sssd_other_user() {
     local out rc=0
     out=$(sssd_pam "$SSSD_OTHER" "$PIN") || rc=$?
@@ -276,6 +303,19 @@ else
     check_fn "the PIN tries are full again (${SSSD_TRIES_FULL:-?})" sssd_tries_full
     check_fn "pamtester $SSSD_SERVICE $SSSD_OTHER (no certificate maps to it) is refused" sssd_other_user
     check_fn "pamtester $SSSD_SERVICE $SSSD_EC_USER: the EC key $EC_KEY's certificate, CKM_ECDSA over a SHA-512 hash" sssd_auth_ec
+    if [ "$(sssd_uri_quote p11card)" = "${SSSD_P11_URI##*library-manufacturer=}" ]; then
+        check_fn "after the login the card no longer holds the PIN verified (p11card logs the card out)" sssd_pin_forgotten
+    else
+        echo "  ($(sssd_pin_forgotten | tail -n 1) with this module)"
+    fi
+    sssd_measure
+    # p11-kit loads every registered module into p11_child, whatever
+    # p11_uri selects: the other modules (OpenSC's reads the card at
+    # C_Initialize) cost time and APDUs unless disabled for it.
+    for f in "$SSSD_W"/p11kit-modules/*.module; do
+        [ "$f" = "$SSSD_W/p11kit-modules/$SSSD_SERVICE.module" ] || printf 'disable-in: p11_child\n' >>"$f"
+    done
+    [ ! -f "$SSSD_W/p11kit-modules/$SSSD_SERVICE.module" ] || sssd_measure ", the other p11-kit modules disable-in: p11_child"
     # SSSD's logs (p11_child.log: every PKCS#11 step) outlive the run on request.
     if [ -n "${P11CARD_SSSD_LOGS:-}" ]; then
         mkdir -p "$P11CARD_SSSD_LOGS/$CARD_NAME" && cp -a "$SSSD_W/log/." "$SSSD_W/etc/sssd.conf" "$P11CARD_SSSD_LOGS/$CARD_NAME/" || true
