@@ -278,6 +278,18 @@ sssd_other_user() {
     [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ! grep -q "successfully authenticated" <<<"$out"
 }
 
+# sssd_undone: sssd is gone and the system's directories are back.
+sssd_undone() {
+    local d busy=""
+    ! kill -0 "$SSSD_PID" 2>/dev/null || busy="sssd (PID $SSSD_PID) still runs"
+    for d in /etc/sssd /var/lib/sss /var/log/sssd /etc/pam.d /usr/share/p11-kit/modules; do
+        ! timeout 5 mountpoint -q "$d" || busy="$busy $d is still mounted over"
+    done
+    [ ! -e "/etc/pam.d/$SSSD_SERVICE" ] || busy="$busy /etc/pam.d/$SSSD_SERVICE exists"
+    echo "$busy"
+    [ -z "$busy" ]
+}
+
 if [ "${P11CARD_REALSTACK_IN_NS:-}" != 1 ]; then
     echo "  (skipped: SSSD's directories are only mounted over in the real stack's private namespaces)"
 elif ! sssd_setup >"$WORK/sssd-setup.log" 2>&1; then
@@ -316,6 +328,9 @@ else
         [ "$f" = "$SSSD_W/p11kit-modules/$SSSD_SERVICE.module" ] || printf 'disable-in: p11_child\n' >>"$f"
     done
     [ ! -f "$SSSD_W/p11kit-modules/$SSSD_SERVICE.module" ] || sssd_measure ", the other p11-kit modules disable-in: p11_child"
+    # The end: sssd stopped by its PID, the system's directories back.
+    run_cleanups
+    check_fn "sssd stopped by its PID, SSSD's directories, /etc/pam.d and p11-kit's modules the system's again" sssd_undone
     # SSSD's logs (p11_child.log: every PKCS#11 step) outlive the run on request.
     if [ -n "${P11CARD_SSSD_LOGS:-}" ]; then
         mkdir -p "$P11CARD_SSSD_LOGS/$CARD_NAME" && cp -a "$SSSD_W/log/." "$SSSD_W/etc/sssd.conf" "$P11CARD_SSSD_LOGS/$CARD_NAME/" || true
