@@ -28,6 +28,7 @@ struct FoundCert {
 /// The slot `do_card` picks: the first of `C_GetSlotList(CK_FALSE)` (length
 /// query, then the list) that is removable and holds a token.
 fn p11_child_slot() -> CK_SLOT_ID {
+    // SAFETY: CK_INFO is plain data (integers and byte arrays): all zeroes is valid.
     let mut info = unsafe { std::mem::zeroed::<CK_INFO>() };
     assert_eq!(
         ck!(C_GetInfo(&mut info)),
@@ -234,6 +235,7 @@ fn p11_child(
         None => false,
     };
     let mut certs = read_certs(session);
+    // SAFETY: CK_INFO is plain data (integers and byte arrays): all zeroes is valid.
     let mut info = unsafe { std::mem::zeroed::<CK_INFO>() };
     assert_eq!(ck!(C_GetInfo(&mut info)), CKR_OK);
     let mut signed = None;
