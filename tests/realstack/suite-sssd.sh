@@ -55,7 +55,8 @@ sssd_setup() {
     fi
     [ -x /usr/sbin/sssd ] || { echo "no /usr/sbin/sssd"; return 1; }
     rm -rf -- "$SSSD_W"
-    mkdir -p "$SSSD_W"/{etc/conf.d,etc/pki,log,pcscd,pam.d,p11kit-modules}
+    mkdir -p "$SSSD_W"/{etc/conf.d,etc/pki,log,pcscd,pam.d,p11kit-modules,cache}
+    chmod 0700 "$SSSD_W/cache"
     mkdir -p "$SSSD_W"/lib/{db,mc,pipes/private,pubconf,gpo_cache,deskprofile,secrets,keytabs}
     chmod 0700 "$SSSD_W/etc" "$SSSD_W/lib/pipes/private" "$SSSD_W/lib/db"
 
@@ -153,7 +154,9 @@ EOF
 
 # sssd_start: sssd in the foreground, in a mount namespace of its own
 # whose /run is a tmpfs (its PID file /run/sssd.pid stays off the host),
-# with pcscd's socket directory bound back in. Waits for the PAM socket.
+# with pcscd's socket directory bound back in, and p11card's disk cache in
+# $SSSD_W/cache (XDG_CACHE_HOME, passed on to p11_child), not shared with
+# other runs. Waits for the PAM socket.
 sssd_start() {
     timeout 10 mount --bind /run/pcscd "$SSSD_W/pcscd" || return 1
     on_exit timeout 10 umount "$SSSD_W/pcscd"
@@ -162,7 +165,7 @@ sssd_start() {
         mount -t tmpfs -o mode=0755 tmpfs /run
         mkdir /run/pcscd
         mount --bind "$1" /run/pcscd
-        exec /usr/sbin/sssd -i --logger=files' sh "$SSSD_W/pcscd" \
+        exec env XDG_CACHE_HOME="$2" /usr/sbin/sssd -i --logger=files' sh "$SSSD_W/pcscd" "$SSSD_W/cache" \
         >"$SSSD_W/sssd.out" 2>&1 &
     SSSD_PID=$!
     on_exit stop_pid "$SSSD_PID"
@@ -248,8 +251,8 @@ sssd_tries_full() {
 # After pam_sss's login (p11_child logs out, closes its session and
 # finalises) the card does not keep the PIN verified: the tries count shows.
 sssd_pin_forgotten() {
-    local now
-    sssd_auth_ok >/dev/null || { echo "the login failed"; return 1; }
+    local now out
+    out="$(sssd_auth_ok)" || { printf 'the login failed:\n%s\n' "$out"; return 1; }
     now="$(sssd_tries)"
     echo "tries shown after the login: ${now:-none, the card still holds the PIN verified}"
     [ -n "$now" ]
@@ -269,6 +272,14 @@ sssd_measure() {
             grep ' APDU ' "$APDU_LOG" | tail -n +"$((${before:-0} + 1))" >"$P11CARD_SSSD_LOGS/$CARD_NAME/apdus-one-authentication$name.log" || true
     fi
     echo "  (one pamtester authentication$name: $(((t1 - t0) / 1000000)) ms, $((${after:-0} - ${before:-0})) APDUs)"
+}
+
+# SSSD runs p11_child under umask 0177: the cache directory p11card made
+# in XDG_CACHE_HOME is still 0700 (enterable), and holds the card's entry.
+sssd_cache_dir() {
+    ls -la "$SSSD_W/cache" "$SSSD_W/cache/p11card" 2>&1
+    [ "$(stat -c %a "$SSSD_W/cache/p11card" 2>/dev/null)" = 700 ] &&
+        compgen -G "$SSSD_W/cache/p11card/*.cache" >/dev/null
 }
 
 sssd_other_user() {
@@ -316,6 +327,7 @@ else
     check_fn "pamtester $SSSD_SERVICE $SSSD_OTHER (no certificate maps to it) is refused" sssd_other_user
     check_fn "pamtester $SSSD_SERVICE $SSSD_EC_USER: the EC key $EC_KEY's certificate, CKM_ECDSA over a SHA-512 hash" sssd_auth_ec
     if [ "$(sssd_uri_quote p11card)" = "${SSSD_P11_URI##*library-manufacturer=}" ]; then
+        check_fn "p11card's disk cache under p11_child's umask 0177: directories 0700, the card's entry stored" sssd_cache_dir
         check_fn "after the login the card no longer holds the PIN verified (p11card logs the card out)" sssd_pin_forgotten
     else
         echo "  ($(sssd_pin_forgotten | tail -n 1) with this module)"
