@@ -2,13 +2,17 @@
 # -> p11_child, which finds the module through p11-kit (selected by a
 # p11_uri naming the module's library description and manufacturer, since
 # OpenSC's module shows the same card), reads the card's certificates,
-# verifies the $LOGIN_KEY certificate against the card's CA, maps it to a
-# local user of the files provider by a [certmap] rule, asks the PIN, logs
-# in and has the card sign a challenge. pamtester drives a test PAM service.
+# verifies them against the card's CA, maps the $LOGIN_KEY certificate to a
+# local user of the files provider by a [certmap] rule (the $EC_KEY one to a
+# second user), asks the PIN, logs in and has the card sign a challenge.
+# pamtester drives a test PAM service: right PIN in (RSA and EC key), wrong
+# PIN out costing exactly one try (`p11card status` counts), unmapped user
+# out; then what one authentication costs (APDUs, ms), also with the other
+# p11-kit modules disabled in p11_child.
 # Everything SSSD reads or writes (/etc/sssd, /var/lib/sss, /var/log/sssd,
-# /run, the PAM service, p11-kit's module directory, the users) is a
-# directory of this run mounted over the system's inside the real stack's
-# private mount namespace; the host keeps its own.
+# /run, the PAM service, p11-kit's module directories, the users, p11card's
+# disk cache) is a directory of this run mounted over the system's inside
+# the real stack's private mount namespace; the host keeps its own.
 # card-families: piv pkcs15
 # P11CARD_SSSD_LOGS=DIR keeps SSSD's logs, sssd.conf and the APDUs of one
 # authentication in DIR/CARD.
