@@ -15,6 +15,10 @@ packages=(
     firefox-esr
     # the Debian package's test opens its manual pages with man
     man-db
+    # SSSD smart-card login (pam_sss, p11_child) for tests/realstack/suite-sssd.sh;
+    # its packages add pam_sss to /etc/pam.d/common-* and sss to nsswitch.conf,
+    # inert while sssd is not running
+    sssd-common
 )
 
 as_root=()

@@ -221,12 +221,16 @@ mod unix {
     }
 
     /// Creates `name` in `dir` (0700) and opens it; it must be the user's
-    /// (another process may have created it first).
+    /// (another process may have created it first). The mode is set
+    /// exactly: the process's umask may take the owner's search bit
+    /// (SSSD runs `p11_child` under umask 0177), and a directory the user
+    /// cannot enter would keep the cache off for good.
     fn make_dir(dir: &File, name: &OsStr) -> Result<File, String> {
-        match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
-            Ok(()) | Err(Errno::EXIST) => {}
+        let created = match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
+            Ok(()) => true,
+            Err(Errno::EXIST) => false,
             Err(err) => return Err(io_text(err)),
-        }
+        };
         let fd = rustix::fs::openat(dir, name, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty())
             .map_err(io_text)?;
         let made = File::from(fd);
@@ -236,6 +240,9 @@ mod unix {
                 "{} was created by another user",
                 Path::new(name).display()
             ));
+        }
+        if created {
+            rustix::fs::fchmod(&made, Mode::from_raw_mode(0o700)).map_err(io_text)?;
         }
         Ok(made)
     }
