@@ -86,6 +86,11 @@ finish_card() {
 }
 ROOT_WORK="$(mktemp -d "${TMPDIR:-/tmp}/p11card-realstack.XXXXXX")"
 trap 'finish_card; rm -rf -- "$ROOT_WORK"' EXIT
+# The module's disk cache (and other programs' caches) private to this run:
+# runs on one machine (CI jobs, a re-personalised MyEID card under the same
+# serial) never meet each other's cache entries.
+export XDG_CACHE_HOME="$ROOT_WORK/cache"
+mkdir -p "$XDG_CACHE_HOME"
 
 for CARD_NAME in "${CARDS[@]}"; do
     dir="$(card_dir "$CARD_NAME")"
