@@ -237,13 +237,21 @@ impl Policy {
             .map(|(_, n)| *n)
             .collect();
         let curves: Vec<&str> = self.curves.iter().map(|c| c.name()).collect();
+        let rsa = match self.min_rsa_bits {
+            0 => "RSA of any size".to_string(),
+            bits => format!("RSA >= {bits} bits"),
+        };
+        let signatures = if hashes.is_empty() {
+            "signatures over any hash".to_string()
+        } else {
+            format!("signatures refused over {}", hashes.join(", "))
+        };
+        let verdict = |allowed: bool| if allowed { "allowed" } else { "refused" };
         format!(
-            "RSA >= {} bits; curves {}; signatures refused over {}; PKCS#1 v1.5 decryption {}; raw RSA signatures {}",
-            self.min_rsa_bits,
+            "{rsa}; curves {}; {signatures}; PKCS#1 v1.5 decryption {}; raw RSA signatures {}",
             curves.join(", "),
-            if hashes.is_empty() { "none".into() } else { hashes.join(", ") },
-            if self.rsa_pkcs1_decryption { "allowed" } else { "refused" },
-            if self.raw_rsa_signatures { "allowed" } else { "refused" },
+            verdict(self.rsa_pkcs1_decryption),
+            verdict(self.raw_rsa_signatures),
         )
     }
 }
@@ -318,6 +326,20 @@ mod tests {
             curve: Curve::P256,
             point: vec![4; 65],
         }
+    }
+
+    #[test]
+    fn descriptions_say_what_each_preset_refuses() {
+        assert_eq!(
+            Policy::default().describe(),
+            "RSA of any size; curves P-256, P-384, Ed25519, X25519; signatures over any hash; \
+             PKCS#1 v1.5 decryption allowed; raw RSA signatures allowed"
+        );
+        assert_eq!(
+            Policy::preset(Preset::Strict).describe(),
+            "RSA >= 2048 bits; curves P-256, P-384, Ed25519, X25519; signatures refused over SHA-1; \
+             PKCS#1 v1.5 decryption refused; raw RSA signatures refused"
+        );
     }
 
     #[test]
