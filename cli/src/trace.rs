@@ -11,7 +11,8 @@
 //! data is never shown, only its length.
 
 use p11card::transport::{
-    CardTransport, PinPadVerify, ReaderBackend, ReaderStatus, Transmit, TransportError,
+    CardTransport, PinPadChange, PinPadVerify, ReaderBackend, ReaderStatus, Transmit,
+    TransportError,
 };
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -105,7 +106,8 @@ fn data_span(command: &[u8]) -> Option<(usize, usize)> {
     match command.len() {
         0..=5 => None,
         _ if command[4] != 0 => Some((usize::from(command[4]), 5)),
-        7 => None, // extended Le only
+        // Extended Le only (7), or too short for extended Lc.
+        6 | 7 => None,
         _ => {
             let lc = usize::from(u16::from_be_bytes([command[5], command[6]]));
             Some((lc, 7))
@@ -257,6 +259,15 @@ impl Transmit for RecordingLink<'_> {
         self.trace.apdu(header, &response, started.elapsed());
         response
     }
+
+    fn change_pin_pad(&mut self, request: &PinPadChange) -> Result<Vec<u8>, TransportError> {
+        let started = Instant::now();
+        let response = self.inner.change_pin_pad(request);
+        // The template's header only: the reader fills in both PINs.
+        let header = request.apdu.get(..4).unwrap_or_default();
+        self.trace.apdu(header, &response, started.elapsed());
+        response
+    }
 }
 
 #[cfg(test)]
@@ -265,6 +276,16 @@ mod tests {
 
     fn line(command: &[u8], response: &[u8]) -> String {
         describe(command, &Ok(response.to_vec()), Duration::from_micros(1500))
+    }
+
+    #[test]
+    fn short_commands_have_no_data_span() {
+        assert_eq!(data_span(&[0x00, 0xA4, 0x04, 0x00, 0x00, 0x01]), None);
+        assert_eq!(data_span(&[0x00, 0xB0, 0x00, 0x00, 0x00, 0x01, 0x00]), None);
+        assert_eq!(
+            data_span(&[0x00, 0xA4, 0x04, 0x00, 0x02, 0x3F, 0x00]),
+            Some((2, 5))
+        );
     }
 
     #[test]

@@ -566,7 +566,11 @@ fn policy_check_says_what_the_strict_preset_refuses_of_each_key() {
 
 #[test]
 fn pin_change_on_a_pin_pad_reader_asks_nothing_here() {
-    let (context, _backend, card) = context_with(SimPivCard::new());
+    // Through the recording backend the shipped command wraps PC/SC in.
+    let (backend, card) = SimBackend::with_card(SimPivCard::new());
+    let recording =
+        p11card_cli::RecordingBackend::new(Box::new(backend), p11card_cli::Trace::new());
+    let context = Context::with_backend(Box::new(recording), ProfileSet::embedded());
     card.set_pin_pad(Some("123456"));
     card.set_pin_pad_new_pin(Some("24681357"));
     let mut typed = Typed::new(&[]);
