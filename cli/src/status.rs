@@ -241,6 +241,10 @@ const NEAR_ATR_BYTES: usize = 3;
 /// N bytes", when a profile's ATR pattern is near.
 pub(crate) fn nearest_profile(reader: &Reader) -> Option<String> {
     match reader.closest_profile() {
+        // The ATR is the profile's, but its application did not answer.
+        Ok(Some((name, 0))) => Some(format!(
+            "its ATR is profile {name}'s, but the card application it names did not answer"
+        )),
         Ok(Some((name, differing))) if differing <= NEAR_ATR_BYTES => Some(format!(
             "nearest: profile {name}, whose ATR differs in {differing} byte{}",
             if differing == 1 { "" } else { "s" }

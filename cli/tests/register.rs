@@ -663,51 +663,50 @@ fn quiet_prints_only_failures() {
     );
 }
 
-/// As root for another user's home: files keep (or, when new, get) the
-/// user's ownership, so that the user's browsers can still read them.
+/// As root with another user's home: refused before anything is touched
+/// (that user's links or profiles.ini could point root's writes anywhere);
+/// in root's own home, a directory of another user's is refused.
 #[test]
-fn root_keeps_the_users_ownership() {
-    use std::os::unix::fs::{chown, MetadataExt};
+fn root_edits_only_its_own_home_and_directories() {
+    use std::os::unix::fs::chown;
     if rustix::process::geteuid().as_raw() != 0 {
         eprintln!("not root: ownership is not tested");
         return;
     }
     let setup = Setup::new();
-    // A profiles.ini pointing at a directory of root's.
     let roots = setup.root.join("etc/somewhere");
     fs::create_dir_all(&roots).unwrap();
     let dirs = setup.firefox(&[
         ("default", "a.default", Some(INTERNAL)),
         ("elsewhere", roots.to_str().unwrap(), None),
     ]);
-    for path in [
-        setup.home.clone(),
-        setup.home.join(".mozilla"),
-        setup.home.join(".mozilla/firefox"),
-        dirs[0].clone(),
-        dirs[0].join("pkcs11.txt"),
-    ] {
-        chown(&path, Some(4321), Some(4322)).unwrap();
-    }
+    let before = fs::read(dirs[0].join("pkcs11.txt")).unwrap();
+    chown(&setup.home, Some(4321), Some(4322)).unwrap();
+    let (code, out, err) = setup.run_as(0, &["register", "--module", &setup.module]);
+    assert_eq!(code, exit::FAILED, "{out}");
+    assert!(
+        err.contains("as root, p11card registers only in root's own home"),
+        "{err}"
+    );
+    assert!(err.contains("runuser -u USER -- p11card register"), "{err}");
+    assert_eq!(fs::read(dirs[0].join("pkcs11.txt")).unwrap(), before);
+    assert!(!setup.home.join(".pki").exists());
+
+    // Root's own home: the profile of another user's directory is refused,
+    // the rest registered.
+    chown(&setup.home, Some(0), Some(0)).unwrap();
+    chown(&roots, Some(4321), Some(4322)).unwrap();
     let (code, out, _) = setup.run_as(0, &["register", "--module", &setup.module]);
     assert_eq!(code, exit::FAILED, "{out}");
     assert!(
         out.contains(
             "Firefox profile elsewhere (/etc/somewhere): refused: /etc/somewhere is not owned \
-             by the home directory's owner (uid 4321); p11card edits it only as that user\n"
+             by the home directory's owner (uid 0); p11card edits it only as that user\n"
         ),
         "{out}"
     );
     assert!(!roots.join("pkcs11.txt").exists());
-    for path in [
-        dirs[0].join("pkcs11.txt"),
-        setup.home.join(".pki"),
-        setup.home.join(".pki/nssdb"),
-        setup.home.join(".pki/nssdb/pkcs11.txt"),
-        setup.home.join(".config/pkcs11/modules"),
-        setup.home.join(".config/pkcs11/modules/p11card.module"),
-    ] {
-        let meta = fs::metadata(&path).unwrap();
-        assert_eq!((meta.uid(), meta.gid()), (4321, 4322), "{}", path.display());
-    }
+    assert!(fs::read_to_string(dirs[0].join("pkcs11.txt"))
+        .unwrap()
+        .contains("name=p11card"));
 }

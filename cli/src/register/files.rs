@@ -80,7 +80,7 @@ pub(super) fn read_nofollow(path: &Path) -> Result<Option<Existing>, String> {
 }
 
 /// Creates the directories `names` one inside the other under `base`,
-/// each with `mode`; as root, owned by `base`'s owner.
+/// each with exactly `mode`; as root, owned by `base`'s owner.
 pub(super) fn make_dirs(base: &Path, names: &[&str], mode: u32, places: &Places) -> io::Result<()> {
     let owner = fs::metadata(base)?;
     let mut dir = base.to_path_buf();
@@ -88,6 +88,9 @@ pub(super) fn make_dirs(base: &Path, names: &[&str], mode: u32, places: &Places)
         dir.push(name);
         match fs::DirBuilder::new().mode(mode).create(&dir) {
             Ok(()) => {
+                // Exactly `mode`, whatever the umask (a 0700 umask would
+                // otherwise hide `/etc/pkcs11/modules` from every user).
+                fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
                 if places.euid == 0 && owner.uid() != 0 {
                     std::os::unix::fs::chown(&dir, Some(owner.uid()), Some(owner.gid()))?;
                 }

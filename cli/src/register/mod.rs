@@ -274,6 +274,23 @@ fn plan_and_do(request: &Request, places: &Places) -> Result<Vec<Line>, String> 
     if !home.is_absolute() {
         return Err(format!("HOME ({}) is not an absolute path", home.display()));
     }
+    if places.euid == 0 {
+        // Another user's links or profiles.ini could point root's writes
+        // anywhere (and race any check): that user runs it, as the
+        // package's removal does.
+        let owner = fs::metadata(home)
+            .map_err(|err| format!("HOME ({}): {err}", home.display()))?
+            .uid();
+        if owner != 0 {
+            return Err(format!(
+                "as root, p11card {verb}s only in root's own home; {} belongs to uid {owner}: \
+                 run it as that user (`runuser -u USER -- p11card {verb}`), or \
+                 `p11card {verb} --system` for every user",
+                home.display(),
+                verb = verb(request)
+            ));
+        }
+    }
     Ok(per_user(request, places, home, module))
 }
 
@@ -342,16 +359,16 @@ fn per_user(request: &Request, places: &Places, home: &Path, module: Option<&str
     lines
 }
 
-/// As root in another user's home directory: refuses to edit in `dir` if
-/// that user does not own it (their `profiles.ini` or a link of theirs
-/// may point anywhere).
+/// As root (in root's own home): refuses to edit in `dir` if root does not
+/// own it (a `profiles.ini` entry or a link may point into another user's
+/// directory).
 fn not_the_users(places: &Places, home: &Path, dir: &Path) -> Option<State> {
     if places.euid != 0 {
         return None;
     }
     let user = fs::metadata(home).ok()?.uid();
     let owner = fs::metadata(dir).ok()?.uid();
-    (user != 0 && owner != user).then(|| {
+    (owner != user).then(|| {
         State::Failed(format!(
             "refused: {} is not owned by the home directory's owner (uid {user}); \
              p11card edits it only as that user",
