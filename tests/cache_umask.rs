@@ -58,3 +58,32 @@ fn directories_created_under_umask_0177_are_0700_and_the_entry_is_found_again() 
     let loaded = store.load(&key).expect("the entry is found again");
     assert_eq!(loaded.objects, card.objects);
 }
+
+#[test]
+fn a_cache_directory_left_0600_by_an_earlier_version_is_made_enterable_again() {
+    let base = std::env::temp_dir().join(format!("p11card-cache-0600-{}", std::process::id()));
+    std::fs::create_dir(&base).expect("the test's directory");
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let _cleanup = Cleanup(base.clone());
+    let cache_home = base.join("xdg-cache");
+    let dir = cache_home.join("p11card");
+    std::fs::create_dir_all(&dir).expect("the old directories");
+    for path in [&cache_home, &dir] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let store = CacheStore::at(dir.clone(), CacheStore::DEFAULT_MAX_AGE);
+    let key = CacheKey::new(&[b"piv", b"old-0600"]);
+    let card = CachedCard {
+        stored_at: SystemTime::now(),
+        objects: vec![CachedObject {
+            kind: 1,
+            name: vec![0x9A],
+            data: vec![0x30, 0x03, 0x02, 0x01, 0x00],
+        }],
+    };
+    store.store(&key, &card);
+    assert_eq!(mode(&cache_home), 0o700);
+    assert_eq!(mode(&dir), 0o700);
+    let loaded = store.load(&key).expect("the entry is found again");
+    assert_eq!(loaded.objects, card.objects);
+}

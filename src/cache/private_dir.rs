@@ -42,6 +42,19 @@ mod unix {
         crate::guarded_fs::effective_uid()
     }
 
+    /// The directory's metadata, after giving the user back the access a
+    /// umask took from a directory of theirs that no one else may use (an
+    /// earlier version created its directories under `p11_child`'s umask
+    /// 0177 as 0600, which the user cannot enter).
+    fn restore_owner_access(dir: &File) -> Result<Metadata, String> {
+        let meta = dir.metadata().map_err(|err| err.to_string())?;
+        if is_private(&meta) && meta.mode() & 0o700 != 0o700 {
+            rustix::fs::fchmod(dir, Mode::from_raw_mode(0o700)).map_err(io_text)?;
+            return dir.metadata().map_err(|err| err.to_string());
+        }
+        Ok(meta)
+    }
+
     /// Nobody but the effective user has any access.
     fn is_private(meta: &Metadata) -> bool {
         meta.uid() == effective_uid() && meta.mode() & 0o077 == 0
@@ -158,7 +171,7 @@ mod unix {
                 Some(next) => next,
                 None => return Ok(None),
             };
-            let meta = dir.metadata().map_err(|err| err.to_string())?;
+            let meta = restore_owner_access(&dir)?;
             if !trusted_as_ancestor(&meta) {
                 return Err(format!(
                     "{} is writable by or belongs to another user",
@@ -169,7 +182,7 @@ mod unix {
         let Some(handle) = open_final(&dir, cache_dir, create)? else {
             return Ok(None);
         };
-        let meta = handle.metadata().map_err(|err| err.to_string())?;
+        let meta = restore_owner_access(&handle)?;
         if meta.uid() != effective_uid() {
             return Err("belongs to another user".into());
         }
