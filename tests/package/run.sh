@@ -39,6 +39,14 @@ purge_if_installed() {
 # ---- outside the namespaces: build the package, then run this script as root
 # inside them.
 if [ "${P11CARD_PACKAGE_IN_NS:-}" = "" ]; then
+    # The test installs, removes and purges the package on this machine:
+    # not where p11card is installed already (it would be replaced, then
+    # purged).
+    preinstalled="$(timeout 60 dpkg-query -W -f '${db:Status-Status}' "$PACKAGE" 2>/dev/null || true)"
+    if [ -n "$preinstalled" ] && [ "$preinstalled" != not-installed ]; then
+        echo "package: $PACKAGE is installed on this machine ($preinstalled); the test would replace and purge it" >&2
+        exit 1
+    fi
     as_root=()
     [ "$(id -u)" -eq 0 ] || as_root=(sudo)
     WORK_OUT="$(mktemp -d "${TMPDIR:-/tmp}/p11card-package.XXXXXX")"
@@ -88,6 +96,15 @@ check_fn_output() {
 }
 
 DEB="$P11CARD_PACKAGE_DEB"
+
+# The package's removal runs `p11card unregister` as each user in
+# /etc/passwd: inside the namespaces, only root is (its home a tmpfs below),
+# so the machine's users keep their own registrations.
+if [ "${P11CARD_REALSTACK_ISOLATE:-1}" != 0 ]; then
+    grep '^root:' /etc/passwd >"${TMPDIR:-/tmp}/p11card-package-passwd.$$"
+    timeout 10 mount --bind "${TMPDIR:-/tmp}/p11card-package-passwd.$$" /etc/passwd
+    rm -f -- "${TMPDIR:-/tmp}/p11card-package-passwd.$$"
+fi
 VIRTPIV="$P11CARD_VIRTPIV"
 PIN=123456
 MULTIARCH="$(timeout "$T" dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)"
@@ -155,9 +172,9 @@ prerm_unregisters() {
     [ ! -s "$PRERM_DIR/log/calls" ] || { echo "upgrade unregistered:"; cat "$PRERM_DIR/log/calls"; return 1; }
     timeout 300 sh "$PRERM_DIR/prerm" remove || return 1
     expected="$(
-        echo "root $HOME unregister --system --quiet"
+        echo "root $HOME unregister --system --quiet --module $MODULE"
         awk -F: '($3 == 0 || $3 >= 1000) && $6 != "" {print $1, $6}' /etc/passwd |
-            while read -r user home; do [ -d "$home" ] && echo "$user $home unregister --quiet"; done
+            while read -r user home; do [ -d "$home" ] && echo "$user $home unregister --quiet --module $MODULE"; done
     )"
     diff <(echo "$expected") "$PRERM_DIR/log/calls"
 }
