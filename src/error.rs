@@ -38,6 +38,7 @@ ck_errors! {
     CryptokiNotInitialized => CKR_CRYPTOKI_NOT_INITIALIZED,
     DataInvalid => CKR_DATA_INVALID,
     DataLenRange => CKR_DATA_LEN_RANGE,
+    FunctionCanceled => CKR_FUNCTION_CANCELED,
     DeviceError => CKR_DEVICE_ERROR,
     DeviceRemoved => CKR_DEVICE_REMOVED,
     EncryptedDataInvalid => CKR_ENCRYPTED_DATA_INVALID,
@@ -111,6 +112,7 @@ impl From<AppError> for Error {
             AppError::BadCiphertext => Error::EncryptedDataInvalid,
             AppError::Unsupported(_) => Error::FunctionNotSupported,
             AppError::WrongSignature => Error::DeviceError,
+            AppError::PinPadCancelled => Error::FunctionCanceled,
         }
     }
 }

@@ -275,8 +275,8 @@ impl Transmit for SimLink<'_> {
         let fits =
             (request.min_length as usize..=request.max_length as usize).contains(&typed.len());
         if !fits || request.apdu.len() < 5 + typed.len() {
-            // The reader refuses the entry (PC/SC: 64 02 wrong length).
-            return Ok(vec![0x64, 0x02]);
+            // The reader refuses the entry (PC/SC part 10: 64 03, PIN length).
+            return Ok(vec![0x64, 0x03]);
         }
         let mut apdu = request.apdu.clone();
         apdu[5..5 + typed.len()].copy_from_slice(&typed);
@@ -301,7 +301,7 @@ impl Transmit for SimLink<'_> {
         );
         let fits = |pin: &[u8]| lengths.contains(&pin.len()) && pin.len() <= block;
         if !fits(&old) || !fits(&new) || request.apdu.len() < old_at.max(new_at) + block {
-            return Ok(vec![0x64, 0x02]);
+            return Ok(vec![0x64, 0x03]);
         }
         let mut apdu = request.apdu.clone();
         apdu[old_at..old_at + old.len()].copy_from_slice(&old);

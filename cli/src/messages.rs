@@ -71,6 +71,11 @@ pub fn explain(err: &Error, info: Option<&TokenInfo>) -> String {
         Error::NotLoggedIn => "this needs the PIN first".to_string(),
         Error::PinEveryUse => "the key wants the PIN right before each use".to_string(),
         Error::Unsupported(why) => format!("the card cannot do this: {why}"),
+        Error::Module(p11card::Error::FunctionCanceled) => {
+            "the PIN entry on the reader was cancelled or timed out (or the two new PINs \
+             differed); nothing was changed"
+                .to_string()
+        }
         Error::BadCard => {
             "the card gave an answer p11card could not use; take it out, put it back \
              and try again"

@@ -121,3 +121,15 @@ fn null_pins_for_a_change_need_a_pin_pad_that_can_change_pins() {
     assert_eq!(change_on_pad(session), CKR_FUNCTION_NOT_SUPPORTED);
     assert_eq!(pin_tries_left(&card), 3);
 }
+
+#[test]
+fn a_pin_the_reader_refuses_is_pin_len_range_and_costs_no_try() {
+    let (harness, card) = Harness::new();
+    card.set_pin_pad(Some("123456"));
+    let session = harness.session();
+    // The reader answers 6403 itself for a PIN of a length outside the
+    // limits, before the card sees anything.
+    card.set_pin_pad(Some("12"));
+    assert_eq!(login_on_pad(session), CKR_PIN_LEN_RANGE);
+    assert_eq!(pin_tries_left(&card), 3);
+}

@@ -40,6 +40,10 @@ pub enum AppError {
     /// faulty card, another application answering, or a key that changed).
     #[error("the card's signature does not verify with the key")]
     WrongSignature,
+    /// The PIN entry on the reader's PIN pad was cancelled, timed out, or
+    /// the two new PINs differed: nothing reached the card.
+    #[error("the PIN entry on the reader was cancelled")]
+    PinPadCancelled,
 }
 
 /// What the card says about the user PIN.

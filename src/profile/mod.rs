@@ -200,6 +200,18 @@ impl Profile {
         })
     }
 
+    /// The error for a failed PIN command sent through the reader's PIN
+    /// pad: PC/SC part 10 readers answer `6400` (timeout), `6401`
+    /// (cancelled) and `6402` (the new PINs differ) themselves, `6403` for
+    /// a PIN of a length outside the limits; anything else is the card's.
+    pub fn pin_pad_error(&self, sw: StatusWord) -> AppError {
+        match sw.0 {
+            0x6400..=0x6402 => AppError::PinPadCancelled,
+            0x6403 => AppError::PinLength,
+            _ => self.pin_error(sw),
+        }
+    }
+
     /// The error for a failed PIN command (VERIFY, CHANGE REFERENCE DATA,
     /// RESET RETRY COUNTER).
     pub fn pin_error(&self, sw: StatusWord) -> AppError {
@@ -480,6 +492,31 @@ mod tests {
         assert_eq!(pattern.distance(&[0x3B, 0xFA, 0x13]), 0);
         assert_eq!(pattern.distance(&[0x3B, 0xE8, 0x14]), 2);
         assert_eq!(pattern.distance(&[0x3B, 0xF8]), 1);
+    }
+
+    #[test]
+    fn pin_pad_answers_of_the_reader_are_told_apart_from_the_cards() {
+        let set = ProfileSet::embedded();
+        let piv = profile(&set, "piv");
+        for sw in [0x6400, 0x6401, 0x6402] {
+            assert!(matches!(
+                piv.pin_pad_error(StatusWord(sw)),
+                AppError::PinPadCancelled
+            ));
+        }
+        assert!(matches!(
+            piv.pin_pad_error(StatusWord(0x6403)),
+            AppError::PinLength
+        ));
+        assert!(matches!(
+            piv.pin_pad_error(StatusWord(0x63C2)),
+            AppError::PinIncorrect(Some(2))
+        ));
+        // Not through a PIN pad, 6401 is the card's own error.
+        assert!(!matches!(
+            piv.pin_error(StatusWord(0x6401)),
+            AppError::PinPadCancelled
+        ));
     }
 
     #[test]

@@ -530,7 +530,7 @@ impl CardApp for PivApp {
         if response.sw.is_success() {
             Ok(())
         } else {
-            Err(self.profile.pin_error(response.sw))
+            Err(self.profile.pin_pad_error(response.sw))
         }
     }
 
@@ -551,7 +551,7 @@ impl CardApp for PivApp {
         if response.sw.is_success() {
             Ok(())
         } else {
-            Err(self.profile.pin_error(response.sw))
+            Err(self.profile.pin_pad_error(response.sw))
         }
     }
 
