@@ -710,3 +710,21 @@ fn root_edits_only_its_own_home_and_directories() {
         .unwrap()
         .contains("name=p11card"));
 }
+
+/// A FIFO in the place of `profiles.ini` (or of a `pkcs11.txt`) is refused
+/// at once: opening it must not wait for a writer.
+#[test]
+fn a_fifo_in_a_files_place_is_refused_without_waiting() {
+    let setup = Setup::new();
+    let base = setup.home.join(".mozilla/firefox");
+    fs::create_dir_all(&base).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(base.join("profiles.ini"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let euid = rustix::process::geteuid().as_raw();
+    let (code, out, _) = setup.run_as(euid, &["register", "--module", &setup.module]);
+    assert_eq!(code, exit::FAILED, "{out}");
+    assert!(out.contains("is not a regular file"), "{out}");
+}

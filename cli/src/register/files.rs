@@ -19,16 +19,22 @@ pub(super) struct Existing {
     gid: u32,
 }
 
-/// Opens `path` for reading without following a symbolic link.
+/// Opens `path` for reading without following a symbolic link, and
+/// without blocking on a FIFO put in a file's place.
 pub(super) fn open_nofollow(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(path)
 }
 
-/// Reads at most [`MAX_FILE`] bytes of UTF-8 from `file`.
+/// Reads at most [`MAX_FILE`] bytes of UTF-8 from `file`, which must be a
+/// regular file.
 fn read_bounded(file: File, path: &Path) -> Result<String, String> {
+    let regular = file.metadata().is_ok_and(|meta| meta.is_file());
+    if !regular {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
     let mut text = String::new();
     file.take(MAX_FILE + 1)
         .read_to_string(&mut text)
@@ -44,7 +50,11 @@ fn read_bounded(file: File, path: &Path) -> Result<String, String> {
 
 /// A file p11card only reads (`profiles.ini`): `None` if absent.
 pub(super) fn read_following(path: &Path) -> Result<Option<String>, String> {
-    match File::open(path) {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path);
+    match opened {
         Ok(file) => read_bounded(file, path).map(Some),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(format!("cannot read it: {err}")),
