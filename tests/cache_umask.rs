@@ -28,6 +28,18 @@ fn mode(path: &std::path::Path) -> u32 {
         & 0o7777
 }
 
+/// A cache entry of one object.
+fn one_object_card() -> CachedCard {
+    CachedCard {
+        stored_at: SystemTime::now(),
+        objects: vec![CachedObject {
+            kind: 1,
+            name: vec![0x9A],
+            data: vec![0x30, 0x03, 0x02, 0x01, 0x00],
+        }],
+    }
+}
+
 #[test]
 fn directories_created_under_umask_0177_are_0700_and_the_entry_is_found_again() {
     let base = std::env::temp_dir().join(format!("p11card-cache-umask-{}", std::process::id()));
@@ -40,14 +52,7 @@ fn directories_created_under_umask_0177_are_0700_and_the_entry_is_found_again() 
     let dir = cache_home.join("p11card");
     let store = CacheStore::at(dir.clone(), CacheStore::DEFAULT_MAX_AGE);
     let key = CacheKey::new(&[b"piv", b"umask"]);
-    let card = CachedCard {
-        stored_at: SystemTime::now(),
-        objects: vec![CachedObject {
-            kind: 1,
-            name: vec![0x9A],
-            data: vec![0x30, 0x03, 0x02, 0x01, 0x00],
-        }],
-    };
+    let card = one_object_card();
     store.store(&key, &card);
     rustix::process::umask(previous);
 
@@ -73,14 +78,7 @@ fn a_cache_directory_left_0600_by_an_earlier_version_is_made_enterable_again() {
     }
     let store = CacheStore::at(dir.clone(), CacheStore::DEFAULT_MAX_AGE);
     let key = CacheKey::new(&[b"piv", b"old-0600"]);
-    let card = CachedCard {
-        stored_at: SystemTime::now(),
-        objects: vec![CachedObject {
-            kind: 1,
-            name: vec![0x9A],
-            data: vec![0x30, 0x03, 0x02, 0x01, 0x00],
-        }],
-    };
+    let card = one_object_card();
     store.store(&key, &card);
     assert_eq!(mode(&cache_home), 0o700);
     assert_eq!(mode(&dir), 0o700);
