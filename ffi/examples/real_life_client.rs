@@ -22,21 +22,28 @@
 //!   show as `CKR_USER_NOT_LOGGED_IN` (or the signature work), then `C_Login`
 //!   and a signature must work.
 //! - `threads N ROUNDS`: one session logs in; N threads, each with its own
-//!   session, sign ROUNDS messages of their own (keys 01 and 04 in turn),
-//!   each verified.
+//!   session, sign ROUNDS messages of their own (the login key and the
+//!   second key in turn), each verified.
 //! - `sign-loop N [--start-when FILE] [--pause-ms MS] [--linger-until FILE]`:
 //!   log in, sign N times (each signature verified), log out.
 //! - `poll N`: read the token once, print `poll-ready`, wait for
 //!   `$P11CARD_SYNC/poll-go`, call `C_GetInfo`, `C_GetSlotList`,
 //!   `C_GetSlotInfo`, `C_GetTokenInfo` and `C_GetSessionInfo` N times,
 //!   print `poll-done`, wait for `$P11CARD_SYNC/poll-exit`.
-//! - `always-auth`: with key 02 (PIV 9C): `C_SignInit`, `C_GetSessionInfo`,
-//!   `C_Login(CKU_CONTEXT_SPECIFIC)`, `C_GetSessionInfo`, then sign.
+//! - `always-auth`: with the always-authenticate key (default 02, PIV 9C):
+//!   `C_SignInit`, `C_GetSessionInfo`, `C_Login(CKU_CONTEXT_SPECIFIC)` with
+//!   its PIN, `C_GetSessionInfo`, then sign.
 //!
 //! Environment: `P11CARD_PIN` (default 123456), `P11CARD_TOKEN_LABEL` (the
 //! token to use; default: the first one found), `P11CARD_SYNC` (directory of
 //! the files the script and the client exchange), `P11CARD_SIG_OUT` (the last
-//! signature is written there, its data to `$P11CARD_SIG_OUT.data`).
+//! signature is written there, its data to `$P11CARD_SIG_OUT.data`), and the
+//! keys by their CKA_ID (one byte, hex): `P11CARD_KEY_ID` (the key that
+//! signs after `C_Login`; default 01, PIV 9A), `P11CARD_SECOND_KEY_ID` (the
+//! threads' other key; default 04, PIV 9E), `P11CARD_AA_KEY_ID` (the
+//! always-authenticate key; default 02, PIV 9C) and `P11CARD_AA_PIN` (its
+//! PIN; default `P11CARD_PIN`). The mechanism follows the key type:
+//! `CKM_SHA256_RSA_PKCS` or `CKM_ECDSA_SHA256`.
 //!
 //! Output: one line per step on stdout; the script waits for the `ready-…`
 //! lines. The exit status is 0 only if every step went as issue 5 says.
@@ -79,9 +86,26 @@ fn rv(err: &P11Error) -> Option<RvError> {
     }
 }
 
+/// A one-byte CKA_ID from the environment variable `name` (hex), or `default`.
+fn key_id(name: &str, default: u8) -> Res<u8> {
+    match std::env::var(name) {
+        Ok(hex) if !hex.is_empty() => {
+            Ok(u8::from_str_radix(&hex, 16).map_err(|err| format!("{name}={hex}: {err}"))?)
+        }
+        _ => Ok(default),
+    }
+}
+
 struct Client {
     p11: Pkcs11,
     pin: String,
+    /// The key that signs after `C_Login` (CKA_ID).
+    key: u8,
+    /// The threads' second key.
+    second_key: u8,
+    /// The always-authenticate key and its PIN.
+    aa_key: u8,
+    aa_pin: String,
     label: Option<String>,
     sync: PathBuf,
     sig_out: Option<PathBuf>,
@@ -91,9 +115,17 @@ impl Client {
     fn new(module: &str) -> Res<Client> {
         let p11 = Pkcs11::new(module)?;
         p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+        let pin = std::env::var("P11CARD_PIN").unwrap_or_else(|_| "123456".into());
         Ok(Client {
             p11,
-            pin: std::env::var("P11CARD_PIN").unwrap_or_else(|_| "123456".into()),
+            key: key_id("P11CARD_KEY_ID", 0x01)?,
+            second_key: key_id("P11CARD_SECOND_KEY_ID", 0x04)?,
+            aa_key: key_id("P11CARD_AA_KEY_ID", 0x02)?,
+            aa_pin: std::env::var("P11CARD_AA_PIN")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| pin.clone()),
+            pin,
             label: std::env::var("P11CARD_TOKEN_LABEL")
                 .ok()
                 .filter(|l| !l.is_empty()),
@@ -208,12 +240,12 @@ impl Client {
         Ok(())
     }
 
-    /// A new session: log in, sign with 9A.
+    /// A new session: log in, sign with the login key.
     fn login_and_sign(&self, slot: Slot) -> Res<Session> {
         let session = self.p11.open_ro_session(slot)?;
         self.login(&session)
             .map_err(|err| format!("C_Login: {err}"))?;
-        self.sign(&session, 0x01)
+        self.sign(&session, self.key)
             .map_err(|err| format!("signing: {err}"))?;
         Ok(session)
     }
@@ -248,7 +280,7 @@ fn removal(client: &Client) -> Res<()> {
             other.map(|i| i.session_state())
         )),
     }
-    match client.sign(&session, 0x01) {
+    match client.sign(&session, client.key) {
         Err(_) => {}
         Ok(_) => wrong.push("the old session signed with the card pulled".into()),
     }
@@ -322,7 +354,7 @@ fn reset(client: &Client) -> Res<()> {
     say("signed before the reset");
     say("ready-to-reset");
     wait_file(&client.sync_file("reset-done"), Duration::from_secs(60))?;
-    match client.sign(&session, 0x01) {
+    match client.sign(&session, client.key) {
         Ok(_) => {
             say("after the reset: signed (the login was restored)");
             return Ok(());
@@ -336,7 +368,7 @@ fn reset(client: &Client) -> Res<()> {
         .login(&session)
         .map_err(|err| format!("C_Login after the reset: {err}"))?;
     client
-        .sign(&session, 0x01)
+        .sign(&session, client.key)
         .map_err(|err| format!("signing after logging in again: {err}"))?;
     say("logged in again and signed");
     session.logout()?;
@@ -359,7 +391,11 @@ fn threads(client: &Client, args: &[String]) -> Res<()> {
                         .map_err(|err| format!("thread {index}: C_OpenSession: {err}"))?;
                     for round in 0..rounds {
                         let data = format!("thread {index} round {round}");
-                        let id = if (index + round) % 2 == 0 { 0x01 } else { 0x04 };
+                        let id = if (index + round) % 2 == 0 {
+                            client.key
+                        } else {
+                            client.second_key
+                        };
                         client
                             .sign_data(&session, id, data.as_bytes())
                             .map_err(|err| format!("thread {index} round {round}: {err}"))?;
@@ -381,7 +417,7 @@ fn threads(client: &Client, args: &[String]) -> Res<()> {
         return Err(failures.join("; ").into());
     }
     say(format!("{count} threads signed {rounds} times each"));
-    client.sign(&keeper, 0x01)?;
+    client.sign(&keeper, client.key)?;
     keeper.logout()?;
     Ok(())
 }
@@ -411,7 +447,7 @@ fn sign_loop(client: &Client, args: &[String]) -> Res<()> {
     }
     for round in 1..=count {
         client
-            .sign(&session, 0x01)
+            .sign(&session, client.key)
             .map_err(|err| format!("signature {round} of {count}: {err}"))?;
         say(format!("signed {round}"));
         std::thread::sleep(pause);
@@ -447,9 +483,9 @@ fn always_auth(client: &Client) -> Res<()> {
     let slot = client.wait_token(Duration::from_secs(30))?;
     let session = client.p11.open_ro_session(slot)?;
     client.login(&session)?;
-    let key = client.object(&session, ObjectClass::PRIVATE_KEY, 0x02)?;
+    let key = client.object(&session, ObjectClass::PRIVATE_KEY, client.aa_key)?;
     let always = session.get_attributes(key, &[AttributeType::AlwaysAuthenticate])?;
-    say(format!("key 02: {always:?}"));
+    say(format!("key {:02x}: {always:?}", client.aa_key));
     let mechanism = client.mechanism(&session, key)?;
     session.sign_init(&mechanism, key)?;
     say(format!(
@@ -458,7 +494,7 @@ fn always_auth(client: &Client) -> Res<()> {
     ));
     session.login(
         UserType::ContextSpecific,
-        Some(&AuthPin::new(client.pin.clone().into())),
+        Some(&AuthPin::new(client.aa_pin.clone().into())),
     )?;
     say(format!(
         "after the context login: {:?}",
@@ -467,7 +503,11 @@ fn always_auth(client: &Client) -> Res<()> {
     session.sign_update(DATA)?;
     let signature = session.sign_final()?;
     client.keep(&signature)?;
-    say(format!("signed with key 02 ({} bytes)", signature.len()));
+    say(format!(
+        "signed with key {:02x} ({} bytes)",
+        client.aa_key,
+        signature.len()
+    ));
     Ok(())
 }
 

@@ -130,6 +130,8 @@ cert_cn() {
 #   LOGIN_KEY       the key of logins (PAM, ssh): RSA, PIN-protected
 #   EC_KEY          an EC key for ssh and p11-kit
 #   AGENT_REFUSED_KEY  an always-authenticate key ssh-agent cannot use (or empty)
+#   ALWAYS_AUTH_KEY an always-authenticate key that signs (or empty);
+#                   ALWAYS_AUTH_PIN: its PIN (empty: the user PIN)
 #   TOKEN_LABEL     the token label p11card shows; READER: the card's reader
 #   KEY_LABEL[NAME] the CKA_LABEL p11card gives the key
 #   CERT_COUNT      certificates the token shows (default: one per key in
@@ -144,7 +146,7 @@ declare -gA KEY_ID=()
 card_manifest() {
     KEY_LABEL=()
     KEY_ID=()
-    CERT_COUNT="" PUBLIC_KEY_COUNT="" LEGACY_RSA_KEY=""
+    CERT_COUNT="" PUBLIC_KEY_COUNT="" LEGACY_RSA_KEY="" ALWAYS_AUTH_KEY="" ALWAYS_AUTH_PIN=""
     case "$CARD_FAMILY" in
         pkcs15)
             CARD_KEYS="01 02 05" SIGN_KEYS="01 02" TLS_KEYS="01 02" ENGINE_KEYS="01 02"
@@ -154,7 +156,7 @@ card_manifest() {
             ;;
         piv)
             CARD_KEYS="9a 9c 9d 9e" SIGN_KEYS="9a 9c 9d 9e" TLS_KEYS="9a 9e 9c" ENGINE_KEYS="9a 9e"
-            DECRYPT_KEYS="9a 9d" DERIVE_KEYS="9d" LOGIN_KEY=9a EC_KEY=9e AGENT_REFUSED_KEY=9c
+            DECRYPT_KEYS="9a 9d" DERIVE_KEYS="9d" LOGIN_KEY=9a EC_KEY=9e AGENT_REFUSED_KEY=9c ALWAYS_AUTH_KEY=9c
             TOKEN_LABEL="$(cert_cn 9a)" READER="Virtual PCD 00 00" BAD_LENGTH_PIN=12345 PUK=12345678
             KEY_LABEL=([9a]="PIV Authentication" [9c]="Digital Signature" [9d]="Key Management" [9e]="Card Authentication")
             KEY_ID=([9a]=01 [9c]=02 [9d]=03 [9e]=04)

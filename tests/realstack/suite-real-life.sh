@@ -1,3 +1,4 @@
+# card-families: piv pkcs15
 # Issue 5 on the real stack: cards pulled and put back, pcscd restarted,
 # processes and threads sharing the card, fork, polling without card I/O,
 # always-authenticate — with one long-lived client process
@@ -12,6 +13,14 @@
 # restart tests are skipped) and starting it the way start.sh does; the
 # virtual card reconnects by itself. The suite leaves the card and pcscd
 # running, as it found them.
+#
+# The keys come from card_manifest (lib.sh): LOGIN_KEY signs after C_Login,
+# EC_KEY is the threads' second key, ALWAYS_AUTH_KEY (with ALWAYS_AUTH_PIN,
+# default the user PIN) the always-authenticate one. The PKCS#15 (MyEID)
+# card is cardsim-vpcd with an image file: the card pulled is put back with
+# the image it had when it was pulled (start.sh would otherwise copy the
+# committed personalised image, which is not the card that was provisioned
+# with P11CARD_PKCS15_PERSONALISE=1).
 
 RL="$WORK/real-life"
 mkdir -p "$RL"
@@ -29,10 +38,21 @@ case "$CARD_NAME" in
         RL_PCSCD_PIDFILE="${OWNCARD_RUN_DIR:-$VIRTPIV_RUN_DIR}/owncard-pcscd.pid"
         RL_READER="${OWNCARD_READER:-Virtual PCD 00 00}"
         ;;
+    owncard-myeid)
+        RL_CARD_PIDFILE="$VIRTPIV_RUN_DIR/cardsim-vpcd.pid"
+        RL_CARD_COMM=cardsim-vpcd
+        RL_PCSCD_PIDFILE="$VIRTPIV_RUN_DIR/myeid-pcscd.pid"
+        RL_READER="$READER"
+        ;;
     *)
         RL_CARD_PIDFILE=""
         ;;
 esac
+# The card's image when it was pulled (the MyEID card only).
+RL_IMAGE="$RL/pulled-card.image"
+rm -f -- "$RL_IMAGE"
+RL_LOGIN_ID="$(slot_id "$LOGIN_KEY")"
+RL_AA_KEY="${ALWAYS_AUTH_KEY:-}"
 
 rl_skip() { printf '  skip  %s\n' "$*"; }
 
@@ -56,6 +76,9 @@ rl_pull_card() {
     pid="$(rl_pid "$RL_CARD_PIDFILE" "$RL_CARD_COMM")" || { echo "no card process started by start.sh"; return 1; }
     stop_pid "$pid"
     rm -f -- "$RL_CARD_PIDFILE"
+    if [ "$CARD_NAME" = owncard-myeid ]; then
+        cp -- "${MYEID_IMAGE:-$VIRTPIV_RUN_DIR/card.image}" "$RL_IMAGE" || { echo "no card image to keep"; return 1; }
+    fi
     for _ in $(seq 1 50); do
         rl_card_present || return 0
         sleep 0.2
@@ -64,9 +87,19 @@ rl_pull_card() {
     return 1
 }
 
-# Puts the card back (start.sh reuses the running pcscd).
+# rl_start_card: the card's start.sh (it reuses the running pcscd); the
+# MyEID card with the image it had when it was pulled.
+rl_start_card() {
+    if [ "$CARD_NAME" = owncard-myeid ] && [ -f "$RL_IMAGE" ]; then
+        MYEID_PERSONALISED="$RL_IMAGE" timeout 120 "$CURRENT_CARD_DIR/start.sh" >>"$RL/card.log" 2>&1
+    else
+        timeout 120 "$CURRENT_CARD_DIR/start.sh" >>"$RL/card.log" 2>&1
+    fi
+}
+
+# Puts the card back.
 rl_insert_card() {
-    timeout 120 "$CURRENT_CARD_DIR/start.sh" >>"$RL/card.log" 2>&1 || {
+    rl_start_card || {
         echo "start.sh failed:"; tail -5 "$RL/card.log"; return 1
     }
 }
@@ -78,6 +111,8 @@ rl_restart_pcscd() {
     pid="$(rl_pid "$RL_PCSCD_PIDFILE" pcscd)" || { echo "pcscd was not started by start.sh"; return 1; }
     stop_pid "$pid"
     if [ "$CARD_NAME" = virtpiv ] && [ -n "${VIRTPIV_READER_LABEL:-}" ]; then
+        args+=(--config "$VIRTPIV_RUN_DIR/reader.conf.d")
+    elif [ "$CARD_NAME" = owncard-myeid ]; then
         args+=(--config "$VIRTPIV_RUN_DIR/reader.conf.d")
     fi
     setsid pcscd "${args[@]}" >>"$(dirname "$RL_PCSCD_PIDFILE")/pcscd.log" 2>&1 </dev/null &
@@ -93,7 +128,7 @@ rl_restart_pcscd() {
 # Leaves the card (and the pcscd start.sh uses) running.
 rl_restore() {
     if ! rl_pid "$RL_CARD_PIDFILE" "$RL_CARD_COMM" >/dev/null || ! rl_card_present; then
-        timeout 120 "$CURRENT_CARD_DIR/start.sh" >>"$RL/card.log" 2>&1
+        rl_start_card
     fi
 }
 
@@ -102,8 +137,10 @@ rl_restore() {
 rl_start_client() {
     local name="$1"; shift
     mkdir -p "$RL/sync-$name"
-    P11CARD_PIN="$PIN" P11CARD_TOKEN_LABEL="$(cert_cn 9a)" P11CARD_SYNC="$RL/sync-$name" \
-        P11CARD_SIG_OUT="$RL/$name.sig" \
+    P11CARD_PIN="$PIN" P11CARD_TOKEN_LABEL="$TOKEN_LABEL" P11CARD_SYNC="$RL/sync-$name" \
+        P11CARD_SIG_OUT="$RL/$name.sig" P11CARD_KEY_ID="$RL_LOGIN_ID" \
+        P11CARD_SECOND_KEY_ID="$(slot_id "$EC_KEY")" \
+        P11CARD_AA_KEY_ID="${RL_AA_KEY:+$(slot_id "$RL_AA_KEY")}" P11CARD_AA_PIN="${ALWAYS_AUTH_PIN:-}" \
         timeout 180 "$RL_CLIENT" "$MODULE" "$@" >"$RL/$name.out" 2>&1 </dev/null &
     RL_CPID=$!
 }
@@ -138,8 +175,8 @@ rl_abort() {
     return 1
 }
 
-# rl_verify_sig NAME SLOT: openssl checks $RL/NAME.sig over its data with the
-# card's public key of SLOT.
+# rl_verify_sig NAME KEY: openssl checks $RL/NAME.sig over its data with the
+# card's public key KEY ($PROV/pubKEY.pem).
 rl_verify_sig() {
     local sig="$RL/$1.sig" pub="$PROV/pub$2.pem"
     [ -s "$sig" ] || { echo "no signature written"; return 1; }
@@ -163,7 +200,7 @@ rl_removal() {
     rl_wait_line removal ready-to-insert 30 || { rl_abort removal "$pid"; return 1; }
     rl_insert_card || { rl_abort removal "$pid"; return 1; }
     rl_finish removal "$pid" || return 1
-    rl_verify_sig removal 9a
+    rl_verify_sig removal "$LOGIN_KEY"
 }
 
 # ----- one process through a pcscd restart -----------------------------------------
@@ -176,7 +213,7 @@ rl_restart() { # SCENARIO (restart | restart-waiting)
     rl_restart_pcscd || { rl_abort "$name" "$pid"; return 1; }
     touch "$RL/sync-$name/restarted"
     rl_finish "$name" "$pid" || { rl_restore; return 1; }
-    rl_verify_sig "$name" 9a
+    rl_verify_sig "$name" "$LOGIN_KEY"
 }
 
 # ----- the card reset by another process -----------------------------------------------
@@ -191,7 +228,7 @@ rl_reset() {
     }
     touch "$RL/sync-reset/reset-done"
     rl_finish reset "$pid" || return 1
-    rl_verify_sig reset 9a
+    rl_verify_sig reset "$LOGIN_KEY"
 }
 
 # ----- login state belongs to the process -------------------------------------------------
@@ -205,10 +242,10 @@ rl_no_login() {
     pid=$RL_CPID
     rl_wait_line nologin loop-done 60 || { rl_abort nologin "$pid"; return 1; }
     printf 'not mine' >"$RL/nologin.data"
-    if timeout "$T" pkcs11-tool --module "$MODULE" --sign --id 01 -m SHA256-RSA-PKCS \
+    if timeout "$T" pkcs11-tool --module "$MODULE" --sign --id "$RL_LOGIN_ID" -m SHA256-RSA-PKCS \
         -i "$RL/nologin.data" -o "$RL/nologin-tool.sig" >"$RL/nologin-tool.out" 2>&1 \
         && [ -s "$RL/nologin-tool.sig" ]; then
-        echo "pkcs11-tool signed with key 01 without logging in:"; cat "$RL/nologin-tool.out"
+        echo "pkcs11-tool signed with key $RL_LOGIN_ID without logging in:"; cat "$RL/nologin-tool.out"
         rc=1
     fi
     touch "$release"
@@ -223,7 +260,7 @@ rl_threads() {
     rl_start_client threads threads 8 5
     pid=$RL_CPID
     rl_finish threads "$pid" || return 1
-    rl_verify_sig threads 9a
+    rl_verify_sig threads "$LOGIN_KEY"
 }
 
 # ----- two processes on the card at once --------------------------------------------
@@ -247,7 +284,7 @@ rl_two_processes() { # NAME ROUNDS_A ROUNDS_B PAUSE_MS LINGER(yes|no)
     fi
     rl_finish "$name-a" "$a" || rc=1
     rl_finish "$name-b" "$b" || rc=1
-    [ "$rc" -eq 0 ] && rl_verify_sig "$name-a" 9a && rl_verify_sig "$name-b" 9a
+    [ "$rc" -eq 0 ] && rl_verify_sig "$name-a" "$LOGIN_KEY" && rl_verify_sig "$name-b" "$LOGIN_KEY"
 }
 
 # ----- polling sends no APDU ----------------------------------------------------------
@@ -276,7 +313,7 @@ rl_always_auth() {
     rl_start_client always-auth always-auth
     pid=$RL_CPID
     rl_finish always-auth "$pid" || return 1
-    rl_verify_sig always-auth 9c
+    rl_verify_sig always-auth "$RL_AA_KEY"
 }
 
 # ----- pkcs11-tool's thread and fork tests -------------------------------------------
@@ -289,7 +326,7 @@ rl_always_auth() {
 # summary line says "all threads have ended with CKR_OK" when none did.
 rl_test_threads() {
     local out label
-    label="$(cert_cn 9a)"
+    label="$TOKEN_LABEL"
     out=$(timeout 90 pkcs11-tool --module "$MODULE" --test-threads ILGISLT0 --test-threads INGISLT0 \
         --test-threads ILSLT0GIT0 --test-threads P1ILSLT0GI -L 2>&1) || { echo "$out"; echo "exit status $?"; return 1; }
     echo "$out"
@@ -302,9 +339,9 @@ rl_test_threads() {
 rl_test_fork_sign() {
     local sig="$RL/fork.sig"
     printf 'p11card real life' >"$RL/fork.sig.data"
-    timeout "$T" pkcs11-tool --module "$MODULE" --test-fork --login --pin "$PIN" --sign --id 01 \
+    timeout "$T" pkcs11-tool --module "$MODULE" --test-fork --login --pin "$PIN" --sign --id "$RL_LOGIN_ID" \
         -m SHA256-RSA-PKCS -i "$RL/fork.sig.data" -o "$sig" || return 1
-    rl_verify_sig fork 9a
+    rl_verify_sig fork "$LOGIN_KEY"
 }
 
 # ----- the suite ------------------------------------------------------------------------
@@ -331,9 +368,9 @@ else
 
     check_fn "card reset by another process (opensc-tool --reset): the same session gets CKR_USER_NOT_LOGGED_IN, then C_Login and signing work" \
         rl_reset
-    check_fn "while one process is logged in, pkcs11-tool without --login gets no signature from key 01" \
+    check_fn "while one process is logged in, pkcs11-tool without --login gets no signature from key $RL_LOGIN_ID" \
         rl_no_login
-    check_fn "8 threads of one process, each with its own session, sign 5 times each (keys 01 and 04), all verified" \
+    check_fn "8 threads of one process, each with its own session, sign 5 times each (keys $RL_LOGIN_ID and $(slot_id "$EC_KEY")), all verified" \
         rl_threads
     check_fn "two processes signing on the same card at the same time both succeed (20 signatures each)" \
         rl_two_processes together 20 20 0 yes
@@ -343,13 +380,17 @@ else
     check_fn "100 rounds of C_GetInfo/C_GetSlotList/C_GetSlotInfo/C_GetTokenInfo/C_GetSessionInfo send no APDU" \
         rl_polling
 
-    check_fn "always-authenticate key 02 (9C): C_SignInit, C_GetSessionInfo, C_Login(CKU_CONTEXT_SPECIFIC), C_GetSessionInfo, sign; openssl verifies" \
-        rl_always_auth
+    if [ -n "$RL_AA_KEY" ]; then
+        check_fn "always-authenticate key $(slot_id "$RL_AA_KEY") ($RL_AA_KEY${ALWAYS_AUTH_PIN:+, its own PIN}): C_SignInit, C_GetSessionInfo, C_Login(CKU_CONTEXT_SPECIFIC), C_GetSessionInfo, sign; openssl verifies" \
+            rl_always_auth
+    else
+        rl_skip "always-authenticate: $CARD_NAME has no always-authenticate key (ALWAYS_AUTH_KEY)"
+    fi
 
     check_fn "pkcs11-tool --test-threads (4 threads: C_Initialize with and without CKF_OS_LOCKING_OK, C_GetInfo, C_GetSlotList, C_GetTokenInfo)" \
         rl_test_threads
     check_output "pkcs11-tool --test-fork: C_Initialize in a forked child, then the parent lists the token" \
-        "token label *: $(cert_cn 9a)" pkcs11-tool --module "$MODULE" --test-fork -L
+        "token label *: $TOKEN_LABEL" pkcs11-tool --module "$MODULE" --test-fork -L
     check_fn "pkcs11-tool --test-fork, then the parent logs in and signs; openssl verifies" \
         rl_test_fork_sign
 

@@ -38,11 +38,14 @@ done
 # (RSA-1024, the key suite-policy.sh's strict preset refuses) have no
 # certificate; the CA's certificate belongs to no key: 5 certificates,
 # 7 public keys (ssh-keygen -D also lists the CA certificate's key).
+# Key 03 is the always-authenticate key that signs (suite-real-life.sh).
 cat >"$OUT/manifest.sh" <<'MANIFEST'
 CARD_KEYS="01 02 03 05"
 KEY_LABEL[03]="MyEID signature"
 CERT_COUNT=5
 PUBLIC_KEY_COUNT=7
 LEGACY_RSA_KEY=06
+ALWAYS_AUTH_KEY=03
+ALWAYS_AUTH_PIN=654321
 MANIFEST
 echo "myeid: public material in $OUT"
