@@ -85,6 +85,15 @@ pub fn explain(err: &Error, info: Option<&TokenInfo>) -> String {
     }
 }
 
+/// Hex bytes separated by spaces (ATRs, APDU headers).
+pub(crate) fn spaced_hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|byte| format!("{byte:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The exit status for `err`.
 pub(crate) fn exit_code(err: &Error) -> u8 {
     match err {

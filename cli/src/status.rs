@@ -138,15 +138,6 @@ pub(crate) fn status(
     })
 }
 
-/// Hex bytes separated by spaces.
-fn spaced_hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|byte| format!("{byte:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// What `status` knows of one reader (reads the card the first time).
 fn reader_facts(reader: &Reader) -> ReaderFacts {
     let mut facts = ReaderFacts {
@@ -162,7 +153,7 @@ fn reader_facts(reader: &Reader) -> ReaderFacts {
         return facts;
     }
     match reader.atr() {
-        Ok(atr) => facts.atr = Some(spaced_hex(&atr)),
+        Ok(atr) => facts.atr = Some(crate::messages::spaced_hex(&atr)),
         Err(err) => {
             facts.problem = Some(explain(&err, None));
             return facts;

@@ -10,6 +10,7 @@
 //! COUNTER, GENERAL AUTHENTICATE, PSO…) shows only its length. Response
 //! data is never shown, only its length.
 
+use crate::messages::spaced_hex;
 use p11card::transport::{
     CardTransport, PinPadChange, PinPadVerify, ReaderBackend, ReaderStatus, Transmit,
     TransportError,
@@ -91,15 +92,6 @@ impl Trace {
     }
 }
 
-/// Hex bytes separated by spaces.
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|byte| format!("{byte:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The command data's length and where it starts, from the APDU's length
 /// fields (ISO 7816-4 §5.1): `None` for a command without data.
 fn data_span(command: &[u8]) -> Option<(usize, usize)> {
@@ -120,13 +112,13 @@ fn describe(command: &[u8], response: &Result<Vec<u8>, TransportError>, took: Du
     let Some(header) = command.get(..4) else {
         return format!("(malformed command of {} bytes)", command.len());
     };
-    let mut line = hex(header);
+    let mut line = spaced_hex(header);
     if let Some((lc, start)) = data_span(command) {
         line.push_str(&format!("  Lc={lc}"));
         if shows_data(header[1]) {
             let end = command.len().min(start + lc);
             let data = command.get(start..end).unwrap_or_default();
-            line.push_str(&format!(" data={}", hex(data)));
+            line.push_str(&format!(" data={}", spaced_hex(data)));
         } else {
             line.push_str(" data=(not shown)");
         }
@@ -171,7 +163,7 @@ impl ReaderBackend for RecordingBackend {
         match &connected {
             Ok(card) => self
                 .trace
-                .event(|| format!("connect {reader:?}: ATR {}", hex(card.atr()))),
+                .event(|| format!("connect {reader:?}: ATR {}", spaced_hex(card.atr()))),
             Err(err) => self.trace.event(|| format!("connect {reader:?}: {err}")),
         }
         Ok(Box::new(RecordingTransport {

@@ -19,15 +19,6 @@ fn day(time: SystemTime) -> String {
     }
 }
 
-/// Hex bytes separated by spaces.
-fn spaced_hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|byte| format!("{byte:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 pub(super) fn check_cards(
     context: &Context,
     wanted: Option<&str>,
@@ -79,7 +70,7 @@ pub(super) fn check_cards(
         cards += 1;
         let name = reader.name();
         let atr = match reader.atr() {
-            Ok(atr) => spaced_hex(&atr),
+            Ok(atr) => crate::messages::spaced_hex(&atr),
             Err(err) => {
                 findings.problem(
                     format!(
